@@ -1,0 +1,78 @@
+//! The `Frontier` trait: the crawl's queue and seen-set.
+//!
+//! This is Scrapy's scheduler plus dupefilter, shaped for many workers: work
+//! is handed out under a [`Lease`] that must be acknowledged once its results
+//! (items and child requests) are safe, so a worker that dies loses nothing.
+//! Leases are handed out per host (never more outstanding leases for a host
+//! than the frontier's per-host limit), so one huge host cannot fill every
+//! fetch slot while other hosts wait.
+
+use std::time::Duration;
+
+use crate::request::Request;
+
+/// Errors of a frontier back-end (disk, network, …).
+#[derive(Debug, thiserror::Error)]
+pub enum FrontierError {
+    #[error("frontier storage: {0}")]
+    Storage(String),
+    #[error("unknown lease {0}")]
+    UnknownLease(u64),
+}
+
+/// A request handed to one worker until it acknowledges or returns it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Identifies the lease within its frontier.
+    pub id: u64,
+    pub request: Request,
+    /// The request's politeness key (host[:port]).
+    pub host: String,
+}
+
+/// Sizes of a frontier at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FrontierStats {
+    /// Requests waiting to be leased.
+    pub queued: u64,
+    /// Requests leased and not yet acknowledged.
+    pub leased: u64,
+    /// Distinct URLs ever accepted.
+    pub seen: u64,
+    /// Hosts with queued or leased requests.
+    pub hosts: u64,
+}
+
+impl FrontierStats {
+    /// No queued and no outstanding work: the crawl is complete.
+    pub fn is_finished(&self) -> bool {
+        self.queued == 0 && self.leased == 0
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Frontier: Send + Sync {
+    /// Offer requests. Those whose canonical URL was seen before are dropped;
+    /// returns how many were newly queued.
+    async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError>;
+
+    /// Lease up to `max` requests, round-robin over hosts, never exceeding the
+    /// per-host lease limit and skipping hosts that are backing off.
+    async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError>;
+
+    /// The lease's work is done: its items and children are safe.
+    async fn ack(&self, lease: &Lease) -> Result<(), FrontierError>;
+
+    /// Give a lease back unfinished; it will be leased again.
+    async fn release(&self, lease: &Lease) -> Result<(), FrontierError>;
+
+    /// Ask the frontier not to lease this host's requests before `delay`
+    /// from now (Retry-After, ban back-off).
+    async fn defer_host(&self, host: &str, delay: Duration) -> Result<(), FrontierError>;
+
+    /// Wait until leasable work may have appeared, or `timeout` passes.
+    /// Lets schedulers sleep instead of polling hot.
+    async fn wait_ready(&self, timeout: Duration);
+
+    async fn stats(&self) -> Result<FrontierStats, FrontierError>;
+}

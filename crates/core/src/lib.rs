@@ -1,0 +1,34 @@
+//! trawl-core: the shared vocabulary of the crawler.
+//!
+//! Every other crate speaks in these types: a [`Request`] leaves the
+//! [`Frontier`], the downloader turns it into a fetch outcome, the parse stage
+//! turns that into an [`Item`] plus child requests, and [`Sink`]s write items
+//! out. Keeping the types and the seams (traits) here lets the frontier and the
+//! sinks be swapped (memory, persistent, Redis; JSONL, CSV, …) without the
+//! engine knowing which one it drives.
+//!
+//! # Layout
+//! - [`canon`]: one canonical form per URL, so duplicates are found by equality.
+//! - [`scope`]: which URLs a crawl may visit (host/domain/prefix, regexes, traps).
+//! - [`request`]: a URL scheduled for fetching, with its depth and referrer.
+//! - [`item`]: the record written for each fetched page.
+//! - [`frontier`]: the `Frontier` trait (queue + seen-set with leases).
+//! - [`sink`]: the `Sink` trait (where items go).
+//! - [`stats`]: lock-free counters shared by all stages.
+
+pub mod canon;
+pub mod frontier;
+pub mod item;
+pub mod request;
+pub mod scope;
+pub mod sink;
+pub mod stats;
+
+pub use canon::{canonicalize, host_key, parse_canonical};
+pub use frontier::{Frontier, FrontierError, FrontierStats, Lease};
+pub use item::{Item, PageRecord};
+pub use request::Request;
+pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
+pub use sink::{Sink, SinkError};
+pub use stats::{CrawlStats, StatsSnapshot};
+pub use url::Url;

@@ -1,0 +1,35 @@
+//! The `Sink` trait: where items go (feed exports, in Scrapy's words).
+
+use crate::item::Item;
+
+/// Errors a sink reports; `retryable` ones are retried by the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("I/O error writing {target}: {source}")]
+    Io {
+        target: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("encoding item: {0}")]
+    Encode(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A destination for items. The engine runs each sink on its own task and
+/// hands it batches; a sink must have written (not just buffered) a batch's
+/// items when `flush` returns.
+#[async_trait::async_trait]
+pub trait Sink: Send {
+    /// A short name for stats and messages ("jsonl:items.jsonl").
+    fn name(&self) -> String;
+    /// Write a batch of items (may buffer until `flush`).
+    async fn write_batch(&mut self, items: &[Item]) -> Result<(), SinkError>;
+    /// Make everything written so far durable in the destination.
+    async fn flush(&mut self) -> Result<(), SinkError>;
+    /// Flush and release resources.
+    async fn close(&mut self) -> Result<(), SinkError> {
+        self.flush().await
+    }
+}

@@ -1,0 +1,124 @@
+//! Crawl statistics: lock-free counters every stage bumps.
+//!
+//! Two gauges matter most and are kept apart on purpose: `in_flight` (network
+//! requests outstanding: the crawl's concurrency) and `cpu_busy` (parse
+//! workers currently working: its parallelism).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Shared counters. Cheap to bump from any thread.
+#[derive(Debug, Default)]
+pub struct CrawlStats {
+    /// Items produced (one per fetched URL).
+    pub pages: AtomicU64,
+    /// Pages with a 2xx final status.
+    pub pages_ok: AtomicU64,
+    /// Pages with an error (network failure or status >= 400).
+    pub errors: AtomicU64,
+    /// Body bytes received.
+    pub bytes: AtomicU64,
+    /// HTTP requests currently on the wire.
+    pub in_flight: AtomicU64,
+    /// Parse workers currently busy.
+    pub cpu_busy: AtomicU64,
+    /// Size of the parse worker pool.
+    pub cpu_workers: AtomicU64,
+    /// HTTP requests sent (including retries, redirects and robots.txt).
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub redirects: AtomicU64,
+    pub truncated: AtomicU64,
+    /// URLs not fetched because robots.txt disallows them.
+    pub robots_denied: AtomicU64,
+    /// Links dropped by scope, depth, budgets or trap guards.
+    pub filtered: AtomicU64,
+    /// Links already seen.
+    pub duplicates: AtomicU64,
+    /// Items written by the sinks.
+    pub items_written: AtomicU64,
+    /// Latest frontier sizes (refreshed by the scheduler).
+    pub queued: AtomicU64,
+    pub leased: AtomicU64,
+}
+
+/// A serialisable copy of the counters plus derived rates.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StatsSnapshot {
+    pub pages: u64,
+    pub pages_ok: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub in_flight: u64,
+    pub cpu_busy: u64,
+    pub cpu_workers: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub redirects: u64,
+    pub truncated: u64,
+    pub robots_denied: u64,
+    pub filtered: u64,
+    pub duplicates: u64,
+    pub items_written: u64,
+    pub queued: u64,
+    pub leased: u64,
+    pub elapsed_secs: f64,
+    pub pages_per_sec: f64,
+    /// Set when the crawl ended because of a signal.
+    pub interrupted: bool,
+}
+
+impl CrawlStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+    pub fn dec(counter: &AtomicU64) {
+        counter.fetch_sub(1, Relaxed);
+    }
+
+    pub fn snapshot(&self, elapsed: std::time::Duration) -> StatsSnapshot {
+        let pages = self.pages.load(Relaxed);
+        let secs = elapsed.as_secs_f64();
+        StatsSnapshot {
+            pages,
+            pages_ok: self.pages_ok.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
+            cpu_busy: self.cpu_busy.load(Relaxed),
+            cpu_workers: self.cpu_workers.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            redirects: self.redirects.load(Relaxed),
+            truncated: self.truncated.load(Relaxed),
+            robots_denied: self.robots_denied.load(Relaxed),
+            filtered: self.filtered.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            items_written: self.items_written.load(Relaxed),
+            queued: self.queued.load(Relaxed),
+            leased: self.leased.load(Relaxed),
+            elapsed_secs: secs,
+            pages_per_sec: if secs > 0.0 { pages as f64 / secs } else { 0.0 },
+            interrupted: false,
+        }
+    }
+}
+
+/// Increments a gauge now and decrements it when dropped, so early returns
+/// and panics cannot leave it wrong.
+pub struct GaugeGuard<'a>(&'a AtomicU64);
+
+impl<'a> GaugeGuard<'a> {
+    pub fn new(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
