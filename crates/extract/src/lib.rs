@@ -1,0 +1,35 @@
+//! trawl-extract: the CPU work done on every fetched page.
+//!
+//! Everything here is synchronous and runs on the engine's parse pool, never
+//! on the async runtime: decoding the body's charset, streaming it through an
+//! HTML rewriter to pull out links and page metadata, and hashing it.
+//!
+//! # Layout
+//! - [`charset`]: which encoding a body is in, and decoding it to UTF-8.
+//! - [`html`]: streaming link and metadata extraction (lol_html, no DOM).
+
+pub mod charset;
+pub mod html;
+
+pub use html::{PageInfo, extract_page};
+
+/// blake3 of a body, as lowercase hex.
+pub fn content_hash(body: &[u8]) -> String {
+    blake3::hash(body).to_hex().to_string()
+}
+
+/// Whether a Content-Type (or its absence with an HTML-looking body) should
+/// be parsed as HTML.
+pub fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
+    match content_type {
+        Some(ct) => {
+            let ct = ct.to_ascii_lowercase();
+            ct.starts_with("text/html") || ct.starts_with("application/xhtml")
+        }
+        None => {
+            let head = &body[..body.len().min(512)];
+            let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+            head.contains("<html") || head.contains("<!doctype html")
+        }
+    }
+}
