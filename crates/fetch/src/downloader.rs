@@ -1,0 +1,274 @@
+//! The downloader: the whole fetch of one URL.
+//!
+//! For each hop of a redirect chain: ask robots.txt, take the host's slot,
+//! send, and read the body under the cap; on a retryable failure, back off
+//! (or wait what `Retry-After` says, also pushing back every other request
+//! to that host) and try again. Each redirect hop is canonicalized and
+//! checked for loops, the hop limit and the crawl scope before it is
+//! followed.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header;
+use trawl_core::{CrawlStats, Url, canonicalize, host_key, stats::GaugeGuard};
+use trawl_robots::Robots;
+
+use crate::config::FetchConfig;
+use crate::error::{FetchError, is_retryable_status};
+use crate::retry::{backoff, parse_retry_after};
+use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
+use crate::slots::Slots;
+
+/// What came of fetching one URL.
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    /// The URL the last response came from (after redirects).
+    pub final_url: Url,
+    /// Status of the last response, if any arrived.
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The (decoded) body, at most `max_body` bytes.
+    pub body: Bytes,
+    pub truncated: bool,
+    pub redirects: u32,
+    pub retries: u32,
+    pub elapsed: Duration,
+    /// Why the fetch failed; `None` for any response with status < 400.
+    pub error: Option<FetchError>,
+}
+
+/// One HTTP exchange's result.
+enum Exchange {
+    Redirect { status: u16, location: Option<String> },
+    Page(Page),
+}
+
+struct Page {
+    status: u16,
+    content_type: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    retry_after: Option<Duration>,
+    body: Bytes,
+    truncated: bool,
+}
+
+/// Fetches URLs politely. Cheap to share (`Arc`).
+pub struct Downloader {
+    client: reqwest::Client,
+    cfg: FetchConfig,
+    slots: Slots,
+    robots: RobotsCache,
+    stats: Arc<CrawlStats>,
+}
+
+impl Downloader {
+    pub fn new(cfg: FetchConfig, stats: Arc<CrawlStats>) -> Result<Downloader, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.timeout)
+            .pool_idle_timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(cfg.pool_idle_per_host.max(cfg.per_host))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let slots = Slots::new(cfg.per_host, cfg.delay);
+        Ok(Downloader { client, cfg, slots, robots: RobotsCache::default(), stats })
+    }
+
+    pub fn config(&self) -> &FetchConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> &Arc<CrawlStats> {
+        &self.stats
+    }
+
+    /// Robots rules for `url`'s host, fetching robots.txt on first use.
+    pub async fn robots(&self, url: &Url) -> Arc<Robots> {
+        let cell = self.robots.cell(url);
+        cell.get_or_init(|| async {
+            let rules = Arc::new(self.fetch_robots(url).await);
+            if let Some(delay) = rules.crawl_delay() {
+                let delay = delay.min(self.cfg.max_crawl_delay);
+                self.slots.set_min_delay(&host_key(url), delay);
+                tracing::debug!(host = %host_key(url), ?delay, "Crawl-delay applied.");
+            }
+            rules
+        })
+        .await
+        .clone()
+    }
+
+    async fn fetch_robots(&self, url: &Url) -> Robots {
+        let token = &self.cfg.robots_token;
+        let Some(mut target) = robots_url(url) else { return Robots::allow_all() };
+        for _ in 0..=5 {
+            let mut retries = 0;
+            match self.exchange_with_retries(&target, MAX_ROBOTS_FETCH, &mut retries).await {
+                Ok(Exchange::Page(page)) => {
+                    return rules_from_response(page.status, &page.body, token);
+                }
+                Ok(Exchange::Redirect { location: Some(loc), .. }) => match target.join(&loc) {
+                    Ok(next) => target = next,
+                    Err(_) => return Robots::allow_all(),
+                },
+                // A redirect without Location is like a 4xx: nothing to obey.
+                Ok(Exchange::Redirect { location: None, .. }) => return Robots::allow_all(),
+                Err(error) => {
+                    tracing::info!(host = %host_key(url), %error, "robots.txt unreachable: disallowing the host.");
+                    return Robots::disallow_all();
+                }
+            }
+        }
+        Robots::allow_all()
+    }
+
+    /// Fetch `url`, following redirects that `in_scope` accepts.
+    pub async fn fetch(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> FetchOutcome {
+        let started = Instant::now();
+        let mut current = url.clone();
+        let mut visited: HashSet<String> = HashSet::new();
+        visited.insert(current.as_str().to_string());
+        let mut redirects = 0u32;
+        let mut retries = 0u32;
+        let mut last_status = None;
+        let fail = |final_url: Url, status, redirects, retries, error| FetchOutcome {
+            final_url,
+            status,
+            content_type: None,
+            etag: None,
+            last_modified: None,
+            body: Bytes::new(),
+            truncated: false,
+            redirects,
+            retries,
+            elapsed: started.elapsed(),
+            error: Some(error),
+        };
+        loop {
+            if self.cfg.obey_robots && !self.robots(&current).await.is_allowed(&robots_path(&current)) {
+                CrawlStats::inc(&self.stats.robots_denied);
+                return fail(current, last_status, redirects, retries, FetchError::RobotsDenied);
+            }
+            match self.exchange_with_retries(&current, self.cfg.max_body, &mut retries).await {
+                Err(error) => return fail(current, last_status, redirects, retries, error),
+                Ok(Exchange::Redirect { status, location }) => {
+                    last_status = Some(status);
+                    let next = location.and_then(|l| current.join(l.trim()).ok()).and_then(canonicalize);
+                    let Some(next) = next else {
+                        return fail(current, last_status, redirects, retries, FetchError::BadRedirect);
+                    };
+                    if redirects >= self.cfg.max_redirects {
+                        return fail(current, last_status, redirects, retries, FetchError::TooManyRedirects(self.cfg.max_redirects));
+                    }
+                    if !visited.insert(next.as_str().to_string()) {
+                        return fail(current, last_status, redirects, retries, FetchError::RedirectLoop(next.to_string()));
+                    }
+                    if !in_scope(&next) {
+                        return fail(current, last_status, redirects, retries, FetchError::OffsiteRedirect(next.to_string()));
+                    }
+                    redirects += 1;
+                    CrawlStats::inc(&self.stats.redirects);
+                    current = next;
+                }
+                Ok(Exchange::Page(page)) => {
+                    let error = (page.status >= 400).then_some(FetchError::Status { status: page.status, retry_after: page.retry_after });
+                    return FetchOutcome {
+                        final_url: current,
+                        status: Some(page.status),
+                        content_type: page.content_type,
+                        etag: page.etag,
+                        last_modified: page.last_modified,
+                        body: page.body,
+                        truncated: page.truncated,
+                        redirects,
+                        retries,
+                        elapsed: started.elapsed(),
+                        error,
+                    };
+                }
+            }
+        }
+    }
+
+    /// One hop with retries: transport errors, 5xx, 408 and 429 are tried
+    /// again after a back-off (or the server's Retry-After).
+    async fn exchange_with_retries(&self, url: &Url, cap: usize, retries: &mut u32) -> Result<Exchange, FetchError> {
+        let host = host_key(url);
+        let mut attempt = 0u32;
+        loop {
+            let result = self.exchange(url, &host, cap).await;
+            let (retryable, server_wait) = match &result {
+                Ok(Exchange::Page(p)) => (is_retryable_status(p.status), p.retry_after),
+                Ok(Exchange::Redirect { .. }) => (false, None),
+                Err(e) => (e.is_retryable(), None),
+            };
+            if !retryable || attempt >= self.cfg.retries {
+                return result;
+            }
+            attempt += 1;
+            *retries += 1;
+            CrawlStats::inc(&self.stats.retries);
+            let wait = match server_wait {
+                Some(w) => {
+                    let w = w.min(self.cfg.max_retry_after);
+                    // The whole host is asked to slow down, not just this URL.
+                    self.slots.defer(&host, w);
+                    w
+                }
+                None => backoff(attempt, self.cfg.backoff_base, self.cfg.backoff_max),
+            };
+            tracing::debug!(%url, attempt, ?wait, "Retrying.");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One HTTP exchange under the host's slot.
+    async fn exchange(&self, url: &Url, host: &str, cap: usize) -> Result<Exchange, FetchError> {
+        let _permit = self.slots.acquire(host).await;
+        let _in_flight = GaugeGuard::new(&self.stats.in_flight);
+        CrawlStats::inc(&self.stats.requests);
+        let response = self.client.get(url.as_str()).send().await.map_err(|e| FetchError::from_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        if (300..400).contains(&status) && status != 304 {
+            return Ok(Exchange::Redirect { status, location: text(header::LOCATION) });
+        }
+        let content_type = text(header::CONTENT_TYPE);
+        let etag = text(header::ETAG);
+        let last_modified = text(header::LAST_MODIFIED);
+        let retry_after = text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let (body, truncated) = self.read_body(response, cap).await?;
+        Ok(Exchange::Page(Page { status, content_type, etag, last_modified, retry_after, body, truncated }))
+    }
+
+    /// Read at most `cap` bytes; past it, stop and drop the connection.
+    async fn read_body(&self, mut response: reqwest::Response, cap: usize) -> Result<(Bytes, bool), FetchError> {
+        let hint = response.content_length().unwrap_or(0).min(cap as u64) as usize;
+        let mut buf = BytesMut::with_capacity(hint);
+        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::from_reqwest(&e))? {
+            CrawlStats::add(&self.stats.bytes, chunk.len() as u64);
+            let room = cap - buf.len();
+            if chunk.len() > room {
+                buf.extend_from_slice(&chunk[..room]);
+                CrawlStats::inc(&self.stats.truncated);
+                return Ok((buf.freeze(), true));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok((buf.freeze(), false))
+    }
+}
+
+/// robots.txt is read up to this many bytes (RFC 9309's 500 KiB minimum).
+const MAX_ROBOTS_FETCH: usize = trawl_robots::MAX_ROBOTS_BYTES;

@@ -1,0 +1,28 @@
+//! trawl-fetch: the downloader.
+//!
+//! Turns a [`Request`](trawl_core::Request) into a [`FetchOutcome`] on the
+//! async runtime, with everything a polite crawler owes the sites it visits:
+//! per-host connection limits and delays ([`slots`]), robots.txt
+//! ([`robots_cache`]), bounded redirects checked against the crawl scope, and
+//! retries with exponential back-off and jitter that honour `Retry-After`
+//! ([`retry`]). Bodies are streamed with a hard cap so a 10 GB response costs
+//! at most the cap.
+//!
+//! # Layout
+//! - [`config`]: `FetchConfig`, the downloader's settings.
+//! - [`downloader`]: `Downloader::fetch`, the whole fetch of one URL.
+//! - [`error`]: `FetchError`, typed so the retry policy can classify it.
+//! - [`retry`]: back-off and `Retry-After` parsing.
+//! - [`robots_cache`]: robots.txt fetched once per host and cached.
+//! - [`slots`]: per-host concurrency and delay (Scrapy's download slots).
+
+pub mod config;
+pub mod downloader;
+pub mod error;
+pub mod retry;
+pub mod robots_cache;
+pub mod slots;
+
+pub use config::FetchConfig;
+pub use downloader::{Downloader, FetchOutcome};
+pub use error::FetchError;
