@@ -1,0 +1,122 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "trawl", version, about = "A fast, polite web crawler and scraper.")]
+pub struct Cli {
+    /// More log output (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Crawl from seed URLs and write one JSON item per page.
+    Crawl(CrawlArgs),
+    /// Serve the built-in test site on loopback and crawl it (works offline).
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CrawlArgs {
+    /// Seed URLs.
+    #[arg(required = true)]
+    pub seeds: Vec<String>,
+    #[command(flatten)]
+    pub opts: CrawlOpts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Pages in the generated site.
+    #[arg(long, default_value_t = 2000)]
+    pub pages: usize,
+    /// Links per page.
+    #[arg(long, default_value_t = 20)]
+    pub fanout: usize,
+    /// Include the fault routes (redirect loops, resets, traps, huge bodies…).
+    #[arg(long)]
+    pub nasty: bool,
+    #[command(flatten)]
+    pub opts: CrawlOpts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CrawlOpts {
+    /// Output JSONL file ("-" for stdout).
+    #[arg(short, long, default_value = "-")]
+    pub output: PathBuf,
+    /// Append to the output file instead of truncating it.
+    #[arg(long)]
+    pub append: bool,
+    /// Requests in flight at once, across all hosts.
+    #[arg(short, long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Requests in flight at once per host.
+    #[arg(long, default_value_t = 2)]
+    pub per_host: usize,
+    /// Minimum delay between requests to one host, e.g. "500ms" (robots.txt Crawl-delay may raise it).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub delay: std::time::Duration,
+    /// Which URLs to follow: host, domain, prefix or any.
+    #[arg(long, default_value = "host")]
+    pub scope: trawl_core::ScopeMode,
+    /// Only follow URLs matching one of these regexes.
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Never follow URLs matching one of these regexes.
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Do not follow links found deeper than this (seeds are depth 0).
+    #[arg(long)]
+    pub max_depth: Option<u32>,
+    /// Stop after this many fetched pages.
+    #[arg(long)]
+    pub max_pages: Option<u64>,
+    /// Fetch at most this many pages per host.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_pages_per_host: u64,
+    /// Ignore URLs longer than this.
+    #[arg(long, default_value_t = 2048)]
+    pub max_url_len: usize,
+    /// Do not fetch or obey robots.txt.
+    #[arg(long)]
+    pub ignore_robots: bool,
+    /// Also seed from the sitemaps listed in robots.txt (or /sitemap.xml).
+    #[arg(long)]
+    pub sitemaps: bool,
+    /// User-Agent header.
+    #[arg(long)]
+    pub user_agent: Option<String>,
+    /// Time limit for one HTTP exchange, e.g. "30s".
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: std::time::Duration,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub connect_timeout: std::time::Duration,
+    /// Stop reading a body after this many bytes and mark the page truncated.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub max_body: usize,
+    /// Retries for timeouts, resets, 5xx and 429.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Longest Retry-After honoured.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub max_retry_after: std::time::Duration,
+    /// Parse worker threads (default: one per core).
+    #[arg(long)]
+    pub parse_threads: Option<usize>,
+    /// Write the final statistics as JSON to this file.
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
+    /// No progress line and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the progress line even when stderr is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+}

@@ -1,0 +1,37 @@
+//! The `trawl` command: argument parsing, signals, progress and the summary.
+//!
+//! This is the only place that uses `anyhow`; everything it drives lives in
+//! the library crates.
+
+mod args;
+mod progress;
+mod run;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info,trawl=info",
+        _ => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("trawl: cannot start the async runtime: {error}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run::main(cli)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(error) => {
+            eprintln!("trawl: error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

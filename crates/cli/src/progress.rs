@@ -1,0 +1,80 @@
+//! The live progress line and the end-of-crawl summary.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use trawl_core::{CrawlStats, StatsSnapshot};
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// One progress line from the live counters.
+pub fn line(stats: &CrawlStats, elapsed: Duration, rate: f64) -> String {
+    format!(
+        "pages {} | {:.0}/s | in flight {} | cpu {}/{} busy | queued {} | errors {} | {}",
+        stats.pages.load(Relaxed),
+        rate,
+        stats.in_flight.load(Relaxed),
+        stats.cpu_busy.load(Relaxed),
+        stats.cpu_workers.load(Relaxed),
+        stats.queued.load(Relaxed),
+        stats.errors.load(Relaxed),
+        bytes(stats.bytes.load(Relaxed)),
+    ) + &format!(" | {:.0}s", elapsed.as_secs_f64())
+}
+
+/// Redraw the progress line on stderr until aborted.
+pub async fn run(stats: Arc<CrawlStats>) {
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    let mut last = (Instant::now(), 0u64);
+    let mut rate = 0.0;
+    loop {
+        ticker.tick().await;
+        let now = Instant::now();
+        let pages = stats.pages.load(Relaxed);
+        let dt = now.duration_since(last.0).as_secs_f64();
+        if dt >= 1.0 {
+            // Smooth over a second so the figure is readable.
+            rate = (pages - last.1) as f64 / dt;
+            last = (now, pages);
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{}", line(&stats, started.elapsed(), rate));
+        let _ = err.flush();
+    }
+}
+
+/// Clear the progress line.
+pub fn clear() {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[2K");
+    let _ = err.flush();
+}
+
+/// The end-of-crawl summary.
+pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
+    let mut out = String::new();
+    let head = if s.interrupted { "Crawl interrupted" } else { "Crawl finished" };
+    out.push_str(&format!("{head} in {:.1}s\n", s.elapsed_secs));
+    out.push_str(&format!("  pages         {} ({} ok, {} errors)\n", s.pages, s.pages_ok, s.errors));
+    out.push_str(&format!("  rate          {:.1} pages/s\n", s.pages_per_sec));
+    out.push_str(&format!("  requests      {} ({} retries, {} redirects)\n", s.requests, s.retries, s.redirects));
+    out.push_str(&format!("  received      {} ({} truncated)\n", bytes(s.bytes), s.truncated));
+    out.push_str(&format!("  robots denied {}\n", s.robots_denied));
+    out.push_str(&format!("  links         {} filtered, {} duplicates\n", s.filtered, s.duplicates));
+    out.push_str(&format!("  items written {}\n", s.items_written));
+    out.push_str(&format!("  left queued   {left_queued}\n"));
+    out
+}

@@ -1,0 +1,171 @@
+//! Running a crawl from the command line: config, signals, progress, summary.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use trawl_core::{CrawlStats, ScopeConfig, Sink, Url};
+use trawl_engine::{CrawlConfig, Engine, Shutdown};
+use trawl_fetch::FetchConfig;
+use trawl_frontier::MemoryFrontier;
+use trawl_sink::JsonlSink;
+
+use crate::args::{Cli, Command, CrawlOpts};
+use crate::progress;
+
+/// Exit code of a crawl stopped by a signal (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub async fn main(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Crawl(args) => {
+            let seeds = parse_seeds(&args.seeds)?;
+            crawl(seeds, &args.opts).await
+        }
+        Command::Demo(args) => {
+            let cfg = trawl_testsite::SiteConfig {
+                pages: args.pages,
+                fanout: args.fanout,
+                nasty: args.nasty,
+                ..Default::default()
+            };
+            let site = trawl_testsite::TestSite::start(cfg).await.context("starting the demo site")?;
+            let seed = format!("{}/", site.base_url());
+            if !args.opts.quiet {
+                eprintln!(
+                    "Serving a generated {}-page test site at {seed} ({} pages reachable); crawling it.",
+                    args.pages,
+                    site.site().ground_truth().len()
+                );
+            }
+            let code = crawl(parse_seeds(&[seed])?, &args.opts).await;
+            site.shutdown().await;
+            code
+        }
+    }
+}
+
+fn parse_seeds(seeds: &[String]) -> anyhow::Result<Vec<Url>> {
+    seeds
+        .iter()
+        .map(|s| {
+            let url = Url::parse(s).with_context(|| format!("invalid seed URL {s:?}"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("seed {s:?} is not an http(s) URL");
+            }
+            Ok(url)
+        })
+        .collect()
+}
+
+fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> CrawlConfig {
+    let defaults = FetchConfig::default();
+    let fetch = FetchConfig {
+        user_agent: o.user_agent.clone().unwrap_or(defaults.user_agent.clone()),
+        obey_robots: !o.ignore_robots,
+        connect_timeout: o.connect_timeout,
+        timeout: o.timeout,
+        max_body: o.max_body,
+        retries: o.retries,
+        max_retry_after: o.max_retry_after,
+        per_host: o.per_host.max(1),
+        delay: o.delay,
+        ..defaults
+    };
+    let scope = ScopeConfig {
+        mode: o.scope,
+        include: o.include.clone(),
+        exclude: o.exclude.clone(),
+        max_url_len: o.max_url_len,
+        ..ScopeConfig::default()
+    };
+    let mut cfg = CrawlConfig {
+        seeds,
+        concurrency: o.concurrency.max(1),
+        fetch,
+        scope,
+        max_depth: o.max_depth,
+        max_pages: o.max_pages,
+        max_pages_per_host: Some(o.max_pages_per_host),
+        sitemaps: o.sitemaps,
+        ..CrawlConfig::default()
+    };
+    if let Some(n) = o.parse_threads {
+        cfg.parse_threads = n.max(1);
+    }
+    cfg
+}
+
+async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
+    let cfg = crawl_config(seeds, o);
+    if o.ignore_robots {
+        eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
+    }
+    let sink = JsonlSink::open(&o.output, o.append).context("opening the output")?;
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let frontier = Arc::new(MemoryFrontier::new(cfg.fetch.per_host));
+    let stats = Arc::new(CrawlStats::default());
+    let shutdown = Shutdown::default();
+    let signals = tokio::spawn(watch_signals(shutdown.clone(), o.quiet));
+    let show_progress = !o.quiet && (o.progress || std::io::stderr().is_terminal());
+    let progress_task = show_progress.then(|| tokio::spawn(progress::run(stats.clone())));
+
+    let engine = Engine::new(cfg, stats);
+    let result = engine.run(frontier, sinks, shutdown.clone()).await;
+    if let Some(task) = progress_task {
+        task.abort();
+        let _ = task.await;
+        progress::clear();
+    }
+    signals.abort();
+    let report = result.context("crawl failed")?;
+    if !o.quiet {
+        eprint!("{}", progress::summary(&report.stats, report.left_queued));
+        for e in &report.sink_errors {
+            eprintln!("  sink error    {e}");
+        }
+    }
+    if let Some(path) = &o.stats_json {
+        let mut value = serde_json::to_value(&report.stats)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("left_queued".into(), report.left_queued.into());
+            map.insert("sink_errors".into(), report.sink_errors.clone().into());
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&value)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !report.sink_errors.is_empty() {
+        return Ok(1);
+    }
+    Ok(if report.stats.interrupted { EXIT_INTERRUPTED } else { 0 })
+}
+
+/// First SIGINT/SIGTERM: graceful stop. Second: exit at once, but only
+/// between two output batches, so no file is left with half a line.
+async fn watch_signals(shutdown: Shutdown, quiet: bool) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => Some(s),
+        Err(error) => {
+            tracing::warn!(%error, "Cannot listen for SIGTERM.");
+            None
+        }
+    };
+    let mut count = 0;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        count += 1;
+        if count == 1 {
+            if !quiet {
+                progress::clear();
+                eprintln!("trawl: stopping: no new fetches, draining the pipeline (press Ctrl-C again to quit now)");
+            }
+            shutdown.trigger();
+        } else {
+            let _guard = trawl_sink::output_lock().lock();
+            eprintln!("\ntrawl: quitting now");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
+}

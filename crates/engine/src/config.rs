@@ -1,0 +1,43 @@
+//! Crawl settings.
+
+use trawl_core::{ScopeConfig, Url};
+use trawl_fetch::FetchConfig;
+
+/// Everything a crawl needs besides its frontier and sinks.
+#[derive(Debug, Clone)]
+pub struct CrawlConfig {
+    pub seeds: Vec<Url>,
+    /// Requests in flight at once, across all hosts.
+    pub concurrency: usize,
+    pub fetch: FetchConfig,
+    pub scope: ScopeConfig,
+    /// Links found at this depth are not followed (seeds are depth 0).
+    pub max_depth: Option<u32>,
+    /// Stop leasing after this many requests.
+    pub max_pages: Option<u64>,
+    /// Fetch at most this many pages of one host.
+    pub max_pages_per_host: Option<u64>,
+    /// Parse worker threads (default: one per core).
+    pub parse_threads: usize,
+    /// Seed from the sitemaps listed in robots.txt (or /sitemap.xml).
+    pub sitemaps: bool,
+    /// Items per sink batch.
+    pub batch_size: usize,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        CrawlConfig {
+            seeds: Vec::new(),
+            concurrency: 64,
+            fetch: FetchConfig::default(),
+            scope: ScopeConfig::default(),
+            max_depth: None,
+            max_pages: None,
+            max_pages_per_host: None,
+            parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            sitemaps: false,
+            batch_size: 256,
+        }
+    }
+}

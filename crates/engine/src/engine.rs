@@ -1,0 +1,284 @@
+//! The scheduler loop and the wiring of the pipeline stages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use trawl_core::{CrawlStats, Frontier, FrontierError, Lease, Request, Scope, ScopeError, Sink, StatsSnapshot, canonicalize};
+use trawl_fetch::{Downloader, FetchError};
+
+use crate::config::CrawlConfig;
+use crate::parse::{Fetched, ParseContext, Parsed, parse};
+use crate::shutdown::Shutdown;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no valid http(s) seed URL")]
+    NoSeeds,
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error("building the downloader: {0}")]
+    Downloader(FetchError),
+    #[error(transparent)]
+    Frontier(#[from] FrontierError),
+}
+
+/// How a crawl ended.
+#[derive(Debug, Clone)]
+pub struct CrawlReport {
+    pub stats: StatsSnapshot,
+    /// Requests still queued (a stopped or capped crawl leaves some).
+    pub left_queued: u64,
+    /// Sinks that failed to write some batch.
+    pub sink_errors: Vec<String>,
+}
+
+/// Runs crawls. See the crate documentation for the data flow.
+pub struct Engine {
+    cfg: CrawlConfig,
+    stats: Arc<CrawlStats>,
+}
+
+/// Shared by the fetch tasks.
+struct FetchContext {
+    downloader: Downloader,
+    scope: Scope,
+    frontier: Arc<dyn Frontier>,
+    parse_tx: async_channel::Sender<Fetched>,
+}
+
+impl Engine {
+    pub fn new(cfg: CrawlConfig, stats: Arc<CrawlStats>) -> Engine {
+        Engine { cfg, stats }
+    }
+
+    pub fn stats(&self) -> &Arc<CrawlStats> {
+        &self.stats
+    }
+
+    /// Crawl until the frontier is exhausted, a limit is reached or
+    /// `shutdown` is triggered; then drain the pipeline and close the sinks.
+    pub async fn run(&self, frontier: Arc<dyn Frontier>, sinks: Vec<Box<dyn Sink>>, shutdown: Shutdown) -> Result<CrawlReport, EngineError> {
+        let started = Instant::now();
+        let cfg = &self.cfg;
+        let stats = self.stats.clone();
+        let seeds: Vec<_> = cfg.seeds.iter().cloned().filter_map(canonicalize).collect();
+        if seeds.is_empty() {
+            return Err(EngineError::NoSeeds);
+        }
+        let scope = Scope::new(&seeds, cfg.scope.clone())?;
+        let downloader = Downloader::new(cfg.fetch.clone(), stats.clone()).map_err(EngineError::Downloader)?;
+        frontier.push(seeds.iter().cloned().map(Request::seed).collect()).await?;
+
+        // Stage queues. Small and bounded: they exist to keep every stage
+        // busy, not to store work.
+        let parse_threads = cfg.parse_threads.max(1);
+        let (parse_tx, parse_rx) = async_channel::bounded::<Fetched>(parse_threads * 4);
+        let (route_tx, route_rx) = async_channel::bounded::<Parsed>(parse_threads * 4);
+        let (item_tx, item_rx) = mpsc::channel(cfg.batch_size * 2);
+
+        // Parse pool: OS threads, so CPU work never blocks the runtime.
+        stats.cpu_workers.store(parse_threads as u64, Ordering::Relaxed);
+        let parse_ctx = Arc::new(ParseContext { scope: scope.clone(), max_depth: cfg.max_depth, stats: stats.clone() });
+        let mut workers = Vec::with_capacity(parse_threads);
+        for n in 0..parse_threads {
+            let rx = parse_rx.clone();
+            let tx = route_tx.clone();
+            let ctx = parse_ctx.clone();
+            let spawned = std::thread::Builder::new().name(format!("trawl-parse-{n}")).spawn(move || {
+                while let Ok(fetched) = rx.recv_blocking() {
+                    let parsed = {
+                        let _busy = trawl_core::stats::GaugeGuard::new(&ctx.stats.cpu_busy);
+                        parse(&ctx, fetched)
+                    };
+                    if tx.send_blocking(parsed).is_err() {
+                        break;
+                    }
+                }
+            });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(error) => tracing::error!(%error, "Could not start a parse worker."),
+            }
+        }
+        drop(parse_rx);
+        drop(route_tx);
+
+        // Sink stage.
+        let sink_task = tokio::spawn(crate::sink_stage::run(item_rx, sinks, cfg.batch_size, stats.clone()));
+
+        // Router: links to the frontier, item to the sinks, then ack.
+        let router = {
+            let frontier = frontier.clone();
+            let stats = stats.clone();
+            tokio::spawn(async move {
+                while let Ok(Parsed { lease, item, children }) = route_rx.recv().await {
+                    let offered = children.len();
+                    if offered > 0 {
+                        match frontier.push(children).await {
+                            Ok(added) => CrawlStats::add(&stats.duplicates, (offered - added) as u64),
+                            Err(error) => tracing::error!(%error, "Frontier push failed; links dropped."),
+                        }
+                    }
+                    if item_tx.send(item).await.is_err() {
+                        tracing::error!("Sink stage stopped; item dropped.");
+                    }
+                    CrawlStats::inc(&stats.pages);
+                    if let Err(error) = frontier.ack(&lease).await {
+                        tracing::error!(%error, "Frontier ack failed.");
+                    }
+                }
+            })
+        };
+
+        let ctx = Arc::new(FetchContext { downloader, scope, frontier: frontier.clone(), parse_tx });
+
+        // Sitemaps seed in the background; the crawl is not over until they are read.
+        let seeding_done = Arc::new(AtomicBool::new(!cfg.sitemaps));
+        if cfg.sitemaps {
+            let ctx = ctx.clone();
+            let seeds = seeds.clone();
+            let stats = stats.clone();
+            let done = seeding_done.clone();
+            tokio::spawn(async move {
+                if let Err(error) = crate::sitemaps::seed(&ctx.downloader, &seeds, &ctx.scope, ctx.frontier.as_ref(), &stats).await {
+                    tracing::error!(%error, "Sitemap seeding failed.");
+                }
+                done.store(true, Ordering::SeqCst);
+                ctx.frontier.wait_ready(Duration::ZERO).await;
+            });
+        }
+
+        let stopper = {
+            let ctx = ctx.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.wait().await;
+                ctx.downloader.stop_retrying();
+            })
+        };
+
+        self.schedule(&ctx, &shutdown, &seeding_done).await;
+        stopper.abort();
+
+        // Drain: the last fetch tasks finished inside `schedule`; closing the
+        // parse queue lets each stage finish in turn.
+        drop(ctx);
+        for worker in workers {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
+        let _ = router.await;
+        let sink_errors = sink_task.await.unwrap_or_else(|e| vec![format!("sink stage: {e}")]);
+
+        let fstats = frontier.stats().await?;
+        stats.queued.store(fstats.queued, Ordering::Relaxed);
+        stats.leased.store(fstats.leased, Ordering::Relaxed);
+        let mut snapshot = stats.snapshot(started.elapsed());
+        snapshot.interrupted = shutdown.is_triggered();
+        Ok(CrawlReport { stats: snapshot, left_queued: fstats.queued, sink_errors })
+    }
+
+    /// Lease and start fetches until done, capped, or stopped; returns once
+    /// every started fetch task has handed its response on.
+    async fn schedule(&self, ctx: &Arc<FetchContext>, shutdown: &Shutdown, seeding_done: &AtomicBool) {
+        let cfg = &self.cfg;
+        let stats = &self.stats;
+        let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        let mut started: u64 = 0;
+        let mut per_host: HashMap<String, u64> = HashMap::new();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if shutdown.is_triggered() || cfg.max_pages.is_some_and(|m| started >= m) {
+                break;
+            }
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = shutdown.wait() => break,
+            };
+            let mut want = (slots.available_permits() + 1).min(512);
+            if let Some(max) = cfg.max_pages {
+                want = want.min((max - started) as usize);
+            }
+            let leases = match ctx.frontier.lease(want).await {
+                Ok(l) => l,
+                Err(error) => {
+                    tracing::error!(%error, "Frontier lease failed; retrying.");
+                    drop(permit);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            if leases.is_empty() {
+                drop(permit);
+                if let Ok(f) = ctx.frontier.stats().await {
+                    stats.queued.store(f.queued, Ordering::Relaxed);
+                    stats.leased.store(f.leased, Ordering::Relaxed);
+                    if f.is_finished() && seeding_done.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    _ = ctx.frontier.wait_ready(Duration::from_millis(100)) => {}
+                    _ = shutdown.wait() => break,
+                }
+                continue;
+            }
+            let mut permit = Some(permit);
+            for lease in leases {
+                if let Some(budget) = cfg.max_pages_per_host {
+                    let count = per_host.entry(lease.host.clone()).or_insert(0);
+                    if *count >= budget {
+                        CrawlStats::inc(&stats.filtered);
+                        if let Err(error) = ctx.frontier.ack(&lease).await {
+                            tracing::error!(%error, "Frontier ack failed.");
+                        }
+                        continue;
+                    }
+                    *count += 1;
+                }
+                let permit = match permit.take() {
+                    Some(p) => p,
+                    None => match slots.clone().acquire_owned().await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                started += 1;
+                let ctx = ctx.clone();
+                tasks.spawn(async move {
+                    fetch_one(&ctx, lease).await;
+                    drop(permit);
+                });
+            }
+            if shutdown.is_triggered() {
+                break;
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        if let Ok(f) = ctx.frontier.stats().await {
+            stats.queued.store(f.queued, Ordering::Relaxed);
+            stats.leased.store(f.leased, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Fetch one leased request and hand the response to the parse pool.
+async fn fetch_one(ctx: &FetchContext, lease: Lease) {
+    let in_scope = |u: &trawl_core::Url| ctx.scope.allows(u).is_ok();
+    let outcome = ctx.downloader.fetch(&lease.request.url, &in_scope).await;
+    if matches!(outcome.error, Some(FetchError::RobotsDenied)) {
+        // Not fetched, so no item; the URL is done.
+        if let Err(error) = ctx.frontier.ack(&lease).await {
+            tracing::error!(%error, "Frontier ack failed.");
+        }
+        return;
+    }
+    // Waits while the parse pool is saturated: backpressure to the scheduler.
+    if ctx.parse_tx.send(Fetched { lease, outcome }).await.is_err() {
+        tracing::error!("Parse pool gone; response dropped.");
+    }
+}

@@ -1,0 +1,41 @@
+//! trawl-engine: drives a crawl from seeds to written items.
+//!
+//! The data flow, in Scrapy's terms (see ARCHITECTURE.md):
+//!
+//! 1. The **scheduler** loop leases requests from the [`Frontier`] whenever a
+//!    fetch slot is free (global `concurrency` limit).
+//! 2. A **fetch task** per request runs the [`Downloader`] on the async
+//!    runtime (robots, per-host slot, redirects, retries) and hands the
+//!    response to the parse queue.
+//! 3. The **parse pool**, plain OS threads sized to the cores, decodes,
+//!    extracts links and metadata, hashes, filters links by scope and depth
+//!    and builds the item — CPU work that never runs on the runtime.
+//! 4. The **router** pushes new links to the frontier, passes the item to the
+//!    sink stage and acknowledges the lease.
+//! 5. The **sink stage** batches items and writes them to every sink.
+//!
+//! Stages are joined by bounded queues: a slow sink fills the item queue, the
+//! router waits, the parse queue fills, fetch tasks wait holding their
+//! slots, and the scheduler stops leasing. Only the frontier is unbounded.
+//!
+//! # Layout
+//! - [`config`]: `CrawlConfig`.
+//! - [`engine`]: the scheduler loop and the wiring of the stages.
+//! - [`parse`]: the parse pool's work on one response.
+//! - [`sink_stage`]: batching and writing items.
+//! - [`sitemaps`]: seeding from robots.txt `Sitemap:` lines.
+//! - [`shutdown`]: the graceful-stop signal.
+//!
+//! [`Frontier`]: trawl_core::Frontier
+//! [`Downloader`]: trawl_fetch::Downloader
+
+pub mod config;
+pub mod engine;
+pub mod parse;
+pub mod shutdown;
+pub mod sink_stage;
+pub mod sitemaps;
+
+pub use config::CrawlConfig;
+pub use engine::{Engine, EngineError};
+pub use shutdown::Shutdown;

@@ -1,0 +1,85 @@
+//! The parse pool's work on one response.
+//!
+//! Runs on a plain OS thread: charset decoding, link and metadata
+//! extraction, hashing, link filtering (scope, depth) and building the item.
+//! Nothing here touches the async runtime.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use trawl_core::{CrawlStats, Item, Lease, PageRecord, Request, Scope};
+use trawl_extract::{charset, content_hash, extract_page, is_html};
+use trawl_fetch::FetchOutcome;
+
+/// A response on its way to the parse pool.
+pub struct Fetched {
+    pub lease: Lease,
+    pub outcome: FetchOutcome,
+}
+
+/// A parsed response on its way to the router.
+pub struct Parsed {
+    pub lease: Lease,
+    pub item: Item,
+    /// In-scope links to offer the frontier.
+    pub children: Vec<Request>,
+}
+
+/// What the parse pool needs to know.
+pub struct ParseContext {
+    pub scope: Scope,
+    pub max_depth: Option<u32>,
+    pub stats: Arc<CrawlStats>,
+}
+
+/// Turn one response into an item and child requests.
+pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
+    let Fetched { lease, outcome } = fetched;
+    let req = &lease.request;
+    let mut record = PageRecord {
+        url: req.url.to_string(),
+        final_url: outcome.final_url.to_string(),
+        status: outcome.status,
+        depth: req.depth,
+        referrer: req.referrer.clone(),
+        content_type: outcome.content_type.clone(),
+        bytes: outcome.body.len() as u64,
+        truncated: outcome.truncated,
+        content_hash: (!outcome.body.is_empty()).then(|| content_hash(&outcome.body)),
+        fetch_ms: outcome.elapsed.as_millis() as u64,
+        timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        redirects: outcome.redirects,
+        retries: outcome.retries,
+        error: outcome.error.as_ref().map(|e| e.to_string()),
+        ..PageRecord::default()
+    };
+    let mut children = Vec::new();
+    let ok = outcome.status.is_some_and(|s| (200..300).contains(&s));
+    if ok {
+        CrawlStats::inc(&ctx.stats.pages_ok);
+    }
+    if record.error.is_some() {
+        CrawlStats::inc(&ctx.stats.errors);
+    }
+    if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
+        let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
+        let info = extract_page(&outcome.final_url, &text);
+        record.title = info.title;
+        record.meta_description = info.meta_description;
+        record.canonical = info.canonical;
+        record.lang = info.lang;
+        record.links_count = info.links.len();
+        let follow = ctx.max_depth.is_none_or(|max| req.depth < max);
+        if follow {
+            for link in info.links {
+                match ctx.scope.allows(&link) {
+                    Ok(()) => children.push(Request::child(link, req)),
+                    Err(_) => CrawlStats::inc(&ctx.stats.filtered),
+                }
+            }
+        } else {
+            CrawlStats::add(&ctx.stats.filtered, info.links.len() as u64);
+        }
+    }
+    Parsed { lease, item: record.into_item(), children }
+}

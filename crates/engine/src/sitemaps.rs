@@ -1,0 +1,77 @@
+//! Seeding from sitemaps (`--sitemaps`).
+//!
+//! For each seed origin, the sitemaps listed in its robots.txt (or
+//! `/sitemap.xml` when none are listed) are fetched through the downloader
+//! (so politeness applies), sitemap indexes are followed, and every
+//! in-scope URL becomes a depth-0 request. Parsing runs off the runtime.
+
+use std::collections::{HashSet, VecDeque};
+
+use trawl_core::{CrawlStats, Frontier, FrontierError, Request, Scope, Url, parse_canonical};
+use trawl_fetch::Downloader;
+use trawl_robots::sitemap::{self, Sitemap};
+
+/// Sitemap documents fetched at most per crawl.
+const MAX_SITEMAPS: usize = 1000;
+
+/// Fetch the seeds' sitemaps and push their URLs. Returns how many new
+/// requests were queued.
+pub async fn seed(downloader: &Downloader, seeds: &[Url], scope: &Scope, frontier: &dyn Frontier, stats: &CrawlStats) -> Result<usize, FrontierError> {
+    let mut queue = VecDeque::new();
+    let mut origins = HashSet::new();
+    for seed in seeds {
+        if !origins.insert(seed.origin().ascii_serialization()) {
+            continue;
+        }
+        let listed: Vec<Url> = downloader
+            .robots(seed)
+            .await
+            .sitemaps()
+            .iter()
+            .filter_map(|s| parse_canonical(Some(seed), s))
+            .collect();
+        if listed.is_empty() {
+            queue.extend(seed.join("/sitemap.xml").ok());
+        } else {
+            queue.extend(listed);
+        }
+    }
+    let in_scope = |u: &Url| scope.allows(u).is_ok();
+    let mut done = HashSet::new();
+    let mut added = 0;
+    while let Some(url) = queue.pop_front() {
+        if done.len() >= MAX_SITEMAPS {
+            tracing::warn!(limit = MAX_SITEMAPS, "Sitemap limit reached.");
+            break;
+        }
+        if !done.insert(url.to_string()) || !in_scope(&url) {
+            continue;
+        }
+        let outcome = downloader.fetch(&url, &in_scope).await;
+        if outcome.error.is_some() || outcome.status != Some(200) {
+            tracing::info!(%url, status = ?outcome.status, error = ?outcome.error, "Sitemap not fetched.");
+            continue;
+        }
+        let body = outcome.body;
+        let parsed = tokio::task::spawn_blocking(move || sitemap::parse(&body)).await;
+        match parsed {
+            Ok(Ok(Sitemap::Index(children))) => {
+                queue.extend(children.iter().filter_map(|c| parse_canonical(Some(&url), c)));
+            }
+            Ok(Ok(Sitemap::UrlSet(entries))) => {
+                let mut requests = Vec::new();
+                for entry in entries {
+                    match parse_canonical(Some(&url), &entry.loc) {
+                        Some(u) if in_scope(&u) => requests.push(Request::seed(u)),
+                        _ => CrawlStats::inc(&stats.filtered),
+                    }
+                }
+                added += frontier.push(requests).await?;
+            }
+            Ok(Err(error)) => tracing::warn!(%url, %error, "Bad sitemap."),
+            Err(error) => tracing::warn!(%url, %error, "Sitemap parser task failed."),
+        }
+    }
+    tracing::info!(sitemaps = done.len(), added, "Sitemaps read.");
+    Ok(added)
+}
