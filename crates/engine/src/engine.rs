@@ -190,10 +190,32 @@ impl Engine {
         let mut tasks = JoinSet::new();
         let mut started: u64 = 0;
         let mut per_host: HashMap<String, u64> = HashMap::new();
+        // A fetch task reports whether it produced a page; URLs robots.txt
+        // refused give their place in the page budgets back.
+        fn settle(done: Result<(String, bool), tokio::task::JoinError>, started: &mut u64, per_host: &mut HashMap<String, u64>) {
+            if let Ok((host, false)) = done {
+                *started -= 1;
+                if let Some(n) = per_host.get_mut(&host) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
         loop {
-            while tasks.try_join_next().is_some() {}
-            if shutdown.is_triggered() || cfg.max_pages.is_some_and(|m| started >= m) {
+            while let Some(done) = tasks.try_join_next() {
+                settle(done, &mut started, &mut per_host);
+            }
+            if shutdown.is_triggered() {
                 break;
+            }
+            if cfg.max_pages.is_some_and(|m| started >= m) {
+                // Budget spent, unless a running fetch gives its place back.
+                match tasks.join_next().await {
+                    Some(done) => {
+                        settle(done, &mut started, &mut per_host);
+                        continue;
+                    }
+                    None => break,
+                }
             }
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -250,8 +272,10 @@ impl Engine {
                 started += 1;
                 let ctx = ctx.clone();
                 tasks.spawn(async move {
-                    fetch_one(&ctx, lease).await;
+                    let host = lease.host.clone();
+                    let produced = fetch_one(&ctx, lease).await;
                     drop(permit);
+                    (host, produced)
                 });
             }
             if shutdown.is_triggered() {
@@ -267,7 +291,8 @@ impl Engine {
 }
 
 /// Fetch one leased request and hand the response to the parse pool.
-async fn fetch_one(ctx: &FetchContext, lease: Lease) {
+/// Returns false when nothing was fetched (robots.txt said no).
+async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
     let in_scope = |u: &trawl_core::Url| ctx.scope.allows(u).is_ok();
     let outcome = ctx.downloader.fetch(&lease.request.url, &in_scope).await;
     if matches!(outcome.error, Some(FetchError::RobotsDenied)) {
@@ -275,10 +300,11 @@ async fn fetch_one(ctx: &FetchContext, lease: Lease) {
         if let Err(error) = ctx.frontier.ack(&lease).await {
             tracing::error!(%error, "Frontier ack failed.");
         }
-        return;
+        return false;
     }
     // Waits while the parse pool is saturated: backpressure to the scheduler.
     if ctx.parse_tx.send(Fetched { lease, outcome }).await.is_err() {
         tracing::error!("Parse pool gone; response dropped.");
     }
+    true
 }

@@ -9,10 +9,12 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header;
+use tokio::sync::Notify;
 use trawl_core::{CrawlStats, Url, canonicalize, host_key, stats::GaugeGuard};
 use trawl_robots::Robots;
 
@@ -65,6 +67,9 @@ pub struct Downloader {
     slots: Slots,
     robots: RobotsCache,
     stats: Arc<CrawlStats>,
+    /// Set when the crawl is stopping: no more retries, waits cut short.
+    stopping: AtomicBool,
+    stop_notify: Notify,
 }
 
 impl Downloader {
@@ -81,7 +86,21 @@ impl Downloader {
             .build()
             .map_err(|e| FetchError::Other(e.to_string()))?;
         let slots = Slots::new(cfg.per_host, cfg.delay);
-        Ok(Downloader { client, cfg, slots, robots: RobotsCache::default(), stats })
+        Ok(Downloader {
+            client,
+            cfg,
+            slots,
+            robots: RobotsCache::default(),
+            stats,
+            stopping: AtomicBool::new(false),
+            stop_notify: Notify::new(),
+        })
+    }
+
+    /// Stop retrying: requests in flight finish with what they have.
+    pub fn stop_retrying(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop_notify.notify_waiters();
     }
 
     pub fn config(&self) -> &FetchConfig {
@@ -212,7 +231,7 @@ impl Downloader {
                 Ok(Exchange::Redirect { .. }) => (false, None),
                 Err(e) => (e.is_retryable(), None),
             };
-            if !retryable || attempt >= self.cfg.retries {
+            if !retryable || attempt >= self.cfg.retries || self.stopping.load(Ordering::SeqCst) {
                 return result;
             }
             attempt += 1;
@@ -228,7 +247,14 @@ impl Downloader {
                 None => backoff(attempt, self.cfg.backoff_base, self.cfg.backoff_max),
             };
             tracing::debug!(%url, attempt, ?wait, "Retrying.");
-            tokio::time::sleep(wait).await;
+            let stopped = self.stop_notify.notified();
+            if self.stopping.load(Ordering::SeqCst) {
+                return result;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped => return result,
+            }
         }
     }
 

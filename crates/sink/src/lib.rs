@@ -6,10 +6,13 @@
 //!
 //! # Layout
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
+//! - [`memory`]: items kept in memory (tests, in-process use).
 
 pub mod jsonl;
+pub mod memory;
 
 pub use jsonl::JsonlSink;
+pub use memory::MemorySink;
 
 static OUTPUT_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 

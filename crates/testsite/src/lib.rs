@@ -1,0 +1,61 @@
+//! trawl's own deterministic test web site: a real HTTP server on a loopback
+//! address that every integration test and the benchmark crawl.
+//!
+//! * [`Site::generate`] builds a page graph from a [`SiteConfig`] (seeded,
+//!   identical on every platform) and knows its ground truth:
+//!   [`Site::ground_truth`], [`Site::disallowed_paths`],
+//!   [`Site::sitemap_only_paths`], [`Site::title_of`] and, for the fault
+//!   routes, [`Site::expected`].
+//! * [`TestSite::start`] serves it (HTTP/1.1 and h2c, hyper 1) and records
+//!   [`SiteStats`]: per-path counts, per-Host request counts and maximum
+//!   concurrency, and an optional bounded request log.
+//!
+//! Normal pages are always sent uncompressed, whatever `Accept-Encoding`
+//! says (compression would cost the benchmark more CPU than it saves on
+//! loopback); `/gzip` and `/brotli` are always compressed, and
+//! `/sitemap2.xml.gz` is a gzip file.
+//!
+//! Routes: `/`, `/p/{i}`, `/robots.txt`, `/sitemap_index.xml`,
+//! `/sitemap1.xml`, `/sitemap2.xml.gz`, `/sitemap.txt`, `/private/secret`,
+//! `/private/public-ok`, `/private/from-sitemap`, `/nottrawl/page`,
+//! `/__testsite/stats` (JSON, not counted), and the fault routes
+//! `/redirect/chain/{n}`, `/redirect/loop/{a,b}`, `/redirect/offsite`,
+//! `/status/{code}`, `/flaky/{id}`, `/flaky429/{id}`, `/slow/{ms}`,
+//! `/stall`, `/hang`, `/reset`, `/gzip`, `/brotli`, `/huge`, `/malformed`,
+//! `/binary`, `/latin1`, `/sjis`, `/calendar/{year}/{month}`,
+//! `/session/{n}?sid=…`. Paths are matched exactly as sent (no
+//! percent-decoding, no trailing-slash or leading-zero tolerance), so a
+//! crawler that fails to canonicalize gets 404s.
+
+mod body;
+mod compress;
+mod config;
+mod render;
+mod rng;
+pub mod robots;
+mod server;
+mod site;
+mod stats;
+
+pub use body::SiteBody;
+pub use compress::{brotli, gzip};
+pub use config::{RobotsMode, SiteConfig};
+pub use server::{HUGE_BYTES, STATS_PATH, TestSite};
+pub use site::{Expected, LATIN1_TITLE, ROOT_TITLE, SJIS_TITLE, Site, error_kind};
+pub use stats::{HostStats, LOG_CAPACITY, RequestLogEntry, SiteStats};
+
+/// Errors of the `trawl-testsite` binary.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Binding or serving failed.
+    #[error("cannot serve on {addr}: {source}")]
+    Serve {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Writing to stdout failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}

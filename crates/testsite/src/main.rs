@@ -1,0 +1,124 @@
+//! `trawl-testsite`: serve the deterministic test site until Ctrl-C (the
+//! first stdout line is the base URL), or print its ground truth.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use trawl_testsite::{Error, RobotsMode, Site, SiteConfig, TestSite};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Robots {
+    /// The built-in robots.txt.
+    Default,
+    /// 404.
+    None,
+    /// 500.
+    Error,
+}
+
+/// Serve trawl's deterministic test web site.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (loopback; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Number of /p/ pages.
+    #[arg(long, default_value_t = 200)]
+    pages: usize,
+    /// Links per page.
+    #[arg(long, default_value_t = 8)]
+    fanout: usize,
+    /// Median page size in bytes.
+    #[arg(long, default_value_t = 4000)]
+    page_bytes: usize,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Link the fault and trap routes from /.
+    #[arg(long)]
+    nasty: bool,
+    /// Do not keep a request log.
+    #[arg(long)]
+    no_log: bool,
+    /// Delay added to every /p/ page, in milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// What /robots.txt answers.
+    #[arg(long, value_enum, default_value_t = Robots::Default)]
+    robots: Robots,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Print the ground-truth paths, one per line, and exit.
+    #[arg(long)]
+    print_ground_truth: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trawl-testsite: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let cfg = SiteConfig {
+        seed: args.seed,
+        pages: args.pages,
+        fanout: args.fanout,
+        page_bytes: args.page_bytes,
+        nasty: args.nasty,
+        robots: match args.robots {
+            Robots::Default => RobotsMode::Default,
+            Robots::None => RobotsMode::None,
+            Robots::Error => RobotsMode::ServerError,
+        },
+        latency: args.latency_ms.map(Duration::from_millis),
+        log_requests: !args.no_log,
+    };
+    if args.print_ground_truth {
+        let site = Site::generate(&cfg);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for path in site.ground_truth() {
+            writeln!(out, "{path}")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = args.workers {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.build()?;
+    rt.block_on(async move {
+        let addr = args.addr;
+        let site = TestSite::start_on(cfg, addr)
+            .await
+            .map_err(|source| Error::Serve { addr, source })?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", site.base_url())?;
+        stdout.flush()?;
+        drop(stdout);
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("trawl-testsite: cannot wait for Ctrl-C: {e}");
+        }
+        site.shutdown().await;
+        Ok(())
+    })
+}

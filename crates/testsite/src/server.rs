@@ -1,0 +1,691 @@
+//! The running test site: a real HTTP/1.1 + HTTP/2 (h2c) server on a
+//! loopback address built on hyper 1 / hyper-util, serving the generated
+//! [`Site`] and the fault routes (redirect chains and loops, error statuses,
+//! flaky and rate-limited pages, slow/stalled/hung responses, TCP resets,
+//! compressed, endless, malformed, binary and non-UTF-8 bodies, traps).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, info, warn};
+
+use crate::body::{ShutdownFuture, SiteBody};
+use crate::config::{RobotsMode, SiteConfig};
+use crate::rng::hash3;
+use crate::robots::default_robots_txt;
+use crate::site::{
+    Extra, Node, Site, is_segment, nasty_title, parse_calendar, parse_canonical_u64,
+};
+use crate::stats::{RequestInfo, SiteStats, Stats};
+
+/// Path of the JSON statistics endpoint (never counted, never linked).
+pub const STATS_PATH: &str = "/__testsite/stats";
+
+/// Total size of the `/huge` body (10 GiB, generated lazily).
+pub const HUGE_BYTES: u64 = 10 << 30;
+
+const HTML: &str = "text/html; charset=utf-8";
+const MAX_SLOW_MS: u64 = 600_000;
+
+type Resp = Response<SiteBody>;
+
+/// A running test site. Dropping it stops the server too (without waiting);
+/// [`TestSite::shutdown`] stops it and waits.
+#[derive(Debug)]
+pub struct TestSite {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    site: Arc<Site>,
+    stats: Arc<Stats>,
+    /// Per-id attempt counters of `/flaky/{id}` and `/flaky429/{id}`.
+    faults: Mutex<HashMap<String, u32>>,
+    session_counter: AtomicU64,
+    /// `ip:port` of the listener, used when the request has no usable Host.
+    local_host: String,
+    shutdown: watch::Receiver<bool>,
+    huge_chunk: Bytes,
+    binary: Bytes,
+    gzip_page: Bytes,
+    brotli_page: Bytes,
+    malformed: Bytes,
+    latin1: Bytes,
+    sjis: Bytes,
+}
+
+#[derive(Debug)]
+struct ConnInfo {
+    peer: SocketAddr,
+    reset: Arc<AtomicBool>,
+}
+
+impl TestSite {
+    /// Starts the site on `127.0.0.1` with an ephemeral port.
+    pub async fn start(cfg: SiteConfig) -> io::Result<TestSite> {
+        TestSite::start_on(cfg, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts the site on `addr` (e.g. `127.0.0.2:0` or a fixed port).
+    pub async fn start_on(cfg: SiteConfig, addr: SocketAddr) -> io::Result<TestSite> {
+        let site = tokio::task::spawn_blocking(move || Site::generate(&cfg))
+            .await
+            .map_err(io::Error::other)?;
+        TestSite::serve_site(Arc::new(site), addr).await
+    }
+
+    /// Serves an already generated site on `addr`.
+    pub async fn serve_site(site: Arc<Site>, addr: SocketAddr) -> io::Result<TestSite> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let (tx, rx) = watch::channel(false);
+        let shared = Arc::new(Shared::new(site, local, rx.clone())?);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
+        info!(addr = %local, "trawl test site listening");
+        Ok(TestSite {
+            addr: local,
+            shared,
+            shutdown: tx,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT` (no trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `base_url() + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The generated site graph and its ground truth.
+    pub fn site(&self) -> &Site {
+        &self.shared.site
+    }
+
+    /// Snapshot of the request statistics (with the log).
+    pub fn stats(&self) -> SiteStats {
+        self.shared.stats.snapshot(true)
+    }
+
+    /// Zeroes the statistics and clears the request log.
+    pub fn reset_stats(&self) {
+        self.shared.stats.reset();
+    }
+
+    /// Forgets the attempt counters of `/flaky/{id}` and `/flaky429/{id}`,
+    /// so they fail again (not touched by [`TestSite::reset_stats`]).
+    pub fn reset_faults(&self) {
+        self.shared.faults.lock().clear();
+    }
+
+    /// Requests with this Host currently being served.
+    pub fn in_flight(&self, host: &str) -> usize {
+        self.shared.stats.in_flight(host)
+    }
+
+    /// Stops accepting, drops every connection (stalled and hung ones
+    /// included) and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.shutdown.send_replace(true);
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
+            warn!(error = %e, "test site task failed");
+        }
+    }
+}
+
+impl Drop for TestSite {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+impl Shared {
+    fn new(
+        site: Arc<Site>,
+        local: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> io::Result<Shared> {
+        let links = site.nasty_page_links();
+        let gzip_html = site.render_simple("Gzip page", "This body is gzip-compressed.", &links);
+        let brotli_html =
+            site.render_simple("Brotli page", "This body is brotli-compressed.", &links);
+        let mut huge = Vec::with_capacity(64 * 1024);
+        huge.extend_from_slice(b"<!DOCTYPE html>\n<html><head><title>Huge</title></head><body>\n");
+        let corpus = site.corpus().as_bytes();
+        while huge.len() < 64 * 1024 {
+            huge.extend_from_slice(b"<p>");
+            huge.extend_from_slice(&corpus[..corpus.len().min(500)]);
+            huge.extend_from_slice(b"</p>\n");
+        }
+        let mut binary = Vec::with_capacity(64 * 1024);
+        let mut s = site.seed() ^ 0xB1_4A7;
+        while binary.len() < 64 * 1024 {
+            binary.extend_from_slice(&crate::rng::splitmix64(&mut s).to_le_bytes());
+        }
+        Ok(Shared {
+            stats: Arc::new(Stats::new(site.page_count(), site.config().log_requests)),
+            faults: Mutex::new(HashMap::new()),
+            session_counter: AtomicU64::new(0),
+            local_host: local.to_string(),
+            shutdown,
+            huge_chunk: Bytes::from(huge),
+            binary: Bytes::from(binary),
+            gzip_page: Bytes::from(crate::compress::gzip(&gzip_html)?),
+            brotli_page: Bytes::from(crate::compress::brotli(&brotli_html)?),
+            malformed: Bytes::from(site.render_malformed()),
+            latin1: Bytes::from(site.render_latin1()),
+            sjis: Bytes::from(site.render_sjis()),
+            site,
+        })
+    }
+
+    /// A future resolving at shutdown (or when the server is dropped).
+    fn shutdown_future(&self) -> ShutdownFuture {
+        let mut rx = self.shutdown.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })
+    }
+
+    /// Sleeps `d`, or less if the server shuts down.
+    async fn sleep(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.shutdown_future() => {}
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|v| *v) => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!(error = %e, "set_nodelay failed");
+                }
+                let builder = Arc::clone(&builder);
+                let shared = Arc::clone(&shared);
+                conns.spawn(async move {
+                    let reset = Arc::new(AtomicBool::new(false));
+                    let conn = Arc::new(ConnInfo {
+                        peer,
+                        reset: Arc::clone(&reset),
+                    });
+                    let io = TokioIo::new(ResetIo {
+                        inner: stream,
+                        reset,
+                    });
+                    let svc =
+                        service_fn(move |req| handle(Arc::clone(&shared), Arc::clone(&conn), req));
+                    if let Err(e) = builder.serve_connection(io, svc).await {
+                        debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    debug!("test site shutting down");
+    conns.shutdown().await;
+}
+
+/// The connection's IO. Once `/reset` was requested on it, the next write
+/// sets `SO_LINGER` to zero and fails, so hyper drops the connection and the
+/// kernel answers with a TCP RST instead of a FIN.
+struct ResetIo {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl ResetIo {
+    fn check_reset(&self) -> io::Result<()> {
+        if self.reset.load(Ordering::Acquire) {
+            if let Err(e) = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO)) {
+                warn!(error = %e, "set_linger(0) failed");
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "test site: /reset requested",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AsyncRead for ResetIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResetIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check_reset()?;
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check_reset()?;
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check_reset()?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check_reset()?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// Host to put into absolute links: the request's Host if it looks like a
+/// plain authority, else the listener address.
+fn link_host<'a>(host: &'a str, shared: &'a Shared) -> &'a str {
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if ok { host } else { &shared.local_host }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let path = req.uri().path();
+    if path == STATS_PATH {
+        return Ok(stats_response(&shared));
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let page = shared.site.page_index(path);
+    let path_and_query = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
+    let guard = shared.stats.begin(&RequestInfo {
+        host,
+        path,
+        page,
+        path_and_query,
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        client_ip: conn.peer.ip(),
+    });
+    let mut resp = if req.method() == Method::GET || req.method() == Method::HEAD {
+        route(&shared, &conn, &req, link_host(host, &shared), page).await
+    } else {
+        let mut r = respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        r
+    };
+    resp.body_mut().set_guard(guard);
+    Ok(resp)
+}
+
+fn stats_response(shared: &Shared) -> Resp {
+    match serde_json::to_vec(&shared.stats.snapshot(false)) {
+        Ok(json) => respond(StatusCode::OK, "application/json", json),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            e.to_string(),
+        ),
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(SiteBody::full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn html(body: impl Into<Bytes>) -> Resp {
+    respond(StatusCode::OK, HTML, body)
+}
+
+fn not_found(shared: &Shared) -> Resp {
+    let body = shared
+        .site
+        .render_simple("Not found", "Nothing lives here.", &[Node::Root]);
+    respond(StatusCode::NOT_FOUND, HTML, body)
+}
+
+fn with_retry_after(mut r: Resp) -> Resp {
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+fn redirect(status: StatusCode, location: &str) -> Resp {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = respond(status, HTML, format!("<a href=\"{location}\">moved</a>\n"));
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            "bad location\n",
+        ),
+    }
+}
+
+fn status_page(shared: &Shared, status: StatusCode) -> Resp {
+    let title = format!("Status {}", status.as_u16());
+    let body = shared
+        .site
+        .render_simple(&title, "A deliberate error.", &[Node::Root]);
+    let r = respond(status, HTML, body);
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        with_retry_after(r)
+    } else {
+        r
+    }
+}
+
+fn titled_page(shared: &Shared, path: &str, text: &str) -> Resp {
+    let title = nasty_title(path).unwrap_or_else(|| path.to_owned());
+    html(
+        shared
+            .site
+            .render_simple(&title, text, &shared.site.nasty_page_links()),
+    )
+}
+
+/// Increments and returns the attempt counter of a flaky id.
+fn attempt(shared: &Shared, key: String) -> u32 {
+    let mut faults = shared.faults.lock();
+    let n = faults.entry(key).or_insert(0);
+    *n = n.saturating_add(1);
+    *n
+}
+
+async fn route(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+    host: &str,
+    page: Option<u32>,
+) -> Resp {
+    let site = &shared.site;
+    let path = req.uri().path();
+    if let Some(i) = page {
+        if let Some(d) = site.config().latency {
+            shared.sleep(d).await;
+        }
+        return html(site.render_page(i, host));
+    }
+    match path {
+        "/" => return html(site.render_root(host)),
+        "/robots.txt" => return robots(shared, host),
+        "/sitemap_index.xml" => {
+            return respond(
+                StatusCode::OK,
+                "application/xml",
+                site.render_sitemap_index(host),
+            );
+        }
+        "/sitemap1.xml" => {
+            return respond(
+                StatusCode::OK,
+                "application/xml",
+                site.render_urlset(host, site.sitemap1()),
+            );
+        }
+        "/sitemap2.xml.gz" => {
+            let xml = site.render_urlset(host, site.sitemap2());
+            return match crate::compress::gzip(&xml) {
+                Ok(gz) => respond(StatusCode::OK, "application/gzip", gz),
+                Err(e) => respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    e.to_string(),
+                ),
+            };
+        }
+        "/sitemap.txt" => {
+            return respond(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                site.render_sitemap_txt(host),
+            );
+        }
+        "/gzip" => {
+            let mut r = html(shared.gzip_page.clone());
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            return r;
+        }
+        "/brotli" => {
+            let mut r = html(shared.brotli_page.clone());
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+            return r;
+        }
+        "/huge" => {
+            let mut r = Response::new(SiteBody::stream(HUGE_BYTES, shared.huge_chunk.clone()));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(HTML));
+            return r;
+        }
+        "/malformed" => return html(shared.malformed.clone()),
+        "/binary" => {
+            return respond(
+                StatusCode::OK,
+                "application/octet-stream",
+                shared.binary.clone(),
+            );
+        }
+        "/latin1" => {
+            return respond(
+                StatusCode::OK,
+                "text/html; charset=iso-8859-1",
+                shared.latin1.clone(),
+            );
+        }
+        "/sjis" => return respond(StatusCode::OK, "text/html", shared.sjis.clone()),
+        "/stall" => {
+            let mut r = Response::new(SiteBody::stall(
+                Bytes::from_static(b"<!DOCTYPE html>\n<html><head><title>Stall"),
+                shared.shutdown_future(),
+            ));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(HTML));
+            return r;
+        }
+        "/hang" => {
+            shared.shutdown_future().await;
+            return respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "shutting down\n",
+            );
+        }
+        "/reset" => {
+            conn.reset.store(true, Ordering::Release);
+            return html("reset");
+        }
+        "/redirect/loop/a" => return redirect(StatusCode::FOUND, "/redirect/loop/b"),
+        "/redirect/loop/b" => return redirect(StatusCode::FOUND, "/redirect/loop/a"),
+        "/redirect/offsite" => return redirect(StatusCode::FOUND, "http://external.invalid/x"),
+        _ => {}
+    }
+    if let Some(e) = Extra::from_path(path) {
+        return html(site.render_extra(e));
+    }
+    if let Some(n) = path
+        .strip_prefix("/redirect/chain/")
+        .and_then(parse_canonical_u64)
+    {
+        return if n == 0 {
+            titled_page(shared, path, "You made it to the end of the chain.")
+        } else {
+            redirect(
+                StatusCode::MOVED_PERMANENTLY,
+                &format!("/redirect/chain/{}", n - 1),
+            )
+        };
+    }
+    if let Some(code) = path.strip_prefix("/status/").and_then(parse_canonical_u64) {
+        return match u16::try_from(code)
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+        {
+            Some(s) if (200..=599).contains(&s.as_u16()) && !s.is_redirection() => {
+                status_page(shared, s)
+            }
+            _ => not_found(shared),
+        };
+    }
+    if let Some(id) = path.strip_prefix("/flaky/").filter(|s| is_segment(s)) {
+        return if attempt(shared, format!("flaky/{id}")) <= 2 {
+            status_page(shared, StatusCode::SERVICE_UNAVAILABLE)
+        } else {
+            titled_page(shared, path, "Third time lucky.")
+        };
+    }
+    if let Some(id) = path.strip_prefix("/flaky429/").filter(|s| is_segment(s)) {
+        return if attempt(shared, format!("flaky429/{id}")) <= 1 {
+            status_page(shared, StatusCode::TOO_MANY_REQUESTS)
+        } else {
+            titled_page(shared, path, "Second time lucky.")
+        };
+    }
+    if let Some(ms) = path.strip_prefix("/slow/").and_then(parse_canonical_u64) {
+        shared
+            .sleep(Duration::from_millis(ms.min(MAX_SLOW_MS)))
+            .await;
+        return titled_page(shared, path, "Worth the wait.");
+    }
+    if let Some((y, m)) = parse_calendar(path) {
+        let mut hrefs = Vec::with_capacity(3);
+        let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        if py >= 1 {
+            hrefs.push(format!("/calendar/{py}/{pm}"));
+        }
+        if ny <= 9999 {
+            hrefs.push(format!("/calendar/{ny}/{nm}"));
+        }
+        hrefs.push("/".to_owned());
+        let title = format!("Calendar {y}-{m:02}");
+        return html(site.render_hrefs(&title, &hrefs));
+    }
+    if let Some(n) = path.strip_prefix("/session/").and_then(parse_canonical_u64) {
+        let sid = || {
+            let c = shared.session_counter.fetch_add(1, Ordering::Relaxed);
+            format!("{:016x}", hash3(site.seed(), c, 0x5E55))
+        };
+        let hrefs = vec![
+            format!("/session/{}?sid={}", n.saturating_add(1), sid()),
+            format!("/session/{n}?sid={}", sid()),
+            "/".to_owned(),
+        ];
+        return html(site.render_hrefs(&format!("Session page {n}"), &hrefs));
+    }
+    not_found(shared)
+}
+
+fn robots(shared: &Shared, host: &str) -> Resp {
+    let base = format!("http://{host}");
+    match &shared.site.config().robots {
+        RobotsMode::Default => respond(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            default_robots_txt(&base),
+        ),
+        RobotsMode::None => respond(StatusCode::NOT_FOUND, "text/plain", "no robots.txt here\n"),
+        RobotsMode::ServerError => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            "robots.txt broke\n",
+        ),
+        RobotsMode::Custom(text) => respond(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            text.replace("{base}", &base),
+        ),
+    }
+}

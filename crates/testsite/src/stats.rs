@@ -1,0 +1,340 @@
+//! Request statistics of the running test site: total and per-path counts,
+//! per-Host request counts and maximum concurrency, and an optional bounded
+//! request log. Counting is lock-free for `/p/` pages and per-host counters
+//! (atomics behind a read-mostly lock), so it stays off the benchmark's way.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+/// Maximum number of entries kept in [`SiteStats::log`]; later requests
+/// are counted in [`SiteStats::log_dropped`] instead.
+pub const LOG_CAPACITY: usize = 200_000;
+
+/// Snapshot of what the server saw (see [`crate::TestSite::stats`]).
+/// `GET /__testsite/stats` returns it as JSON, without `log`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteStats {
+    /// Requests served (the stats endpoint itself is not counted).
+    pub requests: u64,
+    /// Requests per path (query string excluded).
+    pub by_path: BTreeMap<String, u64>,
+    /// Per `Host` header value (`:authority` for HTTP/2).
+    pub hosts: BTreeMap<String, HostStats>,
+    /// One entry per request, in arrival order (empty when
+    /// `SiteConfig::log_requests` is false; at most [`LOG_CAPACITY`]).
+    #[serde(skip)]
+    pub log: Vec<RequestLogEntry>,
+    /// Requests not logged because the log was full.
+    pub log_dropped: u64,
+}
+
+/// Per-host counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStats {
+    /// Requests with this Host.
+    pub requests: u64,
+    /// Most requests with this Host being served at the same time (from
+    /// request arrival until the response body was fully sent or dropped).
+    pub max_concurrency: usize,
+}
+
+/// One logged request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLogEntry {
+    /// `Host` header (or `:authority`), empty if absent.
+    pub host: String,
+    /// Request target, e.g. `/session/3?sid=ab`.
+    pub path_and_query: String,
+    /// When the request arrived.
+    pub started: Instant,
+    /// When the response body was fully sent or dropped (None while in
+    /// flight).
+    pub finished: Option<Instant>,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// Peer address of the connection.
+    pub client_ip: IpAddr,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct HostCounters {
+    requests: AtomicU64,
+    current: AtomicUsize,
+    max: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    generation: u64,
+    entries: Vec<RequestLogEntry>,
+    dropped: u64,
+}
+
+/// Live counters shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    log_enabled: bool,
+    requests: AtomicU64,
+    pages: Box<[AtomicU64]>,
+    root: AtomicU64,
+    other: Mutex<HashMap<String, u64>>,
+    hosts: RwLock<HashMap<String, Arc<HostCounters>>>,
+    log: Mutex<Log>,
+}
+
+/// What the server knows about a request when it arrives.
+pub(crate) struct RequestInfo<'a> {
+    pub host: &'a str,
+    pub path: &'a str,
+    pub page: Option<u32>,
+    pub path_and_query: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub client_ip: IpAddr,
+}
+
+/// Marks one request as in flight until dropped (moved into the response
+/// body, so it lives until the body is finished or dropped).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    host: Arc<HostCounters>,
+    log: Option<(Arc<Stats>, u64, usize)>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.host.current.fetch_sub(1, Ordering::AcqRel);
+        if let Some((stats, generation, idx)) = self.log.take() {
+            let mut log = stats.log.lock();
+            if log.generation == generation
+                && let Some(e) = log.entries.get_mut(idx)
+            {
+                e.finished = Some(Instant::now());
+            }
+        }
+    }
+}
+
+impl Stats {
+    pub(crate) fn new(pages: usize, log_enabled: bool) -> Stats {
+        Stats {
+            log_enabled,
+            requests: AtomicU64::new(0),
+            pages: (0..pages).map(|_| AtomicU64::new(0)).collect(),
+            root: AtomicU64::new(0),
+            other: Mutex::new(HashMap::new()),
+            hosts: RwLock::new(HashMap::new()),
+            log: Mutex::new(Log::default()),
+        }
+    }
+
+    /// Counts a request and returns its in-flight guard.
+    pub(crate) fn begin(self: &Arc<Self>, info: &RequestInfo<'_>) -> InFlight {
+        let started = Instant::now();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match info.page.and_then(|i| self.pages.get(i as usize)) {
+            Some(c) => {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            None if info.path == "/" => {
+                self.root.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                let mut other = self.other.lock();
+                match other.get_mut(info.path) {
+                    Some(n) => *n += 1,
+                    None => {
+                        other.insert(info.path.to_owned(), 1);
+                    }
+                }
+            }
+        }
+        let host = self.host_counters(info.host);
+        host.requests.fetch_add(1, Ordering::Relaxed);
+        let now = host.current.fetch_add(1, Ordering::AcqRel) + 1;
+        host.max.fetch_max(now, Ordering::AcqRel);
+
+        let log = if self.log_enabled {
+            let mut log = self.log.lock();
+            if log.entries.len() < LOG_CAPACITY {
+                let idx = log.entries.len();
+                log.entries.push(RequestLogEntry {
+                    host: info.host.to_owned(),
+                    path_and_query: info.path_and_query.to_owned(),
+                    started,
+                    finished: None,
+                    user_agent: info.user_agent.map(str::to_owned),
+                    client_ip: info.client_ip,
+                });
+                Some((Arc::clone(self), log.generation, idx))
+            } else {
+                log.dropped += 1;
+                None
+            }
+        } else {
+            None
+        };
+        InFlight { host, log }
+    }
+
+    fn host_counters(&self, host: &str) -> Arc<HostCounters> {
+        if let Some(c) = self.hosts.read().get(host) {
+            return Arc::clone(c);
+        }
+        let mut hosts = self.hosts.write();
+        Arc::clone(hosts.entry(host.to_owned()).or_default())
+    }
+
+    /// Zeroes the counters and clears the log. Requests in flight keep
+    /// counting towards the current concurrency (and so the new maximum).
+    pub(crate) fn reset(&self) {
+        self.requests.store(0, Ordering::Relaxed);
+        for c in self.pages.iter() {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.root.store(0, Ordering::Relaxed);
+        self.other.lock().clear();
+        for c in self.hosts.read().values() {
+            c.requests.store(0, Ordering::Relaxed);
+            c.max
+                .store(c.current.load(Ordering::Acquire), Ordering::Release);
+        }
+        let mut log = self.log.lock();
+        log.generation += 1;
+        log.entries.clear();
+        log.dropped = 0;
+    }
+
+    /// A consistent-enough snapshot (counters are read one by one).
+    pub(crate) fn snapshot(&self, with_log: bool) -> SiteStats {
+        let mut by_path = BTreeMap::new();
+        let root = self.root.load(Ordering::Relaxed);
+        if root > 0 {
+            by_path.insert("/".to_owned(), root);
+        }
+        for (i, c) in self.pages.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                by_path.insert(format!("/p/{i}"), n);
+            }
+        }
+        for (k, v) in self.other.lock().iter() {
+            by_path.insert(k.clone(), *v);
+        }
+        let hosts = self
+            .hosts
+            .read()
+            .iter()
+            .filter_map(|(k, c)| {
+                let s = HostStats {
+                    requests: c.requests.load(Ordering::Relaxed),
+                    max_concurrency: c.max.load(Ordering::Acquire),
+                };
+                (s.requests > 0 || s.max_concurrency > 0).then(|| (k.clone(), s))
+            })
+            .collect();
+        let (log, log_dropped) = {
+            let log = self.log.lock();
+            (
+                if with_log {
+                    log.entries.clone()
+                } else {
+                    Vec::new()
+                },
+                log.dropped,
+            )
+        };
+        SiteStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            by_path,
+            hosts,
+            log,
+            log_dropped,
+        }
+    }
+
+    /// Requests currently in flight for `host` (for tests and diagnostics).
+    pub(crate) fn in_flight(&self, host: &str) -> usize {
+        self.hosts
+            .read()
+            .get(host)
+            .map_or(0, |c| c.current.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn info<'a>(host: &'a str, path: &'a str, page: Option<u32>) -> RequestInfo<'a> {
+        RequestInfo {
+            host,
+            path,
+            page,
+            path_and_query: path,
+            user_agent: Some("trawl/test"),
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+
+    #[test]
+    fn counts_and_concurrency() {
+        let stats = Arc::new(Stats::new(10, true));
+        let a = stats.begin(&info("h:1", "/p/3", Some(3)));
+        let b = stats.begin(&info("h:1", "/x", None));
+        let c = stats.begin(&info("h:2", "/", None));
+        assert_eq!(stats.in_flight("h:1"), 2);
+        drop(a);
+        drop(b);
+        let d = stats.begin(&info("h:1", "/p/3", Some(3)));
+        drop(d);
+        drop(c);
+        let s = stats.snapshot(true);
+        assert_eq!(s.requests, 4);
+        assert_eq!(s.by_path.get("/p/3"), Some(&2));
+        assert_eq!(s.by_path.get("/x"), Some(&1));
+        assert_eq!(s.by_path.get("/"), Some(&1));
+        assert_eq!(
+            s.hosts["h:1"],
+            HostStats {
+                requests: 3,
+                max_concurrency: 2
+            }
+        );
+        assert_eq!(
+            s.hosts["h:2"],
+            HostStats {
+                requests: 1,
+                max_concurrency: 1
+            }
+        );
+        assert_eq!(s.log.len(), 4);
+        assert!(s.log.iter().all(|e| e.finished.is_some()));
+        assert_eq!(s.log[0].user_agent.as_deref(), Some("trawl/test"));
+
+        let e = stats.begin(&info("h:1", "/p/1", Some(1)));
+        stats.reset();
+        let s = stats.snapshot(true);
+        assert_eq!(s.requests, 0);
+        assert!(s.by_path.is_empty());
+        assert!(s.log.is_empty());
+        assert_eq!(s.hosts["h:1"].max_concurrency, 1);
+        drop(e);
+        assert_eq!(stats.in_flight("h:1"), 0);
+    }
+
+    #[test]
+    fn log_can_be_off() {
+        let stats = Arc::new(Stats::new(1, false));
+        drop(stats.begin(&info("h", "/p/0", Some(0))));
+        let s = stats.snapshot(true);
+        assert_eq!(s.requests, 1);
+        assert!(s.log.is_empty());
+    }
+}
