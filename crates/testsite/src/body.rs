@@ -29,7 +29,7 @@ enum Kind {
 }
 
 /// The body type of every response.
-pub struct SiteBody {
+pub(crate) struct SiteBody {
     kind: Kind,
     guard: Option<InFlight>,
 }

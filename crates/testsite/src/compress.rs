@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 /// gzip-compresses `data`.
-pub fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
+pub(crate) fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 2 + 64),
         flate2::Compression::fast(),
@@ -13,7 +13,7 @@ pub fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
 }
 
 /// brotli-compresses `data`.
-pub fn brotli(data: &[u8]) -> io::Result<Vec<u8>> {
+pub(crate) fn brotli(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() / 2 + 64);
     {
         let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);

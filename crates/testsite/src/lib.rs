@@ -37,8 +37,6 @@ mod server;
 mod site;
 mod stats;
 
-pub use body::SiteBody;
-pub use compress::{brotli, gzip};
 pub use config::{RobotsMode, SiteConfig};
 pub use server::{HUGE_BYTES, STATS_PATH, TestSite};
 pub use site::{Expected, LATIN1_TITLE, ROOT_TITLE, SJIS_TITLE, Site, error_kind};

@@ -86,7 +86,7 @@ impl Rules {
                         in_rules = false;
                     }
                     if let Some(g) = groups.last_mut() {
-                        g.agents.push(value.to_ascii_lowercase());
+                        g.agents.push(agent_token(value));
                     }
                 }
                 "allow" | "disallow" => {
@@ -101,6 +101,7 @@ impl Rules {
                         });
                     }
                 }
+                "crawl-delay" => in_rules = true,
                 _ => {}
             }
         }
@@ -146,6 +147,19 @@ impl Rules {
             }
         }
     }
+}
+
+/// The product token of a `User-agent` value, lower-cased: `*`, or its
+/// leading run of `[A-Za-z_-]` (so `trawl/1.0` names `trawl`).
+fn agent_token(value: &str) -> String {
+    if value == "*" || value.starts_with("* ") || value.starts_with("*\t") {
+        return "*".to_owned();
+    }
+    value
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic() || *c == '_' || *c == '-')
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 /// RFC 9309 pattern matching: `*` matches any sequence, a trailing `$`
@@ -229,5 +243,12 @@ mod tests {
             PRODUCT_TOKEN,
         );
         assert!(!r.is_allowed("/p/1"));
+        let r = Rules::parse("User-agent: trawl/1.0\nDisallow: /a\n", PRODUCT_TOKEN);
+        assert!(!r.is_allowed("/a"));
+        let r = Rules::parse(
+            "User-agent: trawl-imposter\nDisallow: /\nUser-agent: *\nDisallow: /b\n",
+            PRODUCT_TOKEN,
+        );
+        assert!(r.is_allowed("/a") && !r.is_allowed("/b"));
     }
 }

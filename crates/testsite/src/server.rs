@@ -50,7 +50,6 @@ type Resp = Response<SiteBody>;
 
 /// A running test site. Dropping it stops the server too (without waiting);
 /// [`TestSite::shutdown`] stops it and waits.
-#[derive(Debug)]
 pub struct TestSite {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -58,7 +57,6 @@ pub struct TestSite {
     task: Option<JoinHandle<()>>,
 }
 
-#[derive(Debug)]
 struct Shared {
     site: Arc<Site>,
     stats: Arc<Stats>,
@@ -163,6 +161,15 @@ impl TestSite {
         {
             warn!(error = %e, "test site task failed");
         }
+    }
+}
+
+impl std::fmt::Debug for TestSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestSite")
+            .field("addr", &self.addr)
+            .field("site", &*self.shared.site)
+            .finish_non_exhaustive()
     }
 }
 

@@ -268,7 +268,7 @@ const CORPUS_WORDS: [&str; 48] = [
 const ROOT_PAGE_LINKS: usize = 10;
 
 /// The generated site graph. Cheap to query; shared by the server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Site {
     cfg: SiteConfig,
     kinds: Vec<PageKind>,
@@ -280,6 +280,16 @@ pub struct Site {
     sitemap2: Vec<Node>,
     rules: Rules,
     corpus: String,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("config", &self.cfg)
+            .field("pages", &self.kinds.len())
+            .field("reachable_normal_pages", &self.normals.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Result of a breadth-first walk.

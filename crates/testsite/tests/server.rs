@@ -517,14 +517,11 @@ async fn stall_and_hang_until_shutdown() {
         })
         .await
     );
+    let mut hang = hang;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), async {
-            while !hang.is_finished() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .is_err()
+        tokio::time::timeout(Duration::from_millis(300), &mut hang)
+            .await
+            .is_err()
     );
     tokio::time::timeout(Duration::from_secs(10), site.shutdown())
         .await
