@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "trawl", version, about = "A fast, polite web crawler and scraper.")]
+#[command(
+    name = "trawl",
+    version,
+    about = "A fast, polite web crawler and scraper."
+)]
 pub struct Cli {
     /// More log output (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

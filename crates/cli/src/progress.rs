@@ -16,7 +16,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// One progress line from the live counters.
@@ -66,14 +70,31 @@ pub fn clear() {
 /// The end-of-crawl summary.
 pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
     let mut out = String::new();
-    let head = if s.interrupted { "Crawl interrupted" } else { "Crawl finished" };
+    let head = if s.interrupted {
+        "Crawl interrupted"
+    } else {
+        "Crawl finished"
+    };
     out.push_str(&format!("{head} in {:.1}s\n", s.elapsed_secs));
-    out.push_str(&format!("  pages         {} ({} ok, {} errors)\n", s.pages, s.pages_ok, s.errors));
+    out.push_str(&format!(
+        "  pages         {} ({} ok, {} errors)\n",
+        s.pages, s.pages_ok, s.errors
+    ));
     out.push_str(&format!("  rate          {:.1} pages/s\n", s.pages_per_sec));
-    out.push_str(&format!("  requests      {} ({} retries, {} redirects)\n", s.requests, s.retries, s.redirects));
-    out.push_str(&format!("  received      {} ({} truncated)\n", bytes(s.bytes), s.truncated));
+    out.push_str(&format!(
+        "  requests      {} ({} retries, {} redirects)\n",
+        s.requests, s.retries, s.redirects
+    ));
+    out.push_str(&format!(
+        "  received      {} ({} truncated)\n",
+        bytes(s.bytes),
+        s.truncated
+    ));
     out.push_str(&format!("  robots denied {}\n", s.robots_denied));
-    out.push_str(&format!("  links         {} filtered, {} duplicates\n", s.filtered, s.duplicates));
+    out.push_str(&format!(
+        "  links         {} filtered, {} duplicates\n",
+        s.filtered, s.duplicates
+    ));
     out.push_str(&format!("  items written {}\n", s.items_written));
     out.push_str(&format!("  left queued   {left_queued}\n"));
     out

@@ -29,7 +29,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
                 nasty: args.nasty,
                 ..Default::default()
             };
-            let site = trawl_testsite::TestSite::start(cfg).await.context("starting the demo site")?;
+            let site = trawl_testsite::TestSite::start(cfg)
+                .await
+                .context("starting the demo site")?;
             let seed = format!("{}/", site.base_url());
             if !args.opts.quiet {
                 eprintln!(
@@ -131,12 +133,17 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
             map.insert("left_queued".into(), report.left_queued.into());
             map.insert("sink_errors".into(), report.sink_errors.clone().into());
         }
-        std::fs::write(path, serde_json::to_vec_pretty(&value)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&value)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if !report.sink_errors.is_empty() {
         return Ok(1);
     }
-    Ok(if report.stats.interrupted { EXIT_INTERRUPTED } else { 0 })
+    Ok(if report.stats.interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        0
+    })
 }
 
 /// First SIGINT/SIGTERM: graceful stop. Second: exit at once, but only
@@ -159,7 +166,9 @@ async fn watch_signals(shutdown: Shutdown, quiet: bool) {
         if count == 1 {
             if !quiet {
                 progress::clear();
-                eprintln!("trawl: stopping: no new fetches, draining the pipeline (press Ctrl-C again to quit now)");
+                eprintln!(
+                    "trawl: stopping: no new fetches, draining the pipeline (press Ctrl-C again to quit now)"
+                );
             }
             shutdown.trigger();
         } else {

@@ -1,5 +1,7 @@
 //! The `trawl` binary as users run it: real processes, real signals.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -30,28 +32,52 @@ fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitStatus 
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(text.is_empty() || text.ends_with('\n'), "output ends with half a line");
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}"))).collect()
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "output ends with half a line"
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
+        .collect()
 }
 
 fn line_count(path: &Path) -> usize {
-    std::fs::read(path).map(|b| b.iter().filter(|c| **c == b'\n').count()).unwrap_or(0)
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_drains_and_leaves_complete_jsonl_and_summary() {
-    let site = TestSite::start(SiteConfig { pages: 3000, fanout: 10, latency: Some(Duration::from_millis(40)), ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 3000,
+        fanout: 10,
+        latency: Some(Duration::from_millis(40)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("items.jsonl");
     let stats = dir.path().join("stats.json");
     let mut child = trawl()
-        .args(["crawl", &format!("{}/", site.base_url()), "--concurrency", "16", "--per-host", "16"])
+        .args([
+            "crawl",
+            &format!("{}/", site.base_url()),
+            "--concurrency",
+            "16",
+            "--per-host",
+            "16",
+        ])
         .arg("-o")
         .arg(&out)
         .arg("--stats-json")
@@ -60,7 +86,13 @@ async fn sigint_drains_and_leaves_complete_jsonl_and_summary() {
         .spawn()
         .unwrap();
     let probe = out.clone();
-    tokio::task::spawn_blocking(move || wait_until("40 items", Duration::from_secs(30), || line_count(&probe) >= 40)).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        wait_until("40 items", Duration::from_secs(30), || {
+            line_count(&probe) >= 40
+        })
+    })
+    .await
+    .unwrap();
     signal(&child, "-INT");
     let status = tokio::task::spawn_blocking(move || {
         let s = wait_exit(&mut child, Duration::from_secs(30));
@@ -76,11 +108,23 @@ async fn sigint_drains_and_leaves_complete_jsonl_and_summary() {
     assert!(stderr.contains("pages "), "{stderr}");
 
     let items = lines(&out);
-    let urls: BTreeSet<_> = items.iter().map(|i| i["url"].as_str().unwrap().to_string()).collect();
+    let urls: BTreeSet<_> = items
+        .iter()
+        .map(|i| i["url"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(urls.len(), items.len(), "duplicate items");
-    assert!(items.len() < site.site().ground_truth().len(), "the crawl was not interrupted");
+    assert!(
+        items.len() < site.site().ground_truth().len(),
+        "the crawl was not interrupted"
+    );
     // Drained: every page the site served has its item.
-    let served: u64 = site.stats().by_path.iter().filter(|(p, _)| p.as_str() != "/robots.txt").map(|(_, n)| *n).sum();
+    let served: u64 = site
+        .stats()
+        .by_path
+        .iter()
+        .filter(|(p, _)| p.as_str() != "/robots.txt")
+        .map(|(_, n)| *n)
+        .sum();
     assert_eq!(served, items.len() as u64);
 
     let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
@@ -92,25 +136,54 @@ async fn sigint_drains_and_leaves_complete_jsonl_and_summary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_sigint_quits_at_once_with_whole_lines() {
-    let site = TestSite::start(SiteConfig { pages: 3000, fanout: 10, latency: Some(Duration::from_millis(400)), ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 3000,
+        fanout: 10,
+        latency: Some(Duration::from_millis(400)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("items.jsonl");
     let mut child = trawl()
-        .args(["crawl", &format!("{}/", site.base_url()), "-q", "--concurrency", "64", "--per-host", "64", "--timeout", "60s"])
+        .args([
+            "crawl",
+            &format!("{}/", site.base_url()),
+            "-q",
+            "--concurrency",
+            "64",
+            "--per-host",
+            "64",
+            "--timeout",
+            "60s",
+        ])
         .arg("-o")
         .arg(&out)
         .spawn()
         .unwrap();
     let probe = out.clone();
-    tokio::task::spawn_blocking(move || wait_until("some items", Duration::from_secs(30), || line_count(&probe) >= 5)).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        wait_until("some items", Duration::from_secs(30), || {
+            line_count(&probe) >= 5
+        })
+    })
+    .await
+    .unwrap();
     signal(&child, "-INT");
     // Wait until the first signal has been handled (the crawl is draining 400 ms responses).
     tokio::time::sleep(Duration::from_millis(100)).await;
     signal(&child, "-INT");
     let started = Instant::now();
-    let status = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10))).await.unwrap();
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(started.elapsed() < Duration::from_secs(5), "second Ctrl-C did not quit at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "second Ctrl-C did not quit at once"
+    );
     let items = lines(&out);
     assert!(!items.is_empty());
     site.shutdown().await;
@@ -122,17 +195,32 @@ async fn demo_crawls_the_built_in_site() {
     let out = dir.path().join("demo.jsonl");
     let output = tokio::task::spawn_blocking({
         let out = out.clone();
-        move || trawl().args(["demo", "--pages", "300", "-o"]).arg(&out).output().unwrap()
+        move || {
+            trawl()
+                .args(["demo", "--pages", "300", "-o"])
+                .arg(&out)
+                .output()
+                .unwrap()
+        }
     })
     .await
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("Crawl finished"), "{stderr}");
-    let expected = trawl_testsite::Site::generate(&SiteConfig { pages: 300, fanout: 20, ..Default::default() }).ground_truth();
+    let expected = trawl_testsite::Site::generate(&SiteConfig {
+        pages: 300,
+        fanout: 20,
+        ..Default::default()
+    })
+    .ground_truth();
     let items = lines(&out);
     assert_eq!(items.len(), expected.len());
-    assert!(items.iter().all(|i| i["status"] == 200 && i["title"].is_string()));
+    assert!(
+        items
+            .iter()
+            .all(|i| i["status"] == 200 && i["title"].is_string())
+    );
 }
 
 #[test]
@@ -141,25 +229,59 @@ fn bad_input_gets_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid seed URL \"not a url\""));
 
-    let out = trawl().args(["crawl", "ftp://example.invalid/"]).output().unwrap();
+    let out = trawl()
+        .args(["crawl", "ftp://example.invalid/"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an http(s) URL"));
 
-    let out = trawl().args(["crawl", "http://127.0.0.1:9/", "--scope", "galaxy"]).output().unwrap();
+    let out = trawl()
+        .args(["crawl", "http://127.0.0.1:9/", "--scope", "galaxy"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
 
-    let out = trawl().args(["crawl", "http://127.0.0.1:9/", "--include", "(", "-q"]).output().unwrap();
+    let out = trawl()
+        .args(["crawl", "http://127.0.0.1:9/", "--include", "(", "-q"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid include regex"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid include regex"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn ignore_robots_says_so() {
     // Port 9 (discard) on loopback is closed: the crawl fails fast, the warning is what we check.
-    let out = trawl().args(["crawl", "http://127.0.0.1:9/", "--ignore-robots", "--retries", "0", "-o", "-"]).output().unwrap();
+    let out = trawl()
+        .args([
+            "crawl",
+            "http://127.0.0.1:9/",
+            "--ignore-robots",
+            "--retries",
+            "0",
+            "-o",
+            "-",
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("robots.txt is IGNORED"));
-    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(items.len(), 1);
-    assert!(items[0]["error"].as_str().unwrap().contains("connection failed"), "{:?}", items[0]);
+    assert!(
+        items[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection failed"),
+        "{:?}",
+        items[0]
+    );
 }

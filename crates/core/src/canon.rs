@@ -120,21 +120,22 @@ fn normalize_percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                let v = h * 16 + l;
-                if is_unreserved(v) {
-                    out.push(v as char);
-                } else {
-                    out.push('%');
-                    out.push(bytes[i + 1].to_ascii_uppercase() as char);
-                    out.push(bytes[i + 2].to_ascii_uppercase() as char);
-                }
-                i += 3;
-                continue;
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
+        {
+            let v = h * 16 + l;
+            if is_unreserved(v) {
+                out.push(v as char);
+            } else {
+                out.push('%');
+                out.push(bytes[i + 1].to_ascii_uppercase() as char);
+                out.push(bytes[i + 2].to_ascii_uppercase() as char);
             }
+            i += 3;
+            continue;
         }
-        // Safe: we only split at ASCII boundaries above; copy one char.
+        // Copy one whole UTF-8 character.
         let ch_len = utf8_len(bytes[i]);
         out.push_str(&s[i..(i + ch_len).min(s.len())]);
         i += ch_len;
@@ -156,7 +157,9 @@ mod tests {
     use super::*;
 
     fn c(s: &str) -> String {
-        parse_canonical(None, s).map(|u| u.to_string()).unwrap_or_default()
+        parse_canonical(None, s)
+            .map(|u| u.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -168,7 +171,10 @@ mod tests {
 
     #[test]
     fn percent_encoding_normalized() {
-        assert_eq!(c("http://e.com/%7Ejoe/%41b%2f%2F"), "http://e.com/~joe/Ab%2F%2F");
+        assert_eq!(
+            c("http://e.com/%7Ejoe/%41b%2f%2F"),
+            "http://e.com/~joe/Ab%2F%2F"
+        );
         assert_eq!(c("http://e.com/p/%37"), "http://e.com/p/7");
         assert_eq!(c("http://e.com/a?q=%7e%3d"), "http://e.com/a?q=~%3D");
     }
@@ -176,9 +182,18 @@ mod tests {
     #[test]
     fn dot_segments_and_relative() {
         let base = Url::parse("http://e.com/a/b/c").unwrap();
-        assert_eq!(parse_canonical(Some(&base), "../d").unwrap().as_str(), "http://e.com/a/d");
-        assert_eq!(parse_canonical(Some(&base), "./e#x").unwrap().as_str(), "http://e.com/a/b/e");
-        assert_eq!(parse_canonical(Some(&base), "//o.com/z").unwrap().as_str(), "http://o.com/z");
+        assert_eq!(
+            parse_canonical(Some(&base), "../d").unwrap().as_str(),
+            "http://e.com/a/d"
+        );
+        assert_eq!(
+            parse_canonical(Some(&base), "./e#x").unwrap().as_str(),
+            "http://e.com/a/b/e"
+        );
+        assert_eq!(
+            parse_canonical(Some(&base), "//o.com/z").unwrap().as_str(),
+            "http://o.com/z"
+        );
         assert!(parse_canonical(Some(&base), "mailto:a@b.c").is_none());
         assert!(parse_canonical(Some(&base), "javascript:void(0)").is_none());
         assert!(parse_canonical(Some(&base), "   ").is_none());
@@ -194,7 +209,10 @@ mod tests {
 
     #[test]
     fn host_key_keeps_non_default_port() {
-        assert_eq!(host_key(&Url::parse("http://a.com:81/").unwrap()), "a.com:81");
+        assert_eq!(
+            host_key(&Url::parse("http://a.com:81/").unwrap()),
+            "a.com:81"
+        );
         assert_eq!(host_key(&Url::parse("http://a.com:80/").unwrap()), "a.com");
     }
 

@@ -24,7 +24,12 @@ pub struct Request {
 impl Request {
     /// A seed request (depth 0, no referrer).
     pub fn seed(url: Url) -> Self {
-        Request { url, depth: 0, referrer: None, priority: 0 }
+        Request {
+            url,
+            depth: 0,
+            referrer: None,
+            priority: 0,
+        }
     }
 
     /// A request for a link found at `depth - 1` on `referrer`.

@@ -30,7 +30,9 @@ impl std::str::FromStr for ScopeMode {
             "domain" => Ok(ScopeMode::Domain),
             "prefix" => Ok(ScopeMode::Prefix),
             "any" => Ok(ScopeMode::Any),
-            other => Err(format!("unknown scope {other:?}: expected host, domain, prefix or any")),
+            other => Err(format!(
+                "unknown scope {other:?}: expected host, domain, prefix or any"
+            )),
         }
     }
 }
@@ -107,7 +109,13 @@ pub struct Scope {
 fn compile(which: &'static str, patterns: &[String]) -> Result<Vec<Regex>, ScopeError> {
     patterns
         .iter()
-        .map(|p| Regex::new(p).map_err(|source| ScopeError { which, pattern: p.clone(), source }))
+        .map(|p| {
+            Regex::new(p).map_err(|source| ScopeError {
+                which,
+                pattern: p.clone(),
+                source,
+            })
+        })
         .collect()
 }
 
@@ -142,7 +150,15 @@ impl Scope {
                 s[..cut].to_string()
             })
             .collect();
-        Ok(Scope { mode: cfg.mode, hosts, domains, prefixes, include, exclude, cfg })
+        Ok(Scope {
+            mode: cfg.mode,
+            hosts,
+            domains,
+            prefixes,
+            include,
+            exclude,
+            cfg,
+        })
     }
 
     /// Whether `url` may be visited; the reason when not.
@@ -172,7 +188,9 @@ impl Scope {
         if segments.len() > self.cfg.max_path_segments {
             return Err(ScopeReject::TooDeepPath);
         }
-        if self.cfg.max_repeated_segment > 0 && max_repeats(&segments) > self.cfg.max_repeated_segment {
+        if self.cfg.max_repeated_segment > 0
+            && max_repeats(&segments) > self.cfg.max_repeated_segment
+        {
             return Err(ScopeReject::RepeatedSegment);
         }
         Ok(())
@@ -199,19 +217,35 @@ mod tests {
 
     #[test]
     fn host_scope() {
-        let s = Scope::new(&[u("http://a.example.com:8080/docs/x")], ScopeConfig::default()).unwrap();
+        let s = Scope::new(
+            &[u("http://a.example.com:8080/docs/x")],
+            ScopeConfig::default(),
+        )
+        .unwrap();
         assert!(s.allows(&u("http://a.example.com:8080/other")).is_ok());
-        assert_eq!(s.allows(&u("http://a.example.com/other")), Err(ScopeReject::Offsite));
-        assert_eq!(s.allows(&u("http://b.example.com:8080/")), Err(ScopeReject::Offsite));
+        assert_eq!(
+            s.allows(&u("http://a.example.com/other")),
+            Err(ScopeReject::Offsite)
+        );
+        assert_eq!(
+            s.allows(&u("http://b.example.com:8080/")),
+            Err(ScopeReject::Offsite)
+        );
     }
 
     #[test]
     fn domain_and_prefix_scope() {
-        let cfg = ScopeConfig { mode: ScopeMode::Domain, ..Default::default() };
+        let cfg = ScopeConfig {
+            mode: ScopeMode::Domain,
+            ..Default::default()
+        };
         let s = Scope::new(&[u("https://docs.example.co.uk/")], cfg).unwrap();
         assert!(s.allows(&u("https://www.example.co.uk/a")).is_ok());
         assert!(s.allows(&u("https://example.com/a")).is_err());
-        let cfg = ScopeConfig { mode: ScopeMode::Prefix, ..Default::default() };
+        let cfg = ScopeConfig {
+            mode: ScopeMode::Prefix,
+            ..Default::default()
+        };
         let s = Scope::new(&[u("https://e.com/docs/index.html")], cfg).unwrap();
         assert!(s.allows(&u("https://e.com/docs/a/b")).is_ok());
         assert!(s.allows(&u("https://e.com/blog/")).is_err());
@@ -227,19 +261,31 @@ mod tests {
         };
         let s = Scope::new(&[u("http://e.com/")], cfg).unwrap();
         assert!(s.allows(&u("http://e.com/p/1")).is_ok());
-        assert_eq!(s.allows(&u("http://e.com/q/1")), Err(ScopeReject::NotIncluded));
-        assert_eq!(s.allows(&u("http://e.com/p/1.pdf")), Err(ScopeReject::Excluded));
+        assert_eq!(
+            s.allows(&u("http://e.com/q/1")),
+            Err(ScopeReject::NotIncluded)
+        );
+        assert_eq!(
+            s.allows(&u("http://e.com/p/1.pdf")),
+            Err(ScopeReject::Excluded)
+        );
         assert_eq!(
             s.allows(&u(&format!("http://e.com/p/{}", "x".repeat(80)))),
             Err(ScopeReject::TooLong)
         );
         let s = Scope::new(&[u("http://e.com/")], ScopeConfig::default()).unwrap();
-        assert_eq!(s.allows(&u("http://e.com/a/b/a/b/a/b/a/b/a")), Err(ScopeReject::RepeatedSegment));
+        assert_eq!(
+            s.allows(&u("http://e.com/a/b/a/b/a/b/a/b/a")),
+            Err(ScopeReject::RepeatedSegment)
+        );
     }
 
     #[test]
     fn bad_regex_is_an_error() {
-        let cfg = ScopeConfig { include: vec!["(".into()], ..Default::default() };
+        let cfg = ScopeConfig {
+            include: vec!["(".into()],
+            ..Default::default()
+        };
         let err = Scope::new(&[u("http://e.com/")], cfg).unwrap_err();
         assert!(err.to_string().contains("include"));
     }

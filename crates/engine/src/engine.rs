@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
-use trawl_core::{CrawlStats, Frontier, FrontierError, Lease, Request, Scope, ScopeError, Sink, StatsSnapshot, canonicalize};
+use trawl_core::{
+    CrawlStats, Frontier, FrontierError, Lease, Request, Scope, ScopeError, Sink, StatsSnapshot,
+    canonicalize,
+};
 use trawl_fetch::{Downloader, FetchError};
 
 use crate::config::CrawlConfig;
@@ -61,7 +64,12 @@ impl Engine {
 
     /// Crawl until the frontier is exhausted, a limit is reached or
     /// `shutdown` is triggered; then drain the pipeline and close the sinks.
-    pub async fn run(&self, frontier: Arc<dyn Frontier>, sinks: Vec<Box<dyn Sink>>, shutdown: Shutdown) -> Result<CrawlReport, EngineError> {
+    pub async fn run(
+        &self,
+        frontier: Arc<dyn Frontier>,
+        sinks: Vec<Box<dyn Sink>>,
+        shutdown: Shutdown,
+    ) -> Result<CrawlReport, EngineError> {
         let started = Instant::now();
         let cfg = &self.cfg;
         let stats = self.stats.clone();
@@ -70,8 +78,11 @@ impl Engine {
             return Err(EngineError::NoSeeds);
         }
         let scope = Scope::new(&seeds, cfg.scope.clone())?;
-        let downloader = Downloader::new(cfg.fetch.clone(), stats.clone()).map_err(EngineError::Downloader)?;
-        frontier.push(seeds.iter().cloned().map(Request::seed).collect()).await?;
+        let downloader =
+            Downloader::new(cfg.fetch.clone(), stats.clone()).map_err(EngineError::Downloader)?;
+        frontier
+            .push(seeds.iter().cloned().map(Request::seed).collect())
+            .await?;
 
         // Stage queues. Small and bounded: they exist to keep every stage
         // busy, not to store work.
@@ -81,24 +92,32 @@ impl Engine {
         let (item_tx, item_rx) = mpsc::channel(cfg.batch_size * 2);
 
         // Parse pool: OS threads, so CPU work never blocks the runtime.
-        stats.cpu_workers.store(parse_threads as u64, Ordering::Relaxed);
-        let parse_ctx = Arc::new(ParseContext { scope: scope.clone(), max_depth: cfg.max_depth, stats: stats.clone() });
+        stats
+            .cpu_workers
+            .store(parse_threads as u64, Ordering::Relaxed);
+        let parse_ctx = Arc::new(ParseContext {
+            scope: scope.clone(),
+            max_depth: cfg.max_depth,
+            stats: stats.clone(),
+        });
         let mut workers = Vec::with_capacity(parse_threads);
         for n in 0..parse_threads {
             let rx = parse_rx.clone();
             let tx = route_tx.clone();
             let ctx = parse_ctx.clone();
-            let spawned = std::thread::Builder::new().name(format!("trawl-parse-{n}")).spawn(move || {
-                while let Ok(fetched) = rx.recv_blocking() {
-                    let parsed = {
-                        let _busy = trawl_core::stats::GaugeGuard::new(&ctx.stats.cpu_busy);
-                        parse(&ctx, fetched)
-                    };
-                    if tx.send_blocking(parsed).is_err() {
-                        break;
+            let spawned = std::thread::Builder::new()
+                .name(format!("trawl-parse-{n}"))
+                .spawn(move || {
+                    while let Ok(fetched) = rx.recv_blocking() {
+                        let parsed = {
+                            let _busy = trawl_core::stats::GaugeGuard::new(&ctx.stats.cpu_busy);
+                            parse(&ctx, fetched)
+                        };
+                        if tx.send_blocking(parsed).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
+                });
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(error) => tracing::error!(%error, "Could not start a parse worker."),
@@ -108,19 +127,33 @@ impl Engine {
         drop(route_tx);
 
         // Sink stage.
-        let sink_task = tokio::spawn(crate::sink_stage::run(item_rx, sinks, cfg.batch_size, stats.clone()));
+        let sink_task = tokio::spawn(crate::sink_stage::run(
+            item_rx,
+            sinks,
+            cfg.batch_size,
+            stats.clone(),
+        ));
 
         // Router: links to the frontier, item to the sinks, then ack.
         let router = {
             let frontier = frontier.clone();
             let stats = stats.clone();
             tokio::spawn(async move {
-                while let Ok(Parsed { lease, item, children }) = route_rx.recv().await {
+                while let Ok(Parsed {
+                    lease,
+                    item,
+                    children,
+                }) = route_rx.recv().await
+                {
                     let offered = children.len();
                     if offered > 0 {
                         match frontier.push(children).await {
-                            Ok(added) => CrawlStats::add(&stats.duplicates, (offered - added) as u64),
-                            Err(error) => tracing::error!(%error, "Frontier push failed; links dropped."),
+                            Ok(added) => {
+                                CrawlStats::add(&stats.duplicates, (offered - added) as u64)
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "Frontier push failed; links dropped.")
+                            }
                         }
                     }
                     if item_tx.send(item).await.is_err() {
@@ -134,7 +167,12 @@ impl Engine {
             })
         };
 
-        let ctx = Arc::new(FetchContext { downloader, scope, frontier: frontier.clone(), parse_tx });
+        let ctx = Arc::new(FetchContext {
+            downloader,
+            scope,
+            frontier: frontier.clone(),
+            parse_tx,
+        });
 
         // Sitemaps seed in the background; the crawl is not over until they are read.
         let seeding_done = Arc::new(AtomicBool::new(!cfg.sitemaps));
@@ -144,7 +182,15 @@ impl Engine {
             let stats = stats.clone();
             let done = seeding_done.clone();
             tokio::spawn(async move {
-                if let Err(error) = crate::sitemaps::seed(&ctx.downloader, &seeds, &ctx.scope, ctx.frontier.as_ref(), &stats).await {
+                if let Err(error) = crate::sitemaps::seed(
+                    &ctx.downloader,
+                    &seeds,
+                    &ctx.scope,
+                    ctx.frontier.as_ref(),
+                    &stats,
+                )
+                .await
+                {
                     tracing::error!(%error, "Sitemap seeding failed.");
                 }
                 done.store(true, Ordering::SeqCst);
@@ -171,19 +217,30 @@ impl Engine {
             let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         }
         let _ = router.await;
-        let sink_errors = sink_task.await.unwrap_or_else(|e| vec![format!("sink stage: {e}")]);
+        let sink_errors = sink_task
+            .await
+            .unwrap_or_else(|e| vec![format!("sink stage: {e}")]);
 
         let fstats = frontier.stats().await?;
         stats.queued.store(fstats.queued, Ordering::Relaxed);
         stats.leased.store(fstats.leased, Ordering::Relaxed);
         let mut snapshot = stats.snapshot(started.elapsed());
         snapshot.interrupted = shutdown.is_triggered();
-        Ok(CrawlReport { stats: snapshot, left_queued: fstats.queued, sink_errors })
+        Ok(CrawlReport {
+            stats: snapshot,
+            left_queued: fstats.queued,
+            sink_errors,
+        })
     }
 
     /// Lease and start fetches until done, capped, or stopped; returns once
     /// every started fetch task has handed its response on.
-    async fn schedule(&self, ctx: &Arc<FetchContext>, shutdown: &Shutdown, seeding_done: &AtomicBool) {
+    async fn schedule(
+        &self,
+        ctx: &Arc<FetchContext>,
+        shutdown: &Shutdown,
+        seeding_done: &AtomicBool,
+    ) {
         let cfg = &self.cfg;
         let stats = &self.stats;
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -192,7 +249,11 @@ impl Engine {
         let mut per_host: HashMap<String, u64> = HashMap::new();
         // A fetch task reports whether it produced a page; URLs robots.txt
         // refused give their place in the page budgets back.
-        fn settle(done: Result<(String, bool), tokio::task::JoinError>, started: &mut u64, per_host: &mut HashMap<String, u64>) {
+        fn settle(
+            done: Result<(String, bool), tokio::task::JoinError>,
+            started: &mut u64,
+            per_host: &mut HashMap<String, u64>,
+        ) {
             if let Ok((host, false)) = done {
                 *started -= 1;
                 if let Some(n) = per_host.get_mut(&host) {

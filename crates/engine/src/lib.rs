@@ -2,9 +2,9 @@
 //!
 //! The data flow, in Scrapy's terms (see ARCHITECTURE.md):
 //!
-//! 1. The **scheduler** loop leases requests from the [`Frontier`] whenever a
+//! 1. The **scheduler** loop leases requests from the `Frontier` whenever a
 //!    fetch slot is free (global `concurrency` limit).
-//! 2. A **fetch task** per request runs the [`Downloader`] on the async
+//! 2. A **fetch task** per request runs the `Downloader` on the async
 //!    runtime (robots, per-host slot, redirects, retries) and hands the
 //!    response to the parse queue.
 //! 3. The **parse pool**, plain OS threads sized to the cores, decodes,
@@ -19,15 +19,12 @@
 //! slots, and the scheduler stops leasing. Only the frontier is unbounded.
 //!
 //! # Layout
-//! - [`config`]: `CrawlConfig`.
+//! - [`config`]: the `CrawlConfig` settings of a crawl.
 //! - [`engine`]: the scheduler loop and the wiring of the stages.
 //! - [`parse`]: the parse pool's work on one response.
 //! - [`sink_stage`]: batching and writing items.
 //! - [`sitemaps`]: seeding from robots.txt `Sitemap:` lines.
 //! - [`shutdown`]: the graceful-stop signal.
-//!
-//! [`Frontier`]: trawl_core::Frontier
-//! [`Downloader`]: trawl_fetch::Downloader
 
 pub mod config;
 pub mod engine;

@@ -81,5 +81,9 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
             CrawlStats::add(&ctx.stats.filtered, info.links.len() as u64);
         }
     }
-    Parsed { lease, item: record.into_item(), children }
+    Parsed {
+        lease,
+        item: record.into_item(),
+        children,
+    }
 }

@@ -16,7 +16,10 @@ pub struct Shutdown {
 impl Default for Shutdown {
     fn default() -> Self {
         let (tx, rx) = watch::channel(false);
-        Shutdown { tx: std::sync::Arc::new(tx), rx }
+        Shutdown {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
     }
 }
 

@@ -18,7 +18,12 @@ const ATTEMPTS: u32 = 5;
 /// Run until the item queue closes, then flush and close every sink.
 /// Returns the errors of sinks that gave up (their batches are lost and
 /// counted in the log; the dead-letter queue of a later issue keeps them).
-pub async fn run(mut items: mpsc::Receiver<Item>, mut sinks: Vec<Box<dyn Sink>>, batch_size: usize, stats: Arc<CrawlStats>) -> Vec<String> {
+pub async fn run(
+    mut items: mpsc::Receiver<Item>,
+    mut sinks: Vec<Box<dyn Sink>>,
+    batch_size: usize,
+    stats: Arc<CrawlStats>,
+) -> Vec<String> {
     let mut errors = Vec::new();
     let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
     let mut ticker = tokio::time::interval(LINGER);
@@ -51,7 +56,12 @@ pub async fn run(mut items: mpsc::Receiver<Item>, mut sinks: Vec<Box<dyn Sink>>,
     errors
 }
 
-async fn write_all(sinks: &mut [Box<dyn Sink>], batch: &[Item], stats: &CrawlStats, errors: &mut Vec<String>) {
+async fn write_all(
+    sinks: &mut [Box<dyn Sink>],
+    batch: &[Item],
+    stats: &CrawlStats,
+    errors: &mut Vec<String>,
+) {
     for sink in sinks.iter_mut() {
         let mut attempt = 0;
         loop {

@@ -16,7 +16,13 @@ const MAX_SITEMAPS: usize = 1000;
 
 /// Fetch the seeds' sitemaps and push their URLs. Returns how many new
 /// requests were queued.
-pub async fn seed(downloader: &Downloader, seeds: &[Url], scope: &Scope, frontier: &dyn Frontier, stats: &CrawlStats) -> Result<usize, FrontierError> {
+pub async fn seed(
+    downloader: &Downloader,
+    seeds: &[Url],
+    scope: &Scope,
+    frontier: &dyn Frontier,
+    stats: &CrawlStats,
+) -> Result<usize, FrontierError> {
     let mut queue = VecDeque::new();
     let mut origins = HashSet::new();
     for seed in seeds {
@@ -56,7 +62,11 @@ pub async fn seed(downloader: &Downloader, seeds: &[Url], scope: &Scope, frontie
         let parsed = tokio::task::spawn_blocking(move || sitemap::parse(&body)).await;
         match parsed {
             Ok(Ok(Sitemap::Index(children))) => {
-                queue.extend(children.iter().filter_map(|c| parse_canonical(Some(&url), c)));
+                queue.extend(
+                    children
+                        .iter()
+                        .filter_map(|c| parse_canonical(Some(&url), c)),
+                );
             }
             Ok(Ok(Sitemap::UrlSet(entries))) => {
                 let mut requests = Vec::new();

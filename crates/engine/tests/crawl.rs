@@ -1,5 +1,7 @@
 //! End-to-end crawls of the real test site over real sockets.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -11,23 +13,40 @@ use trawl_testsite::{RobotsMode, SiteConfig, TestSite, error_kind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finds_exactly_the_ground_truth() {
-    let site = TestSite::start(SiteConfig { pages: 400, fanout: 10, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 400,
+        fanout: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let c = crawl(config(&[root(&site)])).await;
     let truth = site.site().ground_truth();
     assert!(truth.len() > 100, "site too small to mean anything");
     assert_eq!(c.ok_final_paths(), truth);
     assert_no_duplicates(&c);
-    assert_eq!(c.items.len(), truth.len(), "only ground-truth pages are recorded");
+    assert_eq!(
+        c.items.len(),
+        truth.len(),
+        "only ground-truth pages are recorded"
+    );
     // Every title matches the generator's.
     for (path, item) in c.by_path() {
-        assert_eq!(item["title"].as_str().map(str::to_string), site.site().title_of(&path), "{path}");
+        assert_eq!(
+            item["title"].as_str().map(str::to_string),
+            site.site().title_of(&path),
+            "{path}"
+        );
         assert!(item["content_hash"].as_str().is_some_and(|h| h.len() == 64));
-        assert_eq!(item["depth"].as_u64().is_some(), true);
+        assert!(item["depth"].as_u64().is_some());
     }
     // Robots: nothing disallowed was requested.
     let stats = site.stats();
     for path in site.site().disallowed_paths() {
-        assert!(!stats.by_path.contains_key(&path), "requested disallowed {path}");
+        assert!(
+            !stats.by_path.contains_key(&path),
+            "requested disallowed {path}"
+        );
     }
     assert_eq!(c.report.stats.pages, truth.len() as u64);
     assert_eq!(c.report.stats.items_written, truth.len() as u64);
@@ -37,7 +56,13 @@ async fn finds_exactly_the_ground_truth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn depth_limit_matches_ground_truth_within_depth() {
-    let site = TestSite::start(SiteConfig { pages: 400, fanout: 6, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 400,
+        fanout: 6,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[root(&site)]);
     cfg.max_depth = Some(2);
     let c = crawl(cfg).await;
@@ -49,23 +74,41 @@ async fn depth_limit_matches_ground_truth_within_depth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_robots_groups_and_wildcards_are_obeyed() {
     let robots = "User-agent: *\nDisallow: /\n\nUser-agent: trawl\nDisallow: /p/1\nAllow: /p/1$\nDisallow: /*3$\n".to_string();
-    let site = TestSite::start(SiteConfig { pages: 300, robots: RobotsMode::Custom(robots), ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 300,
+        robots: RobotsMode::Custom(robots),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let c = crawl(config(&[root(&site)])).await;
     let got = c.ok_final_paths();
     assert_eq!(got, site.site().ground_truth());
     // /p/1 itself is allowed (longest match: Allow /p/1$), /p/1x and /…3 are not.
     for path in &got {
-        assert!(!(path.starts_with("/p/1") && path != "/p/1"), "{path} should be disallowed");
+        assert!(
+            !(path.starts_with("/p/1") && path != "/p/1"),
+            "{path} should be disallowed"
+        );
         assert!(!path.ends_with('3'), "{path} should be disallowed");
     }
     let requested: BTreeSet<String> = site.stats().by_path.keys().cloned().collect();
-    assert!(requested.iter().all(|p| !p.ends_with('3')), "disallowed URL requested");
+    assert!(
+        requested.iter().all(|p| !p.ends_with('3')),
+        "disallowed URL requested"
+    );
     site.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robots_5xx_disallows_and_4xx_allows_everything() {
-    let site = TestSite::start(SiteConfig { pages: 100, robots: RobotsMode::ServerError, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 100,
+        robots: RobotsMode::ServerError,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[root(&site)]);
     cfg.fetch.retries = 0;
     let c = crawl(cfg).await;
@@ -74,17 +117,33 @@ async fn robots_5xx_disallows_and_4xx_allows_everything() {
     assert_eq!(requested, vec!["/robots.txt".to_string()]);
     site.shutdown().await;
 
-    let site = TestSite::start(SiteConfig { pages: 100, robots: RobotsMode::None, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 100,
+        robots: RobotsMode::None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let c = crawl(config(&[root(&site)])).await;
     assert_eq!(c.ok_final_paths(), site.site().ground_truth());
     // With robots.txt a 404, the /private/ links are fair game.
-    assert!(c.ok_final_paths().iter().any(|p| p.starts_with("/private/")) || site.site().disallowed_paths().is_empty());
+    assert!(
+        c.ok_final_paths()
+            .iter()
+            .any(|p| p.starts_with("/private/"))
+            || site.site().disallowed_paths().is_empty()
+    );
     site.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignore_robots_fetches_disallowed_pages() {
-    let site = TestSite::start(SiteConfig { pages: 200, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 200,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[root(&site)]);
     cfg.fetch.obey_robots = false;
     let c = crawl(cfg).await;
@@ -99,9 +158,16 @@ async fn ignore_robots_fetches_disallowed_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_host_concurrency_never_exceeds_the_limit() {
-    let cfg_site = SiteConfig { pages: 300, fanout: 12, latency: Some(Duration::from_millis(30)), ..Default::default() };
+    let cfg_site = SiteConfig {
+        pages: 300,
+        fanout: 12,
+        latency: Some(Duration::from_millis(30)),
+        ..Default::default()
+    };
     let a = TestSite::start(cfg_site.clone()).await.unwrap();
-    let b = TestSite::start_on(cfg_site, "127.0.0.2:0".parse().unwrap()).await.unwrap();
+    let b = TestSite::start_on(cfg_site, "127.0.0.2:0".parse().unwrap())
+        .await
+        .unwrap();
     let mut cfg = config(&[root(&a), root(&b)]);
     cfg.concurrency = 64;
     cfg.fetch.per_host = 3;
@@ -112,8 +178,16 @@ async fn per_host_concurrency_never_exceeds_the_limit() {
         let stats = site.stats();
         assert_eq!(stats.hosts.len(), 1, "{:?}", stats.hosts.keys());
         for (host, h) in &stats.hosts {
-            assert!(h.max_concurrency <= 3, "{host}: {} concurrent requests", h.max_concurrency);
-            assert!(h.max_concurrency >= 2, "{host}: the limit was never used ({})", h.max_concurrency);
+            assert!(
+                h.max_concurrency <= 3,
+                "{host}: {} concurrent requests",
+                h.max_concurrency
+            );
+            assert!(
+                h.max_concurrency >= 2,
+                "{host}: the limit was never used ({})",
+                h.max_concurrency
+            );
         }
     }
     a.shutdown().await;
@@ -122,13 +196,25 @@ async fn per_host_concurrency_never_exceeds_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delay_spaces_requests_to_a_host() {
-    let site = TestSite::start(SiteConfig { pages: 30, fanout: 4, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 30,
+        fanout: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[root(&site)]);
     cfg.fetch.per_host = 4;
     cfg.fetch.delay = Duration::from_millis(100);
     cfg.max_pages = Some(8);
     crawl(cfg).await;
-    let mut starts: Vec<_> = site.stats().log.iter().filter(|e| e.path_and_query != "/robots.txt").map(|e| e.started).collect();
+    let mut starts: Vec<_> = site
+        .stats()
+        .log
+        .iter()
+        .filter(|e| e.path_and_query != "/robots.txt")
+        .map(|e| e.started)
+        .collect();
     starts.sort();
     assert!(starts.len() >= 5);
     for pair in starts.windows(2) {
@@ -141,7 +227,13 @@ async fn delay_spaces_requests_to_a_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_never_crash_the_crawl() {
-    let site = TestSite::start(SiteConfig { pages: 100, nasty: true, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 100,
+        nasty: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[root(&site)]);
     cfg.fetch.timeout = Duration::from_secs(1);
     cfg.fetch.retries = 2;
@@ -164,10 +256,15 @@ async fn faults_never_crash_the_crawl() {
     }
     for path in &expected.retried {
         assert_eq!(items[path]["status"], 200, "{path}");
-        assert!(items[path]["retries"].as_u64().unwrap() >= 1, "{path} was not retried");
+        assert!(
+            items[path]["retries"].as_u64().unwrap() >= 1,
+            "{path} was not retried"
+        );
     }
     for (path, kind) in &expected.error_paths {
-        let item = items.get(path).unwrap_or_else(|| panic!("no item for {path}"));
+        let item = items
+            .get(path)
+            .unwrap_or_else(|| panic!("no item for {path}"));
         let error = item["error"].as_str().unwrap_or("");
         let status = item["status"].as_u64();
         match kind.as_str() {
@@ -179,10 +276,17 @@ async fn faults_never_crash_the_crawl() {
                 assert_eq!(item["retries"], 2, "503 is retried");
             }
             error_kind::REDIRECT_LOOP => assert!(error.contains("loop"), "{path}: {error}"),
-            error_kind::TOO_MANY_REDIRECTS => assert!(error.contains("more than 10 redirects"), "{path}: {error}"),
-            error_kind::REDIRECT_OUT_OF_SCOPE => assert!(error.contains("out of scope"), "{path}: {error}"),
+            error_kind::TOO_MANY_REDIRECTS => {
+                assert!(error.contains("more than 10 redirects"), "{path}: {error}")
+            }
+            error_kind::REDIRECT_OUT_OF_SCOPE => {
+                assert!(error.contains("out of scope"), "{path}: {error}")
+            }
             error_kind::CONNECTION_RESET => assert!(error.contains("reset"), "{path}: {error}"),
-            error_kind::TIMEOUT => assert!(error.contains("timed out") || error.contains("body"), "{path}: {error}"),
+            error_kind::TIMEOUT => assert!(
+                error.contains("timed out") || error.contains("body"),
+                "{path}: {error}"
+            ),
             error_kind::BODY_TOO_LARGE => {
                 assert_eq!(item["truncated"], true, "{path}");
                 assert_eq!(item["bytes"], 1024 * 1024, "{path}");
@@ -198,24 +302,42 @@ async fn faults_never_crash_the_crawl() {
         assert!(items[path]["title"].is_null());
     }
     // Charsets decoded.
-    for (path, title) in [("/latin1", trawl_testsite::LATIN1_TITLE), ("/sjis", trawl_testsite::SJIS_TITLE)] {
+    for (path, title) in [
+        ("/latin1", trawl_testsite::LATIN1_TITLE),
+        ("/sjis", trawl_testsite::SJIS_TITLE),
+    ] {
         assert_eq!(items[path]["title"], title, "{path}");
     }
     // Traps ended: bounded by the depth limit.
     for prefix in &expected.traps {
-        let n = c.items.iter().filter(|i| path_of(i["url"].as_str().unwrap()).starts_with(prefix.as_str())).count();
+        let n = c
+            .items
+            .iter()
+            .filter(|i| path_of(i["url"].as_str().unwrap()).starts_with(prefix.as_str()))
+            .count();
         // Each trap page links one step further (both ways for the calendar).
         assert!(n > 0 && n <= 2 * 12 + 1, "{prefix}: {n} pages");
     }
     assert_no_duplicates(&c);
     let stats = site.stats();
-    assert!(!stats.by_path.keys().any(|p| expected.disallowed.contains(p)));
+    assert!(
+        !stats
+            .by_path
+            .keys()
+            .any(|p| expected.disallowed.contains(p))
+    );
     site.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_host_budget_ends_a_trap() {
-    let site = TestSite::start(SiteConfig { pages: 50, nasty: true, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 50,
+        nasty: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[format!("{}/calendar/2024/1", site.base_url())]);
     cfg.max_pages_per_host = Some(40);
     let c = crawl(cfg).await;
@@ -226,7 +348,12 @@ async fn per_host_budget_ends_a_trap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_pages_stops_the_crawl() {
-    let site = TestSite::start(SiteConfig { pages: 300, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 300,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut cfg = config(&[root(&site)]);
     cfg.max_pages = Some(25);
     let c = crawl(cfg).await;
@@ -237,7 +364,12 @@ async fn max_pages_stops_the_crawl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sitemaps_add_pages_links_do_not_reach() {
-    let site = TestSite::start(SiteConfig { pages: 300, ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 300,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let only = site.site().sitemap_only_paths();
     assert!(!only.is_empty());
     let c = crawl(config(&[root(&site)])).await;
@@ -246,7 +378,11 @@ async fn sitemaps_add_pages_links_do_not_reach() {
     cfg.sitemaps = true;
     let c = crawl(cfg).await;
     let got = c.ok_final_paths();
-    assert!(only.is_subset(&got), "missing {:?}", only.difference(&got).collect::<Vec<_>>());
+    assert!(
+        only.is_subset(&got),
+        "missing {:?}",
+        only.difference(&got).collect::<Vec<_>>()
+    );
     assert!(site.site().ground_truth().is_subset(&got));
     assert_no_duplicates(&c);
     site.shutdown().await;
@@ -254,7 +390,13 @@ async fn sitemaps_add_pages_links_do_not_reach() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_in_flight_work() {
-    let site = TestSite::start(SiteConfig { pages: 500, latency: Some(Duration::from_millis(50)), ..Default::default() }).await.unwrap();
+    let site = TestSite::start(SiteConfig {
+        pages: 500,
+        latency: Some(Duration::from_millis(50)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let shutdown = Shutdown::default();
     let trigger = shutdown.clone();
     let stats_probe = tokio::spawn(async move {
@@ -267,7 +409,13 @@ async fn shutdown_drains_in_flight_work() {
     assert!(!c.items.is_empty());
     assert!(c.items.len() < site.site().ground_truth().len());
     // Every fetch the site answered produced an item.
-    let served = site.stats().by_path.iter().filter(|(p, _)| p.as_str() != "/robots.txt").map(|(_, n)| *n).sum::<u64>();
+    let served = site
+        .stats()
+        .by_path
+        .iter()
+        .filter(|(p, _)| p.as_str() != "/robots.txt")
+        .map(|(_, n)| *n)
+        .sum::<u64>();
     assert_eq!(served, c.items.len() as u64);
     site.shutdown().await;
 }

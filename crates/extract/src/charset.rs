@@ -12,7 +12,10 @@ pub fn detect(content_type: Option<&str>, body: &[u8]) -> &'static Encoding {
     if let Some((enc, _)) = Encoding::for_bom(body) {
         return enc;
     }
-    if let Some(enc) = content_type.and_then(charset_param).and_then(|l| Encoding::for_label(l.as_bytes())) {
+    if let Some(enc) = content_type
+        .and_then(charset_param)
+        .and_then(|l| Encoding::for_label(l.as_bytes()))
+    {
         return enc;
     }
     if let Some(enc) = meta_charset(&body[..body.len().min(1024)]) {
@@ -52,10 +55,20 @@ fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
             let after = tag[cpos + "charset".len()..].trim_start();
             if let Some(value) = after.strip_prefix('=') {
                 let value = value.trim_start().trim_start_matches(['"', '\'']);
-                let end = value.find(|c: char| c == '"' || c == '\'' || c == ';' || c.is_whitespace() || c == '/').unwrap_or(value.len());
-                if let Some(enc) = Encoding::for_label(value[..end].as_bytes()) {
+                let end = value
+                    .find(|c: char| {
+                        c == '"' || c == '\'' || c == ';' || c.is_whitespace() || c == '/'
+                    })
+                    .unwrap_or(value.len());
+                if let Some(enc) = Encoding::for_label(&value.as_bytes()[..end]) {
                     // A page declaring UTF-16 in a meta tag is really ASCII-compatible.
-                    return Some(if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE { encoding_rs::UTF_8 } else { enc });
+                    return Some(
+                        if enc == encoding_rs::UTF_16LE || enc == encoding_rs::UTF_16BE {
+                            encoding_rs::UTF_8
+                        } else {
+                            enc
+                        },
+                    );
                 }
             }
         }
@@ -71,7 +84,10 @@ mod tests {
     #[test]
     fn header_wins_over_meta() {
         let body = b"<meta charset=utf-8><title>Caf\xe9</title>";
-        assert_eq!(detect(Some("text/html; charset=ISO-8859-1"), body), encoding_rs::WINDOWS_1252);
+        assert_eq!(
+            detect(Some("text/html; charset=ISO-8859-1"), body),
+            encoding_rs::WINDOWS_1252
+        );
         assert!(decode(Some("text/html; charset=\"iso-8859-1\""), body).contains("Café"));
     }
 
@@ -85,7 +101,13 @@ mod tests {
 
     #[test]
     fn bom_and_sniffing() {
-        assert_eq!(detect(Some("text/html; charset=latin1"), b"\xef\xbb\xbfhello"), encoding_rs::UTF_8);
-        assert_eq!(detect(None, "plain ascii and ünïcödé".as_bytes()), encoding_rs::UTF_8);
+        assert_eq!(
+            detect(Some("text/html; charset=latin1"), b"\xef\xbb\xbfhello"),
+            encoding_rs::UTF_8
+        );
+        assert_eq!(
+            detect(None, "plain ascii and ünïcödé".as_bytes()),
+            encoding_rs::UTF_8
+        );
     }
 }

@@ -63,23 +63,36 @@ pub fn extract_page(url: &Url, html: &str) -> PageInfo {
             .append_element_content_handler(element!("html[lang]", |el: &mut Element| {
                 let mut r = raw.borrow_mut();
                 if r.lang.is_none() {
-                    r.lang = el.get_attribute("lang").map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
+                    r.lang = el
+                        .get_attribute("lang")
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty());
                 }
                 Ok(())
             }))
             .append_element_content_handler(element!("meta[name][content]", |el: &mut Element| {
-                let name = el.get_attribute("name").unwrap_or_default().to_ascii_lowercase();
+                let name = el
+                    .get_attribute("name")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 let content = el.get_attribute("content").unwrap_or_default();
                 let mut r = raw.borrow_mut();
                 match name.trim() {
-                    "description" if r.description.is_none() => r.description = Some(collapse_ws(&content)),
-                    "robots" if content.to_ascii_lowercase().contains("nofollow") => r.nofollow = true,
+                    "description" if r.description.is_none() => {
+                        r.description = Some(collapse_ws(&content))
+                    }
+                    "robots" if content.to_ascii_lowercase().contains("nofollow") => {
+                        r.nofollow = true
+                    }
                     _ => {}
                 }
                 Ok(())
             }))
             .append_element_content_handler(element!("link[rel][href]", |el: &mut Element| {
-                let rel = el.get_attribute("rel").unwrap_or_default().to_ascii_lowercase();
+                let rel = el
+                    .get_attribute("rel")
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 if rel.split_ascii_whitespace().any(|r| r == "canonical") {
                     let mut r = raw.borrow_mut();
                     if r.canonical.is_none() {
@@ -112,16 +125,19 @@ pub fn extract_page(url: &Url, html: &str) -> PageInfo {
     let mut seen = std::collections::HashSet::new();
     let mut links = Vec::with_capacity(raw.hrefs.len());
     for href in &raw.hrefs {
-        if let Some(link) = parse_canonical(Some(&base), &decode_entities(href)) {
-            if seen.insert(link.as_str().to_string()) {
-                links.push(link);
-            }
+        if let Some(link) = parse_canonical(Some(&base), &decode_entities(href))
+            && seen.insert(link.as_str().to_string())
+        {
+            links.push(link);
         }
     }
     let title = collapse_ws(&decode_entities(&raw.title));
     PageInfo {
         title: (!title.is_empty()).then_some(title),
-        meta_description: raw.description.map(|d| decode_entities(&d)).filter(|d| !d.is_empty()),
+        meta_description: raw
+            .description
+            .map(|d| decode_entities(&d))
+            .filter(|d| !d.is_empty()),
         canonical: raw
             .canonical
             .and_then(|c| parse_canonical(Some(&base), &decode_entities(&c)))
@@ -159,9 +175,13 @@ fn decode_entities(s: &str) -> String {
                 "apos" | "#39" => Some('\''),
                 "nbsp" => Some('\u{a0}'),
                 _ if name.starts_with("#x") || name.starts_with("#X") => {
-                    u32::from_str_radix(&name[2..], 16).ok().and_then(char::from_u32)
+                    u32::from_str_radix(&name[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
                 }
-                _ if name.starts_with('#') => name[1..].parse::<u32>().ok().and_then(char::from_u32),
+                _ if name.starts_with('#') => {
+                    name[1..].parse::<u32>().ok().and_then(char::from_u32)
+                }
                 _ => None,
             };
             ch.map(|c| (c, e))
@@ -208,7 +228,12 @@ mod tests {
         let links: Vec<&str> = p.links.iter().map(|u| u.as_str()).collect();
         assert_eq!(
             links,
-            vec!["http://e.com/dir/a.html", "http://e.com/b?x=1", "http://e.com/up", "https://other.org/?q=a&r=b"]
+            vec![
+                "http://e.com/dir/a.html",
+                "http://e.com/b?x=1",
+                "http://e.com/up",
+                "https://other.org/?q=a&r=b"
+            ]
         );
     }
 
@@ -220,7 +245,9 @@ mod tests {
 
     #[test]
     fn malformed_html_survives() {
-        let p = page("<html><title>T</title><body><div <a href=\"/ok\">x</a><p><a href=/unquoted>y<a href='/q'>< < >\0\u{fffd}");
+        let p = page(
+            "<html><title>T</title><body><div <a href=\"/ok\">x</a><p><a href=/unquoted>y<a href='/q'>< < >\0\u{fffd}",
+        );
         let links: Vec<&str> = p.links.iter().map(|u| u.as_str()).collect();
         assert!(links.contains(&"http://e.com/unquoted"), "{links:?}");
         assert!(links.contains(&"http://e.com/q"), "{links:?}");

@@ -39,7 +39,9 @@ impl Default for FetchConfig {
     fn default() -> Self {
         let version = env!("CARGO_PKG_VERSION");
         FetchConfig {
-            user_agent: format!("Mozilla/5.0 (compatible; trawl/{version}; +https://github.com/trawl-rs/trawl)"),
+            user_agent: format!(
+                "Mozilla/5.0 (compatible; trawl/{version}; +https://github.com/trawl-rs/trawl)"
+            ),
             robots_token: "trawl".to_string(),
             obey_robots: true,
             connect_timeout: Duration::from_secs(10),

@@ -46,7 +46,10 @@ pub struct FetchOutcome {
 
 /// One HTTP exchange's result.
 enum Exchange {
-    Redirect { status: u16, location: Option<String> },
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
     Page(Page),
 }
 
@@ -129,14 +132,22 @@ impl Downloader {
 
     async fn fetch_robots(&self, url: &Url) -> Robots {
         let token = &self.cfg.robots_token;
-        let Some(mut target) = robots_url(url) else { return Robots::allow_all() };
+        let Some(mut target) = robots_url(url) else {
+            return Robots::allow_all();
+        };
         for _ in 0..=5 {
             let mut retries = 0;
-            match self.exchange_with_retries(&target, MAX_ROBOTS_FETCH, &mut retries).await {
+            match self
+                .exchange_with_retries(&target, MAX_ROBOTS_FETCH, &mut retries)
+                .await
+            {
                 Ok(Exchange::Page(page)) => {
                     return rules_from_response(page.status, &page.body, token);
                 }
-                Ok(Exchange::Redirect { location: Some(loc), .. }) => match target.join(&loc) {
+                Ok(Exchange::Redirect {
+                    location: Some(loc),
+                    ..
+                }) => match target.join(&loc) {
                     Ok(next) => target = next,
                     Err(_) => return Robots::allow_all(),
                 },
@@ -174,33 +185,76 @@ impl Downloader {
             error: Some(error),
         };
         loop {
-            if self.cfg.obey_robots && !self.robots(&current).await.is_allowed(&robots_path(&current)) {
+            if self.cfg.obey_robots
+                && !self
+                    .robots(&current)
+                    .await
+                    .is_allowed(&robots_path(&current))
+            {
                 CrawlStats::inc(&self.stats.robots_denied);
-                return fail(current, last_status, redirects, retries, FetchError::RobotsDenied);
+                return fail(
+                    current,
+                    last_status,
+                    redirects,
+                    retries,
+                    FetchError::RobotsDenied,
+                );
             }
-            match self.exchange_with_retries(&current, self.cfg.max_body, &mut retries).await {
+            match self
+                .exchange_with_retries(&current, self.cfg.max_body, &mut retries)
+                .await
+            {
                 Err(error) => return fail(current, last_status, redirects, retries, error),
                 Ok(Exchange::Redirect { status, location }) => {
                     last_status = Some(status);
-                    let next = location.and_then(|l| current.join(l.trim()).ok()).and_then(canonicalize);
+                    let next = location
+                        .and_then(|l| current.join(l.trim()).ok())
+                        .and_then(canonicalize);
                     let Some(next) = next else {
-                        return fail(current, last_status, redirects, retries, FetchError::BadRedirect);
+                        return fail(
+                            current,
+                            last_status,
+                            redirects,
+                            retries,
+                            FetchError::BadRedirect,
+                        );
                     };
                     if redirects >= self.cfg.max_redirects {
-                        return fail(current, last_status, redirects, retries, FetchError::TooManyRedirects(self.cfg.max_redirects));
+                        return fail(
+                            current,
+                            last_status,
+                            redirects,
+                            retries,
+                            FetchError::TooManyRedirects(self.cfg.max_redirects),
+                        );
                     }
                     if !visited.insert(next.as_str().to_string()) {
-                        return fail(current, last_status, redirects, retries, FetchError::RedirectLoop(next.to_string()));
+                        return fail(
+                            current,
+                            last_status,
+                            redirects,
+                            retries,
+                            FetchError::RedirectLoop(next.to_string()),
+                        );
                     }
                     if !in_scope(&next) {
-                        return fail(current, last_status, redirects, retries, FetchError::OffsiteRedirect(next.to_string()));
+                        return fail(
+                            current,
+                            last_status,
+                            redirects,
+                            retries,
+                            FetchError::OffsiteRedirect(next.to_string()),
+                        );
                     }
                     redirects += 1;
                     CrawlStats::inc(&self.stats.redirects);
                     current = next;
                 }
                 Ok(Exchange::Page(page)) => {
-                    let error = (page.status >= 400).then_some(FetchError::Status { status: page.status, retry_after: page.retry_after });
+                    let error = (page.status >= 400).then_some(FetchError::Status {
+                        status: page.status,
+                        retry_after: page.retry_after,
+                    });
                     return FetchOutcome {
                         final_url: current,
                         status: Some(page.status),
@@ -221,7 +275,12 @@ impl Downloader {
 
     /// One hop with retries: transport errors, 5xx, 408 and 429 are tried
     /// again after a back-off (or the server's Retry-After).
-    async fn exchange_with_retries(&self, url: &Url, cap: usize, retries: &mut u32) -> Result<Exchange, FetchError> {
+    async fn exchange_with_retries(
+        &self,
+        url: &Url,
+        cap: usize,
+        retries: &mut u32,
+    ) -> Result<Exchange, FetchError> {
         let host = host_key(url);
         let mut attempt = 0u32;
         loop {
@@ -263,26 +322,56 @@ impl Downloader {
         let _permit = self.slots.acquire(host).await;
         let _in_flight = GaugeGuard::new(&self.stats.in_flight);
         CrawlStats::inc(&self.stats.requests);
-        let response = self.client.get(url.as_str()).send().await.map_err(|e| FetchError::from_reqwest(&e))?;
+        let response = self
+            .client
+            .get(url.as_str())
+            .send()
+            .await
+            .map_err(|e| FetchError::from_reqwest(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers();
-        let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         if (300..400).contains(&status) && status != 304 {
-            return Ok(Exchange::Redirect { status, location: text(header::LOCATION) });
+            return Ok(Exchange::Redirect {
+                status,
+                location: text(header::LOCATION),
+            });
         }
         let content_type = text(header::CONTENT_TYPE);
         let etag = text(header::ETAG);
         let last_modified = text(header::LAST_MODIFIED);
-        let retry_after = text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let retry_after =
+            text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let (body, truncated) = self.read_body(response, cap).await?;
-        Ok(Exchange::Page(Page { status, content_type, etag, last_modified, retry_after, body, truncated }))
+        Ok(Exchange::Page(Page {
+            status,
+            content_type,
+            etag,
+            last_modified,
+            retry_after,
+            body,
+            truncated,
+        }))
     }
 
     /// Read at most `cap` bytes; past it, stop and drop the connection.
-    async fn read_body(&self, mut response: reqwest::Response, cap: usize) -> Result<(Bytes, bool), FetchError> {
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        cap: usize,
+    ) -> Result<(Bytes, bool), FetchError> {
         let hint = response.content_length().unwrap_or(0).min(cap as u64) as usize;
         let mut buf = BytesMut::with_capacity(hint);
-        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::from_reqwest(&e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| FetchError::from_reqwest(&e))?
+        {
             CrawlStats::add(&self.stats.bytes, chunk.len() as u64);
             let room = cap - buf.len();
             if chunk.len() > room {

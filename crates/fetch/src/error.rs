@@ -13,7 +13,10 @@ pub enum FetchError {
     #[error("reading body: {0}")]
     Body(String),
     #[error("HTTP {status}")]
-    Status { status: u16, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     #[error("more than {0} redirects")]
     TooManyRedirects(u32),
     #[error("redirect loop at {0}")]
@@ -32,7 +35,10 @@ impl FetchError {
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            FetchError::Timeout | FetchError::Connect(_) | FetchError::Reset | FetchError::Body(_) => true,
+            FetchError::Timeout
+            | FetchError::Connect(_)
+            | FetchError::Reset
+            | FetchError::Body(_) => true,
             FetchError::Status { status, .. } => is_retryable_status(*status),
             _ => false,
         }
@@ -64,7 +70,9 @@ impl FetchError {
         while let Some(e) = source {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
                 match io.kind() {
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::BrokenPipe => {
+                    std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe => {
                         return FetchError::Reset;
                     }
                     std::io::ErrorKind::TimedOut => return FetchError::Timeout,
@@ -72,7 +80,9 @@ impl FetchError {
                 }
             }
             let text = e.to_string();
-            if text.contains("connection closed before message completed") || text.contains("connection reset") {
+            if text.contains("connection closed before message completed")
+                || text.contains("connection reset")
+            {
                 return FetchError::Reset;
             }
             source = e.source();

@@ -22,12 +22,19 @@ pub struct RobotsCache {
 impl RobotsCache {
     /// The cell for `url`'s host; whoever finds it empty fetches.
     pub fn cell(&self, url: &Url) -> Arc<OnceCell<Arc<Robots>>> {
-        self.entries.lock().entry(host_key(url)).or_default().clone()
+        self.entries
+            .lock()
+            .entry(host_key(url))
+            .or_default()
+            .clone()
     }
 
     /// Rules already known for `url`'s host, if fetched.
     pub fn get(&self, url: &Url) -> Option<Arc<Robots>> {
-        self.entries.lock().get(&host_key(url)).and_then(|c| c.get().cloned())
+        self.entries
+            .lock()
+            .get(&host_key(url))
+            .and_then(|c| c.get().cloned())
     }
 
     /// Number of hosts with an entry.

@@ -30,7 +30,11 @@ pub struct Slots {
 
 impl Slots {
     pub fn new(per_host: usize, delay: Duration) -> Self {
-        Slots { slots: Mutex::new(HashMap::new()), per_host: per_host.max(1), delay }
+        Slots {
+            slots: Mutex::new(HashMap::new()),
+            per_host: per_host.max(1),
+            delay,
+        }
     }
 
     fn slot(&self, host: &str) -> Arc<Slot> {
@@ -101,7 +105,14 @@ mod tests {
             let _p = slots.acquire("h").await;
             starts.push(Instant::now() - t0);
         }
-        assert_eq!(starts, vec![Duration::ZERO, Duration::from_secs(2), Duration::from_secs(4)]);
+        assert_eq!(
+            starts,
+            vec![
+                Duration::ZERO,
+                Duration::from_secs(2),
+                Duration::from_secs(4)
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -116,7 +127,10 @@ mod tests {
         // Another host is not blocked.
         let _other = slots.acquire("other").await;
         drop(a);
-        let _c = tokio::time::timeout(Duration::from_secs(1), third).await.unwrap().unwrap();
+        let _c = tokio::time::timeout(Duration::from_secs(1), third)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]

@@ -49,7 +49,11 @@ impl MemoryFrontier {
     /// A frontier that never leases more than `host_limit` requests of one
     /// host at a time.
     pub fn new(host_limit: usize) -> Self {
-        MemoryFrontier { inner: Mutex::new(Inner::default()), host_limit: host_limit.max(1), notify: Notify::new() }
+        MemoryFrontier {
+            inner: Mutex::new(Inner::default()),
+            host_limit: host_limit.max(1),
+            notify: Notify::new(),
+        }
     }
 }
 
@@ -82,7 +86,11 @@ impl Inner {
     }
 
     fn drop_host_if_idle(&mut self, host: &str) {
-        if self.hosts.get(host).is_some_and(|h| h.queue.is_empty() && h.leased == 0 && h.not_before.is_none()) {
+        if self
+            .hosts
+            .get(host)
+            .is_some_and(|h| h.queue.is_empty() && h.leased == 0 && h.not_before.is_none())
+        {
             self.hosts.remove(host);
         }
     }
@@ -104,7 +112,12 @@ impl Frontier for MemoryFrontier {
                     continue;
                 }
                 let host = req.host_key();
-                inner.hosts.entry(host.clone()).or_default().queue.push_back(req);
+                inner
+                    .hosts
+                    .entry(host.clone())
+                    .or_default()
+                    .queue
+                    .push_back(req);
                 inner.queued += 1;
                 inner.maybe_ready(&host, self.host_limit, now);
                 added += 1;
@@ -124,14 +137,24 @@ impl Frontier for MemoryFrontier {
             inner.wake_deferred(self.host_limit, now);
         }
         while out.len() < max {
-            let Some(host) = inner.ready.pop_front() else { break };
-            let Some(h) = inner.hosts.get_mut(&host) else { continue };
+            let Some(host) = inner.ready.pop_front() else {
+                break;
+            };
+            let Some(h) = inner.hosts.get_mut(&host) else {
+                continue;
+            };
             h.in_ready = false;
-            let Some(request) = h.queue.pop_front() else { continue };
+            let Some(request) = h.queue.pop_front() else {
+                continue;
+            };
             h.leased += 1;
             inner.queued -= 1;
             inner.next_id += 1;
-            let lease = Lease { id: inner.next_id, request, host: host.clone() };
+            let lease = Lease {
+                id: inner.next_id,
+                request,
+                host: host.clone(),
+            };
             inner.leases.insert(lease.id, lease.clone());
             inner.maybe_ready(&host, self.host_limit, now);
             out.push(lease);
@@ -221,7 +244,16 @@ mod tests {
     #[tokio::test]
     async fn dedupes_and_counts() {
         let f = MemoryFrontier::new(2);
-        assert_eq!(f.push(vec![req("http://a/1"), req("http://a/1"), req("http://a/2")]).await.unwrap(), 2);
+        assert_eq!(
+            f.push(vec![
+                req("http://a/1"),
+                req("http://a/1"),
+                req("http://a/2")
+            ])
+            .await
+            .unwrap(),
+            2
+        );
         assert_eq!(f.push(vec![req("http://a/2")]).await.unwrap(), 0);
         let s = f.stats().await.unwrap();
         assert_eq!((s.queued, s.seen), (2, 2));
@@ -263,7 +295,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn deferred_host_waits() {
         let f = MemoryFrontier::new(2);
-        f.push(vec![req("http://a/1"), req("http://b/1")]).await.unwrap();
+        f.push(vec![req("http://a/1"), req("http://b/1")])
+            .await
+            .unwrap();
         f.defer_host("a", Duration::from_secs(5)).await.unwrap();
         let l = f.lease(10).await.unwrap();
         assert_eq!(l.len(), 1);

@@ -28,7 +28,10 @@ impl JsonlSink {
     /// `append`, else truncated.
     pub fn open(path: &Path, append: bool) -> Result<JsonlSink, SinkError> {
         if path == Path::new("-") {
-            return Ok(JsonlSink { label: "jsonl:stdout".into(), target: Arc::new(Mutex::new(Target::Stdout)) });
+            return Ok(JsonlSink {
+                label: "jsonl:stdout".into(),
+                target: Arc::new(Mutex::new(Target::Stdout)),
+            });
         }
         let file = OpenOptions::new()
             .create(true)
@@ -36,7 +39,10 @@ impl JsonlSink {
             .append(append)
             .truncate(!append)
             .open(path)
-            .map_err(|source| SinkError::Io { target: path.display().to_string(), source })?;
+            .map_err(|source| SinkError::Io {
+                target: path.display().to_string(),
+                source,
+            })?;
         Ok(JsonlSink {
             label: format!("jsonl:{}", path.display()),
             target: Arc::new(Mutex::new(Target::File(file))),
@@ -85,7 +91,10 @@ impl Sink for JsonlSink {
         })
         .await
         .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
-        written.map_err(|source| SinkError::Io { target: label, source })
+        written.map_err(|source| SinkError::Io {
+            target: label,
+            source,
+        })
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
@@ -97,7 +106,10 @@ impl Sink for JsonlSink {
         })
         .await
         .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
-        res.map_err(|source| SinkError::Io { target: label, source })
+        res.map_err(|source| SinkError::Io {
+            target: label,
+            source,
+        })
     }
 }
 
@@ -105,10 +117,12 @@ impl Sink for JsonlSink {
 pub fn read_jsonl(path: &Path) -> std::io::Result<Vec<serde_json::Value>> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
-        .map(|l| serde_json::from_str(l).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -139,7 +153,12 @@ mod tests {
 
     #[test]
     fn unwritable_path_is_a_clear_error() {
-        let err = JsonlSink::open(Path::new("/nonexistent-dir/x.jsonl"), false).err().unwrap();
-        assert!(err.to_string().contains("/nonexistent-dir/x.jsonl"), "{err}");
+        let err = JsonlSink::open(Path::new("/nonexistent-dir/x.jsonl"), false)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("/nonexistent-dir/x.jsonl"),
+            "{err}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Shared helpers: run a real crawl against a real test site.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -53,7 +53,10 @@ impl Crawl {
     }
 
     pub fn urls(&self) -> Vec<String> {
-        self.items.iter().map(|i| i["url"].as_str().unwrap().to_string()).collect()
+        self.items
+            .iter()
+            .map(|i| i["url"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
@@ -76,11 +79,18 @@ pub async fn crawl_with(cfg: CrawlConfig, shutdown: Shutdown) -> Crawl {
     let frontier = Arc::new(MemoryFrontier::new(cfg.fetch.per_host));
     let engine = Engine::new(cfg, Arc::new(CrawlStats::default()));
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let report = tokio::time::timeout(Duration::from_secs(60), engine.run(frontier, sinks, shutdown))
-        .await
-        .expect("crawl did not finish within 60 s")
-        .expect("crawl failed");
-    let items = items.lock().iter().map(|i| serde_json::to_value(i).unwrap()).collect();
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        engine.run(frontier, sinks, shutdown),
+    )
+    .await
+    .expect("crawl did not finish within 60 s")
+    .expect("crawl failed");
+    let items = items
+        .lock()
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap())
+        .collect();
     Crawl { items, report }
 }
 
