@@ -105,6 +105,10 @@ pub struct CrawlOpts {
     /// Stop reading a body after this many bytes and mark the page truncated.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body: usize,
+    /// Also trust the CA certificate(s) in this PEM file for HTTPS, on top
+    /// of the system's roots (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
     /// Retries for timeouts, resets, 5xx and 429.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,

@@ -12,8 +12,8 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
     let filter = match cli.verbose {
-        0 => "warn",
-        1 => "info,trawl=info",
+        0 => "warn,rustls_platform_verifier=off",
+        1 => "info,rustls_platform_verifier=off",
         _ => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
     };
     tracing_subscriber::fmt()

@@ -53,6 +53,9 @@ pub async fn run(stats: Arc<CrawlStats>) {
             // Smooth over a second so the figure is readable.
             rate = (pages - last.1) as f64 / dt;
             last = (now, pages);
+        } else if last.1 == 0 {
+            // Until the first full second, the average so far.
+            rate = pages as f64 / started.elapsed().as_secs_f64().max(0.001);
         }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{}", line(&stats, started.elapsed(), rate));

@@ -60,7 +60,31 @@ fn parse_seeds(seeds: &[String]) -> anyhow::Result<Vec<Url>> {
         .collect()
 }
 
-fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> CrawlConfig {
+/// Reads the `--ca-cert` files: a missing or unreadable file, or one with
+/// no PEM certificate in it, is an error naming the path.
+fn read_ca_certs(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|path| {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the CA certificate {}", path.display()))?;
+            if !pem
+                .windows(CERT_BEGIN.len())
+                .any(|w| w == CERT_BEGIN.as_bytes())
+            {
+                bail!(
+                    "CA certificate {} is not a PEM certificate file (no \"{CERT_BEGIN}\" line)",
+                    path.display()
+                );
+            }
+            Ok(pem)
+        })
+        .collect()
+}
+
+const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+
+fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfig> {
     let defaults = FetchConfig::default();
     let fetch = FetchConfig {
         user_agent: o.user_agent.clone().unwrap_or(defaults.user_agent.clone()),
@@ -72,6 +96,7 @@ fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> CrawlConfig {
         max_retry_after: o.max_retry_after,
         per_host: o.per_host.max(1),
         delay: o.delay,
+        extra_root_certs: read_ca_certs(&o.ca_cert)?,
         ..defaults
     };
     let scope = ScopeConfig {
@@ -95,11 +120,11 @@ fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> CrawlConfig {
     if let Some(n) = o.parse_threads {
         cfg.parse_threads = n.max(1);
     }
-    cfg
+    Ok(cfg)
 }
 
 async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
-    let cfg = crawl_config(seeds, o);
+    let cfg = crawl_config(seeds, o)?;
     if o.ignore_robots {
         eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
     }
@@ -176,5 +201,32 @@ async fn watch_signals(shutdown: Shutdown, quiet: bool) {
             eprintln!("\ntrawl: quitting now");
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_ca_certs;
+
+    #[test]
+    fn ca_cert_files_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(&good, pem).unwrap();
+        assert_eq!(
+            read_ca_certs(std::slice::from_ref(&good)).unwrap(),
+            vec![pem.as_bytes().to_vec()]
+        );
+        assert!(read_ca_certs(&[]).unwrap().is_empty());
+
+        let missing = dir.path().join("missing.pem");
+        let e = format!("{:#}", read_ca_certs(&[good.clone(), missing]).unwrap_err());
+        assert!(e.contains("missing.pem"), "{e}");
+
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "hello").unwrap();
+        let e = format!("{:#}", read_ca_certs(&[text]).unwrap_err());
+        assert!(e.contains("notes.txt") && e.contains("not a PEM"), "{e}");
     }
 }

@@ -33,6 +33,11 @@ pub struct FetchConfig {
     pub max_crawl_delay: Duration,
     /// Idle keep-alive connections kept per host.
     pub pool_idle_per_host: usize,
+    /// Extra root certificates to trust for HTTPS, each a PEM file's bytes
+    /// (one or more `CERTIFICATE` blocks), on top of the system's roots.
+    /// A file without a certificate, or one that does not parse, makes
+    /// [`crate::Downloader::new`] fail with [`crate::FetchError::Other`].
+    pub extra_root_certs: Vec<Vec<u8>>,
 }
 
 impl Default for FetchConfig {
@@ -56,6 +61,91 @@ impl Default for FetchConfig {
             delay: Duration::ZERO,
             max_crawl_delay: Duration::from_secs(30),
             pool_idle_per_host: 2,
+            extra_root_certs: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use trawl_core::CrawlStats;
+
+    use super::FetchConfig;
+    use crate::{Downloader, FetchError};
+
+    /// A self-signed P-256 CA certificate (no key anywhere; only parsed).
+    const GOOD_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBijCCATGgAwIBAgIUdEeMgIDCO0DjScdF6gIH5asujBUwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPdHJhd2wtdGVzdC1yb290MCAXDTI2MTEyNTEzNTA1NVoYDzIx
+MjYxMTAxMTM1MDU1WjAaMRgwFgYDVQQDDA90cmF3bC10ZXN0LXJvb3QwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAATl+LuuwcuuI09+d6WPbE+7GQrJXkqpJeHPKC1r
+DZ5o+pX7lSYLixjzOVYVoTlcR99KREK7Fyi11ev9VZs86vHJo1MwUTAdBgNVHQ4E
+FgQU8D8F8AhAs+XtLgEhQxf8NnjKZQ4wHwYDVR0jBBgwFoAU8D8F8AhAs+XtLgEh
+Qxf8NnjKZQ4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAylKfg
+2id/mSeFPdkjbJ/r67A/lXVL3vn2P9QeEuk2CAIgD9cu0y7oMHW3VPRwzZvLGs9X
+jPvgnzJ/eAMy+gC0oh8=
+-----END CERTIFICATE-----
+";
+
+    fn build(pems: &[&str]) -> Result<Downloader, FetchError> {
+        let cfg = FetchConfig {
+            extra_root_certs: pems.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            ..FetchConfig::default()
+        };
+        Downloader::new(cfg, Arc::new(CrawlStats::default()))
+    }
+
+    fn other_message(r: Result<Downloader, FetchError>) -> String {
+        match r {
+            Err(FetchError::Other(m)) => m,
+            Err(e) => panic!("expected FetchError::Other, got {e:?}"),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn no_extra_roots_by_default() {
+        assert!(FetchConfig::default().extra_root_certs.is_empty());
+        assert!(build(&[]).is_ok());
+    }
+
+    #[test]
+    fn good_certificates_and_bundles_are_accepted() {
+        assert!(build(&[GOOD_PEM]).is_ok());
+        let bundle = format!("# a comment line\n{GOOD_PEM}\n{GOOD_PEM}");
+        assert!(build(&[GOOD_PEM, &bundle]).is_ok());
+    }
+
+    #[test]
+    fn a_file_without_a_certificate_is_named() {
+        let m = other_message(build(&[GOOD_PEM, "just some text\n"]));
+        assert!(m.contains("#2") && m.contains("no PEM CERTIFICATE"), "{m}");
+        let key_only = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let m = other_message(build(&[key_only]));
+        assert!(m.contains("#1") && m.contains("no PEM CERTIFICATE"), "{m}");
+        let m = other_message(build(&[""]));
+        assert!(m.contains("#1"), "{m}");
+    }
+
+    #[test]
+    fn broken_pem_is_an_error_not_a_panic() {
+        let bad_base64 =
+            "-----BEGIN CERTIFICATE-----\n!!!*** not base64 ***\n-----END CERTIFICATE-----\n";
+        let m = other_message(build(&[bad_base64]));
+        assert!(m.contains("#1") && m.contains("not valid PEM"), "{m}");
+        let unterminated = "-----BEGIN CERTIFICATE-----\nMIIBijCCATGgAwIBAgIU\n";
+        let m = other_message(build(&[unterminated]));
+        assert!(m.contains("#1"), "{m}");
+    }
+
+    #[test]
+    fn pem_that_is_not_a_certificate_fails_the_build() {
+        // Valid PEM and base64, but the DER inside is no certificate.
+        let not_der = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let m = other_message(build(&[not_der]));
+        assert!(m.contains("extra root certificate"), "{m}");
+        assert!(m.contains("BadEncoding"), "{m}");
     }
 }

@@ -76,8 +76,41 @@ pub struct Downloader {
 }
 
 impl Downloader {
+    /// Builds the HTTP client (rustls; HTTP/2 when the server offers it by
+    /// ALPN, else HTTP/1.1) trusting the system's roots plus
+    /// `cfg.extra_root_certs`. A bad certificate is a [`FetchError::Other`]
+    /// naming it, never a panic.
     pub fn new(cfg: FetchConfig, stats: Arc<CrawlStats>) -> Result<Downloader, FetchError> {
-        let client = reqwest::Client::builder()
+        /// The error and its sources (reqwest's Display leaves the cause out).
+        fn chain(err: &dyn std::error::Error) -> String {
+            let mut out = err.to_string();
+            let mut source = err.source();
+            while let Some(e) = source {
+                out.push_str(": ");
+                out.push_str(&e.to_string());
+                source = e.source();
+            }
+            out
+        }
+
+        let mut roots = Vec::new();
+        for (i, pem) in cfg.extra_root_certs.iter().enumerate() {
+            let n = i + 1;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                FetchError::Other(format!(
+                    "extra root certificate #{n} is not valid PEM: {}",
+                    chain(&e)
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(FetchError::Other(format!(
+                    "extra root certificate #{n} has no PEM CERTIFICATE block"
+                )));
+            }
+            roots.extend(certs);
+        }
+        let extra_roots = roots.len();
+        let mut builder = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -85,9 +118,23 @@ impl Downloader {
             .timeout(cfg.timeout)
             .pool_idle_timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(cfg.pool_idle_per_host.max(cfg.per_host))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| FetchError::Other(e.to_string()))?;
+            .tcp_nodelay(true);
+        if !roots.is_empty() {
+            // On top of the platform's roots (rustls-platform-verifier),
+            // which also parses them: a block that is not a certificate
+            // fails the build below.
+            builder = builder.tls_certs_merge(roots);
+        }
+        let client = builder.build().map_err(|e| {
+            if extra_roots > 0 {
+                FetchError::Other(format!(
+                    "building the HTTP client with {extra_roots} extra root certificate(s): {}",
+                    chain(&e)
+                ))
+            } else {
+                FetchError::Other(format!("building the HTTP client: {}", chain(&e)))
+            }
+        })?;
         let slots = Slots::new(cfg.per_host, cfg.delay);
         Ok(Downloader {
             client,
@@ -154,7 +201,7 @@ impl Downloader {
                 // A redirect without Location is like a 4xx: nothing to obey.
                 Ok(Exchange::Redirect { location: None, .. }) => return Robots::allow_all(),
                 Err(error) => {
-                    tracing::info!(host = %host_key(url), %error, "robots.txt unreachable: disallowing the host.");
+                    tracing::warn!(host = %host_key(url), %error, "robots.txt unreachable: the host is disallowed (RFC 9309); use --ignore-robots to crawl it anyway.");
                     return Robots::disallow_all();
                 }
             }

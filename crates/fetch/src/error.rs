@@ -10,6 +10,8 @@ pub enum FetchError {
     Connect(String),
     #[error("connection reset")]
     Reset,
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("reading body: {0}")]
     Body(String),
     #[error("HTTP {status}")]
@@ -50,6 +52,7 @@ impl FetchError {
             FetchError::Timeout => "timeout",
             FetchError::Connect(_) => "connect",
             FetchError::Reset => "reset",
+            FetchError::Tls(_) => "tls",
             FetchError::Body(_) => "body",
             FetchError::Status { .. } => "status",
             FetchError::TooManyRedirects(_) => "too_many_redirects",
@@ -88,7 +91,12 @@ impl FetchError {
             source = e.source();
         }
         if err.is_connect() {
-            return FetchError::Connect(chain(err));
+            let text = chain(err);
+            // A certificate problem will not fix itself on retry.
+            if text.contains("certificate") || text.contains("InvalidCertificate") {
+                return FetchError::Tls(text);
+            }
+            return FetchError::Connect(text);
         }
         if err.is_body() || err.is_decode() {
             return FetchError::Body(chain(err));

@@ -7,8 +7,12 @@
 //!   [`Site::sitemap_only_paths`], [`Site::title_of`] and, for the fault
 //!   routes, [`Site::expected`].
 //! * [`TestSite::start`] serves it (HTTP/1.1 and h2c, hyper 1) and records
-//!   [`SiteStats`]: per-path counts, per-Host request counts and maximum
-//!   concurrency, and an optional bounded request log.
+//!   [`SiteStats`]: per-path and per-HTTP-version counts, per-Host request
+//!   counts and maximum concurrency, and an optional bounded request log.
+//! * [`TestSite::start_tls`] serves it over HTTPS instead (a self-signed
+//!   certificate made at start, [`TestSite::ca_pem`]; ALPN `h2` and
+//!   `http/1.1`). Absolute links, sitemaps and robots.txt then say
+//!   `https://`.
 //!
 //! Normal pages are always sent uncompressed, whatever `Accept-Encoding`
 //! says (compression would cost the benchmark more CPU than it saves on
@@ -36,6 +40,7 @@ pub mod robots;
 mod server;
 mod site;
 mod stats;
+mod tls;
 
 pub use config::{RobotsMode, SiteConfig};
 pub use server::{HUGE_BYTES, STATS_PATH, TestSite};
@@ -50,6 +55,14 @@ pub enum Error {
     Serve {
         /// The address asked for.
         addr: std::net::SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Writing the `--ca-out` certificate file failed.
+    #[error("cannot write the certificate to {}: {source}", path.display())]
+    WriteCa {
+        /// The file asked for.
+        path: std::path::PathBuf,
         /// The underlying error.
         source: std::io::Error,
     },

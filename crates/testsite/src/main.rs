@@ -1,8 +1,10 @@
 //! `trawl-testsite`: serve the deterministic test site until Ctrl-C (the
-//! first stdout line is the base URL), or print its ground truth.
+//! first stdout line is the base URL), over HTTPS with `--tls`, or print its
+//! ground truth.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -50,6 +52,14 @@ struct Args {
     /// What /robots.txt answers.
     #[arg(long, value_enum, default_value_t = Robots::Default)]
     robots: Robots,
+    /// Serve HTTPS (HTTP/1.1 and h2) with a self-signed certificate made at
+    /// start.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: write the certificate (PEM, to trust as a CA) to this
+    /// file before printing the base URL.
+    #[arg(long, requires = "tls")]
+    ca_out: Option<PathBuf>,
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -108,9 +118,18 @@ fn run(args: Args) -> Result<(), Error> {
     let rt = rt.build()?;
     rt.block_on(async move {
         let addr = args.addr;
-        let site = TestSite::start_on(cfg, addr)
-            .await
-            .map_err(|source| Error::Serve { addr, source })?;
+        let site = if args.tls {
+            TestSite::start_tls_on(cfg, addr).await
+        } else {
+            TestSite::start_on(cfg, addr).await
+        }
+        .map_err(|source| Error::Serve { addr, source })?;
+        if let (Some(path), Some(pem)) = (&args.ca_out, site.ca_pem()) {
+            std::fs::write(path, pem).map_err(|source| Error::WriteCa {
+                path: path.clone(),
+                source,
+            })?;
+        }
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", site.base_url())?;
         stdout.flush()?;

@@ -28,9 +28,9 @@ const DECORATIONS: [&str; 7] = [
 ];
 
 impl Site {
-    /// Renders `/p/{i}` for a client that used `host` (an authority such as
-    /// `127.0.0.1:8080`).
-    pub(crate) fn render_page(&self, i: u32, host: &str) -> Vec<u8> {
+    /// Renders `/p/{i}` for a client that used `scheme` (`http` or `https`)
+    /// and `host` (an authority such as `127.0.0.1:8080`).
+    pub(crate) fn render_page(&self, i: u32, scheme: &str, host: &str) -> Vec<u8> {
         let seed = self.seed();
         let h = hash3(seed, u64::from(i), 0x5A2E);
         let page_bytes = self.config().page_bytes;
@@ -43,8 +43,8 @@ impl Site {
         out.extend_from_slice(HEAD_START);
         if base {
             if h & (1 << 20) == 0 {
-                out.extend_from_slice(b"<base href=\"http://");
-                out.extend_from_slice(host.as_bytes());
+                out.extend_from_slice(b"<base href=\"");
+                write_origin(&mut out, scheme, host);
                 out.extend_from_slice(b"/p/x/\">\n");
             } else {
                 out.extend_from_slice(b"<base href=\"/p/x/\">\n");
@@ -54,8 +54,8 @@ impl Site {
         self.write_page_title(i, &mut out);
         out.extend_from_slice(b"</title>\n<meta name=\"description\" content=\"");
         self.write_page_description(i, &mut out);
-        out.extend_from_slice(b"\">\n<link rel=\"canonical\" href=\"http://");
-        out.extend_from_slice(host.as_bytes());
+        out.extend_from_slice(b"\">\n<link rel=\"canonical\" href=\"");
+        write_origin(&mut out, scheme, host);
         out.extend_from_slice(b"/p/");
         push_u64(&mut out, u64::from(i));
         out.extend_from_slice(b"\">\n</head>\n<body>\n<a name=\"top\"></a>\n<h1>");
@@ -70,7 +70,16 @@ impl Site {
             push_u32_str(&mut scratch, t);
             let lh = hash3(seed, src, k as u64);
             out.extend_from_slice(b"<li>");
-            write_anchor(&mut out, host, base_dir, &scratch, lh, b"Page ", Some(t));
+            write_anchor(
+                &mut out,
+                scheme,
+                host,
+                base_dir,
+                &scratch,
+                lh,
+                b"Page ",
+                Some(t),
+            );
             out.extend_from_slice(b"</li>\n");
             if k == links.len() / 2 {
                 // Some prose in the middle of the link list.
@@ -87,7 +96,7 @@ impl Site {
             };
             let lh = hash3(seed, src, 0xE7);
             out.extend_from_slice(b"<li>");
-            write_anchor(&mut out, host, base_dir, path, lh, b"More", None);
+            write_anchor(&mut out, scheme, host, base_dir, path, lh, b"More", None);
             out.extend_from_slice(b"</li>\n");
         }
         out.extend_from_slice(b"</ul>\n");
@@ -114,17 +123,17 @@ impl Site {
         out
     }
 
-    /// Renders `/`.
-    pub(crate) fn render_root(&self, host: &str) -> Vec<u8> {
+    /// Renders `/` (see [`Site::render_page`] for `scheme` and `host`).
+    pub(crate) fn render_root(&self, scheme: &str, host: &str) -> Vec<u8> {
         let seed = self.seed();
         let mut out = Vec::with_capacity(4096);
         out.extend_from_slice(HEAD_START);
         out.extend_from_slice(b"<title>");
         out.extend_from_slice(ROOT_TITLE.as_bytes());
         out.extend_from_slice(
-            b"</title>\n<meta name=\"description\" content=\"Deterministic test site of the trawl crawler.\">\n<link rel=\"canonical\" href=\"http://",
+            b"</title>\n<meta name=\"description\" content=\"Deterministic test site of the trawl crawler.\">\n<link rel=\"canonical\" href=\"",
         );
-        out.extend_from_slice(host.as_bytes());
+        write_origin(&mut out, scheme, host);
         out.extend_from_slice(b"/\">\n</head>\n<body>\n<h1>");
         out.extend_from_slice(ROOT_TITLE.as_bytes());
         out.extend_from_slice(b"</h1>\n<ul class=\"links\">\n");
@@ -135,7 +144,7 @@ impl Site {
             push_u32_str(&mut scratch, t);
             let lh = hash3(seed, ROOT_SRC, k as u64);
             out.extend_from_slice(b"<li>");
-            write_anchor(&mut out, host, "/", &scratch, lh, b"Page ", Some(t));
+            write_anchor(&mut out, scheme, host, "/", &scratch, lh, b"Page ", Some(t));
             out.extend_from_slice(b"</li>\n");
         }
         for (k, e) in self.root_extras().into_iter().enumerate() {
@@ -143,6 +152,7 @@ impl Site {
             out.extend_from_slice(b"<li>");
             write_anchor(
                 &mut out,
+                scheme,
                 host,
                 "/",
                 e.path(),
@@ -283,12 +293,12 @@ impl Site {
     }
 
     /// A `<sitemapindex>` pointing at `/sitemap1.xml` and `/sitemap2.xml.gz`.
-    pub(crate) fn render_sitemap_index(&self, host: &str) -> Vec<u8> {
+    pub(crate) fn render_sitemap_index(&self, scheme: &str, host: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
         for (name, lastmod) in [("sitemap1.xml", true), ("sitemap2.xml.gz", false)] {
-            out.extend_from_slice(b"  <sitemap>\n    <loc>http://");
-            out.extend_from_slice(host.as_bytes());
+            out.extend_from_slice(b"  <sitemap>\n    <loc>");
+            write_origin(&mut out, scheme, host);
             out.push(b'/');
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"</loc>\n");
@@ -302,12 +312,12 @@ impl Site {
     }
 
     /// A `<urlset>` of `nodes`.
-    pub(crate) fn render_urlset(&self, host: &str, nodes: &[Node]) -> Vec<u8> {
+    pub(crate) fn render_urlset(&self, scheme: &str, host: &str, nodes: &[Node]) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + nodes.len() * 128);
         out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
         for (k, n) in nodes.iter().enumerate() {
-            out.extend_from_slice(b"  <url>\n    <loc>http://");
-            out.extend_from_slice(host.as_bytes());
+            out.extend_from_slice(b"  <url>\n    <loc>");
+            write_origin(&mut out, scheme, host);
             out.extend_from_slice(n.path().as_bytes());
             out.extend_from_slice(b"</loc>\n");
             if k % 2 == 0 {
@@ -320,11 +330,10 @@ impl Site {
     }
 
     /// `/sitemap.txt`: every sitemap URL, one per line.
-    pub(crate) fn render_sitemap_txt(&self, host: &str) -> Vec<u8> {
+    pub(crate) fn render_sitemap_txt(&self, scheme: &str, host: &str) -> Vec<u8> {
         let mut out = Vec::new();
         for n in self.sitemap1().iter().chain(self.sitemap2()) {
-            out.extend_from_slice(b"http://");
-            out.extend_from_slice(host.as_bytes());
+            write_origin(&mut out, scheme, host);
             out.extend_from_slice(n.path().as_bytes());
             out.push(b'\n');
         }
@@ -355,10 +364,19 @@ impl Site {
     }
 }
 
+/// `scheme://host`.
+fn write_origin(out: &mut Vec<u8>, scheme: &str, host: &str) {
+    out.extend_from_slice(scheme.as_bytes());
+    out.extend_from_slice(b"://");
+    out.extend_from_slice(host.as_bytes());
+}
+
 /// Writes `<a href=…>text</a>` (or an `<area>`) for the canonical `path`
 /// in a form chosen by `h`, resolving relative forms against `base_dir`.
+#[allow(clippy::too_many_arguments)]
 fn write_anchor(
     out: &mut Vec<u8>,
+    scheme: &str,
     host: &str,
     base_dir: &str,
     path: &str,
@@ -386,7 +404,7 @@ fn write_anchor(
     };
     out.extend_from_slice(open);
     out.extend_from_slice(quote);
-    write_href(out, host, base_dir, path, h);
+    write_href(out, scheme, host, base_dir, path, h);
     out.extend_from_slice(quote);
     out.extend_from_slice(close);
     if !area {
@@ -398,19 +416,27 @@ fn write_anchor(
     }
 }
 
-/// Writes an href for canonical `path` in the form selected by `h % 10`.
-pub(crate) fn write_href(out: &mut Vec<u8>, host: &str, base_dir: &str, path: &str, h: u64) {
+/// Writes an href for canonical `path` in the form selected by `h % 10`
+/// (absolute forms use `scheme`, `http` or `https`).
+pub(crate) fn write_href(
+    out: &mut Vec<u8>,
+    scheme: &str,
+    host: &str,
+    base_dir: &str,
+    path: &str,
+    h: u64,
+) {
     match h % 10 {
         0 => out.extend_from_slice(path.as_bytes()),
         1 => {
-            out.extend_from_slice(b"http://");
-            out.extend_from_slice(host.as_bytes());
+            write_origin(out, scheme, host);
             if path != "/" {
                 out.extend_from_slice(path.as_bytes());
             }
         }
         2 => {
-            out.extend_from_slice(b"HTTP://");
+            out.extend(scheme.bytes().map(|b| b.to_ascii_uppercase()));
+            out.extend_from_slice(b"://");
             out.extend(host.bytes().map(|b| b.to_ascii_uppercase()));
             out.extend_from_slice(path.as_bytes());
         }
@@ -429,8 +455,7 @@ pub(crate) fn write_href(out: &mut Vec<u8>, host: &str, base_dir: &str, path: &s
         }
         8 => write_relative(out, base_dir, path, true),
         _ => {
-            out.extend_from_slice(b"http://");
-            out.extend_from_slice(host.as_bytes());
+            write_origin(out, scheme, host);
             write_pct(out, path, h);
             out.extend_from_slice(b"#frag");
         }

@@ -1,5 +1,6 @@
 //! The running test site: a real HTTP/1.1 + HTTP/2 (h2c) server on a
-//! loopback address built on hyper 1 / hyper-util, serving the generated
+//! loopback address built on hyper 1 / hyper-util, or the same over TLS
+//! (HTTP/1.1 and h2 by ALPN, see [`crate::tls`]), serving the generated
 //! [`Site`] and the fault routes (redirect chains and loops, error statuses,
 //! flaky and rate-limited pages, slow/stalled/hung responses, TCP resets,
 //! compressed, endless, malformed, binary and non-UTF-8 bodies, traps).
@@ -26,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::body::{ShutdownFuture, SiteBody};
@@ -45,6 +47,8 @@ pub const HUGE_BYTES: u64 = 10 << 30;
 
 const HTML: &str = "text/html; charset=utf-8";
 const MAX_SLOW_MS: u64 = 600_000;
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Resp = Response<SiteBody>;
 
@@ -52,6 +56,8 @@ type Resp = Response<SiteBody>;
 /// [`TestSite::shutdown`] stops it and waits.
 pub struct TestSite {
     addr: SocketAddr,
+    /// The certificate in PEM, for a TLS site.
+    ca_pem: Option<String>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -63,6 +69,8 @@ struct Shared {
     /// Per-id attempt counters of `/flaky/{id}` and `/flaky429/{id}`.
     faults: Mutex<HashMap<String, u32>>,
     session_counter: AtomicU64,
+    /// `http` or `https`, for absolute links.
+    scheme: &'static str,
     /// `ip:port` of the listener, used when the request has no usable Host.
     local_host: String,
     shutdown: watch::Receiver<bool>,
@@ -95,16 +103,59 @@ impl TestSite {
         TestSite::serve_site(Arc::new(site), addr).await
     }
 
+    /// Starts the site over HTTPS on `127.0.0.1` with an ephemeral port
+    /// (see [`TestSite::start_tls_on`]).
+    pub async fn start_tls(cfg: SiteConfig) -> io::Result<TestSite> {
+        TestSite::start_tls_on(cfg, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts the site over HTTPS on `addr`, with a self-signed certificate
+    /// made now (SANs `localhost`, `127.0.0.1` and the bound IP; trust
+    /// [`TestSite::ca_pem`]). ALPN offers `h2` and `http/1.1`, so a client
+    /// that offers h2 gets HTTP/2.
+    pub async fn start_tls_on(cfg: SiteConfig, addr: SocketAddr) -> io::Result<TestSite> {
+        let site = tokio::task::spawn_blocking(move || Site::generate(&cfg))
+            .await
+            .map_err(io::Error::other)?;
+        TestSite::serve_site_tls(Arc::new(site), addr).await
+    }
+
     /// Serves an already generated site on `addr`.
     pub async fn serve_site(site: Arc<Site>, addr: SocketAddr) -> io::Result<TestSite> {
+        TestSite::serve(site, addr, false).await
+    }
+
+    /// Serves an already generated site over HTTPS on `addr` (see
+    /// [`TestSite::start_tls_on`]).
+    pub async fn serve_site_tls(site: Arc<Site>, addr: SocketAddr) -> io::Result<TestSite> {
+        TestSite::serve(site, addr, true).await
+    }
+
+    async fn serve(site: Arc<Site>, addr: SocketAddr, tls: bool) -> io::Result<TestSite> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        let tls = if tls {
+            let ip = local.ip();
+            Some(
+                tokio::task::spawn_blocking(move || crate::tls::setup(ip))
+                    .await
+                    .map_err(io::Error::other)??,
+            )
+        } else {
+            None
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (tx, rx) = watch::channel(false);
-        let shared = Arc::new(Shared::new(site, local, rx.clone())?);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), rx));
-        info!(addr = %local, "trawl test site listening");
+        let shared = Arc::new(Shared::new(site, local, scheme, rx.clone())?);
+        let (acceptor, ca_pem) = match tls {
+            Some(t) => (Some(t.acceptor), Some(t.cert_pem)),
+            None => (None, None),
+        };
+        let task = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&shared), rx));
+        info!(addr = %local, scheme, "trawl test site listening");
         Ok(TestSite {
             addr: local,
+            ca_pem,
             shared,
             shutdown: tx,
             task: Some(task),
@@ -116,14 +167,26 @@ impl TestSite {
         self.addr
     }
 
-    /// `http://IP:PORT` (no trailing slash).
+    /// `http://IP:PORT`, or `https://IP:PORT` for a TLS site (no trailing
+    /// slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.shared.scheme, self.addr)
     }
 
     /// `base_url() + path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.shared.scheme, self.addr, path)
+    }
+
+    /// Whether the site is served over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.ca_pem.is_some()
+    }
+
+    /// The self-signed certificate of a TLS site in PEM (a client trusts it
+    /// as a root CA); `None` for a plain HTTP site.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
     }
 
     /// The generated site graph and its ground truth.
@@ -168,6 +231,7 @@ impl std::fmt::Debug for TestSite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestSite")
             .field("addr", &self.addr)
+            .field("tls", &self.is_tls())
             .field("site", &*self.shared.site)
             .finish_non_exhaustive()
     }
@@ -183,6 +247,7 @@ impl Shared {
     fn new(
         site: Arc<Site>,
         local: SocketAddr,
+        scheme: &'static str,
         shutdown: watch::Receiver<bool>,
     ) -> io::Result<Shared> {
         let links = site.nasty_page_links();
@@ -206,6 +271,7 @@ impl Shared {
             stats: Arc::new(Stats::new(site.page_count(), site.config().log_requests)),
             faults: Mutex::new(HashMap::new()),
             session_counter: AtomicU64::new(0),
+            scheme,
             local_host: local.to_string(),
             shutdown,
             huge_chunk: Bytes::from(huge),
@@ -238,6 +304,7 @@ impl Shared {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -255,19 +322,46 @@ async fn accept_loop(
                 }
                 let builder = Arc::clone(&builder);
                 let shared = Arc::clone(&shared);
+                let tls = tls.clone();
                 conns.spawn(async move {
                     let reset = Arc::new(AtomicBool::new(false));
                     let conn = Arc::new(ConnInfo {
                         peer,
                         reset: Arc::clone(&reset),
                     });
-                    let io = TokioIo::new(ResetIo {
+                    // Under TLS, the reset check sits below the TLS layer, so
+                    // /reset still ends in a TCP RST.
+                    let io = ResetIo {
                         inner: stream,
                         reset,
-                    });
+                    };
                     let svc =
                         service_fn(move |req| handle(Arc::clone(&shared), Arc::clone(&conn), req));
-                    if let Err(e) = builder.serve_connection(io, svc).await {
+                    let served = match tls {
+                        None => builder.serve_connection(TokioIo::new(io), svc).await,
+                        Some(acceptor) => {
+                            let tls_stream = match tokio::time::timeout(
+                                TLS_HANDSHAKE_TIMEOUT,
+                                acceptor.accept(io),
+                            )
+                            .await
+                            {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            builder
+                                .serve_connection(TokioIo::new(tls_stream), svc)
+                                .await
+                        }
+                    };
+                    if let Err(e) = served {
                         debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
@@ -391,6 +485,7 @@ async fn handle(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
         client_ip: conn.peer.ip(),
+        version: req.version(),
     });
     let mut resp = if req.method() == Method::GET || req.method() == Method::HEAD {
         route(&shared, &conn, &req, link_host(host, &shared), page).await
@@ -497,32 +592,33 @@ async fn route(
     page: Option<u32>,
 ) -> Resp {
     let site = &shared.site;
+    let scheme = shared.scheme;
     let path = req.uri().path();
     if let Some(i) = page {
         if let Some(d) = site.config().latency {
             shared.sleep(d).await;
         }
-        return html(site.render_page(i, host));
+        return html(site.render_page(i, scheme, host));
     }
     match path {
-        "/" => return html(site.render_root(host)),
+        "/" => return html(site.render_root(scheme, host)),
         "/robots.txt" => return robots(shared, host),
         "/sitemap_index.xml" => {
             return respond(
                 StatusCode::OK,
                 "application/xml",
-                site.render_sitemap_index(host),
+                site.render_sitemap_index(scheme, host),
             );
         }
         "/sitemap1.xml" => {
             return respond(
                 StatusCode::OK,
                 "application/xml",
-                site.render_urlset(host, site.sitemap1()),
+                site.render_urlset(scheme, host, site.sitemap1()),
             );
         }
         "/sitemap2.xml.gz" => {
-            let xml = site.render_urlset(host, site.sitemap2());
+            let xml = site.render_urlset(scheme, host, site.sitemap2());
             return match crate::compress::gzip(&xml) {
                 Ok(gz) => respond(StatusCode::OK, "application/gzip", gz),
                 Err(e) => respond(
@@ -536,7 +632,7 @@ async fn route(
             return respond(
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
-                site.render_sitemap_txt(host),
+                site.render_sitemap_txt(scheme, host),
             );
         }
         "/gzip" => {
@@ -676,7 +772,7 @@ async fn route(
 }
 
 fn robots(shared: &Shared, host: &str) -> Resp {
-    let base = format!("http://{host}");
+    let base = format!("{}://{host}", shared.scheme);
     match &shared.site.config().robots {
         RobotsMode::Default => respond(
             StatusCode::OK,

@@ -1,6 +1,6 @@
-//! Request statistics of the running test site: total and per-path counts,
-//! per-Host request counts and maximum concurrency, and an optional bounded
-//! request log. Counting is lock-free for `/p/` pages and per-host counters
+//! Request statistics of the running test site: total, per-path and
+//! per-HTTP-version counts, per-Host request counts and maximum concurrency,
+//! and an optional bounded request log. Counting is lock-free for `/p/` pages and per-host counters
 //! (atomics behind a read-mostly lock), so it stays off the benchmark's way.
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +26,10 @@ pub struct SiteStats {
     pub by_path: BTreeMap<String, u64>,
     /// Per `Host` header value (`:authority` for HTTP/2).
     pub hosts: BTreeMap<String, HostStats>,
+    /// Requests per HTTP version as hyper names it (`"HTTP/1.1"`,
+    /// `"HTTP/2.0"`); versions never seen are absent.
+    #[serde(default)]
+    pub versions: BTreeMap<String, u64>,
     /// One entry per request, in arrival order (empty when
     /// `SiteConfig::log_requests` is false; at most [`LOG_CAPACITY`]).
     #[serde(skip)]
@@ -60,6 +64,8 @@ pub struct RequestLogEntry {
     pub user_agent: Option<String>,
     /// Peer address of the connection.
     pub client_ip: IpAddr,
+    /// HTTP version of the request, e.g. `"HTTP/1.1"` or `"HTTP/2.0"`.
+    pub http_version: String,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +87,8 @@ struct Log {
 pub(crate) struct Stats {
     log_enabled: bool,
     requests: AtomicU64,
+    /// Indexed by [`version_index`].
+    versions: [AtomicU64; VERSIONS.len()],
     pages: Box<[AtomicU64]>,
     root: AtomicU64,
     other: Mutex<HashMap<String, u64>>,
@@ -96,6 +104,27 @@ pub(crate) struct RequestInfo<'a> {
     pub path_and_query: &'a str,
     pub user_agent: Option<&'a str>,
     pub client_ip: IpAddr,
+    pub version: http::Version,
+}
+
+/// The HTTP versions hyper knows, in [`version_index`] order.
+const VERSIONS: [http::Version; 5] = [
+    http::Version::HTTP_09,
+    http::Version::HTTP_10,
+    http::Version::HTTP_11,
+    http::Version::HTTP_2,
+    http::Version::HTTP_3,
+];
+
+/// Position of `v` in [`VERSIONS`] (`http::Version` is non-exhaustive;
+/// anything unknown counts as HTTP/1.1, which hyper never produces).
+fn version_index(v: http::Version) -> usize {
+    VERSIONS.iter().position(|&k| k == v).unwrap_or(2)
+}
+
+/// `"HTTP/1.1"`, `"HTTP/2.0"`, … (`http::Version`'s `Debug` form).
+fn version_name(v: http::Version) -> String {
+    format!("{v:?}")
 }
 
 /// Marks one request as in flight until dropped (moved into the response
@@ -125,6 +154,7 @@ impl Stats {
         Stats {
             log_enabled,
             requests: AtomicU64::new(0),
+            versions: Default::default(),
             pages: (0..pages).map(|_| AtomicU64::new(0)).collect(),
             root: AtomicU64::new(0),
             other: Mutex::new(HashMap::new()),
@@ -137,6 +167,7 @@ impl Stats {
     pub(crate) fn begin(self: &Arc<Self>, info: &RequestInfo<'_>) -> InFlight {
         let started = Instant::now();
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.versions[version_index(info.version)].fetch_add(1, Ordering::Relaxed);
         match info.page.and_then(|i| self.pages.get(i as usize)) {
             Some(c) => {
                 c.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +201,7 @@ impl Stats {
                     finished: None,
                     user_agent: info.user_agent.map(str::to_owned),
                     client_ip: info.client_ip,
+                    http_version: version_name(info.version),
                 });
                 Some((Arc::clone(self), log.generation, idx))
             } else {
@@ -194,6 +226,9 @@ impl Stats {
     /// counting towards the current concurrency (and so the new maximum).
     pub(crate) fn reset(&self) {
         self.requests.store(0, Ordering::Relaxed);
+        for c in &self.versions {
+            c.store(0, Ordering::Relaxed);
+        }
         for c in self.pages.iter() {
             c.store(0, Ordering::Relaxed);
         }
@@ -238,6 +273,14 @@ impl Stats {
                 (s.requests > 0 || s.max_concurrency > 0).then(|| (k.clone(), s))
             })
             .collect();
+        let versions = VERSIONS
+            .iter()
+            .zip(&self.versions)
+            .filter_map(|(&v, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then(|| (version_name(v), n))
+            })
+            .collect();
         let (log, log_dropped) = {
             let log = self.log.lock();
             (
@@ -253,6 +296,7 @@ impl Stats {
             requests: self.requests.load(Ordering::Relaxed),
             by_path,
             hosts,
+            versions,
             log,
             log_dropped,
         }
@@ -280,6 +324,11 @@ mod tests {
             path_and_query: path,
             user_agent: Some("trawl/test"),
             client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            version: if path == "/x" {
+                http::Version::HTTP_2
+            } else {
+                http::Version::HTTP_11
+            },
         }
     }
 
@@ -317,12 +366,19 @@ mod tests {
         assert_eq!(s.log.len(), 4);
         assert!(s.log.iter().all(|e| e.finished.is_some()));
         assert_eq!(s.log[0].user_agent.as_deref(), Some("trawl/test"));
+        assert_eq!(s.log[0].http_version, "HTTP/1.1");
+        assert_eq!(s.log[1].http_version, "HTTP/2.0");
+        assert_eq!(
+            s.versions,
+            BTreeMap::from([("HTTP/1.1".to_owned(), 3), ("HTTP/2.0".to_owned(), 1)])
+        );
 
         let e = stats.begin(&info("h:1", "/p/1", Some(1)));
         stats.reset();
         let s = stats.snapshot(true);
         assert_eq!(s.requests, 0);
         assert!(s.by_path.is_empty());
+        assert!(s.versions.is_empty());
         assert!(s.log.is_empty());
         assert_eq!(s.hosts["h:1"].max_concurrency, 1);
         drop(e);

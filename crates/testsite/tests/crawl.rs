@@ -8,12 +8,12 @@ mod common;
 
 use std::collections::{BTreeSet, VecDeque};
 
-use common::{canonical_same_site, client, extract, title};
+use common::{canonical_same_site, client, client_for, extract, title};
 use trawl_testsite::{RobotsMode, SiteConfig, TestSite};
 use url::Url;
 
 async fn crawl(site: &TestSite, with_sitemaps: bool) -> BTreeSet<String> {
-    let http = client();
+    let http = client_for(site);
     let base = Url::parse(&site.base_url()).unwrap();
     let disallowed = site.site().disallowed_paths();
     let mut seen = BTreeSet::new();
@@ -77,6 +77,29 @@ async fn naive_crawl_finds_exactly_the_ground_truth() {
     for p in site.site().disallowed_paths() {
         assert!(!stats.by_path.contains_key(&p), "{p} was requested");
     }
+    let with_sitemaps = crawl(&site, true).await;
+    let expected: BTreeSet<String> = truth
+        .union(&site.site().sitemap_only_paths())
+        .cloned()
+        .collect();
+    assert_eq!(with_sitemaps, expected);
+    site.shutdown().await;
+}
+
+#[tokio::test]
+async fn naive_crawl_over_tls_finds_exactly_the_ground_truth() {
+    let site = TestSite::start_tls(SiteConfig {
+        seed: 3,
+        pages: 120,
+        fanout: 6,
+        page_bytes: 2500,
+        ..SiteConfig::default()
+    })
+    .await
+    .unwrap();
+    assert!(site.base_url().starts_with("https://"));
+    let truth = site.site().ground_truth();
+    assert_eq!(crawl(&site, false).await, truth);
     let with_sitemaps = crawl(&site, true).await;
     let expected: BTreeSet<String> = truth
         .union(&site.site().sitemap_only_paths())

@@ -16,6 +16,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A client for `site`: [`client`], trusting the site's certificate (and
+/// only it) when the site is served over TLS.
+pub fn client_for(site: &trawl_testsite::TestSite) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .user_agent("trawl-testsite-tests/1.0");
+    if let Some(pem) = site.ca_pem() {
+        b = b.tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()]);
+    }
+    b.build().unwrap()
+}
+
 pub fn client_no_redirect() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
