@@ -43,14 +43,21 @@ pub fn canonicalize(mut url: Url) -> Option<Url> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return None;
     }
-    url.set_fragment(None);
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-
-    let path = normalize_percent(url.path());
-    let path = strip_path_session(&path);
-    if path != url.path() {
-        url.set_path(&path);
+    // Every step is skipped when it has nothing to do: this runs for every
+    // link of every page, and most links are already canonical.
+    if url.fragment().is_some() {
+        url.set_fragment(None);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    let path = url.path();
+    if path.contains('%') || path.contains(';') {
+        let path = strip_path_session(&normalize_percent(path));
+        if path != url.path() {
+            url.set_path(&path);
+        }
     }
     if let Some(query) = url.query() {
         let kept: Vec<String> = query
@@ -87,6 +94,9 @@ pub fn host_key(url: &Url) -> String {
 
 /// Remove `;jsessionid=...`-style path parameters.
 fn strip_path_session(path: &str) -> String {
+    if !path.contains(';') {
+        return path.to_string();
+    }
     let lower = path.to_ascii_lowercase();
     match lower.find(";jsessionid=") {
         Some(start) => {

@@ -27,7 +27,7 @@ pub mod stats;
 pub use canon::{canonicalize, host_key, parse_canonical};
 pub use frontier::{Frontier, FrontierError, FrontierStats, Lease};
 pub use item::{Item, PageRecord};
-pub use request::Request;
+pub use request::{Prehashed, Request, fingerprint};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
 pub use sink::{Sink, SinkError};
 pub use stats::{CrawlStats, StatsSnapshot};

@@ -1,5 +1,7 @@
 //! A URL scheduled for fetching.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -13,9 +15,9 @@ pub struct Request {
     pub url: Url,
     /// Link distance from a seed; seeds are 0.
     pub depth: u32,
-    /// The page this URL was found on.
+    /// The page this URL was found on (shared by all links of that page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referrer: Option<String>,
+    pub referrer: Option<Arc<str>>,
     /// Higher is fetched earlier by frontiers that honour priorities.
     #[serde(default)]
     pub priority: i32,
@@ -32,12 +34,18 @@ impl Request {
         }
     }
 
-    /// A request for a link found at `depth - 1` on `referrer`.
+    /// A request for a link found on `parent`.
     pub fn child(url: Url, parent: &Request) -> Self {
+        Self::child_of(url, parent.depth, Arc::from(parent.url.as_str()))
+    }
+
+    /// A request for a link found on a page at `parent_depth` whose URL is
+    /// `referrer`; lets all links of one page share one referrer string.
+    pub fn child_of(url: Url, parent_depth: u32, referrer: Arc<str>) -> Self {
         Request {
             url,
-            depth: parent.depth + 1,
-            referrer: Some(parent.url.to_string()),
+            depth: parent_depth + 1,
+            referrer: Some(referrer),
             priority: 0,
         }
     }
@@ -53,10 +61,32 @@ impl Request {
     }
 }
 
-/// A 128-bit fingerprint of a canonical URL string.
+/// A 128-bit fingerprint of a canonical URL string (XXH3-128: fast on
+/// short inputs, stable across versions and machines, so it can be stored).
 pub fn fingerprint(url: &str) -> [u8; 16] {
-    let hash = blake3::hash(url.as_bytes());
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&hash.as_bytes()[..16]);
-    out
+    xxhash_rust::xxh3::xxh3_128(url.as_bytes()).to_le_bytes()
 }
+
+/// A `Hasher` for keys that are already uniformly random (fingerprints,
+/// XXH3 digests): it folds the key's bytes instead of hashing them again.
+#[derive(Default, Clone, Copy)]
+pub struct PrehashedHasher(u64);
+
+impl std::hash::Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(5) ^ n;
+    }
+}
+
+/// `BuildHasher` for [`PrehashedHasher`].
+pub type Prehashed = std::hash::BuildHasherDefault<PrehashedHasher>;

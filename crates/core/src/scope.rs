@@ -98,7 +98,8 @@ pub struct ScopeError {
 #[derive(Debug, Clone)]
 pub struct Scope {
     mode: ScopeMode,
-    hosts: Vec<String>,
+    /// (host, non-default port) of each seed.
+    hosts: Vec<(String, Option<u16>)>,
     domains: Vec<String>,
     prefixes: Vec<String>,
     include: Vec<Regex>,
@@ -132,7 +133,10 @@ impl Scope {
     pub fn new(seeds: &[Url], cfg: ScopeConfig) -> Result<Scope, ScopeError> {
         let include = compile("include", &cfg.include)?;
         let exclude = compile("exclude", &cfg.exclude)?;
-        let mut hosts: Vec<String> = seeds.iter().map(crate::canon::host_key).collect();
+        let mut hosts: Vec<(String, Option<u16>)> = seeds
+            .iter()
+            .map(|u| (u.host_str().unwrap_or("").to_string(), u.port()))
+            .collect();
         hosts.sort();
         hosts.dedup();
         let mut domains: Vec<String> = seeds
@@ -169,7 +173,10 @@ impl Scope {
         }
         let onsite = match self.mode {
             ScopeMode::Any => true,
-            ScopeMode::Host => self.hosts.contains(&crate::canon::host_key(url)),
+            ScopeMode::Host => {
+                let (host, port) = (url.host_str().unwrap_or(""), url.port());
+                self.hosts.iter().any(|(h, p)| h == host && *p == port)
+            }
             ScopeMode::Domain => url
                 .host_str()
                 .is_some_and(|h| self.domains.iter().any(|d| registrable_domain(h) == *d)),
@@ -184,14 +191,16 @@ impl Scope {
         if self.exclude.iter().any(|r| r.is_match(s)) {
             return Err(ScopeReject::Excluded);
         }
-        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
-        if segments.len() > self.cfg.max_path_segments {
+        let count = url.path().split('/').filter(|s| !s.is_empty()).count();
+        if count > self.cfg.max_path_segments {
             return Err(ScopeReject::TooDeepPath);
         }
-        if self.cfg.max_repeated_segment > 0
-            && max_repeats(&segments) > self.cfg.max_repeated_segment
-        {
-            return Err(ScopeReject::RepeatedSegment);
+        // A segment can only repeat too often in a path long enough for it.
+        if self.cfg.max_repeated_segment > 0 && count > self.cfg.max_repeated_segment {
+            let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+            if max_repeats(&segments) > self.cfg.max_repeated_segment {
+                return Err(ScopeReject::RepeatedSegment);
+            }
         }
         Ok(())
     }

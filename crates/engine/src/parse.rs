@@ -41,7 +41,7 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
         final_url: outcome.final_url.to_string(),
         status: outcome.status,
         depth: req.depth,
-        referrer: req.referrer.clone(),
+        referrer: req.referrer.as_deref().map(str::to_string),
         content_type: outcome.content_type.clone(),
         bytes: outcome.body.len() as u64,
         truncated: outcome.truncated,
@@ -64,21 +64,24 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
         let info = extract_page(&outcome.final_url, &text);
+        let links = info.links();
         record.title = info.title;
         record.meta_description = info.meta_description;
         record.canonical = info.canonical;
         record.lang = info.lang;
-        record.links_count = info.links.len();
         let follow = ctx.max_depth.is_none_or(|max| req.depth < max);
+        record.links_count = links.len();
         if follow {
-            for link in info.links {
+            let referrer: std::sync::Arc<str> = std::sync::Arc::from(req.url.as_str());
+            children.reserve(links.len());
+            for link in links {
                 match ctx.scope.allows(&link) {
-                    Ok(()) => children.push(Request::child(link, req)),
+                    Ok(()) => children.push(Request::child_of(link, req.depth, referrer.clone())),
                     Err(_) => CrawlStats::inc(&ctx.stats.filtered),
                 }
             }
         } else {
-            CrawlStats::add(&ctx.stats.filtered, info.links.len() as u64);
+            CrawlStats::add(&ctx.stats.filtered, links.len() as u64);
         }
     }
     Parsed {

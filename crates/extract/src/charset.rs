@@ -26,11 +26,12 @@ pub fn detect(content_type: Option<&str>, body: &[u8]) -> &'static Encoding {
     det.guess(None, chardetng::Utf8Detection::Allow)
 }
 
-/// Decode a body to UTF-8 (malformed sequences become U+FFFD).
-pub fn decode(content_type: Option<&str>, body: &[u8]) -> String {
+/// Decode a body to UTF-8 (malformed sequences become U+FFFD). Valid UTF-8
+/// is borrowed, not copied.
+pub fn decode<'a>(content_type: Option<&str>, body: &'a [u8]) -> std::borrow::Cow<'a, str> {
     let enc = detect(content_type, body);
     let (text, _, _) = enc.decode(body);
-    text.into_owned()
+    text
 }
 
 fn charset_param(content_type: &str) -> Option<String> {

@@ -6,6 +6,7 @@
 //! are raw text to the tokenizer, so an `<a href>` inside a JavaScript string
 //! is correctly not a link.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use lol_html::html_content::{Element, TextChunk};
@@ -13,15 +14,18 @@ use lol_html::{HtmlRewriter, Settings, element, text};
 use trawl_core::{Url, parse_canonical};
 
 /// What the crawler keeps from an HTML page.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PageInfo {
     pub title: Option<String>,
     pub meta_description: Option<String>,
     /// `<link rel=canonical>`, resolved against the page's base URL.
     pub canonical: Option<String>,
     pub lang: Option<String>,
-    /// Out-links in canonical form, in document order, without duplicates.
-    pub links: Vec<Url>,
+    /// The URL relative links resolve against (`<base href>` or the page's).
+    pub base: Url,
+    /// Every `<a href>` / `<area href>` as written (entities decoded,
+    /// trimmed), in document order. [`PageInfo::links`] resolves them.
+    pub hrefs: Vec<String>,
     /// The page said `<meta name=robots content=nofollow>`.
     pub nofollow: bool,
 }
@@ -122,30 +126,57 @@ pub fn extract_page(url: &Url, html: &str) -> PageInfo {
         .as_deref()
         .and_then(|b| url.join(b.trim()).ok())
         .unwrap_or_else(|| url.clone());
-    let mut seen = std::collections::HashSet::new();
-    let mut links = Vec::with_capacity(raw.hrefs.len());
-    for href in &raw.hrefs {
-        if let Some(link) = parse_canonical(Some(&base), &decode_entities(href))
-            && seen.insert(link.as_str().to_string())
-        {
-            links.push(link);
-        }
-    }
+    let hrefs = raw
+        .hrefs
+        .iter()
+        .map(|h| match decode_entities(h) {
+            Cow::Borrowed(b) => b.trim().to_string(),
+            Cow::Owned(o) => o.trim().to_string(),
+        })
+        .collect();
     let title = collapse_ws(&decode_entities(&raw.title));
     PageInfo {
         title: (!title.is_empty()).then_some(title),
         meta_description: raw
             .description
-            .map(|d| decode_entities(&d))
+            .map(|d| decode_entities(&d).into_owned())
             .filter(|d| !d.is_empty()),
         canonical: raw
             .canonical
             .and_then(|c| parse_canonical(Some(&base), &decode_entities(&c)))
             .map(|u| u.to_string()),
         lang: raw.lang,
-        links,
+        base,
+        hrefs,
         nofollow: raw.nofollow,
     }
+}
+
+impl PageInfo {
+    /// Out-links in canonical form, in document order, without duplicates.
+    pub fn links(&self) -> Vec<Url> {
+        let mut links: Vec<Url> = self
+            .hrefs
+            .iter()
+            .filter_map(|href| parse_canonical(Some(&self.base), href))
+            .collect();
+        dedupe_in_order(&mut links);
+        links
+    }
+}
+
+/// Drop repeated URLs, keeping the first of each.
+fn dedupe_in_order(links: &mut Vec<Url>) {
+    let mut keep = Vec::with_capacity(links.len());
+    {
+        let mut seen: std::collections::HashSet<u64, trawl_core::Prehashed> =
+            std::collections::HashSet::with_capacity_and_hasher(links.len(), Default::default());
+        for link in links.iter() {
+            keep.push(seen.insert(xxhash_rust::xxh3::xxh3_64(link.as_str().as_bytes())));
+        }
+    }
+    let mut flags = keep.into_iter();
+    links.retain(|_| flags.next().unwrap_or(false));
 }
 
 /// Collapse runs of whitespace to one space and trim.
@@ -155,9 +186,9 @@ fn collapse_ws(s: &str) -> String {
 
 /// Decode the HTML character references that commonly appear in attribute
 /// values and titles (lol_html hands them over raw).
-fn decode_entities(s: &str) -> String {
+fn decode_entities(s: &str) -> Cow<'_, str> {
     if !s.contains('&') {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -198,7 +229,7 @@ fn decode_entities(s: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -225,7 +256,7 @@ mod tests {
         assert_eq!(p.meta_description.as_deref(), Some("A page"));
         assert_eq!(p.canonical.as_deref(), Some("http://e.com/canon"));
         assert_eq!(p.lang.as_deref(), Some("en-GB"));
-        let links: Vec<&str> = p.links.iter().map(|u| u.as_str()).collect();
+        let links: Vec<String> = p.links().iter().map(|u| u.to_string()).collect();
         assert_eq!(
             links,
             vec![
@@ -240,7 +271,7 @@ mod tests {
     #[test]
     fn base_href_applies() {
         let p = page(r#"<head><base href="http://e.com/other/"></head><a href="x">x</a>"#);
-        assert_eq!(p.links[0].as_str(), "http://e.com/other/x");
+        assert_eq!(p.links()[0].as_str(), "http://e.com/other/x");
     }
 
     #[test]
@@ -248,9 +279,12 @@ mod tests {
         let p = page(
             "<html><title>T</title><body><div <a href=\"/ok\">x</a><p><a href=/unquoted>y<a href='/q'>< < >\0\u{fffd}",
         );
-        let links: Vec<&str> = p.links.iter().map(|u| u.as_str()).collect();
-        assert!(links.contains(&"http://e.com/unquoted"), "{links:?}");
-        assert!(links.contains(&"http://e.com/q"), "{links:?}");
+        let links: Vec<String> = p.links().iter().map(|u| u.to_string()).collect();
+        assert!(
+            links.contains(&"http://e.com/unquoted".to_string()),
+            "{links:?}"
+        );
+        assert!(links.contains(&"http://e.com/q".to_string()), "{links:?}");
         assert_eq!(p.title.as_deref(), Some("T"));
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Request};
+use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Request};
 
 #[derive(Default)]
 struct HostQueue {
@@ -28,9 +28,12 @@ struct HostQueue {
     in_ready: bool,
 }
 
+/// Fingerprints are random already: no need to hash them again.
+type FingerprintSet = HashSet<[u8; 16], Prehashed>;
+
 #[derive(Default)]
 struct Inner {
-    seen: HashSet<[u8; 16]>,
+    seen: FingerprintSet,
     hosts: HashMap<String, HostQueue>,
     ready: VecDeque<String>,
     leases: HashMap<u64, Lease>,
@@ -106,9 +109,12 @@ impl Frontier for MemoryFrontier {
         let now = Instant::now();
         let mut added = 0;
         {
+            // Hash outside the lock.
+            let keyed: Vec<([u8; 16], Request)> =
+                requests.into_iter().map(|r| (r.fingerprint(), r)).collect();
             let mut inner = self.inner.lock();
-            for req in requests {
-                if !inner.seen.insert(req.fingerprint()) {
+            for (fp, req) in keyed {
+                if !inner.seen.insert(fp) {
                     continue;
                 }
                 let host = req.host_key();
