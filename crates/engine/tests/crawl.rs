@@ -260,6 +260,23 @@ async fn faults_never_crash_the_crawl() {
             items[path]["retries"].as_u64().unwrap() >= 1,
             "{path} was not retried"
         );
+        // Retry-After: 1 was honoured (the back-off alone is ~50 ms here).
+        let mut starts: Vec<_> = site
+            .stats()
+            .log
+            .iter()
+            .filter(|e| e.path_and_query == *path)
+            .map(|e| e.started)
+            .collect();
+        starts.sort();
+        assert!(starts.len() >= 2, "{path}");
+        for pair in starts.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= Duration::from_millis(950),
+                "{path} retried after {:?}, before its Retry-After",
+                pair[1] - pair[0]
+            );
+        }
     }
     for (path, kind) in &expected.error_paths {
         let item = items
@@ -417,5 +434,94 @@ async fn shutdown_drains_in_flight_work() {
         .map(|(_, n)| *n)
         .sum::<u64>();
     assert_eq!(served, c.items.len() as u64);
+    site.shutdown().await;
+}
+
+/// A sink that writes nothing until its gate opens.
+struct GatedSink {
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl trawl_core::Sink for GatedSink {
+    fn name(&self) -> String {
+        "gated".into()
+    }
+    async fn write_batch(
+        &mut self,
+        items: &[trawl_core::Item],
+    ) -> Result<(), trawl_core::SinkError> {
+        let _open = self.gate.acquire().await.unwrap();
+        self.written
+            .fetch_add(items.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    async fn flush(&mut self) -> Result<(), trawl_core::SinkError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_sink_stops_fetching_instead_of_buffering() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let site = TestSite::start(SiteConfig {
+        pages: 3000,
+        fanout: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let written = Arc::new(AtomicUsize::new(0));
+    let sink = GatedSink {
+        gate: gate.clone(),
+        written: written.clone(),
+    };
+    let mut cfg = config(&[root(&site)]);
+    cfg.concurrency = 16;
+    cfg.fetch.per_host = 16;
+    cfg.batch_size = 8;
+    let engine = trawl_engine::Engine::new(cfg, Arc::new(trawl_core::CrawlStats::default()));
+    let frontier = Arc::new(trawl_frontier::MemoryFrontier::new(16));
+    let run = tokio::spawn(async move {
+        let sinks: Vec<Box<dyn trawl_core::Sink>> = vec![Box::new(sink)];
+        engine.run(frontier, sinks, Shutdown::default()).await
+    });
+    // With the sink stalled, fetching must stop at what the bounded queues
+    // hold: wait until the request count stops moving.
+    let mut last = u64::MAX;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = site.stats().requests;
+        if now == last {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fetching never stopped ({now} requests)"
+        );
+        last = now;
+    }
+    let total = site.site().ground_truth().len() as u64;
+    // Queues: items (2 × batch) + one batch in the sink + parse and route
+    // queues (4 × 2 workers each) + 16 fetch slots, plus robots.txt.
+    assert!(
+        last <= 2 * 8 + 8 + 8 + 8 + 2 + 16 + 1,
+        "{last} requests with the sink stalled"
+    );
+    assert!(last < total);
+    assert_eq!(written.load(Ordering::SeqCst), 0);
+    gate.add_permits(1_000_000);
+    let report = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.stats.pages, total);
+    assert_eq!(written.load(Ordering::SeqCst) as u64, total);
     site.shutdown().await;
 }
