@@ -121,6 +121,13 @@ pub struct CrawlOpts {
     /// Write the final statistics as JSON to this file.
     #[arg(long)]
     pub stats_json: Option<PathBuf>,
+    /// Keep the crawl state (queue, seen URLs, output checkpoint) in this
+    /// directory; run the same command again to resume after a crash or stop.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Require that --state holds a crawl to resume (fail instead of starting afresh).
+    #[arg(long, requires = "state")]
+    pub resume: bool,
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,

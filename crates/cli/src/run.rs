@@ -4,10 +4,10 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use trawl_core::{CrawlStats, ScopeConfig, Sink, Url};
+use trawl_core::{CrawlStats, Frontier, ScopeConfig, Sink, Url};
 use trawl_engine::{CrawlConfig, Engine, Shutdown};
 use trawl_fetch::FetchConfig;
-use trawl_frontier::MemoryFrontier;
+use trawl_frontier::{DiskFrontier, MemoryFrontier};
 use trawl_sink::JsonlSink;
 
 use crate::args::{Cli, Command, CrawlOpts};
@@ -128,9 +128,14 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
     if o.ignore_robots {
         eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
     }
-    let sink = JsonlSink::open(&o.output, o.append).context("opening the output")?;
+    let (frontier, sink): (Arc<dyn Frontier>, JsonlSink) = match &o.state {
+        None => (
+            Arc::new(MemoryFrontier::new(cfg.fetch.per_host)),
+            JsonlSink::open(&o.output, o.append).context("opening the output")?,
+        ),
+        Some(dir) => open_state(dir, o, cfg.fetch.per_host).await?,
+    };
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let frontier = Arc::new(MemoryFrontier::new(cfg.fetch.per_host));
     let stats = Arc::new(CrawlStats::default());
     let shutdown = Shutdown::default();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), o.quiet));
@@ -169,6 +174,48 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
     } else {
         0
     })
+}
+
+/// Open a persistent crawl state; when it holds a crawl, cut the output back
+/// to the last acknowledged batch so every item ends up written once.
+async fn open_state(
+    dir: &std::path::Path,
+    o: &CrawlOpts,
+    per_host: usize,
+) -> anyhow::Result<(Arc<dyn Frontier>, JsonlSink)> {
+    let disk = DiskFrontier::open(dir, per_host)
+        .with_context(|| format!("opening the crawl state in {}", dir.display()))?;
+    if !disk.is_resumed() {
+        if o.resume {
+            bail!("--resume: {} holds no crawl to resume", dir.display());
+        }
+        let sink = JsonlSink::open(&o.output, o.append).context("opening the output")?;
+        return Ok((Arc::new(disk), sink));
+    }
+    let stats = disk.stats().await?;
+    let checkpoint = disk.checkpoint().await?;
+    let name = JsonlSink::open_name(&o.output);
+    let position = checkpoint.as_deref().and_then(|c| {
+        trawl_engine::sink_stage::position_in(c, &name)
+            .or_else(|| trawl_engine::sink_stage::single_position(c))
+    });
+    let sink = if o.output == std::path::Path::new("-") {
+        JsonlSink::open(&o.output, true)?
+    } else if o.output.exists() {
+        JsonlSink::resume(&o.output, position.unwrap_or(0)).context("resuming the output")?
+    } else {
+        JsonlSink::open(&o.output, false).context("opening the output")?
+    };
+    if !o.quiet {
+        eprintln!(
+            "trawl: resuming the crawl in {}: {} URLs seen, {} queued; output continues at byte {}",
+            dir.display(),
+            stats.seen,
+            stats.queued,
+            position.unwrap_or(0)
+        );
+    }
+    Ok((Arc::new(disk), sink))
 }
 
 /// First SIGINT/SIGTERM: graceful stop. Second: exit at once, but only

@@ -285,3 +285,100 @@ fn ignore_robots_says_so() {
         items[0]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_resume_gives_exactly_the_ground_truth_once() {
+    let site = TestSite::start(SiteConfig {
+        pages: 1500,
+        fanout: 10,
+        latency: Some(Duration::from_millis(15)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("items.jsonl");
+    let out_read = out.clone();
+    let state = dir.path().join("state");
+    let seed = format!("{}/", site.base_url());
+    let run = move |extra: &[&str]| {
+        let mut cmd = trawl();
+        cmd.args([
+            "crawl",
+            &seed,
+            "-q",
+            "--concurrency",
+            "16",
+            "--per-host",
+            "16",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--state")
+        .arg(&state)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        cmd
+    };
+    // Kill at several points of the crawl, including right after start.
+    for kill_at in [0usize, 150, 500, 900] {
+        let mut child = run(&[]).spawn().unwrap();
+        let probe = out_read.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            let end = Instant::now() + Duration::from_secs(60);
+            loop {
+                if line_count(&probe) >= kill_at {
+                    signal(&child, "-KILL");
+                    return (child.wait().unwrap(), false);
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    return (status, true);
+                }
+                assert!(Instant::now() < end, "no progress to {kill_at} items");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            !finished.1,
+            "the crawl finished before the kill at {kill_at}"
+        );
+    }
+    // The last run, with --resume, completes.
+    let status = tokio::task::spawn_blocking(move || run(&["--resume"]).status().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let items = lines(&out_read);
+    let mut paths: Vec<String> = items
+        .iter()
+        .map(|i| {
+            trawl_core::Url::parse(i["url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    let total = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), total, "an item was written twice");
+    let got: BTreeSet<String> = paths.into_iter().collect();
+    assert_eq!(got, site.site().ground_truth());
+    site.shutdown().await;
+}
+
+#[test]
+fn resume_without_state_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = trawl()
+        .args(["crawl", "http://127.0.0.1:9/", "--resume", "--state"])
+        .arg(dir.path().join("none"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no crawl to resume"));
+}

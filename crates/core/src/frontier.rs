@@ -57,11 +57,42 @@ pub trait Frontier: Send + Sync {
     async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError>;
 
     /// Lease up to `max` requests, round-robin over hosts, never exceeding the
-    /// per-host lease limit and skipping hosts that are backing off.
+    /// per-host limit of leases still fetching (see `fetched`) and skipping
+    /// hosts that are backing off.
     async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError>;
+
+    /// The lease's fetch is over (its response is in hand): the host's
+    /// fetch slot is free for the next lease, while the lease itself stays
+    /// outstanding until `ack`. Keeps politeness about requests in flight,
+    /// not about items waiting for a sink batch.
+    async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {
+        let _ = lease;
+        Ok(())
+    }
 
     /// The lease's work is done: its items and children are safe.
     async fn ack(&self, lease: &Lease) -> Result<(), FrontierError>;
+
+    /// Acknowledge several leases at once, together with an opaque
+    /// `checkpoint` (the sinks' output positions) that persistent frontiers
+    /// store in the same atomic write, so a crash can never separate "these
+    /// URLs are done" from "their items end at this output position".
+    async fn ack_batch(
+        &self,
+        leases: &[Lease],
+        checkpoint: Option<Vec<u8>>,
+    ) -> Result<(), FrontierError> {
+        let _ = checkpoint;
+        for lease in leases {
+            self.ack(lease).await?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint stored by the last `ack_batch`, for resuming outputs.
+    async fn checkpoint(&self) -> Result<Option<Vec<u8>>, FrontierError> {
+        Ok(None)
+    }
 
     /// Give a lease back unfinished; it will be leased again.
     async fn release(&self, lease: &Lease) -> Result<(), FrontierError>;

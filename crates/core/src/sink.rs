@@ -26,6 +26,13 @@ pub trait Sink: Send {
     fn name(&self) -> String;
     /// Write a batch of items (may buffer until `flush`).
     async fn write_batch(&mut self, items: &[Item]) -> Result<(), SinkError>;
+    /// How far the output has been written (bytes of a file), when the sink
+    /// can be cut back to it: persistent crawls store it with each
+    /// acknowledgement and [resume](Sink) from it after a crash.
+    fn position(&self) -> Option<u64> {
+        None
+    }
+
     /// Make everything written so far durable in the destination.
     async fn flush(&mut self) -> Result<(), SinkError>;
     /// Flush and release resources.

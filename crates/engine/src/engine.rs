@@ -132,9 +132,10 @@ impl Engine {
             sinks,
             cfg.batch_size,
             stats.clone(),
+            frontier.clone(),
         ));
 
-        // Router: links to the frontier, item to the sinks, then ack.
+        // Router: links to the frontier, then the item (with its lease) to the sinks.
         let router = {
             let frontier = frontier.clone();
             let stats = stats.clone();
@@ -156,12 +157,10 @@ impl Engine {
                             }
                         }
                     }
-                    if item_tx.send(item).await.is_err() {
-                        tracing::error!("Sink stage stopped; item dropped.");
-                    }
                     CrawlStats::inc(&stats.pages);
-                    if let Err(error) = frontier.ack(&lease).await {
-                        tracing::error!(%error, "Frontier ack failed.");
+                    // The sink stage acknowledges the lease once the item is written.
+                    if item_tx.send((item, lease)).await.is_err() {
+                        tracing::error!("Sink stage stopped; item dropped.");
                     }
                 }
             })
@@ -356,6 +355,10 @@ impl Engine {
 async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
     let in_scope = |u: &trawl_core::Url| ctx.scope.allows(u).is_ok();
     let outcome = ctx.downloader.fetch(&lease.request.url, &in_scope).await;
+    // The host's fetch slot is free; the lease stays until its item is written.
+    if let Err(error) = ctx.frontier.fetched(&lease).await {
+        tracing::error!(%error, "Frontier fetched-mark failed.");
+    }
     if matches!(outcome.error, Some(FetchError::RobotsDenied)) {
         // Not fetched, so no item; the URL is done.
         if let Err(error) = ctx.frontier.ack(&lease).await {

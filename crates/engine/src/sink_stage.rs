@@ -3,12 +3,17 @@
 //! A batch goes out when it is full or when it has waited `linger`. A
 //! failing write is retried with back-off; while it is retried the item
 //! queue fills and the crawl slows instead of dropping items.
+//!
+//! Leases are acknowledged here, after their items are written, together
+//! with the sinks' positions (the checkpoint): a persistent frontier stores
+//! both in one atomic write, which is what makes the output exactly-once
+//! across `kill -9` and resume.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use trawl_core::{CrawlStats, Item, Sink};
+use trawl_core::{CrawlStats, Frontier, Item, Lease, Sink};
 
 /// How long a partial batch may wait before it is written.
 const LINGER: Duration = Duration::from_millis(200);
@@ -19,20 +24,23 @@ const ATTEMPTS: u32 = 5;
 /// Returns the errors of sinks that gave up (their batches are lost and
 /// counted in the log; the dead-letter queue of a later issue keeps them).
 pub async fn run(
-    mut items: mpsc::Receiver<Item>,
+    mut items: mpsc::Receiver<(Item, Lease)>,
     mut sinks: Vec<Box<dyn Sink>>,
     batch_size: usize,
     stats: Arc<CrawlStats>,
+    frontier: Arc<dyn Frontier>,
 ) -> Vec<String> {
     let mut errors = Vec::new();
     let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
+    let mut leases: Vec<Lease> = Vec::with_capacity(batch_size);
     let mut ticker = tokio::time::interval(LINGER);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let flush_now = tokio::select! {
             item = items.recv() => match item {
-                Some(item) => {
+                Some((item, lease)) => {
                     batch.push(item);
+                    leases.push(lease);
                     batch.len() >= batch_size
                 }
                 None => break,
@@ -41,11 +49,14 @@ pub async fn run(
         };
         if flush_now {
             write_all(&mut sinks, &batch, &stats, &mut errors).await;
+            acknowledge(frontier.as_ref(), checkpoint(&sinks), &leases).await;
             batch.clear();
+            leases.clear();
         }
     }
     if !batch.is_empty() {
         write_all(&mut sinks, &batch, &stats, &mut errors).await;
+        acknowledge(frontier.as_ref(), checkpoint(&sinks), &leases).await;
     }
     for sink in &mut sinks {
         if let Err(error) = sink.close().await {
@@ -54,6 +65,38 @@ pub async fn run(
         }
     }
     errors
+}
+
+/// The sinks' positions, as stored with each acknowledgement.
+pub fn checkpoint(sinks: &[Box<dyn Sink>]) -> Vec<u8> {
+    let positions: serde_json::Map<String, serde_json::Value> = sinks
+        .iter()
+        .filter_map(|s| s.position().map(|p| (s.name(), p.into())))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "sinks": positions })).unwrap_or_default()
+}
+
+/// Where sink `name` stood at the last acknowledgement, from a checkpoint.
+pub fn position_in(checkpoint: &[u8], name: &str) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(checkpoint).ok()?;
+    value.get("sinks")?.get(name)?.as_u64()
+}
+
+/// The only sink position in a checkpoint, if it holds exactly one (a
+/// crawl resumed with its output path spelled differently).
+pub fn single_position(checkpoint: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(checkpoint).ok()?;
+    let sinks = value.get("sinks")?.as_object()?;
+    match sinks.values().collect::<Vec<_>>().as_slice() {
+        [only] => only.as_u64(),
+        _ => None,
+    }
+}
+
+async fn acknowledge(frontier: &dyn Frontier, checkpoint: Vec<u8>, leases: &[Lease]) {
+    if let Err(error) = frontier.ack_batch(leases, Some(checkpoint)).await {
+        tracing::error!(%error, "Frontier ack failed.");
+    }
 }
 
 async fn write_all(

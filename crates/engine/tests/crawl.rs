@@ -507,10 +507,12 @@ async fn a_stalled_sink_stops_fetching_instead_of_buffering() {
         last = now;
     }
     let total = site.site().ground_truth().len() as u64;
-    // Queues: items (2 × batch) + one batch in the sink + parse and route
-    // queues (4 × 2 workers each) + 16 fetch slots, plus robots.txt.
+    // What the bounded stages can hold: the batch in the stalled sink (8),
+    // the item queue (2 × 8), one item in the router's hand, the route and
+    // parse queues (4 × 2 workers each), one response per parse worker,
+    // 16 fetch tasks holding a response, and robots.txt.
     assert!(
-        last <= 2 * 8 + 8 + 8 + 8 + 2 + 16 + 1,
+        last <= 8 + 2 * 8 + 1 + 8 + 8 + 2 + 16 + 1,
         "{last} requests with the sink stalled"
     );
     assert!(last < total);

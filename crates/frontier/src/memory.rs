@@ -21,6 +21,9 @@ use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Reque
 #[derive(Default)]
 struct HostQueue {
     queue: VecDeque<Request>,
+    /// Leases of this host whose fetch is not over (the politeness limit).
+    fetching: usize,
+    /// Leases of this host not yet acknowledged.
     leased: usize,
     /// Not before this instant (Retry-After and the like).
     not_before: Option<Instant>,
@@ -36,7 +39,8 @@ struct Inner {
     seen: FingerprintSet,
     hosts: HashMap<String, HostQueue>,
     ready: VecDeque<String>,
-    leases: HashMap<u64, Lease>,
+    /// Outstanding leases, and whether each is still fetching.
+    leases: HashMap<u64, (Lease, bool)>,
     next_id: u64,
     queued: u64,
 }
@@ -65,7 +69,7 @@ impl Inner {
     fn maybe_ready(&mut self, host: &str, limit: usize, now: Instant) {
         if let Some(h) = self.hosts.get_mut(host) {
             let backing_off = h.not_before.is_some_and(|t| t > now);
-            if !h.in_ready && !h.queue.is_empty() && h.leased < limit && !backing_off {
+            if !h.in_ready && !h.queue.is_empty() && h.fetching < limit && !backing_off {
                 h.in_ready = true;
                 self.ready.push_back(host.to_string());
             }
@@ -154,6 +158,7 @@ impl Frontier for MemoryFrontier {
                 continue;
             };
             h.leased += 1;
+            h.fetching += 1;
             inner.queued -= 1;
             inner.next_id += 1;
             let lease = Lease {
@@ -161,22 +166,43 @@ impl Frontier for MemoryFrontier {
                 request,
                 host: host.clone(),
             };
-            inner.leases.insert(lease.id, lease.clone());
+            inner.leases.insert(lease.id, (lease.clone(), true));
             inner.maybe_ready(&host, self.host_limit, now);
             out.push(lease);
         }
         Ok(out)
     }
 
+    async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {
+        let now = Instant::now();
+        {
+            let mut inner = self.inner.lock();
+            let Some((_, fetching)) = inner.leases.get_mut(&lease.id) else {
+                return Err(FrontierError::UnknownLease(lease.id));
+            };
+            if std::mem::replace(fetching, false)
+                && let Some(h) = inner.hosts.get_mut(&lease.host)
+            {
+                h.fetching = h.fetching.saturating_sub(1);
+            }
+            inner.maybe_ready(&lease.host, self.host_limit, now);
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
     async fn ack(&self, lease: &Lease) -> Result<(), FrontierError> {
         let now = Instant::now();
         {
             let mut inner = self.inner.lock();
-            if inner.leases.remove(&lease.id).is_none() {
+            let Some((_, fetching)) = inner.leases.remove(&lease.id) else {
                 return Err(FrontierError::UnknownLease(lease.id));
-            }
+            };
             if let Some(h) = inner.hosts.get_mut(&lease.host) {
                 h.leased = h.leased.saturating_sub(1);
+                if fetching {
+                    h.fetching = h.fetching.saturating_sub(1);
+                }
             }
             inner.maybe_ready(&lease.host, self.host_limit, now);
             inner.drop_host_if_idle(&lease.host);
@@ -189,11 +215,14 @@ impl Frontier for MemoryFrontier {
         let now = Instant::now();
         {
             let mut inner = self.inner.lock();
-            let Some(lease) = inner.leases.remove(&lease.id) else {
+            let Some((lease, fetching)) = inner.leases.remove(&lease.id) else {
                 return Err(FrontierError::UnknownLease(lease.id));
             };
             let h = inner.hosts.entry(lease.host.clone()).or_default();
             h.leased = h.leased.saturating_sub(1);
+            if fetching {
+                h.fetching = h.fetching.saturating_sub(1);
+            }
             h.queue.push_front(lease.request);
             inner.queued += 1;
             inner.maybe_ready(&lease.host, self.host_limit, now);
@@ -278,10 +307,13 @@ mod tests {
         assert_eq!(leases.iter().filter(|l| l.host == "big").count(), 2);
         assert_eq!(leases.iter().filter(|l| l.host == "small").count(), 2);
         assert!(f.lease(10).await.unwrap().is_empty());
-        f.ack(&leases[0]).await.unwrap();
+        // The slot frees when the fetch is over, before the ack.
+        f.fetched(&leases[0]).await.unwrap();
         let more = f.lease(10).await.unwrap();
         assert_eq!(more.len(), 1);
         assert_eq!(more[0].host, leases[0].host);
+        f.ack(&leases[0]).await.unwrap();
+        assert!(f.lease(10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

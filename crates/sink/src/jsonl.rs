@@ -21,6 +21,8 @@ enum Target {
 pub struct JsonlSink {
     label: String,
     target: Arc<Mutex<Target>>,
+    /// Bytes in the file after the last complete batch.
+    written: Option<u64>,
 }
 
 impl JsonlSink {
@@ -31,6 +33,7 @@ impl JsonlSink {
             return Ok(JsonlSink {
                 label: "jsonl:stdout".into(),
                 target: Arc::new(Mutex::new(Target::Stdout)),
+                written: None,
             });
         }
         let file = OpenOptions::new()
@@ -43,10 +46,47 @@ impl JsonlSink {
                 target: path.display().to_string(),
                 source,
             })?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(JsonlSink {
-            label: format!("jsonl:{}", path.display()),
+            label: Self::open_name(path),
             target: Arc::new(Mutex::new(Target::File(file))),
+            written: Some(len),
         })
+    }
+
+    /// Reopen a file written by an interrupted crawl: cut it back to
+    /// `position` (the end of the last batch the frontier acknowledged) and
+    /// append from there. Items after it belong to unacknowledged work that
+    /// will be fetched and written again.
+    pub fn resume(path: &Path, position: u64) -> Result<JsonlSink, SinkError> {
+        let io = |source| SinkError::Io {
+            target: path.display().to_string(),
+            source,
+        };
+        let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < position {
+            return Err(SinkError::Other(format!(
+                "{} has {len} bytes but the crawl state says {position} were written: the output was changed or lost",
+                path.display()
+            )));
+        }
+        file.set_len(position).map_err(io)?;
+        drop(file);
+        Self::open(path, true)
+    }
+
+    /// The name a sink opened on `path` reports (stable for one path).
+    pub fn open_name(path: &Path) -> String {
+        if path == Path::new("-") {
+            return "jsonl:stdout".into();
+        }
+        format!(
+            "jsonl:{}",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+        )
     }
 
     /// The file path this sink writes, if any.
@@ -76,6 +116,7 @@ impl Sink for JsonlSink {
             return Ok(());
         }
         let buf = encode_lines(items)?;
+        let len = buf.len() as u64;
         let target = self.target.clone();
         let label = self.label.clone();
         let written = tokio::task::spawn_blocking(move || {
@@ -94,7 +135,15 @@ impl Sink for JsonlSink {
         written.map_err(|source| SinkError::Io {
             target: label,
             source,
-        })
+        })?;
+        if let Some(n) = &mut self.written {
+            *n += len;
+        }
+        Ok(())
+    }
+
+    fn position(&self) -> Option<u64> {
+        self.written
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
@@ -149,6 +198,28 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[2]["n"], 3);
         assert_eq!(rows[0]["s"], "line\nbreak \"quoted\"");
+    }
+
+    #[tokio::test]
+    async fn resume_cuts_back_to_the_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = JsonlSink::open(&path, false).unwrap();
+        sink.write_batch(&[item(1)]).await.unwrap();
+        let pos = sink.position().unwrap();
+        sink.write_batch(&[item(2)]).await.unwrap();
+        drop(sink);
+        let mut sink = JsonlSink::resume(&path, pos).unwrap();
+        assert_eq!(sink.position(), Some(pos));
+        sink.write_batch(&[item(3)]).await.unwrap();
+        let rows = read_jsonl(&path).unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| r["n"].as_i64().unwrap())
+                .collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        assert!(JsonlSink::resume(&path, 1 << 30).is_err());
     }
 
     #[test]

@@ -1,0 +1,518 @@
+//! The `DiskFrontier` implementation (see the module documentation).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::time::Duration;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Request};
+
+/// Fingerprints kept in memory in front of the on-disk seen-set.
+const SEEN_CACHE: usize = 2_000_000;
+
+fn storage(context: &str, e: impl std::fmt::Display) -> FrontierError {
+    FrontierError::Storage(format!("{context}: {e}"))
+}
+
+#[derive(Default)]
+struct Host {
+    /// Requests of this host on disk and not leased.
+    queued: u64,
+    /// Leases whose fetch is not over (the politeness limit).
+    fetching: usize,
+    /// Key of the last request read from disk; the next read starts after it.
+    cursor: Option<Vec<u8>>,
+    /// Leases given back (read again before the disk).
+    returned: VecDeque<(Vec<u8>, Request)>,
+    not_before: Option<Instant>,
+    in_ready: bool,
+}
+
+#[derive(Default)]
+struct State {
+    hosts: HashMap<String, Host>,
+    ready: VecDeque<String>,
+    /// Lease id → (lease, its queue key, still fetching).
+    leases: HashMap<u64, (Lease, Vec<u8>, bool)>,
+    next_id: u64,
+    next_seq: u64,
+    queued: u64,
+    seen: u64,
+    seen_cache: HashSet<[u8; 16], Prehashed>,
+}
+
+/// A persistent frontier in a directory.
+pub struct DiskFrontier {
+    db: Database,
+    seen: Keyspace,
+    queue: Keyspace,
+    meta: Keyspace,
+    state: Mutex<State>,
+    host_limit: usize,
+    notify: Notify,
+}
+
+fn queue_key(host: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(host.len() + 9);
+    key.extend_from_slice(host.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn host_of_key(key: &[u8]) -> Option<&str> {
+    let end = key.len().checked_sub(9)?;
+    std::str::from_utf8(&key[..end]).ok()
+}
+
+fn read_u64(ks: &Keyspace, key: &str) -> Result<u64, FrontierError> {
+    Ok(ks
+        .get(key)
+        .map_err(|e| storage("reading meta", e))?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+impl DiskFrontier {
+    /// Open (or create) the state in `dir`; an existing crawl is resumed.
+    pub fn open(dir: &Path, host_limit: usize) -> Result<DiskFrontier, FrontierError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| storage(&format!("creating {}", dir.display()), e))?;
+        let db = Database::builder(dir)
+            .cache_size(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| storage(&format!("opening the state in {}", dir.display()), e))?;
+        let open = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(|e| storage(name, e))
+        };
+        let (seen, queue, meta) = (open("seen")?, open("queue")?, open("meta")?);
+        let mut state = State {
+            next_seq: read_u64(&meta, "seq")?,
+            seen: read_u64(&meta, "seen")?,
+            ..State::default()
+        };
+        // Rebuild the per-host counters from the queue.
+        for guard in queue.iter() {
+            let key = guard.key().map_err(|e| storage("scanning the queue", e))?;
+            if let Some(host) = host_of_key(&key) {
+                state.hosts.entry(host.to_string()).or_default().queued += 1;
+                state.queued += 1;
+            }
+        }
+        let frontier = DiskFrontier {
+            db,
+            seen,
+            queue,
+            meta,
+            state: Mutex::new(state),
+            host_limit: host_limit.max(1),
+            notify: Notify::new(),
+        };
+        {
+            let mut state = frontier.state.lock();
+            let hosts: Vec<String> = state.hosts.keys().cloned().collect();
+            let now = Instant::now();
+            for host in hosts {
+                frontier.maybe_ready(&mut state, &host, now);
+            }
+        }
+        Ok(frontier)
+    }
+
+    /// Whether this state directory already holds a crawl.
+    pub fn is_resumed(&self) -> bool {
+        self.state.lock().seen > 0
+    }
+
+    fn maybe_ready(&self, state: &mut State, host: &str, now: Instant) {
+        if let Some(h) = state.hosts.get_mut(host) {
+            let backing_off = h.not_before.is_some_and(|t| t > now);
+            let has_work = h.queued > 0 || !h.returned.is_empty();
+            if !h.in_ready && has_work && h.fetching < self.host_limit && !backing_off {
+                h.in_ready = true;
+                state.ready.push_back(host.to_string());
+            }
+        }
+    }
+
+    /// Read the next unleased request of `host` from disk.
+    fn next_from_disk(
+        &self,
+        host: &str,
+        cursor: Option<&[u8]>,
+    ) -> Result<Option<(Vec<u8>, Request)>, FrontierError> {
+        let mut start = match cursor {
+            Some(c) => c.to_vec(),
+            None => queue_key(host, 0),
+        };
+        let end = queue_key(host, u64::MAX);
+        if cursor.is_some() {
+            // Strictly after the cursor.
+            start.push(0);
+        }
+        let mut range = self.queue.range(start..=end);
+        match range.next() {
+            Some(guard) => {
+                let (key, value) = guard
+                    .into_inner()
+                    .map_err(|e| storage("reading the queue", e))?;
+                let request: Request = serde_json::from_slice(&value)
+                    .map_err(|e| storage("decoding a queued request", e))?;
+                Ok(Some((key.to_vec(), request)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn is_seen(&self, state: &State, fp: &[u8; 16]) -> Result<bool, FrontierError> {
+        if state.seen_cache.contains(fp) {
+            return Ok(true);
+        }
+        if state.seen_cache.len() < SEEN_CACHE {
+            // The cache holds every fingerprint until it fills up.
+            return Ok(false);
+        }
+        self.seen
+            .contains_key(fp)
+            .map_err(|e| storage("reading the seen-set", e))
+    }
+}
+
+#[async_trait::async_trait]
+impl Frontier for DiskFrontier {
+    async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError> {
+        let keyed: Vec<([u8; 16], Request)> =
+            requests.into_iter().map(|r| (r.fingerprint(), r)).collect();
+        let now = Instant::now();
+        let added = {
+            let mut state = self.state.lock();
+            if state.seen_cache.is_empty() && state.seen > 0 {
+                // Resumed: warm the cache from disk (bounded).
+                for guard in self.seen.iter().take(SEEN_CACHE) {
+                    if let Ok(key) = guard.key()
+                        && let Ok(fp) = <[u8; 16]>::try_from(key.as_ref())
+                    {
+                        state.seen_cache.insert(fp);
+                    }
+                }
+            }
+            let mut batch = self.db.batch();
+            let mut fresh: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut in_batch: HashSet<[u8; 16], Prehashed> = HashSet::default();
+            for (fp, req) in keyed {
+                if in_batch.contains(&fp) || self.is_seen(&state, &fp)? {
+                    continue;
+                }
+                in_batch.insert(fp);
+                let host = req.host_key();
+                let key = queue_key(&host, state.next_seq);
+                state.next_seq += 1;
+                let json =
+                    serde_json::to_vec(&req).map_err(|e| storage("encoding a request", e))?;
+                batch.insert(&self.seen, fp.to_vec(), Vec::<u8>::new());
+                batch.insert(&self.queue, key.clone(), json);
+                fresh.push((host, key));
+            }
+            if fresh.is_empty() {
+                return Ok(0);
+            }
+            state.seen += fresh.len() as u64;
+            batch.insert(&self.meta, "seq", state.next_seq.to_be_bytes().to_vec());
+            batch.insert(&self.meta, "seen", state.seen.to_be_bytes().to_vec());
+            batch
+                .commit()
+                .map_err(|e| storage("writing new requests", e))?;
+            for fp in &in_batch {
+                if state.seen_cache.len() < SEEN_CACHE {
+                    state.seen_cache.insert(*fp);
+                }
+            }
+            for (host, _) in &fresh {
+                state.hosts.entry(host.clone()).or_default().queued += 1;
+                state.queued += 1;
+                self.maybe_ready(&mut state, host, now);
+            }
+            fresh.len()
+        };
+        self.notify.notify_waiters();
+        Ok(added)
+    }
+
+    async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let due: Vec<String> = state
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.not_before.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for host in due {
+            if let Some(h) = state.hosts.get_mut(&host) {
+                h.not_before = None;
+            }
+            self.maybe_ready(state, &host, now);
+        }
+        while out.len() < max {
+            let Some(host) = state.ready.pop_front() else {
+                break;
+            };
+            let (returned, cursor) = match state.hosts.get_mut(&host) {
+                Some(h) => {
+                    h.in_ready = false;
+                    (h.returned.pop_front(), h.cursor.clone())
+                }
+                None => continue,
+            };
+            let next = match returned {
+                Some(r) => Some(r),
+                None => {
+                    let next = self.next_from_disk(&host, cursor.as_deref())?;
+                    if let (Some((key, _)), Some(h)) = (&next, state.hosts.get_mut(&host)) {
+                        h.cursor = Some(key.clone());
+                        h.queued = h.queued.saturating_sub(1);
+                        state.queued = state.queued.saturating_sub(1);
+                    } else if let Some(h) = state.hosts.get_mut(&host) {
+                        // Counters said there was work but the disk has none.
+                        state.queued = state.queued.saturating_sub(h.queued);
+                        h.queued = 0;
+                    }
+                    next
+                }
+            };
+            let Some((key, request)) = next else { continue };
+            if let Some(h) = state.hosts.get_mut(&host) {
+                h.fetching += 1;
+            }
+            state.next_id += 1;
+            let lease = Lease {
+                id: state.next_id,
+                request,
+                host: host.clone(),
+            };
+            state.leases.insert(lease.id, (lease.clone(), key, true));
+            self.maybe_ready(state, &host, now);
+            out.push(lease);
+        }
+        Ok(out)
+    }
+
+    async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {
+        let now = Instant::now();
+        {
+            let mut guard = self.state.lock();
+            let state = &mut *guard;
+            let Some((_, _, fetching)) = state.leases.get_mut(&lease.id) else {
+                return Err(FrontierError::UnknownLease(lease.id));
+            };
+            if std::mem::replace(fetching, false)
+                && let Some(h) = state.hosts.get_mut(&lease.host)
+            {
+                h.fetching = h.fetching.saturating_sub(1);
+            }
+            self.maybe_ready(state, &lease.host, now);
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn ack(&self, lease: &Lease) -> Result<(), FrontierError> {
+        self.ack_batch(std::slice::from_ref(lease), None).await
+    }
+
+    async fn ack_batch(
+        &self,
+        leases: &[Lease],
+        checkpoint: Option<Vec<u8>>,
+    ) -> Result<(), FrontierError> {
+        let now = Instant::now();
+        {
+            let mut state = self.state.lock();
+            let mut batch = self.db.batch();
+            let mut done = Vec::with_capacity(leases.len());
+            for lease in leases {
+                let Some((lease, key, fetching)) = state.leases.remove(&lease.id) else {
+                    return Err(FrontierError::UnknownLease(lease.id));
+                };
+                batch.remove(&self.queue, key);
+                done.push((lease.host, fetching));
+            }
+            if let Some(cp) = checkpoint {
+                batch.insert(&self.meta, "checkpoint", cp);
+            }
+            batch
+                .commit()
+                .map_err(|e| storage("acknowledging leases", e))?;
+            for (host, fetching) in done {
+                if let Some(h) = state.hosts.get_mut(&host).filter(|_| fetching) {
+                    h.fetching = h.fetching.saturating_sub(1);
+                }
+                self.maybe_ready(&mut state, &host, now);
+            }
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn checkpoint(&self) -> Result<Option<Vec<u8>>, FrontierError> {
+        Ok(self
+            .meta
+            .get("checkpoint")
+            .map_err(|e| storage("reading the checkpoint", e))?
+            .map(|v| v.to_vec()))
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
+        let now = Instant::now();
+        {
+            let mut state = self.state.lock();
+            let Some((lease, key, fetching)) = state.leases.remove(&lease.id) else {
+                return Err(FrontierError::UnknownLease(lease.id));
+            };
+            let h = state.hosts.entry(lease.host.clone()).or_default();
+            if fetching {
+                h.fetching = h.fetching.saturating_sub(1);
+            }
+            h.returned.push_back((key, lease.request));
+            self.maybe_ready(&mut state, &lease.host, now);
+        }
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn defer_host(&self, host: &str, delay: Duration) -> Result<(), FrontierError> {
+        let until = Instant::now() + delay;
+        let mut state = self.state.lock();
+        let h = state.hosts.entry(host.to_string()).or_default();
+        h.not_before = Some(h.not_before.map_or(until, |t| t.max(until)));
+        if h.in_ready {
+            h.in_ready = false;
+            state.ready.retain(|k| k != host);
+        }
+        Ok(())
+    }
+
+    async fn wait_ready(&self, timeout: Duration) {
+        let notified = self.notify.notified();
+        let deadline = {
+            let state = self.state.lock();
+            if !state.ready.is_empty() {
+                return;
+            }
+            let cap = Instant::now() + timeout;
+            state
+                .hosts
+                .values()
+                .filter_map(|h| h.not_before)
+                .min()
+                .map_or(cap, |t| t.min(cap))
+        };
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+
+    async fn stats(&self) -> Result<FrontierStats, FrontierError> {
+        let state = self.state.lock();
+        let returned: u64 = state.hosts.values().map(|h| h.returned.len() as u64).sum();
+        Ok(FrontierStats {
+            queued: state.queued + returned,
+            leased: state.leases.len() as u64,
+            seen: state.seen,
+            hosts: state
+                .hosts
+                .values()
+                .filter(|h| h.queued > 0 || h.fetching > 0 || !h.returned.is_empty())
+                .count() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trawl_core::Url;
+
+    fn req(s: &str) -> Request {
+        Request::seed(Url::parse(s).unwrap())
+    }
+
+    #[tokio::test]
+    async fn survives_reopen_with_unacked_leases_requeued() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let f = DiskFrontier::open(dir.path(), 2).unwrap();
+            assert_eq!(
+                f.push(vec![
+                    req("http://a/1"),
+                    req("http://a/2"),
+                    req("http://b/1"),
+                    req("http://a/1")
+                ])
+                .await
+                .unwrap(),
+                3
+            );
+            let leases = f.lease(10).await.unwrap();
+            assert_eq!(leases.len(), 3);
+            let a1 = leases
+                .iter()
+                .find(|l| l.request.url.as_str() == "http://a/1")
+                .unwrap();
+            f.ack_batch(std::slice::from_ref(a1), Some(b"cp-1".to_vec()))
+                .await
+                .unwrap();
+            // Dropped without acking the other two: like a crash.
+        }
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        assert!(f.is_resumed());
+        assert_eq!(f.checkpoint().await.unwrap().as_deref(), Some(&b"cp-1"[..]));
+        let s = f.stats().await.unwrap();
+        assert_eq!((s.queued, s.leased, s.seen), (2, 0, 3));
+        // Seen survives: nothing is queued twice.
+        assert_eq!(
+            f.push(vec![
+                req("http://a/1"),
+                req("http://a/2"),
+                req("http://c/1")
+            ])
+            .await
+            .unwrap(),
+            1
+        );
+        let mut urls: Vec<String> = f
+            .lease(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| l.request.url.to_string())
+            .collect();
+        urls.sort();
+        assert_eq!(urls, vec!["http://a/2", "http://b/1", "http://c/1"]);
+    }
+
+    #[tokio::test]
+    async fn fifo_per_host_limit_and_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = DiskFrontier::open(dir.path(), 1).unwrap();
+        f.push((0..5).map(|i| req(&format!("http://a/{i}"))).collect())
+            .await
+            .unwrap();
+        let first = f.lease(10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].request.url.as_str(), "http://a/0");
+        f.release(&first[0]).await.unwrap();
+        let again = f.lease(10).await.unwrap();
+        assert_eq!(again[0].request.url.as_str(), "http://a/0");
+        f.ack(&again[0]).await.unwrap();
+        let next = f.lease(10).await.unwrap();
+        assert_eq!(next[0].request.url.as_str(), "http://a/1");
+        f.ack(&next[0]).await.unwrap();
+        let s = f.stats().await.unwrap();
+        assert_eq!((s.queued, s.leased), (3, 0));
+    }
+}
