@@ -10,6 +10,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Request};
 
+/// Memtable size per keyspace.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Fingerprints kept in memory in front of the on-disk seen-set.
 const SEEN_CACHE: usize = 2_000_000;
 
@@ -82,12 +85,15 @@ impl DiskFrontier {
         std::fs::create_dir_all(dir)
             .map_err(|e| storage(&format!("creating {}", dir.display()), e))?;
         let db = Database::builder(dir)
-            .cache_size(64 * 1024 * 1024)
+            .cache_size(32 * 1024 * 1024)
             .open()
             .map_err(|e| storage(&format!("opening the state in {}", dir.display()), e))?;
+        // Small memtables keep memory flat however large the queue grows.
         let open = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(|e| storage(name, e))
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
+            .map_err(|e| storage(name, e))
         };
         let (seen, queue, meta) = (open("seen")?, open("queue")?, open("meta")?);
         let mut state = State {
