@@ -24,6 +24,32 @@ pub enum Command {
     Crawl(CrawlArgs),
     /// Serve the built-in test site on loopback and crawl it (works offline).
     Demo(DemoArgs),
+    /// Join a distributed crawl seeded with `trawl crawl --redis URL --crawl NAME`.
+    Worker(WorkerArgs),
+    /// Show a distributed crawl's queues, leases, workers and progress.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub opts: CrawlOpts,
+    /// How long to wait for the crawl to be seeded.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub wait_for_seed: std::time::Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Redis URL of the crawl.
+    #[arg(long, required = true)]
+    pub redis: String,
+    /// Crawl name.
+    #[arg(long, default_value = "default")]
+    pub crawl: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -128,6 +154,23 @@ pub struct CrawlOpts {
     /// Require that --state holds a crawl to resume (fail instead of starting afresh).
     #[arg(long, requires = "state")]
     pub resume: bool,
+    /// Share the crawl through this Redis (`redis://host:port`): any number
+    /// of `trawl worker` processes on any machines join it.
+    #[arg(long, conflicts_with = "state")]
+    pub redis: Option<String>,
+    /// Name of the distributed crawl (its keys are `trawl:{NAME}:*`).
+    #[arg(long, default_value = "default")]
+    pub crawl: String,
+    /// Start the distributed crawl NAME afresh, deleting its previous state.
+    #[arg(long, requires = "redis")]
+    pub fresh: bool,
+    /// This worker's id (default: hostname-pid-random). Reusing the id of a
+    /// killed worker with the same output file resumes its output exactly.
+    #[arg(long)]
+    pub worker_id: Option<String>,
+    /// A lease not renewed for this long returns to the queue (dead worker).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub lease_timeout: std::time::Duration,
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -4,6 +4,7 @@
 //! the library crates.
 
 mod args;
+mod distributed;
 mod progress;
 mod run;
 

@@ -20,8 +20,18 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Crawl(args) => {
             let seeds = parse_seeds(&args.seeds)?;
-            crawl(seeds, &args.opts).await
+            match &args.opts.redis {
+                Some(url) => crate::distributed::crawl(url, seeds, &args.opts).await,
+                None => crawl(seeds, &args.opts).await,
+            }
         }
+        Command::Worker(args) => {
+            let Some(url) = &args.opts.redis else {
+                bail!("trawl worker needs --redis URL (and --crawl NAME)");
+            };
+            crate::distributed::worker(url, &args.opts, args.wait_for_seed).await
+        }
+        Command::Status(args) => crate::distributed::status(&args).await,
         Command::Demo(args) => {
             let cfg = trawl_testsite::SiteConfig {
                 pages: args.pages,
@@ -47,7 +57,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn parse_seeds(seeds: &[String]) -> anyhow::Result<Vec<Url>> {
+pub fn parse_seeds(seeds: &[String]) -> anyhow::Result<Vec<Url>> {
     seeds
         .iter()
         .map(|s| {
@@ -84,7 +94,7 @@ fn read_ca_certs(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
 
 const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 
-fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfig> {
+pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfig> {
     let defaults = FetchConfig::default();
     let fetch = FetchConfig {
         user_agent: o.user_agent.clone().unwrap_or(defaults.user_agent.clone()),
@@ -135,8 +145,28 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
         ),
         Some(dir) => open_state(dir, o, cfg.fetch.per_host).await?,
     };
+    run_engine(cfg, frontier, sink, o).await
+}
+
+/// Run the engine with a terminal UI (signals, progress, summary, stats file).
+pub async fn run_engine(
+    cfg: CrawlConfig,
+    frontier: Arc<dyn Frontier>,
+    sink: JsonlSink,
+    o: &CrawlOpts,
+) -> anyhow::Result<u8> {
+    run_engine_with_stats(cfg, frontier, sink, o, Arc::new(CrawlStats::default())).await
+}
+
+/// [`run_engine`] with counters the caller can read while it runs.
+pub async fn run_engine_with_stats(
+    cfg: CrawlConfig,
+    frontier: Arc<dyn Frontier>,
+    sink: JsonlSink,
+    o: &CrawlOpts,
+    stats: Arc<CrawlStats>,
+) -> anyhow::Result<u8> {
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let stats = Arc::new(CrawlStats::default());
     let shutdown = Shutdown::default();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), o.quiet));
     let show_progress = !o.quiet && (o.progress || std::io::stderr().is_terminal());

@@ -23,6 +23,9 @@ pub struct CrawlConfig {
     pub sitemaps: bool,
     /// Items per sink batch.
     pub batch_size: usize,
+    /// Offer the seeds to the frontier at start. Workers joining a shared
+    /// crawl only use them for the scope.
+    pub push_seeds: bool,
 }
 
 impl Default for CrawlConfig {
@@ -38,6 +41,7 @@ impl Default for CrawlConfig {
             parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             sitemaps: false,
             batch_size: 256,
+            push_seeds: true,
         }
     }
 }

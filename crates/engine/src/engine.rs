@@ -80,9 +80,11 @@ impl Engine {
         let scope = Scope::new(&seeds, cfg.scope.clone())?;
         let downloader =
             Downloader::new(cfg.fetch.clone(), stats.clone()).map_err(EngineError::Downloader)?;
-        frontier
-            .push(seeds.iter().cloned().map(Request::seed).collect())
-            .await?;
+        if cfg.push_seeds {
+            frontier
+                .push(seeds.iter().cloned().map(Request::seed).collect())
+                .await?;
+        }
 
         // Stage queues. Small and bounded: they exist to keep every stage
         // busy, not to store work.
@@ -148,7 +150,11 @@ impl Engine {
                 {
                     let offered = children.len();
                     if offered > 0 {
-                        match frontier.push(children).await {
+                        // Never drop links: while the frontier's storage is
+                        // unreachable (Redis restarting), wait and retry.
+                        match crate::retry::persist("push", || frontier.push(children.clone()))
+                            .await
+                        {
                             Ok(added) => {
                                 CrawlStats::add(&stats.duplicates, (offered - added) as u64)
                             }

@@ -29,6 +29,7 @@
 pub mod config;
 pub mod engine;
 pub mod parse;
+mod retry;
 pub mod shutdown;
 pub mod sink_stage;
 pub mod sitemaps;

@@ -94,7 +94,8 @@ pub fn single_position(checkpoint: &[u8]) -> Option<u64> {
 }
 
 async fn acknowledge(frontier: &dyn Frontier, checkpoint: Vec<u8>, leases: &[Lease]) {
-    if let Err(error) = frontier.ack_batch(leases, Some(checkpoint)).await {
+    let ack = || frontier.ack_batch(leases, Some(checkpoint.clone()));
+    if let Err(error) = crate::retry::persist("ack", ack).await {
         tracing::error!(%error, "Frontier ack failed.");
     }
 }

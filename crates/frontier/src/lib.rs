@@ -5,9 +5,13 @@
 //!   crawls that need no persistence.
 //! - [`embedded`]: a persistent frontier in a directory (fjall), which
 //!   resumes after `kill -9`.
+//! - [`redis`]: a frontier in Redis shared by many worker processes on many
+//!   machines (global per-host limits and delays, leases that expire).
 
 pub mod embedded;
 pub mod memory;
+pub mod redis;
 
+pub use self::redis::{RedisFrontier, RedisFrontierConfig};
 pub use embedded::DiskFrontier;
 pub use memory::MemoryFrontier;

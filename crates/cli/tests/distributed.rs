@@ -1,0 +1,273 @@
+//! Distributed crawls: real `trawl` processes sharing one crawl through a
+//! real `redis-server` started by the test on a free port.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use trawl_testsite::{SiteConfig, TestSite};
+
+fn trawl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trawl"))
+}
+
+fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A redis-server of the test's own, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(dir: &Path, port: Option<u16>) -> Redis {
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let redis = Redis {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        wait_until(
+            "redis-server to answer PING",
+            Duration::from_secs(10),
+            || redis.ping(),
+        );
+        redis
+    }
+
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 16];
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read(&mut buf)
+                .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(mut self) -> Redis {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Redis::start(&self.dir.clone(), Some(self.port))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
+
+fn urls(paths: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "{} ends with half a line",
+            p.display()
+        );
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            out.push(
+                trawl_core::Url::parse(v["url"].as_str().unwrap())
+                    .unwrap()
+                    .path()
+                    .to_string(),
+            );
+        }
+    }
+    out
+}
+
+fn worker(redis: &Redis, id: &str, out: &Path, seed: Option<&str>) -> Child {
+    let mut cmd = trawl();
+    match seed {
+        Some(seed) => cmd.args(["crawl", seed, "--fresh"]),
+        None => cmd.arg("worker"),
+    };
+    cmd.args([
+        "--redis",
+        &redis.url(),
+        "--crawl",
+        "t",
+        "--worker-id",
+        id,
+        "-q",
+    ])
+    .args([
+        "--per-host",
+        "4",
+        "--concurrency",
+        "8",
+        "--lease-timeout",
+        "2s",
+        "--timeout",
+        "5s",
+    ])
+    .arg("-o")
+    .arg(out)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap()
+}
+
+fn wait_all(children: &mut [Child], deadline: Duration) {
+    let end = Instant::now() + deadline;
+    for c in children.iter_mut() {
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                assert_eq!(status.code(), Some(0), "a worker failed");
+                break;
+            }
+            assert!(Instant::now() < end, "workers did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn assert_exact(paths: &[PathBuf], site: &TestSite) {
+    let mut got = urls(paths);
+    let n = got.len();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), n, "an item was written twice across workers");
+    let got: BTreeSet<String> = got.into_iter().collect();
+    assert_eq!(got, site.site().ground_truth());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_one_killed_union_is_exact_and_politeness_global() {
+    let site = TestSite::start(SiteConfig {
+        pages: 1500,
+        fanout: 10,
+        latency: Some(Duration::from_millis(10)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), None);
+    let outs: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("w{i}.jsonl")))
+        .collect();
+    let seed = format!("{}/", site.base_url());
+    let outs2 = outs.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut w0 = worker(&redis, "w0", &outs2[0], Some(&seed));
+        let w1 = worker(&redis, "w1", &outs2[1], None);
+        let w2 = worker(&redis, "w2", &outs2[2], None);
+        // Kill w1 midway, holding leases.
+        wait_until("w1 to write 150 items", Duration::from_secs(60), || {
+            line_count(&outs2[1]) >= 150
+        });
+        let mut w1 = w1;
+        w1.kill().unwrap();
+        w1.wait().unwrap();
+        // Its leases return after the 2 s timeout; the others carry on. It
+        // comes back with the same id and output, which cuts the output back
+        // to its last acknowledged batch.
+        let w1 = worker(&redis, "w1", &outs2[1], None);
+        let mut all = [w1, w2];
+        wait_all(&mut all, Duration::from_secs(90));
+        wait_all(std::slice::from_mut(&mut w0), Duration::from_secs(10));
+        let status = trawl()
+            .args(["status", "--redis", &redis.url(), "--crawl", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&status.stdout).to_string()
+    })
+    .await
+    .unwrap();
+    assert!(result.contains("queued 0 | leased 0"), "{result}");
+    assert_exact(&outs, &site);
+    let stats = site.stats();
+    for (host, h) in &stats.hosts {
+        assert!(
+            h.max_concurrency <= 4,
+            "{host}: {} concurrent requests across workers",
+            h.max_concurrency
+        );
+    }
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_crawl_loses_nothing() {
+    let site = TestSite::start(SiteConfig {
+        pages: 1200,
+        fanout: 10,
+        latency: Some(Duration::from_millis(10)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), None);
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("r{i}.jsonl")))
+        .collect();
+    let seed = format!("{}/", site.base_url());
+    let outs2 = outs.clone();
+    tokio::task::spawn_blocking(move || {
+        let w0 = worker(&redis, "r0", &outs2[0], Some(&seed));
+        let w1 = worker(&redis, "r1", &outs2[1], None);
+        wait_until("200 items", Duration::from_secs(60), || {
+            line_count(&outs2[0]) + line_count(&outs2[1]) >= 200
+        });
+        // Redis goes away for a moment (its AOF keeps the data).
+        let redis = redis.restart();
+        let mut all = [w0, w1];
+        wait_all(&mut all, Duration::from_secs(90));
+        drop(redis);
+    })
+    .await
+    .unwrap();
+    assert_exact(&outs, &site);
+    site.shutdown().await;
+}
