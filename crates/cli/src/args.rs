@@ -151,6 +151,10 @@ pub struct CrawlOpts {
     /// directory; run the same command again to resume after a crash or stop.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Revisit every URL the --state crawl fetched, with conditional GETs
+    /// (ETag / Last-Modified); unchanged pages answer 304 and are counted.
+    #[arg(long, requires = "state", conflicts_with = "resume")]
+    pub recrawl: bool,
     /// Require that --state holds a crawl to resume (fail instead of starting afresh).
     #[arg(long, requires = "state")]
     pub resume: bool,

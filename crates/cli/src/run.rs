@@ -215,6 +215,14 @@ async fn open_state(
 ) -> anyhow::Result<(Arc<dyn Frontier>, JsonlSink)> {
     let disk = DiskFrontier::open(dir, per_host)
         .with_context(|| format!("opening the crawl state in {}", dir.display()))?;
+    if o.recrawl {
+        let queued = disk.begin_recrawl().await?;
+        if !o.quiet {
+            eprintln!("trawl: recrawling {queued} known URLs with conditional requests");
+        }
+        let sink = JsonlSink::open(&o.output, o.append).context("opening the output")?;
+        return Ok((Arc::new(disk), sink));
+    }
     if !disk.is_resumed() {
         if o.resume {
             bail!("--resume: {} holds no crawl to resume", dir.display());

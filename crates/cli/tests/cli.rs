@@ -382,3 +382,90 @@ fn resume_without_state_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no crawl to resume"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recrawl_uses_conditional_get_and_counts_unchanged_pages() {
+    let site = TestSite::start(SiteConfig {
+        pages: 300,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let seed = format!("{}/", site.base_url());
+    let run = {
+        let (seed, state) = (seed.clone(), state.clone());
+        move |out: &Path, extra: &[&str]| {
+            trawl()
+                .args([
+                    "crawl",
+                    &seed,
+                    "-q",
+                    "--concurrency",
+                    "8",
+                    "--per-host",
+                    "8",
+                ])
+                .arg("-o")
+                .arg(out)
+                .arg("--state")
+                .arg(&state)
+                .args(extra)
+                .status()
+                .unwrap()
+        }
+    };
+    let first = dir.path().join("first.jsonl");
+    let (r1, f1) = (run.clone(), first.clone());
+    assert!(
+        tokio::task::spawn_blocking(move || r1(&f1, &[]))
+            .await
+            .unwrap()
+            .success()
+    );
+    let truth = site.site().ground_truth();
+    assert_eq!(lines(&first).len(), truth.len());
+    assert_eq!(site.not_modified(), 0);
+
+    // Change three pages, then recrawl.
+    let touched: Vec<u32> = truth
+        .iter()
+        .filter_map(|p| p.strip_prefix("/p/")?.parse().ok())
+        .take(3)
+        .collect();
+    for i in &touched {
+        site.touch(*i);
+    }
+    let second = dir.path().join("second.jsonl");
+    let stats = dir.path().join("stats.json");
+    let (r2, f2, st) = (run.clone(), second.clone(), stats.clone());
+    let ok = tokio::task::spawn_blocking(move || {
+        r2(&f2, &["--recrawl", "--stats-json", st.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert!(ok.success());
+    let items = lines(&second);
+    assert_eq!(
+        items.len(),
+        truth.len(),
+        "every known URL is revisited once"
+    );
+    let pages = truth.iter().filter(|p| p.starts_with("/p/")).count();
+    let unchanged = items.iter().filter(|i| i["status"] == 304).count();
+    assert_eq!(unchanged, pages - touched.len());
+    assert_eq!(site.not_modified(), unchanged as u64);
+    for i in &touched {
+        let path = format!("/p/{i}");
+        let item = items
+            .iter()
+            .find(|it| it["url"].as_str().unwrap().ends_with(&path))
+            .unwrap();
+        assert_eq!(item["status"], 200, "{path} changed");
+        assert_eq!(item["etag"], format!("\"p{i}-v1\""));
+    }
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(stats["unchanged"], unchanged as u64);
+    site.shutdown().await;
+}

@@ -89,6 +89,19 @@ pub trait Frontier: Send + Sync {
         Ok(())
     }
 
+    /// Remember that `request`'s URL was fetched, with the response's
+    /// validators, so a later `--recrawl` can revisit it with a
+    /// conditional GET. Frontiers without persistence ignore it.
+    async fn remember(
+        &self,
+        request: &Request,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<(), FrontierError> {
+        let _ = (request, etag, last_modified);
+        Ok(())
+    }
+
     /// The checkpoint stored by the last `ack_batch`, for resuming outputs.
     async fn checkpoint(&self) -> Result<Option<Vec<u8>>, FrontierError> {
         Ok(None)

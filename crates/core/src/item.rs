@@ -38,6 +38,9 @@ pub struct PageRecord {
     pub redirects: u32,
     /// Retries spent on this URL.
     pub retries: u32,
+    /// Validators of the response, kept for conditional recrawls.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
     /// Why the fetch failed, if it did (status >= 400 counts as an error).
     pub error: Option<String>,
 }

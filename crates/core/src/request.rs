@@ -21,6 +21,12 @@ pub struct Request {
     /// Higher is fetched earlier by frontiers that honour priorities.
     #[serde(default)]
     pub priority: i32,
+    /// Validators from an earlier crawl (`--recrawl`): sent as
+    /// `If-None-Match` / `If-Modified-Since`, so unchanged pages answer 304.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
 }
 
 impl Request {
@@ -31,6 +37,8 @@ impl Request {
             depth: 0,
             referrer: None,
             priority: 0,
+            etag: None,
+            last_modified: None,
         }
     }
 
@@ -47,6 +55,8 @@ impl Request {
             depth: parent_depth + 1,
             referrer: Some(referrer),
             priority: 0,
+            etag: None,
+            last_modified: None,
         }
     }
 

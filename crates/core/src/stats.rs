@@ -36,6 +36,8 @@ pub struct CrawlStats {
     pub duplicates: AtomicU64,
     /// Items written by the sinks.
     pub items_written: AtomicU64,
+    /// Conditional recrawl fetches answered 304 Not Modified.
+    pub unchanged: AtomicU64,
     /// Latest frontier sizes (refreshed by the scheduler).
     pub queued: AtomicU64,
     pub leased: AtomicU64,
@@ -59,6 +61,7 @@ pub struct StatsSnapshot {
     pub filtered: u64,
     pub duplicates: u64,
     pub items_written: u64,
+    pub unchanged: u64,
     pub queued: u64,
     pub leased: u64,
     pub elapsed_secs: f64,
@@ -97,6 +100,7 @@ impl CrawlStats {
             filtered: self.filtered.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
             items_written: self.items_written.load(Relaxed),
+            unchanged: self.unchanged.load(Relaxed),
             queued: self.queued.load(Relaxed),
             leased: self.leased.load(Relaxed),
             elapsed_secs: secs,

@@ -360,7 +360,30 @@ impl Engine {
 /// Returns false when nothing was fetched (robots.txt said no).
 async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
     let in_scope = |u: &trawl_core::Url| ctx.scope.allows(u).is_ok();
-    let outcome = ctx.downloader.fetch(&lease.request.url, &in_scope).await;
+    let req = &lease.request;
+    let outcome = ctx
+        .downloader
+        .fetch_conditional(
+            &req.url,
+            req.etag.as_deref(),
+            req.last_modified.as_deref(),
+            &in_scope,
+        )
+        .await;
+    // Remember fetched URLs and their validators for a later --recrawl.
+    if outcome
+        .status
+        .is_some_and(|s| (200..300).contains(&s) || s == 304)
+    {
+        let (etag, lm) = match outcome.status {
+            // 304: the stored validators still hold.
+            Some(304) => (req.etag.as_deref(), req.last_modified.as_deref()),
+            _ => (outcome.etag.as_deref(), outcome.last_modified.as_deref()),
+        };
+        if let Err(error) = ctx.frontier.remember(req, etag, lm).await {
+            tracing::warn!(%error, "Frontier could not remember validators.");
+        }
+    }
     // The host's fetch slot is free; the lease stays until its item is written.
     if let Err(error) = ctx.frontier.fetched(&lease).await {
         tracing::error!(%error, "Frontier fetched-mark failed.");

@@ -50,6 +50,8 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
         timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         redirects: outcome.redirects,
         retries: outcome.retries,
+        etag: outcome.etag.clone(),
+        last_modified: outcome.last_modified.clone(),
         error: outcome.error.as_ref().map(|e| e.to_string()),
         ..PageRecord::default()
     };
@@ -60,6 +62,9 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     }
     if record.error.is_some() {
         CrawlStats::inc(&ctx.stats.errors);
+    }
+    if outcome.status == Some(304) {
+        CrawlStats::inc(&ctx.stats.unchanged);
     }
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);

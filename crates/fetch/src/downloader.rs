@@ -185,7 +185,12 @@ impl Downloader {
         for _ in 0..=5 {
             let mut retries = 0;
             match self
-                .exchange_with_retries(&target, MAX_ROBOTS_FETCH, &mut retries)
+                .exchange_with_retries(
+                    &target,
+                    MAX_ROBOTS_FETCH,
+                    &header::HeaderMap::new(),
+                    &mut retries,
+                )
                 .await
             {
                 Ok(Exchange::Page(page)) => {
@@ -211,6 +216,28 @@ impl Downloader {
 
     /// Fetch `url`, following redirects that `in_scope` accepts.
     pub async fn fetch(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> FetchOutcome {
+        self.fetch_conditional(url, None, None, in_scope).await
+    }
+
+    /// [`Downloader::fetch`] as a conditional GET: `If-None-Match` and
+    /// `If-Modified-Since` from an earlier fetch's validators, so an
+    /// unchanged page answers 304 without a body.
+    pub async fn fetch_conditional(
+        &self,
+        url: &Url,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        in_scope: &(dyn Fn(&Url) -> bool + Sync),
+    ) -> FetchOutcome {
+        let mut conditional = header::HeaderMap::new();
+        for (name, value) in [
+            (header::IF_NONE_MATCH, etag),
+            (header::IF_MODIFIED_SINCE, last_modified),
+        ] {
+            if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(v).ok()) {
+                conditional.insert(name, v);
+            }
+        }
         let started = Instant::now();
         let mut current = url.clone();
         let mut visited: HashSet<String> = HashSet::new();
@@ -247,8 +274,14 @@ impl Downloader {
                     FetchError::RobotsDenied,
                 );
             }
+            // Validators belong to the requested URL, not to redirect targets.
+            let headers = if redirects == 0 {
+                conditional.clone()
+            } else {
+                header::HeaderMap::new()
+            };
             match self
-                .exchange_with_retries(&current, self.cfg.max_body, &mut retries)
+                .exchange_with_retries(&current, self.cfg.max_body, &headers, &mut retries)
                 .await
             {
                 Err(error) => return fail(current, last_status, redirects, retries, error),
@@ -326,12 +359,13 @@ impl Downloader {
         &self,
         url: &Url,
         cap: usize,
+        headers: &header::HeaderMap,
         retries: &mut u32,
     ) -> Result<Exchange, FetchError> {
         let host = host_key(url);
         let mut attempt = 0u32;
         loop {
-            let result = self.exchange(url, &host, cap).await;
+            let result = self.exchange(url, &host, cap, headers).await;
             let (retryable, server_wait) = match &result {
                 Ok(Exchange::Page(p)) => (is_retryable_status(p.status), p.retry_after),
                 Ok(Exchange::Redirect { .. }) => (false, None),
@@ -365,13 +399,20 @@ impl Downloader {
     }
 
     /// One HTTP exchange under the host's slot.
-    async fn exchange(&self, url: &Url, host: &str, cap: usize) -> Result<Exchange, FetchError> {
+    async fn exchange(
+        &self,
+        url: &Url,
+        host: &str,
+        cap: usize,
+        headers: &header::HeaderMap,
+    ) -> Result<Exchange, FetchError> {
         let _permit = self.slots.acquire(host).await;
         let _in_flight = GaugeGuard::new(&self.stats.in_flight);
         CrawlStats::inc(&self.stats.requests);
         let response = self
             .client
             .get(url.as_str())
+            .headers(headers.clone())
             .send()
             .await
             .map_err(|e| FetchError::from_reqwest(&e))?;

@@ -1,6 +1,7 @@
 //! Push and pop millions of URLs through the embedded (or memory) frontier
 //! and print ops/s and peak RSS: `cargo run --release -p trawl-frontier
-//! --example frontier_bench -- [URLS] [HOSTS] [disk|memory]`.
+//! --example frontier_bench -- [URLS] [HOSTS] [disk|memory|redis] [REDIS_URL]`.
+//! The redis kind uses a crawl named `bench-<pid>` and deletes it after.
 //!
 //! URLs are spread over HOSTS hosts; every URL is pushed twice (the second
 //! push must be dropped as a duplicate), then everything is leased,
@@ -9,7 +10,7 @@
 use std::time::Instant;
 
 use trawl_core::{Frontier, Request, Url};
-use trawl_frontier::{DiskFrontier, MemoryFrontier};
+use trawl_frontier::{DiskFrontier, MemoryFrontier, RedisFrontier, RedisFrontierConfig};
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -42,9 +43,18 @@ async fn main() {
     let hosts: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let kind = args.get(3).map_or("disk", String::as_str);
     let dir = tempfile::tempdir().expect("temp dir");
-    let frontier: Box<dyn Frontier> = match kind {
-        "memory" => Box::new(MemoryFrontier::new(2)),
-        _ => Box::new(DiskFrontier::open(dir.path(), 2).expect("open the state")),
+    let mut redis = None;
+    let frontier: std::sync::Arc<dyn Frontier> = match kind {
+        "memory" => std::sync::Arc::new(MemoryFrontier::new(2)),
+        "redis" => {
+            let url = args.get(4).map_or("redis://127.0.0.1:6379", String::as_str);
+            let cfg = RedisFrontierConfig::new(url, format!("bench-{}", std::process::id()));
+            let f =
+                std::sync::Arc::new(RedisFrontier::connect(cfg).await.expect("connect to Redis"));
+            redis = Some(f.clone());
+            f
+        }
+        _ => std::sync::Arc::new(DiskFrontier::open(dir.path(), 2).expect("open the state")),
     };
     let batch = 1000u64;
 
@@ -95,4 +105,7 @@ async fn main() {
     );
     let stats = frontier.stats().await.expect("stats");
     assert!(stats.is_finished());
+    if let Some(f) = redis {
+        f.reset().await.expect("delete the bench crawl");
+    }
 }

@@ -69,6 +69,11 @@ struct Shared {
     /// Per-id attempt counters of `/flaky/{id}` and `/flaky429/{id}`.
     faults: Mutex<HashMap<String, u32>>,
     session_counter: AtomicU64,
+    /// Per-page content versions bumped by [`TestSite::touch`]; part of the
+    /// `/p/` pages' ETag, so a touched page is "changed" for conditional GETs.
+    versions: Mutex<HashMap<u32, u32>>,
+    /// 304 Not Modified answers sent.
+    not_modified: AtomicU64,
     /// `http` or `https`, for absolute links.
     scheme: &'static str,
     /// `ip:port` of the listener, used when the request has no usable Host.
@@ -206,6 +211,17 @@ impl TestSite {
 
     /// Forgets the attempt counters of `/flaky/{id}` and `/flaky429/{id}`,
     /// so they fail again (not touched by [`TestSite::reset_stats`]).
+    /// Change page `/p/{i}`'s content version: its ETag changes, so a
+    /// conditional recrawl gets it again with a 200.
+    pub fn touch(&self, i: u32) {
+        *self.shared.versions.lock().entry(i).or_insert(0) += 1;
+    }
+
+    /// How many 304 Not Modified answers the site has sent.
+    pub fn not_modified(&self) -> u64 {
+        self.shared.not_modified.load(Ordering::Relaxed)
+    }
+
     pub fn reset_faults(&self) {
         self.shared.faults.lock().clear();
     }
@@ -271,6 +287,8 @@ impl Shared {
             stats: Arc::new(Stats::new(site.page_count(), site.config().log_requests)),
             faults: Mutex::new(HashMap::new()),
             session_counter: AtomicU64::new(0),
+            versions: Mutex::new(HashMap::new()),
+            not_modified: AtomicU64::new(0),
             scheme,
             local_host: local.to_string(),
             shutdown,
@@ -598,7 +616,29 @@ async fn route(
         if let Some(d) = site.config().latency {
             shared.sleep(d).await;
         }
-        return html(site.render_page(i, scheme, host));
+        // Validators for conditional recrawls: an ETag with the page's
+        // version, and a fixed Last-Modified.
+        let version = shared.versions.lock().get(&i).copied().unwrap_or(0);
+        let etag = format!("\"p{i}-v{version}\"");
+        let matches = req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        let mut resp = if matches {
+            shared.not_modified.fetch_add(1, Ordering::Relaxed);
+            respond(StatusCode::NOT_MODIFIED, HTML, Bytes::new())
+        } else {
+            html(site.render_page(i, scheme, host))
+        };
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        resp.headers_mut().insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 01 Sep 2026 00:00:00 GMT"),
+        );
+        return resp;
     }
     match path {
         "/" => return html(site.render_root(scheme, host)),

@@ -13,8 +13,9 @@ use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Reque
 /// Memtable size per keyspace.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Fingerprints kept in memory in front of the on-disk seen-set.
-const SEEN_CACHE: usize = 2_000_000;
+/// Fingerprints kept in memory in front of the on-disk seen-set (~30 bytes
+/// each: 10 M URLs cost ~300 MiB). Past it, lookups go to disk.
+const SEEN_CACHE: usize = 16_000_000;
 
 fn storage(context: &str, e: impl std::fmt::Display) -> FrontierError {
     FrontierError::Storage(format!("{context}: {e}"))
@@ -53,9 +54,22 @@ pub struct DiskFrontier {
     seen: Keyspace,
     queue: Keyspace,
     meta: Keyspace,
+    /// Fingerprint → `Known` of every fetched URL (for `--recrawl`).
+    known: Keyspace,
     state: Mutex<State>,
     host_limit: usize,
     notify: Notify,
+}
+
+/// What the store keeps of a fetched URL.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Known {
+    url: String,
+    depth: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
 }
 
 fn queue_key(host: &str, seq: u64) -> Vec<u8> {
@@ -95,7 +109,8 @@ impl DiskFrontier {
             })
             .map_err(|e| storage(name, e))
         };
-        let (seen, queue, meta) = (open("seen")?, open("queue")?, open("meta")?);
+        let (seen, queue, meta, known) =
+            (open("seen")?, open("queue")?, open("meta")?, open("known")?);
         let mut state = State {
             next_seq: read_u64(&meta, "seq")?,
             seen: read_u64(&meta, "seen")?,
@@ -114,6 +129,7 @@ impl DiskFrontier {
             seen,
             queue,
             meta,
+            known,
             state: Mutex::new(state),
             host_limit: host_limit.max(1),
             notify: Notify::new(),
@@ -127,6 +143,55 @@ impl DiskFrontier {
             }
         }
         Ok(frontier)
+    }
+
+    /// Start a new pass over every URL fetched before: the queue and the
+    /// seen-set are cleared and each known URL is queued again with its
+    /// validators, so the downloader revisits it with a conditional GET and
+    /// an unchanged page costs a 304. New links found on changed pages are
+    /// crawled as usual. Returns how many URLs were queued.
+    pub async fn begin_recrawl(&self) -> Result<usize, FrontierError> {
+        self.queue
+            .clear()
+            .map_err(|e| storage("clearing the queue", e))?;
+        self.seen
+            .clear()
+            .map_err(|e| storage("clearing the seen-set", e))?;
+        // The old output checkpoint belongs to the finished pass.
+        self.meta
+            .remove("checkpoint")
+            .map_err(|e| storage("clearing the checkpoint", e))?;
+        {
+            let mut state = self.state.lock();
+            let next_seq = state.next_seq;
+            *state = State {
+                next_seq,
+                ..State::default()
+            };
+        }
+        let mut batch = Vec::with_capacity(1000);
+        let mut queued = 0;
+        for guard in self.known.iter() {
+            let (_, value) = guard
+                .into_inner()
+                .map_err(|e| storage("reading known URLs", e))?;
+            let Ok(known) = serde_json::from_slice::<Known>(&value) else {
+                continue;
+            };
+            let Ok(url) = trawl_core::Url::parse(&known.url) else {
+                continue;
+            };
+            let mut request = Request::seed(url);
+            request.depth = known.depth;
+            request.etag = known.etag;
+            request.last_modified = known.last_modified;
+            batch.push(request);
+            if batch.len() == 1000 {
+                queued += self.push(std::mem::take(&mut batch)).await?;
+            }
+        }
+        queued += self.push(batch).await?;
+        Ok(queued)
     }
 
     /// Whether this state directory already holds a crawl.
@@ -364,6 +429,24 @@ impl Frontier for DiskFrontier {
         }
         self.notify.notify_waiters();
         Ok(())
+    }
+
+    async fn remember(
+        &self,
+        request: &Request,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<(), FrontierError> {
+        let known = Known {
+            url: request.url.to_string(),
+            depth: request.depth,
+            etag: etag.map(str::to_string),
+            last_modified: last_modified.map(str::to_string),
+        };
+        let value = serde_json::to_vec(&known).map_err(|e| storage("encoding validators", e))?;
+        self.known
+            .insert(request.fingerprint().to_vec(), value)
+            .map_err(|e| storage("storing validators", e))
     }
 
     async fn checkpoint(&self) -> Result<Option<Vec<u8>>, FrontierError> {
