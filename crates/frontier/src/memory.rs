@@ -4,13 +4,14 @@
 //! outstanding leases than the per-host limit, and no back-off in force sit in
 //! a ready ring. `lease` walks the ring taking one request per host per turn,
 //! so a host with a million URLs gets the same share of fetch slots as a host
-//! with ten, and politeness on one host never blocks the others. FIFO per
-//! host keeps the crawl breadth-first by depth.
+//! with ten, and politeness on one host never blocks the others. Within a
+//! host, requests come out by `priority` (the spider's score, higher first)
+//! and then first-in first-out, which keeps the crawl breadth-first by depth.
 //!
 //! The seen-set keeps a 128-bit fingerprint of every canonical URL ever
 //! accepted (16 bytes a URL instead of the string).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -18,9 +19,37 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Request};
 
+/// A queued request, ordered by priority (higher first), then by arrival.
+struct Queued {
+    priority: i32,
+    seq: u64,
+    request: Request,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.seq) == (other.priority, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// The max-heap pops the highest priority, and the lowest sequence
+    /// number among equals.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.priority
+            .cmp(&other.priority)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
 #[derive(Default)]
 struct HostQueue {
-    queue: VecDeque<Request>,
+    queue: BinaryHeap<Queued>,
     /// Leases of this host whose fetch is not over (the politeness limit).
     fetching: usize,
     /// Leases of this host not yet acknowledged.
@@ -42,6 +71,8 @@ struct Inner {
     /// Outstanding leases, and whether each is still fetching.
     leases: HashMap<u64, (Lease, bool)>,
     next_id: u64,
+    /// Arrival order of queued requests.
+    next_seq: u64,
     queued: u64,
 }
 
@@ -122,12 +153,18 @@ impl Frontier for MemoryFrontier {
                     continue;
                 }
                 let host = req.host_key();
+                inner.next_seq += 1;
+                let queued = Queued {
+                    priority: req.priority,
+                    seq: inner.next_seq,
+                    request: req,
+                };
                 inner
                     .hosts
                     .entry(host.clone())
                     .or_default()
                     .queue
-                    .push_back(req);
+                    .push(queued);
                 inner.queued += 1;
                 inner.maybe_ready(&host, self.host_limit, now);
                 added += 1;
@@ -154,7 +191,7 @@ impl Frontier for MemoryFrontier {
                 continue;
             };
             h.in_ready = false;
-            let Some(request) = h.queue.pop_front() else {
+            let Some(Queued { request, .. }) = h.queue.pop() else {
                 continue;
             };
             h.leased += 1;
@@ -223,7 +260,12 @@ impl Frontier for MemoryFrontier {
             if fetching {
                 h.fetching = h.fetching.saturating_sub(1);
             }
-            h.queue.push_front(lease.request);
+            // Back at the head of its priority class.
+            h.queue.push(Queued {
+                priority: lease.request.priority,
+                seq: 0,
+                request: lease.request,
+            });
             inner.queued += 1;
             inner.maybe_ready(&lease.host, self.host_limit, now);
         }
@@ -328,6 +370,21 @@ mod tests {
         f.ack(&l[0]).await.unwrap();
         assert!(f.stats().await.unwrap().is_finished());
         assert!(f.ack(&l[0]).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn priority_first_then_fifo() {
+        let f = MemoryFrontier::new(1);
+        let mut reqs: Vec<Request> = (0..4).map(|i| req(&format!("http://a/{i}"))).collect();
+        reqs[2].priority = 5;
+        f.push(reqs).await.unwrap();
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let l = f.lease(1).await.unwrap();
+            order.push(l[0].request.url.path().to_string());
+            f.ack(&l[0]).await.unwrap();
+        }
+        assert_eq!(order, vec!["/2", "/0", "/1", "/3"]);
     }
 
     #[tokio::test(start_paused = true)]

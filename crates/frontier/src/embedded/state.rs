@@ -1,6 +1,6 @@
 //! The `DiskFrontier` implementation (see the module documentation).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ struct Host {
     /// Key of the last request read from disk; the next read starts after it.
     cursor: Option<Vec<u8>>,
     /// Leases given back (read again before the disk).
-    returned: VecDeque<(Vec<u8>, Request)>,
+    /// By key, so they come out in queue order.
+    returned: BTreeMap<Vec<u8>, Request>,
     not_before: Option<Instant>,
     in_ready: bool,
 }
@@ -72,16 +73,20 @@ struct Known {
     last_modified: Option<String>,
 }
 
-fn queue_key(host: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(host.len() + 9);
+/// `host 0x00 rank seq`: per host, by priority (higher first: the rank is
+/// the priority flipped so it sorts ascending), then arrival.
+fn queue_key(host: &str, priority: i32, seq: u64) -> Vec<u8> {
+    let rank = (i64::from(i32::MAX) - i64::from(priority)) as u32;
+    let mut key = Vec::with_capacity(host.len() + 13);
     key.extend_from_slice(host.as_bytes());
     key.push(0);
+    key.extend_from_slice(&rank.to_be_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
 fn host_of_key(key: &[u8]) -> Option<&str> {
-    let end = key.len().checked_sub(9)?;
+    let end = key.len().checked_sub(13)?;
     std::str::from_utf8(&key[..end]).ok()
 }
 
@@ -218,9 +223,9 @@ impl DiskFrontier {
     ) -> Result<Option<(Vec<u8>, Request)>, FrontierError> {
         let mut start = match cursor {
             Some(c) => c.to_vec(),
-            None => queue_key(host, 0),
+            None => queue_key(host, i32::MAX, 0),
         };
-        let end = queue_key(host, u64::MAX);
+        let end = queue_key(host, i32::MIN, u64::MAX);
         if cursor.is_some() {
             // Strictly after the cursor.
             start.push(0);
@@ -272,7 +277,7 @@ impl Frontier for DiskFrontier {
                 }
             }
             let mut batch = self.db.batch();
-            let mut fresh: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut fresh: Vec<(String, Vec<u8>, Request)> = Vec::new();
             let mut in_batch: HashSet<[u8; 16], Prehashed> = HashSet::default();
             for (fp, req) in keyed {
                 if in_batch.contains(&fp) || self.is_seen(&state, &fp)? {
@@ -280,13 +285,13 @@ impl Frontier for DiskFrontier {
                 }
                 in_batch.insert(fp);
                 let host = req.host_key();
-                let key = queue_key(&host, state.next_seq);
+                let key = queue_key(&host, req.priority, state.next_seq);
                 state.next_seq += 1;
                 let json =
                     serde_json::to_vec(&req).map_err(|e| storage("encoding a request", e))?;
                 batch.insert(&self.seen, fp.to_vec(), Vec::<u8>::new());
                 batch.insert(&self.queue, key.clone(), json);
-                fresh.push((host, key));
+                fresh.push((host, key, req));
             }
             if fresh.is_empty() {
                 return Ok(0);
@@ -302,12 +307,20 @@ impl Frontier for DiskFrontier {
                     state.seen_cache.insert(*fp);
                 }
             }
-            for (host, _) in &fresh {
-                state.hosts.entry(host.clone()).or_default().queued += 1;
-                state.queued += 1;
-                self.maybe_ready(&mut state, host, now);
+            let added = fresh.len();
+            for (host, key, req) in fresh {
+                let h = state.hosts.entry(host.clone()).or_default();
+                if h.cursor.as_ref().is_some_and(|c| key < *c) {
+                    // Higher priority than what the host's disk reads have
+                    // passed: served from memory, in key order, before them.
+                    h.returned.insert(key, req);
+                } else {
+                    h.queued += 1;
+                    state.queued += 1;
+                }
+                self.maybe_ready(&mut state, &host, now);
             }
-            fresh.len()
+            added
         };
         self.notify.notify_waiters();
         Ok(added)
@@ -337,7 +350,7 @@ impl Frontier for DiskFrontier {
             let (returned, cursor) = match state.hosts.get_mut(&host) {
                 Some(h) => {
                     h.in_ready = false;
-                    (h.returned.pop_front(), h.cursor.clone())
+                    (h.returned.pop_first(), h.cursor.clone())
                 }
                 None => continue,
             };
@@ -468,7 +481,7 @@ impl Frontier for DiskFrontier {
             if fetching {
                 h.fetching = h.fetching.saturating_sub(1);
             }
-            h.returned.push_back((key, lease.request));
+            h.returned.insert(key, lease.request);
             self.maybe_ready(&mut state, &lease.host, now);
         }
         self.notify.notify_waiters();
@@ -582,6 +595,29 @@ mod tests {
             .collect();
         urls.sort();
         assert_eq!(urls, vec!["http://a/2", "http://b/1", "http://c/1"]);
+    }
+
+    #[tokio::test]
+    async fn priority_first_even_after_reads_moved_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = DiskFrontier::open(dir.path(), 1).unwrap();
+        f.push((0..3).map(|i| req(&format!("http://a/{i}"))).collect())
+            .await
+            .unwrap();
+        let first = f.lease(1).await.unwrap();
+        assert_eq!(first[0].request.url.path(), "/0");
+        f.ack(&first[0]).await.unwrap();
+        let mut urgent = req("http://a/urgent");
+        urgent.priority = 10;
+        f.push(vec![urgent]).await.unwrap();
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            let l = f.lease(1).await.unwrap();
+            order.push(l[0].request.url.path().to_string());
+            f.ack(&l[0]).await.unwrap();
+        }
+        assert_eq!(order, vec!["/urgent", "/1", "/2"]);
+        assert!(f.stats().await.unwrap().is_finished());
     }
 
     #[tokio::test]
