@@ -2,25 +2,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{line_count, trawl, wait_until};
 use trawl_testsite::{SiteConfig, TestSite};
-
-fn trawl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trawl"))
-}
-
-/// Poll `cond` every 20 ms until it holds or `deadline` passes.
-fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
     let mut status = None;
@@ -48,12 +38,6 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
         .collect()
-}
-
-fn line_count(path: &Path) -> usize {
-    std::fs::read(path)
-        .map(|b| b.iter().filter(|c| **c == b'\n').count())
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
