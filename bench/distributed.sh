@@ -13,7 +13,7 @@ FB_URLS="${FB_URLS:-200000}" FB_HOSTS="${FB_HOSTS:-2000}"
 OUT="$(mktemp -d)"
 BIN="$ROOT/target/release"
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
-(cd "$ROOT" && cargo build --release --quiet -p trawl -p trawl-testsite -p trawl-frontier --example frontier_bench)
+(cd "$ROOT" && cargo build --release --quiet -p trawl -p trawl-testsite && cargo build --release --quiet -p trawl-frontier --example frontier_bench)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT="$(free_port)"; SPORT="$(free_port)"
