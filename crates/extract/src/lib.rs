@@ -7,9 +7,18 @@
 //! # Layout
 //! - [`charset`]: which encoding a body is in, and decoding it to UTF-8.
 //! - [`html`]: streaming link and metadata extraction (lol_html, no DOM).
+//! - [`select`]: user field rules (CSS selector, regex, type conversion)
+//!   over a scraper DOM.
+//! - [`structured`]: JSON-LD, OpenGraph, Twitter cards, `<meta>` pairs and
+//!   microdata.
+//! - [`readable`]: main-content text and Markdown (htmd), absolute link and
+//!   image lists.
 
 pub mod charset;
 pub mod html;
+pub mod readable;
+pub mod select;
+pub mod structured;
 
 pub use html::{PageInfo, extract_page};
 

@@ -42,6 +42,14 @@ pub struct SiteConfig {
     /// Keep a per-request log in [`crate::SiteStats::log`] (bounded to
     /// [`crate::LOG_CAPACITY`] entries). The benchmark turns it off.
     pub log_requests: bool,
+    /// Also serve a product catalogue (`/shop/…`) and a blog (`/blog/…`)
+    /// with structured data, linked from `/` (see [`crate::Product`],
+    /// [`crate::Article`]). Off: the site is exactly as without it.
+    pub shop: bool,
+    /// Number of products when `shop` is on.
+    pub shop_products: usize,
+    /// Number of blog articles when `shop` is on.
+    pub shop_articles: usize,
 }
 
 impl Default for SiteConfig {
@@ -55,6 +63,9 @@ impl Default for SiteConfig {
             robots: RobotsMode::Default,
             latency: None,
             log_requests: true,
+            shop: false,
+            shop_products: 100,
+            shop_articles: 20,
         }
     }
 }

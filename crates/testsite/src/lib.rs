@@ -27,7 +27,11 @@
 //! `/status/{code}`, `/flaky/{id}`, `/flaky429/{id}`, `/slow/{ms}`,
 //! `/stall`, `/hang`, `/reset`, `/gzip`, `/brotli`, `/huge`, `/malformed`,
 //! `/binary`, `/latin1`, `/sjis`, `/calendar/{year}/{month}`,
-//! `/session/{n}?sid=…`. Paths are matched exactly as sent (no
+//! `/session/{n}?sid=…`; with [`SiteConfig::shop`] also `/shop/`,
+//! `/shop/page/{n}`, `/shop/product/{id}`, `/shop/images/{id}.png`,
+//! `/blog/`, `/blog/page/{n}` and `/blog/{slug}` (ground truth:
+//! [`Site::products`], [`Site::articles`], [`Site::listing_pages`],
+//! [`Site::blog_pages`]). Paths are matched exactly as sent (no
 //! percent-decoding, no trailing-slash or leading-zero tolerance), so a
 //! crawler that fails to canonicalize gets 404s.
 
@@ -38,12 +42,14 @@ mod render;
 mod rng;
 pub mod robots;
 mod server;
+mod shop;
 mod site;
 mod stats;
 mod tls;
 
 pub use config::{RobotsMode, SiteConfig};
 pub use server::{HUGE_BYTES, STATS_PATH, TestSite};
+pub use shop::{ARTICLES_PER_PAGE, Article, PRODUCTS_PER_PAGE, Product};
 pub use site::{Expected, LATIN1_TITLE, ROOT_TITLE, SJIS_TITLE, Site, error_kind};
 pub use stats::{HostStats, LOG_CAPACITY, RequestLogEntry, SiteStats};
 

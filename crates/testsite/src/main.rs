@@ -46,6 +46,15 @@ struct Args {
     /// Do not keep a request log.
     #[arg(long)]
     no_log: bool,
+    /// Also serve the product catalogue (`/shop/`) and blog (`/blog/`).
+    #[arg(long)]
+    shop: bool,
+    /// Number of products with `--shop`.
+    #[arg(long, default_value_t = 100)]
+    shop_products: usize,
+    /// Number of blog articles with `--shop`.
+    #[arg(long, default_value_t = 20)]
+    shop_articles: usize,
     /// Delay added to every /p/ page, in milliseconds.
     #[arg(long)]
     latency_ms: Option<u64>,
@@ -100,6 +109,9 @@ fn run(args: Args) -> Result<(), Error> {
         },
         latency: args.latency_ms.map(Duration::from_millis),
         log_requests: !args.no_log,
+        shop: args.shop,
+        shop_products: args.shop_products,
+        shop_articles: args.shop_articles,
     };
     if args.print_ground_truth {
         let site = Site::generate(&cfg);

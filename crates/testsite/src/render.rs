@@ -92,7 +92,7 @@ impl Site {
             let path = match extra {
                 Node::Root => "/",
                 Node::Extra(e) => e.path(),
-                Node::Page(_) => "/",
+                _ => "/",
             };
             let lh = hash3(seed, src, 0xE7);
             out.extend_from_slice(b"<li>");
@@ -163,6 +163,11 @@ impl Site {
             out.extend_from_slice(b"</li>\n");
         }
         out.extend_from_slice(b"</ul>\n");
+        if self.shop().enabled {
+            out.extend_from_slice(
+                b"<h2>Store</h2>\n<ul class=\"store\">\n<li><a href=\"/shop/\">Shop</a></li>\n<li><a href=\"/blog/\">Blog</a></li>\n</ul>\n",
+            );
+        }
         if self.config().nasty {
             out.extend_from_slice(b"<h2>Fault routes</h2>\n<ul class=\"nasty\">\n");
             for (path, _) in crate::site::NASTY_LINKS {

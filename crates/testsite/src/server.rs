@@ -738,6 +738,29 @@ async fn route(
     if let Some(e) = Extra::from_path(path) {
         return html(site.render_extra(e));
     }
+    if let Some(node) = site.shop().node_of(path)
+        && let Some(body) = site.shop().render(node, scheme, host)
+    {
+        return html(body);
+    }
+    if site.shop().enabled
+        && let Some(id) = path
+            .strip_prefix("/shop/images/")
+            .and_then(|s| s.strip_suffix(".png"))
+            .and_then(parse_canonical_u64)
+        && site
+            .shop()
+            .product(id.min(u64::from(u32::MAX)) as u32)
+            .is_some()
+    {
+        return respond(StatusCode::OK, "image/png", crate::shop::PNG_1X1);
+    }
+    if site.shop().enabled && path == "/shop/page/1" {
+        return redirect(StatusCode::MOVED_PERMANENTLY, "/shop/");
+    }
+    if site.shop().enabled && path == "/blog/page/1" {
+        return redirect(StatusCode::MOVED_PERMANENTLY, "/blog/");
+    }
     if let Some(n) = path
         .strip_prefix("/redirect/chain/")
         .and_then(parse_canonical_u64)

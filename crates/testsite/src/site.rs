@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::config::SiteConfig;
 use crate::rng::{Rng, hash3};
 use crate::robots::Rules;
+use crate::shop::{Article, Product, Shop};
 
 /// Title of `/`.
 pub const ROOT_TITLE: &str = "Trawl test site";
@@ -103,6 +104,14 @@ pub(crate) enum Node {
     Root,
     Page(u32),
     Extra(Extra),
+    /// `/shop/` (1) or `/shop/page/{n}`.
+    ShopList(u32),
+    /// `/shop/product/{id}` (1-based).
+    Product(u32),
+    /// `/blog/` (1) or `/blog/page/{n}`.
+    BlogList(u32),
+    /// `/blog/{slug}` of article `i` (0-based).
+    Article(u32),
 }
 
 impl Node {
@@ -111,6 +120,10 @@ impl Node {
             Node::Root => "/".to_owned(),
             Node::Page(i) => format!("/p/{i}"),
             Node::Extra(e) => e.path().to_owned(),
+            Node::ShopList(n) => crate::shop::list_path("/shop/", n),
+            Node::Product(id) => format!("/shop/product/{id}"),
+            Node::BlogList(n) => crate::shop::list_path("/blog/", n),
+            Node::Article(i) => format!("/blog/{}", crate::shop::article_slug(i)),
         }
     }
 }
@@ -202,7 +215,7 @@ pub struct Expected {
 }
 
 /// Capitalised words for titles.
-const TITLE_WORDS: [&str; 64] = [
+pub(crate) const TITLE_WORDS: [&str; 64] = [
     "Amber", "Birch", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Indigo",
     "Juniper", "Kestrel", "Lantern", "Meadow", "Nebula", "Orchid", "Pioneer", "Quartz", "Raven",
     "Saffron", "Tundra", "Umber", "Velvet", "Willow", "Xenon", "Yarrow", "Zephyr", "Aurora",
@@ -280,6 +293,7 @@ pub struct Site {
     sitemap2: Vec<Node>,
     rules: Rules,
     corpus: String,
+    shop: Shop,
 }
 
 impl std::fmt::Debug for Site {
@@ -407,6 +421,7 @@ impl Site {
             sitemap2,
             rules: Rules::for_mode(&cfg.robots),
             corpus: make_corpus(seed),
+            shop: Shop::generate(seed, cfg.shop, cfg.shop_products, cfg.shop_articles),
         }
     }
 
@@ -423,8 +438,46 @@ impl Site {
     /// Every generated page path: `/` and `/p/{i}` for all `i` (reachable or
     /// not).
     pub fn all_pages(&self) -> BTreeSet<String> {
-        std::iter::once("/".to_owned())
+        let mut out: BTreeSet<String> = std::iter::once("/".to_owned())
             .chain((0..self.kinds.len()).map(|i| format!("/p/{i}")))
+            .collect();
+        if self.shop.enabled {
+            out.extend(self.listing_pages());
+            out.extend(self.blog_pages());
+            out.extend(self.shop.products.iter().map(|p| p.path.clone()));
+            out.extend(self.shop.articles.iter().map(|a| a.path.clone()));
+        }
+        out
+    }
+
+    /// Ground truth of the products (`/shop/product/{id}`, ids from 1);
+    /// empty unless [`SiteConfig::shop`].
+    pub fn products(&self) -> Vec<Product> {
+        self.shop.products.clone()
+    }
+
+    /// Ground truth of the blog articles (`/blog/{slug}`); empty unless
+    /// [`SiteConfig::shop`].
+    pub fn articles(&self) -> Vec<Article> {
+        self.shop.articles.clone()
+    }
+
+    /// The product catalogue's listing pages in order (`/shop/`,
+    /// `/shop/page/2`, …), each listing [`crate::PRODUCTS_PER_PAGE`]
+    /// products and linking the next with `<a rel="next" class="next">`;
+    /// empty unless [`SiteConfig::shop`].
+    pub fn listing_pages(&self) -> Vec<String> {
+        (1..=self.shop.shop_pages())
+            .map(|n| Node::ShopList(n).path())
+            .collect()
+    }
+
+    /// The blog's index pages in order (`/blog/`, `/blog/page/2`, …), each
+    /// listing [`crate::ARTICLES_PER_PAGE`] articles; empty unless
+    /// [`SiteConfig::shop`].
+    pub fn blog_pages(&self) -> Vec<String> {
+        (1..=self.shop.blog_pages())
+            .map(|n| Node::BlogList(n).path())
             .collect()
     }
 
@@ -519,6 +572,9 @@ impl Site {
         if let Some(e) = Extra::from_path(path) {
             return Some(e.title().to_owned());
         }
+        if let Some(node) = self.shop.node_of(path) {
+            return self.shop.title(node);
+        }
         nasty_title(path)
     }
 
@@ -531,6 +587,8 @@ impl Site {
             Node::Root
         } else if let Some(i) = self.page_index(path) {
             Node::Page(i)
+        } else if let Some(node) = self.shop.node_of(path) {
+            node
         } else {
             Node::Extra(Extra::from_path(path)?)
         };
@@ -710,6 +768,10 @@ impl Site {
                 for e in self.root_extras() {
                     f(Node::Extra(e));
                 }
+                if self.shop.enabled {
+                    f(Node::ShopList(1));
+                    f(Node::BlogList(1));
+                }
             }
             Node::Page(i) => {
                 for &t in self.page_targets(i) {
@@ -720,7 +782,14 @@ impl Site {
                 }
             }
             Node::Extra(_) => f(Node::Root),
+            Node::ShopList(_) | Node::Product(_) | Node::BlogList(_) | Node::Article(_) => {
+                self.shop.for_each_link(node, &mut f);
+            }
         }
+    }
+
+    pub(crate) fn shop(&self) -> &Shop {
+        &self.shop
     }
 
     fn node_index(&self, node: Node) -> usize {
@@ -728,12 +797,16 @@ impl Site {
             Node::Root => 0,
             Node::Page(i) => 1 + i as usize,
             Node::Extra(e) => 1 + self.kinds.len() + e.index(),
+            Node::ShopList(_) | Node::Product(_) | Node::BlogList(_) | Node::Article(_) => {
+                1 + self.kinds.len() + Extra::ALL.len() + self.shop.node_index(node)
+            }
         }
     }
 
     fn bfs(&self, seeds: &[Node], max_depth: Option<u32>) -> Reach {
         const UNSEEN: u8 = 0;
-        let mut state = vec![UNSEEN; 1 + self.kinds.len() + Extra::ALL.len()];
+        let mut state =
+            vec![UNSEEN; 1 + self.kinds.len() + Extra::ALL.len() + self.shop.node_count()];
         let mut reach = Reach {
             fetched: Vec::new(),
             disallowed: Vec::new(),

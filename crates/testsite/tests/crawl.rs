@@ -87,6 +87,32 @@ async fn naive_crawl_finds_exactly_the_ground_truth() {
 }
 
 #[tokio::test]
+async fn naive_crawl_with_shop_finds_exactly_the_ground_truth() {
+    let site = TestSite::start(SiteConfig {
+        seed: 5,
+        pages: 60,
+        fanout: 4,
+        page_bytes: 1500,
+        shop: true,
+        shop_products: 45,
+        shop_articles: 13,
+        ..SiteConfig::default()
+    })
+    .await
+    .unwrap();
+    let truth = site.site().ground_truth();
+    let found = crawl(&site, false).await;
+    assert_eq!(found, truth);
+    for p in site.site().products() {
+        assert!(truth.contains(&p.path), "{}", p.path);
+    }
+    for a in site.site().articles() {
+        assert!(truth.contains(&a.path), "{}", a.path);
+    }
+    site.shutdown().await;
+}
+
+#[tokio::test]
 async fn naive_crawl_over_tls_finds_exactly_the_ground_truth() {
     let site = TestSite::start_tls(SiteConfig {
         seed: 3,

@@ -168,7 +168,17 @@ pub fn title(html: &str) -> Option<String> {
     let lower = html.to_ascii_lowercase();
     let s = lower.find("<title>")? + "<title>".len();
     let e = s + lower[s..].find("</title>")?;
-    Some(html[s..e].to_owned())
+    Some(decode_entities(&html[s..e]))
+}
+
+/// Decodes the few HTML entities the site writes (`&amp;`, `&quot;`,
+/// `&lt;`, `&gt;`, `&#39;`).
+pub fn decode_entities(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Resident set size of this process in bytes (Linux), if known.
