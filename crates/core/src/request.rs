@@ -27,6 +27,9 @@ pub struct Request {
     pub etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
+    /// The spider rule that should parse the response (Scrapy's callback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
 }
 
 impl Request {
@@ -39,6 +42,7 @@ impl Request {
             priority: 0,
             etag: None,
             last_modified: None,
+            callback: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl Request {
             priority: 0,
             etag: None,
             last_modified: None,
+            callback: None,
         }
     }
 
