@@ -24,6 +24,10 @@ pub enum Command {
     Crawl(CrawlArgs),
     /// Serve the built-in test site on loopback and crawl it (works offline).
     Demo(DemoArgs),
+    /// Run a declarative spider file (TOML): items instead of page records.
+    Run(RunArgs),
+    /// Check a spider file without crawling.
+    Check(CheckArgs),
     /// Join a distributed crawl seeded with `trawl crawl --redis URL --crawl NAME`.
     Worker(WorkerArgs),
     /// Show a distributed crawl's queues, leases, workers and progress.
@@ -37,6 +41,25 @@ pub struct WorkerArgs {
     /// How long to wait for the crawl to be seeded.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pub wait_for_seed: std::time::Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The spider file.
+    pub spider: PathBuf,
+    /// Where error records go (required fields missing, pages that failed);
+    /// default: the file's `settings.errors`, else NAME-errors.jsonl.
+    #[arg(long)]
+    pub errors: Option<PathBuf>,
+    /// Crawl options; the spider file's `[settings]` fill in those left at their defaults.
+    #[command(flatten)]
+    pub opts: CrawlOpts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// The spider file.
+    pub spider: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

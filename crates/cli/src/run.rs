@@ -32,6 +32,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
             crate::distributed::worker(url, &args.opts, args.wait_for_seed).await
         }
         Command::Status(args) => crate::distributed::status(&args).await,
+        Command::Run(args) => crate::spider::run(&args).await,
+        Command::Check(args) => crate::spider::check(&args),
         Command::Demo(args) => {
             let cfg = trawl_testsite::SiteConfig {
                 pages: args.pages,
@@ -138,13 +140,7 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
     if o.ignore_robots {
         eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
     }
-    let (frontier, sink): (Arc<dyn Frontier>, JsonlSink) = match &o.state {
-        None => (
-            Arc::new(MemoryFrontier::new(cfg.fetch.per_host)),
-            JsonlSink::open(&o.output, o.append).context("opening the output")?,
-        ),
-        Some(dir) => open_state(dir, o, cfg.fetch.per_host).await?,
-    };
+    let (frontier, sink) = local_frontier(o, cfg.fetch.per_host).await?;
     run_engine(cfg, frontier, sink, o).await
 }
 
@@ -158,6 +154,20 @@ pub async fn run_engine(
     run_engine_with_stats(cfg, frontier, sink, o, Arc::new(CrawlStats::default())).await
 }
 
+/// Build the frontier and the output sink for a single-box crawl.
+pub async fn local_frontier(
+    o: &CrawlOpts,
+    per_host: usize,
+) -> anyhow::Result<(Arc<dyn Frontier>, JsonlSink)> {
+    Ok(match &o.state {
+        None => (
+            Arc::new(MemoryFrontier::new(per_host)),
+            JsonlSink::open(&o.output, o.append).context("opening the output")?,
+        ),
+        Some(dir) => open_state(dir, o, per_host).await?,
+    })
+}
+
 /// [`run_engine`] with counters the caller can read while it runs.
 pub async fn run_engine_with_stats(
     cfg: CrawlConfig,
@@ -167,12 +177,23 @@ pub async fn run_engine_with_stats(
     stats: Arc<CrawlStats>,
 ) -> anyhow::Result<u8> {
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    run_engine_custom(Engine::new(cfg, stats), frontier, sinks, o).await
+}
+
+/// Run a prepared engine with the terminal UI: signals, progress line,
+/// summary and the stats file.
+pub async fn run_engine_custom(
+    engine: Engine,
+    frontier: Arc<dyn Frontier>,
+    sinks: Vec<Box<dyn Sink>>,
+    o: &CrawlOpts,
+) -> anyhow::Result<u8> {
+    let stats = engine.stats().clone();
     let shutdown = Shutdown::default();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), o.quiet));
     let show_progress = !o.quiet && (o.progress || std::io::stderr().is_terminal());
     let progress_task = show_progress.then(|| tokio::spawn(progress::run(stats.clone())));
 
-    let engine = Engine::new(cfg, stats);
     let result = engine.run(frontier, sinks, shutdown.clone()).await;
     if let Some(task) = progress_task {
         task.abort();

@@ -38,6 +38,8 @@ pub struct CrawlStats {
     pub items_written: AtomicU64,
     /// Conditional recrawl fetches answered 304 Not Modified.
     pub unchanged: AtomicU64,
+    /// Spider error records (required fields missing, pages not fetched).
+    pub item_errors: AtomicU64,
     /// Latest frontier sizes (refreshed by the scheduler).
     pub queued: AtomicU64,
     pub leased: AtomicU64,
@@ -62,6 +64,7 @@ pub struct StatsSnapshot {
     pub duplicates: u64,
     pub items_written: u64,
     pub unchanged: u64,
+    pub item_errors: u64,
     pub queued: u64,
     pub leased: u64,
     pub elapsed_secs: f64,
@@ -101,6 +104,7 @@ impl CrawlStats {
             duplicates: self.duplicates.load(Relaxed),
             items_written: self.items_written.load(Relaxed),
             unchanged: self.unchanged.load(Relaxed),
+            item_errors: self.item_errors.load(Relaxed),
             queued: self.queued.load(Relaxed),
             leased: self.leased.load(Relaxed),
             elapsed_secs: secs,

@@ -12,6 +12,7 @@ use trawl_core::{
     canonicalize,
 };
 use trawl_fetch::{Downloader, FetchError};
+use trawl_spider::Spider;
 
 use crate::config::CrawlConfig;
 use crate::parse::{Fetched, ParseContext, Parsed, parse};
@@ -43,6 +44,9 @@ pub struct CrawlReport {
 pub struct Engine {
     cfg: CrawlConfig,
     stats: Arc<CrawlStats>,
+    spider: Option<Arc<dyn Spider>>,
+    /// Where spider error records go (taken by `run`).
+    error_sinks: parking_lot::Mutex<Vec<Box<dyn Sink>>>,
 }
 
 /// Shared by the fetch tasks.
@@ -55,7 +59,24 @@ struct FetchContext {
 
 impl Engine {
     pub fn new(cfg: CrawlConfig, stats: Arc<CrawlStats>) -> Engine {
-        Engine { cfg, stats }
+        Engine {
+            cfg,
+            stats,
+            spider: None,
+            error_sinks: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Parse pages with `spider` (its items replace the page records) and
+    /// write its error records to `error_sinks`.
+    pub fn with_spider(
+        mut self,
+        spider: Arc<dyn Spider>,
+        error_sinks: Vec<Box<dyn Sink>>,
+    ) -> Engine {
+        self.spider = Some(spider);
+        self.error_sinks = parking_lot::Mutex::new(error_sinks);
+        self
     }
 
     pub fn stats(&self) -> &Arc<CrawlStats> {
@@ -99,6 +120,7 @@ impl Engine {
             .store(parse_threads as u64, Ordering::Relaxed);
         let parse_ctx = Arc::new(ParseContext {
             scope: scope.clone(),
+            spider: self.spider.clone(),
             max_depth: cfg.max_depth,
             stats: stats.clone(),
         });
@@ -129,9 +151,11 @@ impl Engine {
         drop(route_tx);
 
         // Sink stage.
+        let error_sinks = std::mem::take(&mut *self.error_sinks.lock());
         let sink_task = tokio::spawn(crate::sink_stage::run(
             item_rx,
             sinks,
+            error_sinks,
             cfg.batch_size,
             stats.clone(),
             frontier.clone(),
@@ -144,7 +168,8 @@ impl Engine {
             tokio::spawn(async move {
                 while let Ok(Parsed {
                     lease,
-                    item,
+                    items,
+                    errors,
                     children,
                 }) = route_rx.recv().await
                 {
@@ -165,7 +190,12 @@ impl Engine {
                     }
                     CrawlStats::inc(&stats.pages);
                     // The sink stage acknowledges the lease once the item is written.
-                    if item_tx.send((item, lease)).await.is_err() {
+                    let done = crate::sink_stage::Done {
+                        items,
+                        errors,
+                        lease,
+                    };
+                    if item_tx.send(done).await.is_err() {
                         tracing::error!("Sink stage stopped; item dropped.");
                     }
                 }

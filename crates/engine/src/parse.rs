@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use trawl_core::{CrawlStats, Item, Lease, PageRecord, Request, Scope};
 use trawl_extract::{charset, content_hash, extract_page, is_html};
 use trawl_fetch::FetchOutcome;
+use trawl_spider::{Response, Spider};
 
 /// A response on its way to the parse pool.
 pub struct Fetched {
@@ -20,7 +21,10 @@ pub struct Fetched {
 /// A parsed response on its way to the router.
 pub struct Parsed {
     pub lease: Lease,
-    pub item: Item,
+    /// The page record, or the spider's items.
+    pub items: Vec<Item>,
+    /// Error records of the spider (required fields missing, fetch failures).
+    pub errors: Vec<Item>,
     /// In-scope links to offer the frontier.
     pub children: Vec<Request>,
 }
@@ -28,6 +32,9 @@ pub struct Parsed {
 /// What the parse pool needs to know.
 pub struct ParseContext {
     pub scope: Scope,
+    /// When set, the spider turns pages into items and follow-up requests
+    /// instead of the default page record and all-links following.
+    pub spider: Option<Arc<dyn Spider>>,
     pub max_depth: Option<u32>,
     pub stats: Arc<CrawlStats>,
 }
@@ -66,6 +73,9 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     if outcome.status == Some(304) {
         CrawlStats::inc(&ctx.stats.unchanged);
     }
+    if let Some(spider) = &ctx.spider {
+        return parse_with_spider(ctx, spider.as_ref(), lease, &outcome, ok, record);
+    }
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
         let info = extract_page(&outcome.final_url, &text);
@@ -91,7 +101,63 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     }
     Parsed {
         lease,
-        item: record.into_item(),
+        items: vec![record.into_item()],
+        errors: Vec::new(),
         children,
     }
+}
+
+/// The spider's turn: items, error records and the requests it asks for
+/// (still subject to scope and depth).
+fn parse_with_spider(
+    ctx: &ParseContext,
+    spider: &dyn Spider,
+    lease: Lease,
+    outcome: &FetchOutcome,
+    ok: bool,
+    record: PageRecord,
+) -> Parsed {
+    let mut parsed = Parsed {
+        lease,
+        items: Vec::new(),
+        errors: Vec::new(),
+        children: Vec::new(),
+    };
+    if !ok {
+        if record.error.is_some() {
+            // A page the spider never saw is an error record, not an item.
+            let mut e = serde_json::Map::new();
+            e.insert("url".into(), record.url.into());
+            e.insert("status".into(), record.status.into());
+            e.insert("error".into(), record.error.into());
+            parsed.errors.push(Item(e));
+        }
+        return parsed;
+    }
+    if !is_html(outcome.content_type.as_deref(), &outcome.body) {
+        return parsed;
+    }
+    let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
+    let response = Response {
+        request: &parsed.lease.request,
+        url: &outcome.final_url,
+        status: outcome.status.unwrap_or(200),
+        content_type: outcome.content_type.as_deref(),
+        text: &text,
+    };
+    let out = spider.parse(&response);
+    let follow = ctx
+        .max_depth
+        .is_none_or(|max| parsed.lease.request.depth < max);
+    for req in out.requests {
+        if follow && ctx.scope.allows(&req.url).is_ok() {
+            parsed.children.push(req);
+        } else {
+            CrawlStats::inc(&ctx.stats.filtered);
+        }
+    }
+    CrawlStats::add(&ctx.stats.item_errors, out.errors.len() as u64);
+    parsed.items = out.items;
+    parsed.errors = out.errors;
+    parsed
 }

@@ -23,42 +23,72 @@ const ATTEMPTS: u32 = 5;
 /// Run until the item queue closes, then flush and close every sink.
 /// Returns the errors of sinks that gave up (their batches are lost and
 /// counted in the log; the dead-letter queue of a later issue keeps them).
+/// One page's results on their way out, with the lease to acknowledge
+/// once they are written.
+pub struct Done {
+    pub items: Vec<Item>,
+    pub errors: Vec<Item>,
+    pub lease: Lease,
+}
+
 pub async fn run(
-    mut items: mpsc::Receiver<(Item, Lease)>,
+    mut items: mpsc::Receiver<Done>,
     mut sinks: Vec<Box<dyn Sink>>,
+    mut error_sinks: Vec<Box<dyn Sink>>,
     batch_size: usize,
     stats: Arc<CrawlStats>,
     frontier: Arc<dyn Frontier>,
 ) -> Vec<String> {
     let mut errors = Vec::new();
     let mut batch: Vec<Item> = Vec::with_capacity(batch_size);
+    let mut error_batch: Vec<Item> = Vec::new();
     let mut leases: Vec<Lease> = Vec::with_capacity(batch_size);
     let mut ticker = tokio::time::interval(LINGER);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let flush_now = tokio::select! {
             item = items.recv() => match item {
-                Some((item, lease)) => {
-                    batch.push(item);
-                    leases.push(lease);
-                    batch.len() >= batch_size
+                Some(done) => {
+                    batch.extend(done.items);
+                    error_batch.extend(done.errors);
+                    leases.push(done.lease);
+                    batch.len() + leases.len() >= 2 * batch_size
                 }
                 None => break,
             },
-            _ = ticker.tick() => !batch.is_empty(),
+            _ = ticker.tick() => !leases.is_empty(),
         };
         if flush_now {
             write_all(&mut sinks, &batch, &stats, &mut errors).await;
-            acknowledge(frontier.as_ref(), checkpoint(&sinks), &leases).await;
+            if !error_batch.is_empty() {
+                write_all(
+                    &mut error_sinks,
+                    &error_batch,
+                    &CrawlStats::default(),
+                    &mut errors,
+                )
+                .await;
+            }
+            acknowledge(frontier.as_ref(), checkpoint(&sinks, &error_sinks), &leases).await;
             batch.clear();
+            error_batch.clear();
             leases.clear();
         }
     }
-    if !batch.is_empty() {
+    if !leases.is_empty() {
         write_all(&mut sinks, &batch, &stats, &mut errors).await;
-        acknowledge(frontier.as_ref(), checkpoint(&sinks), &leases).await;
+        if !error_batch.is_empty() {
+            write_all(
+                &mut error_sinks,
+                &error_batch,
+                &CrawlStats::default(),
+                &mut errors,
+            )
+            .await;
+        }
+        acknowledge(frontier.as_ref(), checkpoint(&sinks, &error_sinks), &leases).await;
     }
-    for sink in &mut sinks {
+    for sink in sinks.iter_mut().chain(error_sinks.iter_mut()) {
         if let Err(error) = sink.close().await {
             tracing::error!(sink = %sink.name(), %error, "Closing sink failed.");
             errors.push(format!("{}: {error}", sink.name()));
@@ -68,9 +98,10 @@ pub async fn run(
 }
 
 /// The sinks' positions, as stored with each acknowledgement.
-pub fn checkpoint(sinks: &[Box<dyn Sink>]) -> Vec<u8> {
+pub fn checkpoint(sinks: &[Box<dyn Sink>], error_sinks: &[Box<dyn Sink>]) -> Vec<u8> {
     let positions: serde_json::Map<String, serde_json::Value> = sinks
         .iter()
+        .chain(error_sinks)
         .filter_map(|s| s.position().map(|p| (s.name(), p.into())))
         .collect();
     serde_json::to_vec(&serde_json::json!({ "sinks": positions })).unwrap_or_default()

@@ -1,0 +1,102 @@
+//! `trawl run spider.toml` and `trawl check spider.toml`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use trawl_core::{CrawlStats, Sink};
+use trawl_engine::Engine;
+use trawl_sink::JsonlSink;
+use trawl_spider::{DeclarativeSpider, Spider};
+
+use crate::args::{CheckArgs, CrawlOpts, RunArgs};
+use crate::run::{crawl_config, local_frontier, run_engine_custom};
+
+/// Exit code for a spider file that cannot be used.
+const EXIT_BAD_SPIDER: u8 = 2;
+
+/// `trawl check`: everything `run` would refuse, without crawling.
+pub fn check(args: &CheckArgs) -> anyhow::Result<u8> {
+    match DeclarativeSpider::from_file(&args.spider) {
+        Ok(spider) => {
+            println!(
+                "{}: ok: spider {:?}, {} start URL(s)",
+                args.spider.display(),
+                spider.name(),
+                spider.start_urls().len()
+            );
+            Ok(0)
+        }
+        Err(error) => {
+            eprintln!("trawl: {error}");
+            Ok(EXIT_BAD_SPIDER)
+        }
+    }
+}
+
+/// The spider file's `[settings]` fill in what the command line left at its
+/// default; a flag given explicitly (with a non-default value) wins.
+fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<CrawlOpts> {
+    let s = spider.settings();
+    let mut o = o.clone();
+    if let Some(n) = s.concurrency.filter(|_| o.concurrency == 64) {
+        o.concurrency = n;
+    }
+    if let Some(n) = s.per_host.filter(|_| o.per_host == 2) {
+        o.per_host = n;
+    }
+    if let Some(d) = s.delay.as_ref().filter(|_| o.delay.is_zero()) {
+        o.delay = humantime::parse_duration(d).with_context(|| format!("settings.delay {d:?}"))?;
+    }
+    if let Some(scope) = s
+        .scope
+        .as_ref()
+        .filter(|_| o.scope == trawl_core::ScopeMode::Host)
+    {
+        o.scope = scope.parse().map_err(anyhow::Error::msg)?;
+    }
+    if o.max_depth.is_none() {
+        o.max_depth = s.max_depth;
+    }
+    if o.max_pages.is_none() {
+        o.max_pages = s.max_pages;
+    }
+    if let Some(out) = s
+        .output
+        .as_ref()
+        .filter(|_| o.output == std::path::Path::new("-"))
+    {
+        o.output = PathBuf::from(out);
+    }
+    if let Some(obey) = s.obey_robots.filter(|_| !o.ignore_robots) {
+        o.ignore_robots = !obey;
+    }
+    Ok(o)
+}
+
+/// `trawl run`: crawl with the spider; items to the output, error records
+/// to the error output.
+pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let spider = match DeclarativeSpider::from_file(&args.spider) {
+        Ok(s) => s,
+        Err(error) => {
+            eprintln!("trawl: {error}");
+            return Ok(EXIT_BAD_SPIDER);
+        }
+    };
+    let o = apply_settings(&spider, &args.opts)?;
+    let errors_path = args
+        .errors
+        .clone()
+        .or_else(|| spider.settings().errors.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(format!("{}-errors.jsonl", spider.name())));
+    let cfg = crawl_config(spider.start_urls(), &o)?;
+    let (frontier, sink) = local_frontier(&o, cfg.fetch.per_host).await?;
+    let errors = JsonlSink::open(&errors_path, o.append || o.state.is_some())
+        .context("opening the error output")?;
+    let error_sinks: Vec<Box<dyn Sink>> = vec![Box::new(errors)];
+    let engine = Engine::new(cfg, Arc::new(CrawlStats::default()))
+        .with_spider(Arc::new(spider), error_sinks);
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    run_engine_custom(engine, frontier, sinks, &o).await
+}

@@ -1,0 +1,190 @@
+//! Declarative spiders end to end: `trawl run` on the test site's shop,
+//! every field checked against the generator's ground truth.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::trawl;
+use trawl_testsite::{SiteConfig, TestSite};
+
+fn spider_file(base: &str) -> String {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/spiders/shop.toml"
+    ))
+    .unwrap();
+    example
+        .replace("http://127.0.0.1:8080", base)
+        // Make reviews required, to exercise error records.
+        .replace(
+            r#"reviews = { selector = "span.reviews", type = "integer" }"#,
+            r#"reviews = { selector = "span.reviews", type = "integer", required = true }"#,
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_spider_extracts_every_field_exactly() {
+    let site = TestSite::start(SiteConfig {
+        pages: 20,
+        shop: true,
+        shop_products: 47,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("shop.toml");
+    std::fs::write(&spider, spider_file(&site.base_url())).unwrap();
+    let (items_path, errors_path) = (
+        dir.path().join("items.jsonl"),
+        dir.path().join("errors.jsonl"),
+    );
+    let out = tokio::task::spawn_blocking({
+        let (spider, items_path, errors_path) =
+            (spider.clone(), items_path.clone(), errors_path.clone());
+        move || {
+            trawl()
+                .arg("run")
+                .arg(&spider)
+                .arg("-o")
+                .arg(&items_path)
+                .arg("--errors")
+                .arg(&errors_path)
+                .arg("-q")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let items = read(&items_path);
+    let errors = read(&errors_path);
+    let products = site.site().products();
+    assert_eq!(products.len(), 47);
+
+    let by_path: BTreeMap<String, serde_json::Value> = items
+        .iter()
+        .map(|i| {
+            (
+                trawl_core::Url::parse(i["url"].as_str().unwrap())
+                    .unwrap()
+                    .path()
+                    .to_string(),
+                i.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(by_path.len(), items.len(), "an item was written twice");
+    let mut expected_errors = Vec::new();
+    for p in &products {
+        let Some(reviews) = p.review_count else {
+            expected_errors.push(p.path.clone());
+            assert!(
+                !by_path.contains_key(&p.path),
+                "{} has no reviews: it must be an error record",
+                p.path
+            );
+            continue;
+        };
+        let item = by_path
+            .get(&p.path)
+            .unwrap_or_else(|| panic!("no item for {}", p.path));
+        assert_eq!(item["name"], p.name, "{}", p.path);
+        assert!(
+            (item["price"].as_f64().unwrap() - p.price).abs() < 1e-9,
+            "{}: {} vs {}",
+            p.path,
+            item["price"],
+            p.price
+        );
+        assert_eq!(item["currency"], p.currency);
+        assert_eq!(item["sku"], p.sku);
+        assert_eq!(item["brand"], p.brand);
+        match p.rating {
+            Some(r) => assert!(
+                (item["rating"].as_f64().unwrap() - r).abs() < 1e-9,
+                "{}",
+                p.path
+            ),
+            None => assert!(item.get("rating").is_none(), "{}", p.path),
+        }
+        assert_eq!(item["reviews"], reviews);
+        assert_eq!(item["in_stock"], p.in_stock, "{}", p.path);
+        assert_eq!(item["tags"], serde_json::json!(p.tags), "{}", p.path);
+        assert_eq!(item["released"], p.released, "{}", p.path);
+        assert_eq!(item["image"], p.image, "{}", p.path);
+        // The built-in JSON-LD extractor found the Product with the same SKU.
+        let ld = item["json_ld"].as_array().unwrap();
+        assert!(ld.iter().any(|v| v["sku"] == p.sku), "{}", p.path);
+    }
+    assert!(
+        !expected_errors.is_empty(),
+        "the site has no product without reviews"
+    );
+    let mut got_errors: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            assert_eq!(e["field"], "reviews");
+            assert_eq!(e["rule"], "product");
+            trawl_core::Url::parse(e["url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    got_errors.sort();
+    expected_errors.sort();
+    assert_eq!(got_errors, expected_errors);
+    site.shutdown().await;
+}
+
+#[test]
+fn check_reports_bad_spider_files_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, spider_file("http://127.0.0.1:9")).unwrap();
+    let out = trawl().arg("check").arg(&good).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        spider_file("http://127.0.0.1:9")
+            .replace(r#"selector = "span.sku""#, r#"selector = "span..sku""#),
+    )
+    .unwrap();
+    let out = trawl().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = spider_file("")
+        .lines()
+        .position(|l| l.starts_with("sku = "))
+        .unwrap()
+        + 1;
+    assert!(err.contains(&format!("bad.toml:{line}:7:")), "{err}");
+    assert!(err.contains("field `sku`"), "{err}");
+
+    // `run` refuses it before crawling.
+    let out = trawl().arg("run").arg(&bad).arg("-q").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
