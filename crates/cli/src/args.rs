@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Check a spider file without crawling.
     Check(CheckArgs),
+    /// Fetch one page and print what can be extracted from it: the quick way
+    /// to develop a rule.
+    Scrape(ScrapeArgs),
     /// Join a distributed crawl seeded with `trawl crawl --redis URL --crawl NAME`.
     Worker(WorkerArgs),
     /// Show a distributed crawl's queues, leases, workers and progress.
@@ -54,6 +57,29 @@ pub struct RunArgs {
     /// Crawl options; the spider file's `[settings]` fill in those left at their defaults.
     #[command(flatten)]
     pub opts: CrawlOpts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScrapeArgs {
+    /// The page to fetch.
+    pub url: String,
+    /// A field to extract: `name=css`, `name=css@attr`, `name=css::html`,
+    /// with an optional type: `price:number=span.price` (string, number,
+    /// integer, bool, date, list). Repeatable.
+    #[arg(long = "select", short = 's')]
+    pub select: Vec<String>,
+    /// json (fields plus JSON-LD, OpenGraph, Twitter, meta, microdata),
+    /// markdown or text (the main content).
+    #[arg(long, default_value = "json", value_parser = ["json", "markdown", "text"])]
+    pub format: String,
+    /// Also show, on stderr, what each selector matched.
+    #[arg(long)]
+    pub explain: bool,
+    /// Do not fetch or obey robots.txt.
+    #[arg(long)]
+    pub ignore_robots: bool,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Args, Debug, Clone)]

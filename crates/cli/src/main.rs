@@ -7,6 +7,7 @@ mod args;
 mod distributed;
 mod progress;
 mod run;
+mod scrape;
 mod spider;
 
 use clap::Parser;

@@ -34,6 +34,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => crate::distributed::status(&args).await,
         Command::Run(args) => crate::spider::run(&args).await,
         Command::Check(args) => crate::spider::check(&args),
+        Command::Scrape(args) => crate::scrape::run(&args).await,
         Command::Demo(args) => {
             let cfg = trawl_testsite::SiteConfig {
                 pages: args.pages,

@@ -188,3 +188,96 @@ fn check_reports_bad_spider_files_with_line_and_column() {
     let out = trawl().arg("run").arg(&bad).arg("-q").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_one_page_as_json_markdown_and_text() {
+    let site = TestSite::start(SiteConfig {
+        pages: 10,
+        shop: true,
+        shop_products: 5,
+        shop_articles: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let product = site
+        .site()
+        .products()
+        .into_iter()
+        .find(|p| p.rating.is_some())
+        .unwrap();
+    let url = site.url(&product.path);
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args([
+                "scrape",
+                &url,
+                "-s",
+                "name=h1.product-title",
+                "-s",
+                "price:number=span.price",
+                "-s",
+                "tags:list=ul.tags li",
+            ])
+            .args(["-s", "image=img.product-image@src", "--explain"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fields"]["name"], product.name);
+    assert!((v["fields"]["price"].as_f64().unwrap() - product.price).abs() < 1e-9);
+    assert_eq!(v["fields"]["tags"], serde_json::json!(product.tags));
+    assert_eq!(v["fields"]["image"], product.image);
+    assert!(
+        v["json_ld"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["sku"] == product.sku)
+    );
+    assert_eq!(v["opengraph"]["og:type"], "product");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("price: `span.price` matched 1 element(s)")
+    );
+
+    let article = site.site().articles().into_iter().next().unwrap();
+    let url = site.url(&article.path);
+    let (u1, u2) = (url.clone(), url.clone());
+    let text = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["scrape", &u1, "--format", "text"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    for p in &article.paragraphs {
+        assert!(
+            text.contains(p.as_str()),
+            "main text lacks a paragraph: {p}"
+        );
+    }
+    assert!(
+        !text.contains("All rights reserved"),
+        "footer boilerplate kept"
+    );
+    let md = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["scrape", &u2, "--format", "markdown"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout).to_string();
+    assert!(md.contains(&format!("# {}", article.title)), "{md}");
+    site.shutdown().await;
+}

@@ -1,0 +1,179 @@
+//! `trawl scrape URL`: fetch one page and print what can be extracted.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use scraper::{Html, Selector};
+use serde_json::{Map, Value, json};
+use trawl_core::{CrawlStats, Url};
+use trawl_extract::select::{CompiledRules, FieldRule, FieldType, Source};
+use trawl_extract::{charset, readable, structured};
+use trawl_fetch::{Downloader, FetchConfig};
+
+use crate::args::ScrapeArgs;
+
+/// Parse `name[:type]=css[@attr|::html]`.
+pub fn parse_select(spec: &str) -> anyhow::Result<FieldRule> {
+    let Some((head, selector)) = spec.split_once('=') else {
+        bail!(
+            "--select {spec:?}: expected name=css (e.g. title=h1, price:number=span.price, image=img@src)"
+        );
+    };
+    let (name, kind) = match head.split_once(':') {
+        Some((n, t)) => (n, t),
+        None => (head, "string"),
+    };
+    let kind = match kind {
+        "string" => FieldType::String,
+        "number" => FieldType::Number,
+        "integer" => FieldType::Integer,
+        "bool" => FieldType::Bool,
+        "date" => FieldType::Date,
+        "list" => FieldType::List,
+        other => bail!(
+            "--select {spec:?}: unknown type {other:?} (string, number, integer, bool, date, list)"
+        ),
+    };
+    let (selector, source) = if let Some(css) = selector.strip_suffix("::html") {
+        (css, Source::Html)
+    } else if let Some((css, attr)) = selector.rsplit_once('@') {
+        (css, Source::Attr(attr.to_string()))
+    } else {
+        (selector, Source::Text)
+    };
+    Ok(FieldRule {
+        name: name.trim().to_string(),
+        selector: selector.trim().to_string(),
+        source,
+        regex: None,
+        kind,
+        required: false,
+        default: None,
+    })
+}
+
+pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
+    let rules = args
+        .select
+        .iter()
+        .map(|s| parse_select(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let compiled = CompiledRules::compile(&rules)?;
+    let url = Url::parse(&args.url).with_context(|| format!("invalid URL {:?}", args.url))?;
+    let cfg = FetchConfig {
+        obey_robots: !args.ignore_robots,
+        timeout: args.timeout,
+        ..FetchConfig::default()
+    };
+    let downloader =
+        Downloader::new(cfg, Arc::new(CrawlStats::default())).map_err(anyhow::Error::msg)?;
+    let outcome = downloader.fetch(&url, &|_| true).await;
+    if let Some(error) = &outcome.error {
+        if outcome.body.is_empty() {
+            bail!("{url}: {error}");
+        }
+        eprintln!("trawl: {url}: {error}");
+    }
+    let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
+    match args.format.as_str() {
+        "markdown" => {
+            println!("{}", readable::main_markdown(&text));
+            return Ok(0);
+        }
+        "text" => {
+            println!("{}", readable::main_text(&text));
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let doc = Html::parse_document(&text);
+    if args.explain {
+        for rule in &rules {
+            match Selector::parse(&rule.selector) {
+                Ok(sel) => {
+                    let matches: Vec<String> = doc
+                        .select(&sel)
+                        .take(3)
+                        .map(|e| match &rule.source {
+                            Source::Attr(a) => e.value().attr(a).unwrap_or("").to_string(),
+                            Source::Html => e.inner_html(),
+                            Source::Text => {
+                                trawl_extract::select::collapse_ws(&e.text().collect::<String>())
+                            }
+                        })
+                        .collect();
+                    let total = doc.select(&sel).count();
+                    eprintln!(
+                        "{}: `{}` matched {total} element(s); first: {matches:?}",
+                        rule.name, rule.selector
+                    );
+                }
+                Err(e) => eprintln!(
+                    "{}: `{}` is not a valid selector: {e}",
+                    rule.name, rule.selector
+                ),
+            }
+        }
+    }
+    let extracted = compiled.extract(&doc);
+    let title = Selector::parse("title").ok().and_then(|s| {
+        doc.select(&s)
+            .next()
+            .map(|t| trawl_extract::select::collapse_ws(&t.text().collect::<String>()))
+    });
+    let mut out = Map::new();
+    out.insert("url".into(), url.as_str().into());
+    out.insert("final_url".into(), outcome.final_url.as_str().into());
+    out.insert("status".into(), json!(outcome.status));
+    out.insert("title".into(), json!(title));
+    out.insert("fields".into(), Value::Object(extracted.fields));
+    out.insert("json_ld".into(), Value::Array(structured::json_ld(&doc)));
+    out.insert(
+        "opengraph".into(),
+        Value::Object(structured::opengraph(&doc)),
+    );
+    out.insert("twitter".into(), Value::Object(structured::twitter(&doc)));
+    out.insert("meta".into(), Value::Object(structured::meta(&doc)));
+    out.insert(
+        "microdata".into(),
+        Value::Array(structured::microdata(&doc)),
+    );
+    out.insert(
+        "links".into(),
+        readable::links(&doc, &outcome.final_url).into(),
+    );
+    out.insert(
+        "images".into(),
+        readable::images(&doc, &outcome.final_url).into(),
+    );
+    println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_specs() {
+        let r = parse_select("price:number=span.price").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.selector.as_str(), r.kind, r.source),
+            ("price", "span.price", FieldType::Number, Source::Text)
+        );
+        let r = parse_select("img=div.x img@src").unwrap();
+        assert_eq!(
+            (r.selector.as_str(), r.source),
+            ("div.x img", Source::Attr("src".into()))
+        );
+        let r = parse_select("body=article::html").unwrap();
+        assert_eq!(r.source, Source::Html);
+        assert!(parse_select("no-equals").is_err());
+        assert!(
+            parse_select("x:money=a")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown type")
+        );
+    }
+}
