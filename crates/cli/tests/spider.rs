@@ -281,3 +281,82 @@ async fn scrape_one_page_as_json_markdown_and_text() {
     assert!(md.contains(&format!("# {}", article.title)), "{md}");
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blog_spider_extracts_articles_and_their_main_text() {
+    let site = TestSite::start(SiteConfig {
+        pages: 10,
+        shop: true,
+        shop_products: 5,
+        shop_articles: 14,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("blog.toml");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/spiders/blog.toml"
+    ))
+    .unwrap();
+    std::fs::write(
+        &spider,
+        text.replace("http://127.0.0.1:8080", &site.base_url()),
+    )
+    .unwrap();
+    let items_path = dir.path().join("articles.jsonl");
+    let (s, i, e) = (
+        spider.clone(),
+        items_path.clone(),
+        dir.path().join("errors.jsonl"),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .arg("run")
+            .arg(&s)
+            .arg("-o")
+            .arg(&i)
+            .arg("--errors")
+            .arg(&e)
+            .arg("-q")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items: Vec<serde_json::Value> = std::fs::read_to_string(&items_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let articles = site.site().articles();
+    assert_eq!(items.len(), articles.len());
+    for a in &articles {
+        let item = items
+            .iter()
+            .find(|i| i["url"].as_str().unwrap().ends_with(&a.path))
+            .unwrap_or_else(|| panic!("no item for {}", a.path));
+        assert_eq!(item["title"], a.title);
+        assert_eq!(item["author"], a.author);
+        assert_eq!(item["published"], a.published);
+        let main = item["main_text"].as_str().unwrap();
+        for p in &a.paragraphs {
+            assert!(main.contains(p.as_str()), "{}: main text lacks {p}", a.path);
+        }
+        assert!(!main.contains("cookies"), "{}: boilerplate kept", a.path);
+        assert!(
+            item["markdown"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("# {}", a.title))
+        );
+        assert_eq!(item["opengraph"]["og:type"], "article");
+    }
+    site.shutdown().await;
+}
