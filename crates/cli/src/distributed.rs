@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use trawl_core::{CrawlStats, Frontier, Url};
+use trawl_core::{CrawlStats, Frontier, Sink, Url};
+use trawl_engine::Engine;
 use trawl_frontier::{RedisFrontier, RedisFrontierConfig};
 use trawl_sink::JsonlSink;
+use trawl_spider::Spider;
 
 use crate::args::{CrawlOpts, StatusArgs};
-use crate::run::{crawl_config, parse_seeds, run_engine_with_stats};
+use crate::run::{crawl_config, parse_seeds, run_engine_custom};
 
 /// What every worker of a crawl must agree on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -108,7 +110,7 @@ pub async fn crawl(url: &str, seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<
                 .collect(),
         )
         .await?;
-    work(frontier, seeds, &opts).await
+    work(frontier, seeds, &opts, None).await
 }
 
 /// `trawl worker --redis URL --crawl NAME`: join a crawl.
@@ -130,10 +132,41 @@ pub async fn worker(url: &str, o: &CrawlOpts, wait_for_seed: Duration) -> anyhow
     };
     let spec: CrawlSpec = serde_json::from_slice(&spec).context("the crawl's stored spec")?;
     let (seeds, opts) = spec.apply(o)?;
-    work(frontier, seeds, &opts).await
+    work(frontier, seeds, &opts, None).await
 }
 
-async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
+/// A spider and its error outputs, for `trawl run spider.toml --redis`.
+pub type SpiderParts = (Arc<dyn Spider>, Vec<Box<dyn Sink>>);
+
+/// `trawl run spider.toml --redis URL --crawl NAME`: every process given the
+/// same spider file offers its start URLs (deduplicated) and works.
+pub async fn run_spider(url: &str, parts: SpiderParts, o: &CrawlOpts) -> anyhow::Result<u8> {
+    let frontier = connect(url, o).await?;
+    if o.fresh {
+        frontier
+            .reset()
+            .await
+            .context("--fresh: deleting the crawl's previous keys")?;
+    }
+    let seeds = parts.0.start_urls();
+    frontier
+        .push(
+            seeds
+                .iter()
+                .cloned()
+                .map(trawl_core::Request::seed)
+                .collect(),
+        )
+        .await?;
+    work(frontier, seeds, o, Some(parts)).await
+}
+
+async fn work(
+    frontier: Arc<RedisFrontier>,
+    seeds: Vec<Url>,
+    o: &CrawlOpts,
+    spider: Option<SpiderParts>,
+) -> anyhow::Result<u8> {
     let mut cfg = crawl_config(seeds, o)?;
     cfg.push_seeds = false;
     // Resume this worker's own output if it was killed (same --worker-id).
@@ -175,7 +208,12 @@ async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, o: &CrawlOpts) -> a
         })
     };
     let dyn_frontier: Arc<dyn Frontier> = frontier.clone();
-    let code = run_engine_with_stats(cfg, dyn_frontier, sink, o, stats.clone()).await;
+    let mut engine = Engine::new(cfg, stats.clone());
+    if let Some((spider, error_sinks)) = spider {
+        engine = engine.with_spider(spider, error_sinks);
+    }
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let code = run_engine_custom(engine, dyn_frontier, sinks, o).await;
     let _ = stop_tx.send(());
     let _ = reporter.await;
     heartbeat.abort();

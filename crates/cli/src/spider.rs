@@ -90,11 +90,15 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| spider.settings().errors.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(format!("{}-errors.jsonl", spider.name())));
-    let cfg = crawl_config(spider.start_urls(), &o)?;
-    let (frontier, sink) = local_frontier(&o, cfg.fetch.per_host).await?;
     let errors = JsonlSink::open(&errors_path, o.append || o.state.is_some())
         .context("opening the error output")?;
     let error_sinks: Vec<Box<dyn Sink>> = vec![Box::new(errors)];
+    if let Some(url) = &o.redis {
+        // The same file on every machine: each process joins the crawl.
+        return crate::distributed::run_spider(url, (Arc::new(spider), error_sinks), &o).await;
+    }
+    let cfg = crawl_config(spider.start_urls(), &o)?;
+    let (frontier, sink) = local_frontier(&o, cfg.fetch.per_host).await?;
     let engine = Engine::new(cfg, Arc::new(CrawlStats::default()))
         .with_spider(Arc::new(spider), error_sinks);
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];

@@ -256,3 +256,74 @@ async fn a_redis_restart_mid_crawl_loses_nothing() {
     assert_exact(&outs, &site);
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_spider_file_runs_across_workers() {
+    let site = TestSite::start(SiteConfig {
+        pages: 10,
+        shop: true,
+        shop_products: 120,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), None);
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/spiders/shop.toml"
+    ))
+    .unwrap();
+    let spider = dir.path().join("shop.toml");
+    std::fs::write(
+        &spider,
+        example.replace("http://127.0.0.1:8080", &site.base_url()),
+    )
+    .unwrap();
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("s{i}.jsonl")))
+        .collect();
+    let outs2 = outs.clone();
+    let dir_path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut children: Vec<Child> = (0..2)
+            .map(|i| {
+                trawl()
+                    .arg("run")
+                    .arg(&spider)
+                    .args([
+                        "--redis",
+                        &redis.url(),
+                        "--crawl",
+                        "spider",
+                        "--worker-id",
+                        &format!("s{i}"),
+                        "-q",
+                    ])
+                    .arg("-o")
+                    .arg(&outs2[i])
+                    .arg("--errors")
+                    .arg(dir_path.join(format!("e{i}.jsonl")))
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        wait_all(&mut children, Duration::from_secs(60));
+        drop(redis);
+    })
+    .await
+    .unwrap();
+    let mut got = urls(&outs);
+    let n = got.len();
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), n, "an item was written by two workers");
+    let want: Vec<String> = {
+        let mut w: Vec<String> = site.site().products().into_iter().map(|p| p.path).collect();
+        w.sort();
+        w
+    };
+    assert_eq!(got, want);
+    site.shutdown().await;
+}
