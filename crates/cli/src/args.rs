@@ -75,6 +75,10 @@ pub struct ScrapeArgs {
     /// Also show, on stderr, what each selector matched.
     #[arg(long)]
     pub explain: bool,
+    /// Apply this spider file's rules to the page and show which matched:
+    /// the items and error records it yields and the links it follows.
+    #[arg(long)]
+    pub spider: Option<PathBuf>,
     /// Do not fetch or obey robots.txt.
     #[arg(long)]
     pub ignore_robots: bool,

@@ -75,6 +75,9 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
         eprintln!("trawl: {url}: {error}");
     }
     let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
+    if let Some(path) = &args.spider {
+        return explain_spider(path, &url, &outcome, &text);
+    }
     match args.format.as_str() {
         "markdown" => {
             println!("{}", readable::main_markdown(&text));
@@ -146,6 +149,52 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
         "images".into(),
         readable::images(&doc, &outcome.final_url).into(),
     );
+    println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
+    Ok(0)
+}
+
+/// `scrape --spider FILE`: run the spider's rules on one page.
+fn explain_spider(
+    path: &std::path::Path,
+    url: &Url,
+    outcome: &trawl_fetch::FetchOutcome,
+    text: &str,
+) -> anyhow::Result<u8> {
+    let spider = match trawl_spider::DeclarativeSpider::from_file(path) {
+        Ok(s) => s,
+        Err(error) => {
+            eprintln!("trawl: {error}");
+            return Ok(2);
+        }
+    };
+    let mut request = trawl_core::Request::seed(url.clone());
+    // Pages reached through a callback are parsed by that rule: let the
+    // URL rules and every callback rule have a go.
+    let mut out = Map::new();
+    let mut results = Vec::new();
+    for callback in std::iter::once(None).chain(spider.item_rule_names().into_iter().map(Some)) {
+        request.callback = callback.clone();
+        let response = trawl_spider::Response {
+            request: &request,
+            url: &outcome.final_url,
+            status: outcome.status.unwrap_or(0),
+            content_type: outcome.content_type.as_deref(),
+            text,
+        };
+        let parsed = trawl_spider::Spider::parse(&spider, &response);
+        if callback.is_some() && parsed.items.is_empty() && parsed.errors.is_empty() {
+            continue;
+        }
+        results.push(json!({
+            "as_callback": callback,
+            "items": parsed.items,
+            "errors": parsed.errors,
+            "follows": parsed.requests.iter().map(|r| json!({"url": r.url.as_str(), "callback": r.callback})).collect::<Vec<_>>(),
+        }));
+    }
+    out.insert("url".into(), url.as_str().into());
+    out.insert("spider".into(), trawl_spider::Spider::name(&spider).into());
+    out.insert("results".into(), Value::Array(results));
     println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
     Ok(0)
 }

@@ -360,3 +360,78 @@ async fn blog_spider_extracts_articles_and_their_main_text() {
     }
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_with_a_spider_shows_which_rules_match() {
+    let site = TestSite::start(SiteConfig {
+        pages: 10,
+        shop: true,
+        shop_products: 30,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("shop.toml");
+    std::fs::write(&spider, spider_file(&site.base_url())).unwrap();
+    let (listing, s) = (site.url("/shop/"), spider.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["scrape", &listing, "--spider"])
+            .arg(&s)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v["results"][0];
+    let follows = first["follows"].as_array().unwrap();
+    // 20 product links for the `product` rule, and the next page.
+    assert_eq!(
+        follows
+            .iter()
+            .filter(|f| f["callback"] == "product")
+            .count(),
+        20
+    );
+    assert!(
+        follows
+            .iter()
+            .any(|f| f["url"].as_str().unwrap().ends_with("/shop/page/2"))
+    );
+    let product = site
+        .site()
+        .products()
+        .into_iter()
+        .find(|p| p.review_count.is_some())
+        .unwrap();
+    let (url, s) = (site.url(&product.path), spider.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["scrape", &url, "--spider"])
+            .arg(&s)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hit = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["as_callback"] == "product")
+        .unwrap();
+    let item = &hit["items"][0];
+    assert_eq!(item["sku"], product.sku);
+    // Fields come out in the order the file lists them.
+    let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+    assert_eq!(keys[..4], ["url", "_rule", "name", "price"]);
+    site.shutdown().await;
+}

@@ -94,7 +94,8 @@ struct ItemSpec {
     #[serde(default)]
     extractors: Vec<Spanned<String>>,
     #[serde(default)]
-    fields: BTreeMap<String, Spanned<FieldSpec>>,
+    /// In file order: items keep the fields in the order they are written.
+    fields: indexmap::IndexMap<String, Spanned<FieldSpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -358,6 +359,11 @@ impl DeclarativeSpider {
             items,
             settings: file.settings,
         })
+    }
+
+    /// Names of the item rules (`[items.NAME]`).
+    pub fn item_rule_names(&self) -> Vec<String> {
+        self.items.iter().map(|r| r.name.clone()).collect()
     }
 
     /// The crawl settings the file carries.
