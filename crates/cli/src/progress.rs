@@ -99,6 +99,12 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
         s.filtered, s.duplicates
     ));
     out.push_str(&format!("  items written {}\n", s.items_written));
+    if s.item_errors > 0 {
+        out.push_str(&format!(
+            "  item errors   {} (see the error output)\n",
+            s.item_errors
+        ));
+    }
     if s.unchanged > 0 {
         out.push_str(&format!(
             "  unchanged     {} (304 Not Modified)\n",

@@ -68,6 +68,9 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     {
         o.output = PathBuf::from(out);
     }
+    if let Some(sitemaps) = s.sitemaps.filter(|_| !o.sitemaps) {
+        o.sitemaps = sitemaps;
+    }
     if let Some(obey) = s.obey_robots.filter(|_| !o.ignore_robots) {
         o.ignore_robots = !obey;
     }

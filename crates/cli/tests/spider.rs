@@ -53,6 +53,8 @@ async fn shop_spider_extracts_every_field_exactly() {
                 .arg(&items_path)
                 .arg("--errors")
                 .arg(&errors_path)
+                .arg("--stats-json")
+                .arg(errors_path.with_extension("stats.json"))
                 .arg("-q")
                 .output()
                 .unwrap()
@@ -150,6 +152,14 @@ async fn shop_spider_extracts_every_field_exactly() {
     got_errors.sort();
     expected_errors.sort();
     assert_eq!(got_errors, expected_errors);
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(errors_path.with_extension("stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stats["item_errors"],
+        expected_errors.len() as u64,
+        "error records count in the stats"
+    );
     site.shutdown().await;
 }
 

@@ -129,6 +129,8 @@ pub struct Settings {
     /// Where error records go (required fields missing).
     pub errors: Option<String>,
     pub obey_robots: Option<bool>,
+    /// Also start from the sitemaps listed in robots.txt (or /sitemap.xml).
+    pub sitemaps: Option<bool>,
 }
 
 /// Built-in extractors an item rule may ask for.
