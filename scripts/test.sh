@@ -21,6 +21,14 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The PostgreSQL sink tests need the server on 127.0.0.1:5432 (database `test`).
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+fi
+# The Redis tests start their own redis-server on free ports.
+
+# The WARC writer tests (crates/sink/src/warc) read archives back with warcio.
+python3 -c 'import warcio' 2>/dev/null || python3 -m pip install -q warcio || python3 -m pip install -q --break-system-packages warcio
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -5,12 +5,20 @@
 //! can take the lock first and never leave half a line behind.
 //!
 //! # Layout
+//! - [`csv`]: CSV with a fixed header, optionally gzipped and rotated.
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
 //! - [`memory`]: items kept in memory (tests, in-process use).
+//! - [`postgres`]: rows in a PostgreSQL table (COPY, upsert on a key).
+//! - [`warc`]: WARC 1.1 writer (gzip member per record, rotation) for HTTP
+//!   exchanges and extracted items.
 
+pub mod csv;
 pub mod jsonl;
 pub mod memory;
+pub mod postgres;
+pub mod warc;
 
+pub use csv::{CsvOptions, CsvSink};
 pub use jsonl::JsonlSink;
 pub use memory::MemorySink;
 
