@@ -137,6 +137,26 @@ pub struct CrawlOpts {
     /// Append to the output file instead of truncating it.
     #[arg(long)]
     pub append: bool,
+    /// Another output, as TYPE:TARGET[,option…] (repeatable):
+    /// `jsonl:FILE`, `csv:FILE[,gzip][,rotate_rows=N][,rotate_bytes=N]`,
+    /// `warc:DIR[,rotate_bytes=N][,items=false]`,
+    /// `postgres://USER@HOST/DB[,table=T][,key=FIELD][,mode=rows]`.
+    /// With --sink, `-o` left at stdout writes nothing.
+    #[arg(long, value_name = "SPEC")]
+    pub sink: Vec<String>,
+    /// Where a sink that gives up on a batch writes its items (one JSONL
+    /// file per sink).
+    #[arg(long, default_value = "dead-letter")]
+    pub dead_letter: PathBuf,
+    /// Write attempts per batch and sink before it goes to the dead-letter file.
+    #[arg(long, default_value_t = 8)]
+    pub sink_attempts: u32,
+    /// First wait between two attempts; doubles each time (at most 10s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    pub sink_backoff: std::time::Duration,
+    /// Items per sink batch.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
     /// Requests in flight at once, across all hosts.
     #[arg(short, long, default_value_t = 64)]
     pub concurrency: usize,

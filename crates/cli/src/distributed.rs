@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use trawl_core::{CrawlStats, Frontier, Sink, Url};
+use trawl_core::{CrawlStats, Frontier, Url};
 use trawl_engine::Engine;
 use trawl_frontier::{RedisFrontier, RedisFrontierConfig};
-use trawl_sink::JsonlSink;
 use trawl_spider::Spider;
 
 use crate::args::{CrawlOpts, StatusArgs};
-use crate::run::{crawl_config, parse_seeds, run_engine_custom};
+use crate::run::{crawl_config, output_specs, parse_seeds, run_engine_custom};
+use crate::sinks::OutputContext;
+use crate::spider::SpiderRun;
 
 /// What every worker of a crawl must agree on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -135,12 +136,9 @@ pub async fn worker(url: &str, o: &CrawlOpts, wait_for_seed: Duration) -> anyhow
     work(frontier, seeds, &opts, None).await
 }
 
-/// A spider and its error outputs, for `trawl run spider.toml --redis`.
-pub type SpiderParts = (Arc<dyn Spider>, Vec<Box<dyn Sink>>);
-
 /// `trawl run spider.toml --redis URL --crawl NAME`: every process given the
 /// same spider file offers its start URLs (deduplicated) and works.
-pub async fn run_spider(url: &str, parts: SpiderParts, o: &CrawlOpts) -> anyhow::Result<u8> {
+pub async fn run_spider(url: &str, run: SpiderRun, o: &CrawlOpts) -> anyhow::Result<u8> {
     let frontier = connect(url, o).await?;
     if o.fresh {
         frontier
@@ -148,7 +146,7 @@ pub async fn run_spider(url: &str, parts: SpiderParts, o: &CrawlOpts) -> anyhow:
             .await
             .context("--fresh: deleting the crawl's previous keys")?;
     }
-    let seeds = parts.0.start_urls();
+    let seeds = run.spider.start_urls();
     frontier
         .push(
             seeds
@@ -158,28 +156,19 @@ pub async fn run_spider(url: &str, parts: SpiderParts, o: &CrawlOpts) -> anyhow:
                 .collect(),
         )
         .await?;
-    work(frontier, seeds, o, Some(parts)).await
+    work(frontier, seeds, o, Some(run)).await
 }
 
 async fn work(
     frontier: Arc<RedisFrontier>,
     seeds: Vec<Url>,
     o: &CrawlOpts,
-    spider: Option<SpiderParts>,
+    spider: Option<SpiderRun>,
 ) -> anyhow::Result<u8> {
     let mut cfg = crawl_config(seeds, o)?;
     cfg.push_seeds = false;
     // Resume this worker's own output if it was killed (same --worker-id).
     let checkpoint = frontier.checkpoint().await?;
-    let position = checkpoint
-        .as_deref()
-        .and_then(trawl_engine::sink_stage::single_position);
-    let sink = match position {
-        Some(pos) if o.output.exists() => {
-            JsonlSink::resume(&o.output, pos).context("resuming the output")?
-        }
-        _ => JsonlSink::open(&o.output, o.append).context("opening the output")?,
-    };
     let heartbeat = frontier.spawn_heartbeat(o.lease_timeout / 3);
     let stats = Arc::new(CrawlStats::default());
     // Report progress to the crawl's counters every second, and once more at the end.
@@ -208,11 +197,22 @@ async fn work(
         })
     };
     let dyn_frontier: Arc<dyn Frontier> = frontier.clone();
-    let mut engine = Engine::new(cfg, stats.clone());
-    if let Some((spider, error_sinks)) = spider {
-        engine = engine.with_spider(spider, error_sinks);
-    }
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let (engine, sinks) = match spider {
+        Some(run) => {
+            run.engine(cfg, stats.clone(), checkpoint.as_deref(), o.append)
+                .await?
+        }
+        None => {
+            let specs = output_specs(o, Vec::new())?;
+            let ctx = OutputContext {
+                checkpoint: checkpoint.as_deref(),
+                append: o.append,
+                ..OutputContext::default()
+            };
+            let sinks = crate::sinks::open_all(&specs, &ctx).await?;
+            (Engine::new(cfg, stats.clone()), sinks)
+        }
+    };
     let code = run_engine_custom(engine, dyn_frontier, sinks, o).await;
     let _ = stop_tx.send(());
     let _ = reporter.await;

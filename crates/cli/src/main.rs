@@ -8,6 +8,7 @@ mod distributed;
 mod progress;
 mod run;
 mod scrape;
+mod sinks;
 mod spider;
 
 use clap::Parser;

@@ -35,7 +35,33 @@ pub fn line(stats: &CrawlStats, elapsed: Duration, rate: f64) -> String {
         stats.queued.load(Relaxed),
         stats.errors.load(Relaxed),
         bytes(stats.bytes.load(Relaxed)),
-    ) + &format!(" | {:.0}s", elapsed.as_secs_f64())
+    ) + &sinks_part(stats)
+        + &format!(" | {:.0}s", elapsed.as_secs_f64())
+}
+
+/// The sinks on the progress line: items written and queue fill, and
+/// retries or dead letters when there are any.
+fn sinks_part(stats: &CrawlStats) -> String {
+    let sinks = stats.sinks.lock();
+    let mut out = String::new();
+    for s in sinks.iter() {
+        let kind = s.name.split(':').next().unwrap_or("sink");
+        out.push_str(&format!(
+            " | {kind} {} q{}/{}",
+            s.items.load(Relaxed),
+            s.queue_depth.load(Relaxed),
+            s.queue_capacity.load(Relaxed)
+        ));
+        let retries = s.retries.load(Relaxed);
+        if retries > 0 {
+            out.push_str(&format!(" r{retries}"));
+        }
+        let dead = s.dead_lettered.load(Relaxed);
+        if dead > 0 {
+            out.push_str(&format!(" dead {dead}"));
+        }
+    }
+    out
 }
 
 /// Redraw the progress line on stderr until aborted.
@@ -99,6 +125,29 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
         s.filtered, s.duplicates
     ));
     out.push_str(&format!("  items written {}\n", s.items_written));
+    if s.items_dropped > 0 {
+        out.push_str(&format!(
+            "  items dropped {} (item pipeline)\n",
+            s.items_dropped
+        ));
+    }
+    for k in &s.sinks {
+        out.push_str(&format!(
+            "  sink          {}: {} items, {}, {} batches, {} retries",
+            k.name,
+            k.items,
+            bytes(k.bytes),
+            k.batches,
+            k.retries
+        ));
+        if k.failed_batches > 0 {
+            out.push_str(&format!(
+                ", {} batches gave up ({} items to the dead-letter file)",
+                k.failed_batches, k.dead_lettered
+            ));
+        }
+        out.push('\n');
+    }
     if s.item_errors > 0 {
         out.push_str(&format!(
             "  item errors   {} (see the error output)\n",

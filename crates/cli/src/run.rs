@@ -8,7 +8,9 @@ use trawl_core::{CrawlStats, Frontier, ScopeConfig, Sink, Url};
 use trawl_engine::{CrawlConfig, Engine, Shutdown};
 use trawl_fetch::FetchConfig;
 use trawl_frontier::{DiskFrontier, MemoryFrontier};
-use trawl_sink::JsonlSink;
+use trawl_sink::SinkSpec;
+
+use crate::sinks::OutputContext;
 
 use crate::args::{Cli, Command, CrawlOpts};
 use crate::progress;
@@ -133,6 +135,13 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
     if let Some(n) = o.parse_threads {
         cfg.parse_threads = n.max(1);
     }
+    cfg.batch_size = o.batch_size.max(1);
+    cfg.sinks = trawl_engine::SinkOptions {
+        attempts: o.sink_attempts.max(1),
+        backoff: o.sink_backoff,
+        dead_letter_dir: o.dead_letter.clone(),
+        ..trawl_engine::SinkOptions::default()
+    };
     Ok(cfg)
 }
 
@@ -141,44 +150,46 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
     if o.ignore_robots {
         eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
     }
-    let (frontier, sink) = local_frontier(o, cfg.fetch.per_host).await?;
-    run_engine(cfg, frontier, sink, o).await
+    let specs = output_specs(o, Vec::new())?;
+    let (frontier, checkpoint) = local_frontier(o, cfg.fetch.per_host).await?;
+    let ctx = OutputContext {
+        checkpoint: checkpoint.as_deref(),
+        append: o.append,
+        ..OutputContext::default()
+    };
+    let sinks = crate::sinks::open_all(&specs, &ctx).await?;
+    let engine = Engine::new(cfg, Arc::new(CrawlStats::default()));
+    run_engine_custom(engine, frontier, sinks, o).await
 }
 
-/// Run the engine with a terminal UI (signals, progress, summary, stats file).
-pub async fn run_engine(
-    cfg: CrawlConfig,
-    frontier: Arc<dyn Frontier>,
-    sink: JsonlSink,
-    o: &CrawlOpts,
-) -> anyhow::Result<u8> {
-    run_engine_with_stats(cfg, frontier, sink, o, Arc::new(CrawlStats::default())).await
+/// The outputs of a crawl: `--sink` specs and the spider file's, plus the
+/// `-o` JSONL output unless it was left at its default (stdout) while other
+/// outputs are configured.
+pub fn output_specs(o: &CrawlOpts, from_spider: Vec<SinkSpec>) -> anyhow::Result<Vec<SinkSpec>> {
+    let mut specs = crate::sinks::parse_specs(&o.sink)?;
+    specs.extend(from_spider);
+    if o.output != std::path::Path::new("-") || specs.is_empty() {
+        specs.insert(
+            0,
+            SinkSpec::Jsonl {
+                path: o.output.clone(),
+            },
+        );
+    }
+    crate::sinks::check_distinct(&specs)?;
+    Ok(specs)
 }
 
-/// Build the frontier and the output sink for a single-box crawl.
+/// The frontier of a single-box crawl, and its checkpoint when it resumes
+/// a crawl (the outputs continue from it).
 pub async fn local_frontier(
     o: &CrawlOpts,
     per_host: usize,
-) -> anyhow::Result<(Arc<dyn Frontier>, JsonlSink)> {
+) -> anyhow::Result<(Arc<dyn Frontier>, Option<Vec<u8>>)> {
     Ok(match &o.state {
-        None => (
-            Arc::new(MemoryFrontier::new(per_host)),
-            JsonlSink::open(&o.output, o.append).context("opening the output")?,
-        ),
+        None => (Arc::new(MemoryFrontier::new(per_host)), None),
         Some(dir) => open_state(dir, o, per_host).await?,
     })
-}
-
-/// [`run_engine`] with counters the caller can read while it runs.
-pub async fn run_engine_with_stats(
-    cfg: CrawlConfig,
-    frontier: Arc<dyn Frontier>,
-    sink: JsonlSink,
-    o: &CrawlOpts,
-    stats: Arc<CrawlStats>,
-) -> anyhow::Result<u8> {
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    run_engine_custom(Engine::new(cfg, stats), frontier, sinks, o).await
 }
 
 /// Run a prepared engine with the terminal UI: signals, progress line,
@@ -228,13 +239,14 @@ pub async fn run_engine_custom(
     })
 }
 
-/// Open a persistent crawl state; when it holds a crawl, cut the output back
-/// to the last acknowledged batch so every item ends up written once.
+/// Open a persistent crawl state. When it holds a crawl, return its
+/// checkpoint: every output is cut back to the last acknowledged batch so
+/// each item ends up written once.
 async fn open_state(
     dir: &std::path::Path,
     o: &CrawlOpts,
     per_host: usize,
-) -> anyhow::Result<(Arc<dyn Frontier>, JsonlSink)> {
+) -> anyhow::Result<(Arc<dyn Frontier>, Option<Vec<u8>>)> {
     let disk = DiskFrontier::open(dir, per_host)
         .with_context(|| format!("opening the crawl state in {}", dir.display()))?;
     if o.recrawl {
@@ -242,40 +254,25 @@ async fn open_state(
         if !o.quiet {
             eprintln!("trawl: recrawling {queued} known URLs with conditional requests");
         }
-        let sink = JsonlSink::open(&o.output, o.append).context("opening the output")?;
-        return Ok((Arc::new(disk), sink));
+        return Ok((Arc::new(disk), None));
     }
     if !disk.is_resumed() {
         if o.resume {
             bail!("--resume: {} holds no crawl to resume", dir.display());
         }
-        let sink = JsonlSink::open(&o.output, o.append).context("opening the output")?;
-        return Ok((Arc::new(disk), sink));
+        return Ok((Arc::new(disk), None));
     }
     let stats = disk.stats().await?;
-    let checkpoint = disk.checkpoint().await?;
-    let name = JsonlSink::open_name(&o.output);
-    let position = checkpoint.as_deref().and_then(|c| {
-        trawl_engine::sink_stage::position_in(c, &name)
-            .or_else(|| trawl_engine::sink_stage::single_position(c))
-    });
-    let sink = if o.output == std::path::Path::new("-") {
-        JsonlSink::open(&o.output, true)?
-    } else if o.output.exists() {
-        JsonlSink::resume(&o.output, position.unwrap_or(0)).context("resuming the output")?
-    } else {
-        JsonlSink::open(&o.output, false).context("opening the output")?
-    };
+    let checkpoint = disk.checkpoint().await?.unwrap_or_else(|| b"{}".to_vec());
     if !o.quiet {
         eprintln!(
-            "trawl: resuming the crawl in {}: {} URLs seen, {} queued; output continues at byte {}",
+            "trawl: resuming the crawl in {}: {} URLs seen, {} queued; outputs continue from their checkpoint",
             dir.display(),
             stats.seen,
             stats.queued,
-            position.unwrap_or(0)
         );
     }
-    Ok((Arc::new(disk), sink))
+    Ok((Arc::new(disk), Some(checkpoint)))
 }
 
 /// First SIGINT/SIGTERM: graceful stop. Second: exit at once, but only

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use trawl_core::{CrawlStats, Sink};
 use trawl_engine::Engine;
-use trawl_sink::JsonlSink;
+use trawl_sink::SinkSpec;
 use trawl_spider::{DeclarativeSpider, Spider};
 
 use crate::args::{CheckArgs, CrawlOpts, RunArgs};
-use crate::run::{crawl_config, local_frontier, run_engine_custom};
+use crate::run::{crawl_config, local_frontier, output_specs, run_engine_custom};
+use crate::sinks::{ItemSchema, OutputContext};
 
 /// Exit code for a spider file that cannot be used.
 const EXIT_BAD_SPIDER: u8 = 2;
@@ -77,7 +78,48 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     Ok(o)
 }
 
-/// `trawl run`: crawl with the spider; items to the output, error records
+/// A spider with everything its run needs besides the frontier.
+pub struct SpiderRun {
+    pub spider: Arc<DeclarativeSpider>,
+    /// Where error records go.
+    pub errors: PathBuf,
+    /// Outputs: `-o`, `--sink` and the file's `[[sinks]]`.
+    pub specs: Vec<SinkSpec>,
+    pub schemas: Vec<ItemSchema>,
+}
+
+impl SpiderRun {
+    /// Open the outputs and the error output (resumed at `checkpoint`) and
+    /// build the engine.
+    pub async fn engine(
+        &self,
+        cfg: trawl_engine::CrawlConfig,
+        stats: Arc<CrawlStats>,
+        checkpoint: Option<&[u8]>,
+        append: bool,
+    ) -> anyhow::Result<(Engine, Vec<Box<dyn Sink>>)> {
+        let ctx = OutputContext {
+            checkpoint,
+            append,
+            spider_name: Some(self.spider.name()),
+            schemas: &self.schemas,
+        };
+        let sinks = crate::sinks::open_all(&self.specs, &ctx).await?;
+        let errors = SinkSpec::Jsonl {
+            path: self.errors.clone(),
+        };
+        let error_sink = crate::sinks::open(&errors, &ctx, false)
+            .await
+            .context("opening the error output")?;
+        let spider: Arc<dyn Spider> = self.spider.clone();
+        let engine = Engine::new(cfg, stats)
+            .with_spider(spider, vec![error_sink])
+            .with_pipeline(Arc::new(self.spider.pipeline()));
+        Ok((engine, sinks))
+    }
+}
+
+/// `trawl run`: crawl with the spider; items to the outputs, error records
 /// to the error output.
 pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let spider = match DeclarativeSpider::from_file(&args.spider) {
@@ -88,22 +130,32 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         }
     };
     let o = apply_settings(&spider, &args.opts)?;
-    let errors_path = args
+    let errors = args
         .errors
         .clone()
         .or_else(|| spider.settings().errors.as_ref().map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(format!("{}-errors.jsonl", spider.name())));
-    let errors = JsonlSink::open(&errors_path, o.append || o.state.is_some())
-        .context("opening the error output")?;
-    let error_sinks: Vec<Box<dyn Sink>> = vec![Box::new(errors)];
+    let specs = output_specs(&o, spider.sinks())?;
+    let schemas = spider
+        .item_schemas()
+        .into_iter()
+        .map(|(item_type, fields)| ItemSchema { item_type, fields })
+        .collect();
+    let run = SpiderRun {
+        spider: Arc::new(spider),
+        errors,
+        specs,
+        schemas,
+    };
     if let Some(url) = &o.redis {
         // The same file on every machine: each process joins the crawl.
-        return crate::distributed::run_spider(url, (Arc::new(spider), error_sinks), &o).await;
+        return crate::distributed::run_spider(url, run, &o).await;
     }
-    let cfg = crawl_config(spider.start_urls(), &o)?;
-    let (frontier, sink) = local_frontier(&o, cfg.fetch.per_host).await?;
-    let engine = Engine::new(cfg, Arc::new(CrawlStats::default()))
-        .with_spider(Arc::new(spider), error_sinks);
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let cfg = crawl_config(run.spider.start_urls(), &o)?;
+    let (frontier, checkpoint) = local_frontier(&o, cfg.fetch.per_host).await?;
+    let stats = Arc::new(CrawlStats::default());
+    let (engine, sinks) = run
+        .engine(cfg, stats, checkpoint.as_deref(), o.append)
+        .await?;
     run_engine_custom(engine, frontier, sinks, &o).await
 }

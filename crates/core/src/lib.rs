@@ -14,9 +14,11 @@
 //! - [`item`]: the record written for each fetched page.
 //! - [`frontier`]: the `Frontier` trait (queue + seen-set with leases).
 //! - [`sink`]: the `Sink` trait (where items go).
+//! - [`exchange`]: a raw HTTP exchange, for sinks that archive them (WARC).
 //! - [`stats`]: lock-free counters shared by all stages.
 
 pub mod canon;
+pub mod exchange;
 pub mod frontier;
 pub mod item;
 pub mod request;
@@ -25,10 +27,11 @@ pub mod sink;
 pub mod stats;
 
 pub use canon::{canonicalize, host_key, parse_canonical};
+pub use exchange::Exchange;
 pub use frontier::{Frontier, FrontierError, FrontierStats, Lease};
 pub use item::{Item, PageRecord};
 pub use request::{Prehashed, Request, fingerprint};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
 pub use sink::{Sink, SinkError};
-pub use stats::{CrawlStats, StatsSnapshot};
+pub use stats::{CrawlStats, SinkStats, SinkStatsSnapshot, StatsSnapshot};
 pub use url::Url;

@@ -1,5 +1,6 @@
 //! The `Sink` trait: where items go (feed exports, in Scrapy's words).
 
+use crate::exchange::Exchange;
 use crate::item::Item;
 
 /// Errors a sink reports; `retryable` ones are retried by the engine.
@@ -31,6 +32,24 @@ pub trait Sink: Send {
     /// acknowledgement and [resume](Sink) from it after a crash.
     fn position(&self) -> Option<u64> {
         None
+    }
+
+    /// Bytes this sink has written so far (for its stats).
+    fn bytes_written(&self) -> u64 {
+        0
+    }
+
+    /// Whether the engine should hand this sink the raw HTTP exchanges
+    /// ([`write_exchanges`](Self::write_exchanges)) of every page.
+    fn wants_exchanges(&self) -> bool {
+        false
+    }
+
+    /// Write the raw exchanges of a batch; called before `write_batch` with
+    /// the same batch's items, for sinks that [want them](Self::wants_exchanges).
+    async fn write_exchanges(&mut self, exchanges: &[Exchange]) -> Result<(), SinkError> {
+        let _ = exchanges;
+        Ok(())
     }
 
     /// Make everything written so far durable in the destination.

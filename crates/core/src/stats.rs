@@ -4,6 +4,7 @@
 //! requests outstanding: the crawl's concurrency) and `cpu_busy` (parse
 //! workers currently working: its parallelism).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Shared counters. Cheap to bump from any thread.
@@ -40,9 +41,72 @@ pub struct CrawlStats {
     pub unchanged: AtomicU64,
     /// Spider error records (required fields missing, pages not fetched).
     pub item_errors: AtomicU64,
+    /// Items an item pipeline stage dropped (filters, duplicates).
+    pub items_dropped: AtomicU64,
     /// Latest frontier sizes (refreshed by the scheduler).
     pub queued: AtomicU64,
     pub leased: AtomicU64,
+    /// One entry per sink, registered when the crawl starts.
+    pub sinks: parking_lot::Mutex<Vec<Arc<SinkStats>>>,
+}
+
+/// Counters of one sink.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    pub name: String,
+    /// Items (or records) written.
+    pub items: AtomicU64,
+    /// Bytes written, as the sink counts them.
+    pub bytes: AtomicU64,
+    /// Batches written.
+    pub batches: AtomicU64,
+    /// Failed write attempts that were retried.
+    pub retries: AtomicU64,
+    /// Batches given up on (their items went to the dead-letter file).
+    pub failed_batches: AtomicU64,
+    /// Items written to the dead-letter file.
+    pub dead_lettered: AtomicU64,
+    /// Batches waiting in the sink's input queue.
+    pub queue_depth: AtomicU64,
+    /// Capacity of that queue.
+    pub queue_capacity: AtomicU64,
+}
+
+/// A serialisable copy of one sink's counters.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SinkStatsSnapshot {
+    pub name: String,
+    pub items: u64,
+    pub bytes: u64,
+    pub batches: u64,
+    pub retries: u64,
+    pub failed_batches: u64,
+    pub dead_lettered: u64,
+    pub queue_depth: u64,
+    pub queue_capacity: u64,
+}
+
+impl SinkStats {
+    pub fn new(name: String) -> SinkStats {
+        SinkStats {
+            name,
+            ..SinkStats::default()
+        }
+    }
+
+    pub fn snapshot(&self) -> SinkStatsSnapshot {
+        SinkStatsSnapshot {
+            name: self.name.clone(),
+            items: self.items.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            batches: self.batches.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            failed_batches: self.failed_batches.load(Relaxed),
+            dead_lettered: self.dead_lettered.load(Relaxed),
+            queue_depth: self.queue_depth.load(Relaxed),
+            queue_capacity: self.queue_capacity.load(Relaxed),
+        }
+    }
 }
 
 /// A serialisable copy of the counters plus derived rates.
@@ -65,12 +129,17 @@ pub struct StatsSnapshot {
     pub items_written: u64,
     pub unchanged: u64,
     pub item_errors: u64,
+    #[serde(default)]
+    pub items_dropped: u64,
     pub queued: u64,
     pub leased: u64,
     pub elapsed_secs: f64,
     pub pages_per_sec: f64,
     /// Set when the crawl ended because of a signal.
     pub interrupted: bool,
+    /// Per-sink counters.
+    #[serde(default)]
+    pub sinks: Vec<SinkStatsSnapshot>,
 }
 
 impl CrawlStats {
@@ -105,11 +174,13 @@ impl CrawlStats {
             items_written: self.items_written.load(Relaxed),
             unchanged: self.unchanged.load(Relaxed),
             item_errors: self.item_errors.load(Relaxed),
+            items_dropped: self.items_dropped.load(Relaxed),
             queued: self.queued.load(Relaxed),
             leased: self.leased.load(Relaxed),
             elapsed_secs: secs,
             pages_per_sec: if secs > 0.0 { pages as f64 / secs } else { 0.0 },
             interrupted: false,
+            sinks: self.sinks.lock().iter().map(|s| s.snapshot()).collect(),
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Crawl settings.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use trawl_core::{ScopeConfig, Url};
 use trawl_fetch::FetchConfig;
 
@@ -23,6 +26,8 @@ pub struct CrawlConfig {
     pub sitemaps: bool,
     /// Items per sink batch.
     pub batch_size: usize,
+    /// Retries, queues and the dead-letter directory of the sinks.
+    pub sinks: SinkOptions,
     /// Offer the seeds to the frontier at start. Workers joining a shared
     /// crawl only use them for the scope.
     pub push_seeds: bool,
@@ -41,7 +46,36 @@ impl Default for CrawlConfig {
             parse_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             sitemaps: false,
             batch_size: 256,
+            sinks: SinkOptions::default(),
             push_seeds: true,
+        }
+    }
+}
+
+/// How the sink stage treats its sinks.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// Write attempts per batch before the batch goes to the dead-letter file.
+    pub attempts: u32,
+    /// First wait between attempts; doubles each time, with ±25% jitter.
+    pub backoff: Duration,
+    /// Longest wait between attempts.
+    pub max_backoff: Duration,
+    /// Batches waiting in each sink's queue before the crawl waits for it.
+    pub queue_batches: usize,
+    /// Where batches a sink gave up on are written (one JSONL file per sink).
+    pub dead_letter_dir: PathBuf,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            // 0.25 + 0.5 + 1 + 2 + 4 + 8 + 10 s: rides out a database restart.
+            attempts: 8,
+            backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+            queue_batches: 4,
+            dead_letter_dir: PathBuf::from("dead-letter"),
         }
     }
 }

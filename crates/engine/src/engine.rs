@@ -45,6 +45,7 @@ pub struct Engine {
     cfg: CrawlConfig,
     stats: Arc<CrawlStats>,
     spider: Option<Arc<dyn Spider>>,
+    pipeline: Option<Arc<trawl_pipeline::Pipeline>>,
     /// Where spider error records go (taken by `run`).
     error_sinks: parking_lot::Mutex<Vec<Box<dyn Sink>>>,
 }
@@ -63,6 +64,7 @@ impl Engine {
             cfg,
             stats,
             spider: None,
+            pipeline: None,
             error_sinks: parking_lot::Mutex::new(Vec::new()),
         }
     }
@@ -76,6 +78,12 @@ impl Engine {
     ) -> Engine {
         self.spider = Some(spider);
         self.error_sinks = parking_lot::Mutex::new(error_sinks);
+        self
+    }
+
+    /// Run every item through `pipeline` (on the parse pool) before the sinks.
+    pub fn with_pipeline(mut self, pipeline: Arc<trawl_pipeline::Pipeline>) -> Engine {
+        self.pipeline = (!pipeline.is_empty()).then_some(pipeline);
         self
     }
 
@@ -99,8 +107,10 @@ impl Engine {
             return Err(EngineError::NoSeeds);
         }
         let scope = Scope::new(&seeds, cfg.scope.clone())?;
+        let mut fetch_cfg = cfg.fetch.clone();
+        fetch_cfg.record_exchanges |= sinks.iter().any(|s| s.wants_exchanges());
         let downloader =
-            Downloader::new(cfg.fetch.clone(), stats.clone()).map_err(EngineError::Downloader)?;
+            Downloader::new(fetch_cfg, stats.clone()).map_err(EngineError::Downloader)?;
         if cfg.push_seeds {
             frontier
                 .push(seeds.iter().cloned().map(Request::seed).collect())
@@ -123,6 +133,7 @@ impl Engine {
             spider: self.spider.clone(),
             max_depth: cfg.max_depth,
             stats: stats.clone(),
+            pipeline: self.pipeline.clone(),
         });
         let mut workers = Vec::with_capacity(parse_threads);
         for n in 0..parse_threads {
@@ -157,6 +168,7 @@ impl Engine {
             sinks,
             error_sinks,
             cfg.batch_size,
+            cfg.sinks.clone(),
             stats.clone(),
             frontier.clone(),
         ));
@@ -171,6 +183,7 @@ impl Engine {
                     items,
                     errors,
                     children,
+                    exchange,
                 }) = route_rx.recv().await
                 {
                     let offered = children.len();
@@ -193,6 +206,7 @@ impl Engine {
                     let done = crate::sink_stage::Done {
                         items,
                         errors,
+                        exchange,
                         lease,
                     };
                     if item_tx.send(done).await.is_err() {

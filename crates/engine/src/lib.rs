@@ -12,7 +12,9 @@
 //!    and builds the item — CPU work that never runs on the runtime.
 //! 4. The **router** pushes new links to the frontier, passes the item to the
 //!    sink stage and acknowledges the lease.
-//! 5. The **sink stage** batches items and writes them to every sink.
+//! 5. The **sink stage** batches items and hands each batch to every sink's
+//!    own task (bounded queue each); leases are acknowledged once all sinks
+//!    have the batch.
 //!
 //! Stages are joined by bounded queues: a slow sink fills the item queue, the
 //! router waits, the parse queue fills, fetch tasks wait holding their
@@ -22,7 +24,8 @@
 //! - [`config`]: the `CrawlConfig` settings of a crawl.
 //! - [`engine`]: the scheduler loop and the wiring of the stages.
 //! - [`parse`]: the parse pool's work on one response.
-//! - [`sink_stage`]: batching and writing items.
+//! - [`sink_stage`]: batching, fan-out to the sink tasks, retries,
+//!   dead letters, checkpoints.
 //! - [`sitemaps`]: seeding from robots.txt `Sitemap:` lines.
 //! - [`shutdown`]: the graceful-stop signal.
 
@@ -34,6 +37,6 @@ pub mod shutdown;
 pub mod sink_stage;
 pub mod sitemaps;
 
-pub use config::CrawlConfig;
+pub use config::{CrawlConfig, SinkOptions};
 pub use engine::{Engine, EngineError};
 pub use shutdown::Shutdown;

@@ -27,6 +27,8 @@ pub struct Parsed {
     pub errors: Vec<Item>,
     /// In-scope links to offer the frontier.
     pub children: Vec<Request>,
+    /// The raw exchange, for archiving sinks.
+    pub exchange: Option<trawl_core::Exchange>,
 }
 
 /// What the parse pool needs to know.
@@ -37,11 +39,37 @@ pub struct ParseContext {
     pub spider: Option<Arc<dyn Spider>>,
     pub max_depth: Option<u32>,
     pub stats: Arc<CrawlStats>,
+    /// Item pipeline stages (validate, drop, dedupe, transform), run on
+    /// every item before it leaves the parse pool.
+    pub pipeline: Option<Arc<trawl_pipeline::Pipeline>>,
+}
+
+/// Run the item pipeline over a page's items: invalid items become error
+/// records, dropped ones are counted.
+fn run_pipeline(ctx: &ParseContext, parsed: &mut Parsed) {
+    let Some(pipeline) = &ctx.pipeline else {
+        return;
+    };
+    if parsed.items.is_empty() {
+        return;
+    }
+    let out = pipeline.process(std::mem::take(&mut parsed.items));
+    CrawlStats::add(&ctx.stats.items_dropped, out.dropped);
+    CrawlStats::add(&ctx.stats.item_errors, out.invalid.len() as u64);
+    parsed.items = out.kept;
+    parsed.errors.extend(out.invalid);
 }
 
 /// Turn one response into an item and child requests.
 pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
-    let Fetched { lease, outcome } = fetched;
+    let mut parsed = parse_page(ctx, fetched);
+    run_pipeline(ctx, &mut parsed);
+    parsed
+}
+
+fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
+    let Fetched { lease, mut outcome } = fetched;
+    let exchange = outcome.exchange.take();
     let req = &lease.request;
     let mut record = PageRecord {
         url: req.url.to_string(),
@@ -74,7 +102,9 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
         CrawlStats::inc(&ctx.stats.unchanged);
     }
     if let Some(spider) = &ctx.spider {
-        return parse_with_spider(ctx, spider.as_ref(), lease, &outcome, ok, record);
+        let mut parsed = parse_with_spider(ctx, spider.as_ref(), lease, &outcome, ok, record);
+        parsed.exchange = exchange;
+        return parsed;
     }
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
@@ -104,6 +134,7 @@ pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
         items: vec![record.into_item()],
         errors: Vec::new(),
         children,
+        exchange,
     }
 }
 
@@ -122,6 +153,7 @@ fn parse_with_spider(
         items: Vec::new(),
         errors: Vec::new(),
         children: Vec::new(),
+        exchange: None,
     };
     if !ok {
         if record.error.is_some() {

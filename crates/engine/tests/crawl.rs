@@ -484,6 +484,7 @@ async fn a_stalled_sink_stops_fetching_instead_of_buffering() {
     cfg.concurrency = 16;
     cfg.fetch.per_host = 16;
     cfg.batch_size = 8;
+    cfg.sinks.queue_batches = 1;
     let engine = trawl_engine::Engine::new(cfg, Arc::new(trawl_core::CrawlStats::default()));
     let frontier = Arc::new(trawl_frontier::MemoryFrontier::new(16));
     let run = tokio::spawn(async move {
@@ -507,12 +508,13 @@ async fn a_stalled_sink_stops_fetching_instead_of_buffering() {
         last = now;
     }
     let total = site.site().ground_truth().len() as u64;
-    // What the bounded stages can hold: the batch in the stalled sink (8),
-    // the item queue (2 × 8), one item in the router's hand, the route and
-    // parse queues (4 × 2 workers each), one response per parse worker,
+    // What the bounded stages can hold: the batch in the stalled sink (8
+    // pages), its queue (one batch), the batch the dispatcher waits to hand
+    // over, the item queue (2 × 8), one item in the router's hand, the route
+    // and parse queues (4 × 2 workers each), one response per parse worker,
     // 16 fetch tasks holding a response, and robots.txt.
     assert!(
-        last <= 8 + 2 * 8 + 1 + 8 + 8 + 2 + 16 + 1,
+        last <= 8 + 8 + 8 + 2 * 8 + 1 + 8 + 8 + 2 + 16 + 1,
         "{last} requests with the sink stalled"
     );
     assert!(last < total);

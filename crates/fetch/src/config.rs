@@ -6,6 +6,9 @@ use std::time::Duration;
 /// Scrapy user would set.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
+    /// Keep each page's raw exchange (headers, body) in the outcome, for
+    /// archiving sinks (WARC).
+    pub record_exchanges: bool,
     /// Sent as the User-Agent header.
     pub user_agent: String,
     /// The product token matched against robots.txt `User-agent` lines.
@@ -44,6 +47,7 @@ impl Default for FetchConfig {
     fn default() -> Self {
         let version = env!("CARGO_PKG_VERSION");
         FetchConfig {
+            record_exchanges: false,
             user_agent: format!(
                 "Mozilla/5.0 (compatible; trawl/{version}; +https://github.com/trawl-rs/trawl)"
             ),

@@ -42,6 +42,9 @@ pub struct FetchOutcome {
     pub elapsed: Duration,
     /// Why the fetch failed; `None` for any response with status < 400.
     pub error: Option<FetchError>,
+    /// The last response's raw exchange, when
+    /// [`FetchConfig::record_exchanges`] is on.
+    pub exchange: Option<trawl_core::Exchange>,
 }
 
 /// One HTTP exchange's result.
@@ -61,6 +64,15 @@ struct Page {
     retry_after: Option<Duration>,
     body: Bytes,
     truncated: bool,
+    /// Version, reason, headers and peer of the response, when recorded.
+    raw: Option<RawResponse>,
+}
+
+struct RawResponse {
+    version: &'static str,
+    reason: String,
+    headers: Vec<(String, String)>,
+    ip: Option<std::net::IpAddr>,
 }
 
 /// Fetches URLs politely. Cheap to share (`Arc`).
@@ -257,6 +269,7 @@ impl Downloader {
             retries,
             elapsed: started.elapsed(),
             error: Some(error),
+            exchange: None,
         };
         loop {
             if self.cfg.obey_robots
@@ -330,11 +343,15 @@ impl Downloader {
                     CrawlStats::inc(&self.stats.redirects);
                     current = next;
                 }
-                Ok(Exchange::Page(page)) => {
+                Ok(Exchange::Page(mut page)) => {
                     let error = (page.status >= 400).then_some(FetchError::Status {
                         status: page.status,
                         retry_after: page.retry_after,
                     });
+                    let exchange = page
+                        .raw
+                        .take()
+                        .map(|raw| self.recorded(&current, &headers, &page, raw));
                     return FetchOutcome {
                         final_url: current,
                         status: Some(page.status),
@@ -347,6 +364,7 @@ impl Downloader {
                         retries,
                         elapsed: started.elapsed(),
                         error,
+                        exchange,
                     };
                 }
             }
@@ -430,6 +448,30 @@ impl Downloader {
                 location: text(header::LOCATION),
             });
         }
+        let raw = self.cfg.record_exchanges.then(|| RawResponse {
+            version: match response.version() {
+                reqwest::Version::HTTP_09 => "HTTP/0.9",
+                reqwest::Version::HTTP_10 => "HTTP/1.0",
+                reqwest::Version::HTTP_2 => "HTTP/2.0",
+                reqwest::Version::HTTP_3 => "HTTP/3.0",
+                _ => "HTTP/1.1",
+            },
+            reason: response
+                .status()
+                .canonical_reason()
+                .unwrap_or("")
+                .to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            ip: response.remote_addr().map(|a| a.ip()),
+        });
         let content_type = text(header::CONTENT_TYPE);
         let etag = text(header::ETAG);
         let last_modified = text(header::LAST_MODIFIED);
@@ -444,7 +486,46 @@ impl Downloader {
             retry_after,
             body,
             truncated,
+            raw,
         }))
+    }
+
+    /// The exchange of a final response, with the request headers as sent
+    /// (those reqwest adds itself are listed as it sends them).
+    fn recorded(
+        &self,
+        url: &Url,
+        extra: &header::HeaderMap,
+        page: &Page,
+        raw: RawResponse,
+    ) -> trawl_core::Exchange {
+        let mut request_headers = vec![
+            ("user-agent".to_string(), self.cfg.user_agent.clone()),
+            ("accept".to_string(), "*/*".to_string()),
+            (
+                "accept-encoding".to_string(),
+                "gzip, br, zstd, deflate".to_string(),
+            ),
+        ];
+        for (k, v) in extra {
+            request_headers.push((
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
+        }
+        trawl_core::Exchange {
+            url: url.to_string(),
+            method: "GET".to_string(),
+            request_headers,
+            status: page.status,
+            reason: raw.reason,
+            http_version: raw.version.to_string(),
+            response_headers: raw.headers,
+            body: page.body.clone(),
+            truncated: page.truncated,
+            ip: raw.ip,
+            date: SystemTime::now(),
+        }
     }
 
     /// Read at most `cap` bytes; past it, stop and drop the connection.

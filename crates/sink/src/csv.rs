@@ -18,11 +18,20 @@
 //! # Batches, the output lock and positions
 //! A batch is encoded in memory and written with one `write_all` per file
 //! under [`crate::output_lock`], so files only grow by whole rows.
-//! [`Sink::position`] is the byte length of the file for a plain, single-file
-//! sink only. With rotation one number cannot say where a crawl stopped
-//! across several files, and with gzip a byte offset of compressed data is
-//! not something a resume could cut back to and carry on from a CSV view, so
-//! those report `None` (no exactly-once resume for them).
+//! [`Sink::position`] is a global offset over all files of the sink: the
+//! on-disk sizes of the earlier (rotated) files plus the on-disk bytes of the
+//! current one, after the last complete batch. It is reported in every mode:
+//! with gzip each batch ends its gzip member, so a batch boundary is a valid
+//! place to cut a file. [`CsvSink::resume`] cuts the files back to such a
+//! position (deleting later rotated files) and carries on from there, so a
+//! persistent crawl that was killed writes each item exactly once.
+//!
+//! # Failed writes
+//! If writing a batch fails part-way (a full disk), everything the batch
+//! wrote is undone before the error is returned: the file it started in is
+//! cut back to its earlier size and files it created by rotating are
+//! deleted, so no file holds half a row and the engine can retry the batch.
+//! Should the undo fail too, it is retried before the next batch is written.
 //!
 //! # Gzip
 //! With [`CsvOptions::gzip`] each batch is compressed as its own complete
@@ -42,7 +51,7 @@
 //! own header. Files are created (truncated) as they are reached.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,12 +85,33 @@ struct FileState {
     index: u32,
     /// `None` until the next file is created.
     file: Option<File>,
-    /// Data rows in the current file.
+    /// Whether the current file has its header row.
+    has_header: bool,
+    /// Data rows in the current file (kept for rotation; after resuming a
+    /// sink that does not rotate, the rows written since).
     rows: u64,
-    /// Uncompressed bytes in the current file (header included).
+    /// Uncompressed bytes in the current file, header included (same
+    /// caveat as `rows`).
     csv_bytes: u64,
     /// Bytes on disk in the current file.
     disk_bytes: u64,
+    /// Bytes on disk in the files before the current one.
+    earlier: u64,
+    /// Bytes of complete batches written through this sink.
+    total: u64,
+    /// Where the last failed batch started, while undoing it is still owed.
+    undo: Option<Mark>,
+}
+
+/// The state at the start of a batch, to return to if it fails.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    index: u32,
+    has_header: bool,
+    rows: u64,
+    csv_bytes: u64,
+    disk_bytes: u64,
+    earlier: u64,
 }
 
 /// Writes items as CSV to a file, optionally gzipped and rotated.
@@ -89,8 +119,10 @@ pub struct CsvSink {
     label: String,
     columns: Option<Vec<String>>,
     state: Arc<Mutex<FileState>>,
-    /// Bytes in the file after the last complete batch (plain, single file).
-    written: Option<u64>,
+    /// Global offset after the last complete batch (see the module docs).
+    position: u64,
+    /// Bytes of complete batches written through this sink.
+    bytes: u64,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SinkError + '_ {
@@ -109,6 +141,97 @@ fn create(path: &Path) -> Result<File, SinkError> {
         .map_err(io_err(path))
 }
 
+/// Open an existing file, cut it to `len` bytes and continue at its end.
+fn open_at(path: &Path, len: u64) -> std::io::Result<File> {
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(len)?;
+    file.seek(SeekFrom::Start(len))?;
+    Ok(file)
+}
+
+fn check_options(
+    path: &Path,
+    columns: Option<&Vec<String>>,
+    opts: &CsvOptions,
+) -> Result<(), SinkError> {
+    if columns.is_some_and(|c| c.is_empty()) {
+        return Err(SinkError::Other(format!(
+            "{}: a CSV sink needs at least one column",
+            path.display()
+        )));
+    }
+    if opts.rotate_rows == Some(0) {
+        return Err(SinkError::Other("rotate_rows must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// A reader of a file's CSV text (decompressing every gzip member).
+fn csv_text(path: &Path, gzip: bool) -> std::io::Result<Box<dyn Read>> {
+    let file = std::io::BufReader::new(File::open(path)?);
+    Ok(if gzip {
+        Box::new(flate2::bufread::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// `(records, uncompressed bytes)` of a file, header row included.
+fn count_records(path: &Path, gzip: bool) -> Result<(u64, u64), SinkError> {
+    let bad = |e: ::csv::Error| {
+        SinkError::Other(format!(
+            "{}: reading the file back to resume: {e}",
+            path.display()
+        ))
+    };
+    let text = Counting {
+        inner: csv_text(path, gzip).map_err(io_err(path))?,
+        bytes: 0,
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    let mut record = ::csv::ByteRecord::new();
+    let mut records = 0;
+    while reader.read_byte_record(&mut record).map_err(bad)? {
+        records += 1;
+    }
+    let mut text = reader.into_inner();
+    std::io::copy(&mut text, &mut std::io::sink()).map_err(io_err(path))?;
+    Ok((records, text.bytes))
+}
+
+/// The header row of a file, `None` if it is empty.
+fn read_header(path: &Path, gzip: bool) -> Result<Option<Vec<String>>, SinkError> {
+    if std::fs::metadata(path).map_err(io_err(path))?.len() == 0 {
+        return Ok(None); // (an empty file is not valid gzip)
+    }
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv_text(path, gzip).map_err(io_err(path))?);
+    let mut record = ::csv::StringRecord::new();
+    let found = reader
+        .read_record(&mut record)
+        .map_err(|e| SinkError::Other(format!("{}: reading the header: {e}", path.display())))?;
+    Ok(found.then(|| record.iter().map(String::from).collect()))
+}
+
 impl CsvSink {
     /// Create (truncate) `path` and write items to it. `columns` fixes the
     /// column order; without it the first item's keys are used.
@@ -117,17 +240,8 @@ impl CsvSink {
         columns: Option<Vec<String>>,
         opts: CsvOptions,
     ) -> Result<CsvSink, SinkError> {
-        if columns.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(SinkError::Other(format!(
-                "{}: a CSV sink needs at least one column",
-                path.display()
-            )));
-        }
-        if opts.rotate_rows == Some(0) {
-            return Err(SinkError::Other("rotate_rows must be at least 1".into()));
-        }
+        check_options(path, columns.as_ref(), &opts)?;
         let file = create(path)?;
-        let written = (!opts.gzip && !opts.rotates()).then_some(0);
         Ok(CsvSink {
             label: Self::open_name(path),
             columns,
@@ -136,11 +250,106 @@ impl CsvSink {
                 opts,
                 index: 0,
                 file: Some(file),
+                has_header: false,
                 rows: 0,
                 csv_bytes: 0,
                 disk_bytes: 0,
+                earlier: 0,
+                total: 0,
+                undo: None,
             })),
-            written,
+            position: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Reopen the files of an interrupted crawl at `position` (a
+    /// [`Sink::position`] the crawl state acknowledged): the file holding it
+    /// is cut back there, later rotated files are deleted, and writing
+    /// carries on after it. `columns` as for [`open`](Self::open); without
+    /// them the header of the first file is used, and given ones must match
+    /// it. A position beyond what the files hold is an error.
+    pub fn resume(
+        path: &Path,
+        columns: Option<Vec<String>>,
+        opts: CsvOptions,
+        position: u64,
+    ) -> Result<CsvSink, SinkError> {
+        check_options(path, columns.as_ref(), &opts)?;
+        // Find the first file that reaches the position.
+        let mut index = 0;
+        let mut earlier = 0;
+        let disk_bytes = loop {
+            let file = rotated_path(path, index);
+            let len = match std::fs::metadata(&file) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(SinkError::Other(format!(
+                        "{} and its rotated files hold {earlier} bytes but the crawl state says {position} were written: the output was changed or lost",
+                        path.display()
+                    )));
+                }
+                Err(e) => return Err(io_err(&file)(e)),
+            };
+            if position - earlier <= len {
+                break position - earlier;
+            }
+            earlier += len;
+            if !opts.rotates() {
+                return Err(SinkError::Other(format!(
+                    "{} has {earlier} bytes but the crawl state says {position} were written: the output was changed or lost",
+                    path.display()
+                )));
+            }
+            index += 1;
+        };
+        let current = rotated_path(path, index);
+        let file = open_at(&current, disk_bytes).map_err(io_err(&current))?;
+        if opts.rotates() {
+            let mut later = index + 1;
+            loop {
+                let p = rotated_path(path, later);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => later += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) => return Err(io_err(&p)(e)),
+                }
+            }
+        }
+        let header = read_header(path, opts.gzip)?;
+        let columns = match (columns, header) {
+            (Some(given), Some(found)) if given != found => {
+                return Err(SinkError::Other(format!(
+                    "{}: the columns {given:?} differ from the header {found:?} of the file to resume",
+                    path.display()
+                )));
+            }
+            (given, found) => given.or(found),
+        };
+        let (rows, csv_bytes) = if opts.rotates() && disk_bytes > 0 {
+            let (records, bytes) = count_records(&current, opts.gzip)?;
+            (records.saturating_sub(1), bytes)
+        } else {
+            (0, 0)
+        };
+        Ok(CsvSink {
+            label: Self::open_name(path),
+            columns,
+            state: Arc::new(Mutex::new(FileState {
+                base: path.to_path_buf(),
+                opts,
+                index,
+                file: Some(file),
+                has_header: disk_bytes > 0,
+                rows,
+                csv_bytes,
+                disk_bytes,
+                earlier,
+                total: 0,
+                undo: None,
+            })),
+            position,
+            bytes: 0,
         })
     }
 
@@ -212,6 +421,65 @@ fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 impl FileState {
+    /// The global offset (see the module docs).
+    fn position(&self) -> u64 {
+        self.earlier + self.disk_bytes
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            index: self.index,
+            has_header: self.has_header,
+            rows: self.rows,
+            csv_bytes: self.csv_bytes,
+            disk_bytes: self.disk_bytes,
+            earlier: self.earlier,
+        }
+    }
+
+    /// Return to `mark`: delete the files created since, cut the file it
+    /// was in back to its size then, and continue there.
+    fn rewind(&mut self, mark: Mark) -> Result<(), SinkError> {
+        self.file = None;
+        for index in mark.index + 1..=self.index {
+            let path = rotated_path(&self.base, index);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&path)(e));
+                }
+                _ => {}
+            }
+        }
+        let path = rotated_path(&self.base, mark.index);
+        self.file = Some(open_at(&path, mark.disk_bytes).map_err(io_err(&path))?);
+        self.index = mark.index;
+        self.has_header = mark.has_header;
+        self.rows = mark.rows;
+        self.csv_bytes = mark.csv_bytes;
+        self.disk_bytes = mark.disk_bytes;
+        self.earlier = mark.earlier;
+        Ok(())
+    }
+
+    /// Write one batch's rows, all or nothing (see the module docs).
+    fn write_batch(&mut self, header: &[u8], rows: &[Vec<u8>]) -> Result<(), SinkError> {
+        if let Some(mark) = self.undo {
+            self.rewind(mark)?;
+            self.undo = None;
+        }
+        let mark = self.mark();
+        let start = self.position();
+        if let Err(e) = self.write_rows(header, rows) {
+            if let Err(error) = self.rewind(mark) {
+                tracing::error!(%error, "Undoing a failed CSV batch failed; retrying before the next batch.");
+                self.undo = Some(mark);
+            }
+            return Err(e);
+        }
+        self.total += self.position() - start;
+        Ok(())
+    }
+
     /// Whether `row_len` more bytes must go to a new file.
     fn full(&self, header_len: u64, row_len: u64) -> bool {
         if self.rows == 0 {
@@ -261,14 +529,17 @@ impl FileState {
                     f.sync_data()
                         .map_err(io_err(&rotated_path(&self.base, self.index)))?;
                 }
+                self.earlier += self.disk_bytes;
                 self.index += 1;
+                self.has_header = false;
                 self.rows = 0;
                 self.csv_bytes = 0;
                 self.disk_bytes = 0;
             }
-            if self.rows == 0 && self.csv_bytes == 0 {
+            if !self.has_header {
                 chunk.extend_from_slice(header);
                 self.csv_bytes += header_len;
+                self.has_header = true;
             }
             chunk.extend_from_slice(row);
             self.rows += 1;
@@ -303,21 +574,26 @@ impl Sink for CsvSink {
             .map(|item| encode_record(columns.iter().map(|c| cell(item.0.get(c)))))
             .collect::<Result<Vec<_>, _>>()?;
         let state = self.state.clone();
-        let disk_bytes = tokio::task::spawn_blocking(move || {
+        let (position, total) = tokio::task::spawn_blocking(move || {
             let _whole_rows = crate::output_lock().lock();
             let mut state = state.lock();
-            state.write_rows(&header, &rows).map(|()| state.disk_bytes)
+            state
+                .write_batch(&header, &rows)
+                .map(|()| (state.position(), state.total))
         })
         .await
         .map_err(|e| SinkError::Other(format!("writer task: {e}")))??;
-        if let Some(n) = &mut self.written {
-            *n = disk_bytes;
-        }
+        self.position = position;
+        self.bytes = total;
         Ok(())
     }
 
     fn position(&self) -> Option<u64> {
-        self.written
+        Some(self.position)
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.bytes
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
@@ -339,6 +615,7 @@ impl Sink for CsvSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonl::small_fs::{SmallFs, noise};
     use serde_json::json;
 
     fn item(v: Value) -> Item {
@@ -480,7 +757,11 @@ mod tests {
             .unwrap();
         sink.write_batch(&[numbered(4), numbered(5)]).await.unwrap();
         sink.close().await.unwrap();
-        assert_eq!(sink.position(), None);
+        let total: u64 = (0..3)
+            .map(|i| std::fs::metadata(rotated_path(&path, i)).unwrap().len())
+            .sum();
+        assert_eq!(sink.position(), Some(total));
+        assert_eq!(sink.bytes_written(), total);
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -537,11 +818,282 @@ mod tests {
         }
         a.close().await.unwrap();
         b.close().await.unwrap();
-        assert_eq!(b.position(), None);
+        let gz_len = std::fs::metadata(&gz).unwrap().len();
+        assert_eq!(b.position(), Some(gz_len));
+        assert_eq!(b.bytes_written(), gz_len);
         let mut csv = Vec::new();
         let file = std::fs::File::open(&gz).unwrap();
         std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(file), &mut csv).unwrap();
         assert_eq!(csv, std::fs::read(&plain).unwrap());
+    }
+
+    /// The CSV text of every file of a sink on `base`, in order.
+    fn files_of(base: &Path, gzip: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for i in 0.. {
+            let path = rotated_path(base, i);
+            if !path.exists() {
+                break;
+            }
+            let mut text = Vec::new();
+            csv_text(&path, gzip)
+                .unwrap()
+                .read_to_end(&mut text)
+                .unwrap();
+            out.push(text);
+        }
+        out
+    }
+
+    /// Every data row of every file, checking one header per file.
+    fn rows_of(base: &Path, gzip: bool) -> Vec<Vec<String>> {
+        let mut all = Vec::new();
+        for (i, text) in files_of(base, gzip).iter().enumerate() {
+            let (header, rows) = read_csv(text);
+            assert_eq!(header, ["n", "s"], "file {i}");
+            assert!(!rows.is_empty(), "file {i} has no rows");
+            assert!(
+                rows.iter().all(|r| r != &["n", "s"]),
+                "a second header in file {i}"
+            );
+            all.extend(rows);
+        }
+        all
+    }
+
+    fn modes() -> Vec<(&'static str, CsvOptions)> {
+        vec![
+            ("plain", CsvOptions::default()),
+            (
+                "gzip",
+                CsvOptions {
+                    gzip: true,
+                    ..CsvOptions::default()
+                },
+            ),
+            (
+                "rotate_rows",
+                CsvOptions {
+                    rotate_rows: Some(2),
+                    ..CsvOptions::default()
+                },
+            ),
+            (
+                "gzip+rotate_bytes",
+                CsvOptions {
+                    gzip: true,
+                    rotate_bytes: Some(40),
+                    ..CsvOptions::default()
+                },
+            ),
+        ]
+    }
+
+    fn batches() -> Vec<Vec<Item>> {
+        [1..=2, 3..=5, 6..=6, 7..=9, 10..=10]
+            .into_iter()
+            .map(|r| r.map(numbered).collect())
+            .collect()
+    }
+
+    /// Write batches, checkpoint after `k` of them, write the rest (work the
+    /// crawl never acknowledged), resume at the checkpoint and redo the rest:
+    /// every row exactly once, in order, and the very same files as a run
+    /// that was never interrupted.
+    #[tokio::test]
+    async fn resume_at_any_batch_boundary_writes_each_row_once() {
+        let batches = batches();
+        let want = expected(&["n", "s"], &batches.concat());
+        for (mode, opts) in modes() {
+            let reference = tempfile::tempdir().unwrap();
+            let ref_path = reference.path().join("out.csv");
+            let mut sink = CsvSink::open(&ref_path, None, opts.clone()).unwrap();
+            for b in &batches {
+                sink.write_batch(b).await.unwrap();
+            }
+            sink.close().await.unwrap();
+            let ref_files = files_of(&ref_path, opts.gzip);
+            assert!(
+                ref_files.len() > 1 || !opts.rotates(),
+                "{mode}: the test should rotate"
+            );
+
+            for k in 0..=batches.len() {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("out.csv");
+                let mut sink = CsvSink::open(&path, None, opts.clone()).unwrap();
+                let mut position = sink.position().unwrap();
+                for (i, b) in batches.iter().enumerate() {
+                    sink.write_batch(b).await.unwrap();
+                    if i + 1 == k {
+                        position = sink.position().unwrap();
+                    }
+                }
+                drop(sink);
+                let mut sink = CsvSink::resume(&path, None, opts.clone(), position).unwrap();
+                assert_eq!(sink.position(), Some(position), "{mode} k={k}");
+                assert_eq!(sink.bytes_written(), 0);
+                if k > 0 {
+                    assert_eq!(sink.columns().unwrap(), ["n", "s"]);
+                }
+                for b in &batches[k..] {
+                    sink.write_batch(b).await.unwrap();
+                }
+                sink.close().await.unwrap();
+                assert_eq!(rows_of(&path, opts.gzip), want, "{mode} k={k}");
+                assert_eq!(files_of(&path, opts.gzip), ref_files, "{mode} k={k}");
+                let on_disk: u64 = (0..ref_files.len() as u32)
+                    .map(|i| std::fs::metadata(rotated_path(&path, i)).unwrap().len())
+                    .sum();
+                assert_eq!(sink.position(), Some(on_disk), "{mode} k={k}");
+                assert_eq!(sink.bytes_written(), on_disk - position, "{mode} k={k}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn python_reads_resumed_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let opts = CsvOptions {
+            rotate_rows: Some(3),
+            ..CsvOptions::default()
+        };
+        let items = tricky();
+        let cols: Vec<String> = COLS.iter().map(|c| c.to_string()).collect();
+        let mut sink = CsvSink::open(&path, Some(cols.clone()), opts.clone()).unwrap();
+        sink.write_batch(&items[..2]).await.unwrap();
+        let position = sink.position().unwrap();
+        sink.write_batch(&items[2..]).await.unwrap();
+        sink.write_batch(&items).await.unwrap();
+        drop(sink);
+        let wrong = vec!["url".to_string()];
+        let err = CsvSink::resume(&path, Some(wrong), opts.clone(), position)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("differ"), "{err}");
+        let mut sink = CsvSink::resume(&path, Some(cols), opts, position).unwrap();
+        sink.write_batch(&items[2..]).await.unwrap();
+        sink.write_batch(&items).await.unwrap();
+        sink.close().await.unwrap();
+        let files: Vec<PathBuf> = (0..)
+            .map(|i| rotated_path(&path, i))
+            .take_while(|p| p.exists())
+            .collect();
+        assert_eq!(files.len(), 2);
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import csv,sys,json; \
+                 print(json.dumps([r for p in sys.argv[1:] \
+                     for r in csv.DictReader(open(p, newline=''))]))",
+            )
+            .args(&files)
+            .output()
+            .expect("python3 is needed by this test (see scripts/test.sh)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<serde_json::Map<String, Value>> = serde_json::from_slice(&out.stdout).unwrap();
+        let all: Vec<Item> = items.iter().chain(&items).cloned().collect();
+        let want: Vec<serde_json::Map<String, Value>> = expected(&COLS, &all)
+            .into_iter()
+            .map(|row| {
+                COLS.iter()
+                    .map(|c| c.to_string())
+                    .zip(row.into_iter().map(Value::String))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn resume_beyond_the_files_is_an_error() {
+        for (mode, opts) in modes() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("out.csv");
+            let mut sink = CsvSink::open(&path, None, opts.clone()).unwrap();
+            for b in batches() {
+                sink.write_batch(&b).await.unwrap();
+            }
+            let end = sink.position().unwrap();
+            drop(sink);
+            let err = CsvSink::resume(&path, None, opts.clone(), end + 1)
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("changed or lost"), "{mode}: {err}");
+            let missing = dir.path().join("missing.csv");
+            assert!(CsvSink::resume(&missing, None, opts.clone(), 0).is_err());
+            // The end itself is fine and changes nothing.
+            let before = files_of(&path, opts.gzip);
+            let sink = CsvSink::resume(&path, None, opts.clone(), end).unwrap();
+            assert_eq!(sink.position(), Some(end));
+            assert_eq!(files_of(&path, opts.gzip), before, "{mode}");
+        }
+    }
+
+    /// Rows of about 3 KB that gzip cannot shrink much.
+    fn big(n: i64) -> Item {
+        item(json!({"n": n, "s": noise(n as u64, 3000)}))
+    }
+
+    /// On a full disk a batch fails part-way; what it wrote (rows in the
+    /// first file, files it rotated to) is undone, and the same batch
+    /// succeeds once there is room again.
+    #[tokio::test]
+    async fn a_failed_batch_is_undone_and_can_be_retried() {
+        for (mode, opts) in modes() {
+            let Some(fs) = SmallFs::mount(64) else {
+                return;
+            };
+            let path = fs.path().join("out.csv");
+            let mut sink = CsvSink::open(&path, None, opts.clone()).unwrap();
+            sink.write_batch(&[numbered(1)]).await.unwrap();
+            let position = sink.position().unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let filler = fs.fill();
+            let batch: Vec<Item> = (2..=5).map(big).collect();
+            let err = sink.write_batch(&batch).await.expect_err("disk full");
+            assert!(err.to_string().contains("out"), "{err}");
+            assert_eq!(sink.position(), Some(position), "{mode}");
+            let after = std::fs::read(&path).unwrap();
+            assert!(
+                after == before,
+                "{mode}: {} bytes, not the {} of before the batch",
+                after.len(),
+                before.len()
+            );
+            assert!(!rotated_path(&path, 1).exists(), "{mode}");
+            assert_eq!(
+                rows_of(&path, opts.gzip),
+                expected(&["n", "s"], &[numbered(1)])
+            );
+
+            std::fs::remove_file(filler).unwrap();
+            sink.write_batch(&batch).await.unwrap();
+            sink.write_batch(&[numbered(6)]).await.unwrap();
+            sink.close().await.unwrap();
+            let all: Vec<Item> = std::iter::once(numbered(1))
+                .chain(batch.iter().cloned())
+                .chain([numbered(6)])
+                .collect();
+            assert_eq!(
+                rows_of(&path, opts.gzip),
+                expected(&["n", "s"], &all),
+                "{mode}"
+            );
+            let files = files_of(&path, opts.gzip).len() as u32;
+            assert_eq!(files > 1, opts.rotates(), "{mode}");
+            let on_disk: u64 = (0..files)
+                .map(|i| std::fs::metadata(rotated_path(&path, i)).unwrap().len())
+                .sum();
+            assert_eq!(sink.position(), Some(on_disk), "{mode}");
+            assert_eq!(sink.bytes_written(), on_disk, "{mode}");
+            drop(sink);
+        }
     }
 
     #[test]

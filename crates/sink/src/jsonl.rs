@@ -3,9 +3,17 @@
 //! A batch is encoded to complete lines in memory and written with a single
 //! `write_all` under the output lock, so the file only ever grows by whole
 //! lines. Writes go straight to the file (no user-space buffer to lose).
+//!
+//! # Failed writes
+//! If a batch's write fails part-way (a full disk: some of it landed), the
+//! file is cut back to where the batch started before the error is returned,
+//! so it never holds half a line and the engine can retry the same batch
+//! without duplicating its first lines. Should that cut fail too, it is
+//! retried before the next write (which fails if it still cannot be made).
+//! [`Sink::position`] and [`Sink::bytes_written`] only count complete batches.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +21,11 @@ use parking_lot::Mutex;
 use trawl_core::{Item, Sink, SinkError};
 
 enum Target {
-    File(File),
+    File {
+        file: File,
+        /// A failed batch could not be cut away: do it before writing more.
+        needs_cut: bool,
+    },
     Stdout,
 }
 
@@ -23,6 +35,15 @@ pub struct JsonlSink {
     target: Arc<Mutex<Target>>,
     /// Bytes in the file after the last complete batch.
     written: Option<u64>,
+    /// Bytes of complete batches written by this sink.
+    bytes: u64,
+}
+
+/// Cut `file` back to `len` bytes and continue writing at its end.
+fn cut(file: &mut File, len: u64) -> std::io::Result<()> {
+    file.set_len(len)?;
+    file.seek(SeekFrom::Start(len))?;
+    Ok(())
 }
 
 impl JsonlSink {
@@ -34,6 +55,7 @@ impl JsonlSink {
                 label: "jsonl:stdout".into(),
                 target: Arc::new(Mutex::new(Target::Stdout)),
                 written: None,
+                bytes: 0,
             });
         }
         let file = OpenOptions::new()
@@ -49,8 +71,12 @@ impl JsonlSink {
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(JsonlSink {
             label: Self::open_name(path),
-            target: Arc::new(Mutex::new(Target::File(file))),
+            target: Arc::new(Mutex::new(Target::File {
+                file,
+                needs_cut: false,
+            })),
             written: Some(len),
+            bytes: 0,
         })
     }
 
@@ -119,11 +145,25 @@ impl Sink for JsonlSink {
         let len = buf.len() as u64;
         let target = self.target.clone();
         let label = self.label.clone();
+        let start = self.written.unwrap_or(0);
         let written = tokio::task::spawn_blocking(move || {
             let _whole_lines = crate::output_lock().lock();
             let mut target = target.lock();
             match &mut *target {
-                Target::File(f) => f.write_all(&buf),
+                Target::File { file, needs_cut } => {
+                    if *needs_cut {
+                        cut(file, start)?;
+                        *needs_cut = false;
+                    }
+                    let res = file.write_all(&buf);
+                    if res.is_err()
+                        && let Err(error) = cut(file, start)
+                    {
+                        tracing::error!(%error, "Cutting a failed batch off the output failed; retrying before the next write.");
+                        *needs_cut = true;
+                    }
+                    res
+                }
                 Target::Stdout => {
                     let mut out = std::io::stdout().lock();
                     out.write_all(&buf).and_then(|_| out.flush())
@@ -139,6 +179,7 @@ impl Sink for JsonlSink {
         if let Some(n) = &mut self.written {
             *n += len;
         }
+        self.bytes += len;
         Ok(())
     }
 
@@ -146,11 +187,15 @@ impl Sink for JsonlSink {
         self.written
     }
 
+    fn bytes_written(&self) -> u64 {
+        self.bytes
+    }
+
     async fn flush(&mut self) -> Result<(), SinkError> {
         let target = self.target.clone();
         let label = self.label.clone();
         let res = tokio::task::spawn_blocking(move || match &mut *target.lock() {
-            Target::File(f) => f.sync_data(),
+            Target::File { file, .. } => file.sync_data(),
             Target::Stdout => std::io::stdout().flush(),
         })
         .await
@@ -173,8 +218,103 @@ pub fn read_jsonl(path: &Path) -> std::io::Result<Vec<serde_json::Value>> {
         .collect()
 }
 
+/// A small tmpfs to fill up, for the sinks' full-disk tests.
+#[cfg(test)]
+pub(crate) mod small_fs {
+    #![allow(clippy::unwrap_used)]
+
+    use std::fs::File;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// A tmpfs mounted on a fresh temporary directory; unmounted on drop
+    /// (drop everything that holds a file on it first).
+    pub(crate) struct SmallFs {
+        dir: tempfile::TempDir,
+    }
+
+    impl SmallFs {
+        /// Mount a tmpfs of `kib` KiB. Needs root (as the tests run in CI);
+        /// elsewhere prints why and returns `None`, and the test returns.
+        pub(crate) fn mount(kib: u32) -> Option<SmallFs> {
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+                .arg(dir.path())
+                .output();
+            match out {
+                Ok(o) if o.status.success() => Some(SmallFs { dir }),
+                Ok(o) => {
+                    eprintln!(
+                        "skipping the full-disk test: cannot mount a tmpfs (needs root): {}",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    );
+                    None
+                }
+                Err(e) => {
+                    eprintln!("skipping the full-disk test: cannot run mount: {e}");
+                    None
+                }
+            }
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        /// Take every free page with a filler file; delete it to free them.
+        /// Space left in the last page of other files stays usable, so the
+        /// next big write lands in part and then fails.
+        pub(crate) fn fill(&self) -> PathBuf {
+            let path = self.path().join("filler");
+            let mut f = File::create(&path).unwrap();
+            let page = [0u8; 4096];
+            loop {
+                match f.write(&page) {
+                    Ok(0) => panic!("filling the tmpfs: wrote nothing"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+                        return path;
+                    }
+                }
+            }
+        }
+    }
+
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let ok = Command::new("umount")
+                .arg(self.dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                let _ = Command::new("umount")
+                    .arg("-l")
+                    .arg(self.dir.path())
+                    .status();
+            }
+        }
+    }
+
+    /// A string of `len` bytes that gzip cannot shrink much.
+    pub(crate) fn noise(seed: u64, len: usize) -> String {
+        let mut x = seed.wrapping_mul(6_364_136_223_846_793_005) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::small_fs::{SmallFs, noise};
     use super::*;
 
     fn item(n: i64) -> Item {
@@ -220,6 +360,61 @@ mod tests {
             vec![1, 3]
         );
         assert!(JsonlSink::resume(&path, 1 << 30).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_is_cut_away_and_can_be_retried() {
+        for append in [false, true] {
+            let Some(fs) = SmallFs::mount(64) else {
+                return;
+            };
+            let path = fs.path().join("out.jsonl");
+            let mut sink = JsonlSink::open(&path, append).unwrap();
+            sink.write_batch(&[item(1)]).await.unwrap();
+            let pos = sink.position().unwrap();
+            assert_ne!(pos % 4096, 0, "room for part of the next batch");
+            let filler = fs.fill();
+            let big: Vec<Item> = (2..=4)
+                .map(|n| {
+                    let mut i = item(n);
+                    i.0.insert("big".into(), noise(n as u64, 3000).into());
+                    i
+                })
+                .collect();
+            let err = sink.write_batch(&big).await.expect_err("disk full");
+            assert!(err.to_string().contains("out.jsonl"), "{err}");
+            assert_eq!(sink.position(), Some(pos));
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), pos);
+            assert_eq!(read_jsonl(&path).unwrap().len(), 1);
+
+            std::fs::remove_file(filler).unwrap();
+            sink.write_batch(&big).await.unwrap();
+            sink.close().await.unwrap();
+            let rows = read_jsonl(&path).unwrap();
+            let ns: Vec<i64> = rows.iter().map(|r| r["n"].as_i64().unwrap()).collect();
+            assert_eq!(ns, [1, 2, 3, 4], "append={append}");
+            let len = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(sink.position(), Some(len));
+            assert_eq!(sink.bytes_written(), len);
+            drop(sink);
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_written_counts_this_sinks_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut sink = JsonlSink::open(&path, false).unwrap();
+        sink.write_batch(&[item(1)]).await.unwrap();
+        let first = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(sink.bytes_written(), first);
+        drop(sink);
+        let mut sink = JsonlSink::open(&path, true).unwrap();
+        assert_eq!(sink.bytes_written(), 0);
+        sink.write_batch(&[item(2), item(3)]).await.unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(sink.bytes_written(), len - first);
+        assert_eq!(sink.position(), Some(len));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
 //! - [`memory`]: items kept in memory (tests, in-process use).
 //! - [`postgres`]: rows in a PostgreSQL table (COPY, upsert on a key).
+//! - [`postgres_tables`]: PostgreSQL, one table per item type.
+//! - [`spec`]: sink specifications (`--sink`, a spider file's `[[sinks]]`).
 //! - [`warc`]: WARC 1.1 writer (gzip member per record, rotation) for HTTP
 //!   exchanges and extracted items.
 
@@ -16,11 +18,15 @@ pub mod csv;
 pub mod jsonl;
 pub mod memory;
 pub mod postgres;
+pub mod postgres_tables;
+pub mod spec;
 pub mod warc;
 
 pub use csv::{CsvOptions, CsvSink};
 pub use jsonl::JsonlSink;
 pub use memory::MemorySink;
+pub use spec::SinkSpec;
+pub use warc::WarcSink;
 
 static OUTPUT_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 

@@ -120,6 +120,25 @@ struct Statements {
     insert_row: String,
 }
 
+/// A connection pool for `conn_str` (nothing is connected yet) and the
+/// `host:port/db` it reaches, for messages (never the password).
+pub fn connect_pool(conn_str: &str, pool_size: usize) -> Result<(Pool, String), SinkError> {
+    let config = Config::from_str(conn_str).map_err(|e| {
+        // The parse error never echoes the string (it may hold a password).
+        SinkError::Other(format!("invalid PostgreSQL connection string: {e}"))
+    })?;
+    let target = describe_target(&config);
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = Manager::from_config(config, NoTls, manager_config);
+    let pool = Pool::builder(manager)
+        .max_size(pool_size.max(1))
+        .build()
+        .map_err(|e| SinkError::Other(format!("postgres {target}: building pool: {e}")))?;
+    Ok((pool, target))
+}
+
 /// Check that `name` is a plain SQL identifier and return it double-quoted.
 pub fn quote_ident(name: &str) -> Result<String, SinkError> {
     let mut chars = name.chars();
@@ -197,6 +216,19 @@ impl PostgresSink {
         key: Option<String>,
         pool_size: usize,
     ) -> Result<PostgresSink, SinkError> {
+        let (pool, target) = connect_pool(conn_str, pool_size)?;
+        PostgresSink::on_pool(pool, target, table, columns, key).await
+    }
+
+    /// Like [`connect`](Self::connect), sharing an existing pool (several
+    /// tables of one database). `target` names the server in messages.
+    pub async fn on_pool(
+        pool: Pool,
+        target: String,
+        table: &str,
+        columns: Vec<(String, ColumnType)>,
+        key: Option<String>,
+    ) -> Result<PostgresSink, SinkError> {
         // Validate everything before touching the network.
         let qtable = quote_ident(table)?;
         let mut seen = HashSet::new();
@@ -218,20 +250,6 @@ impl PostgresSink {
                 SinkError::Other(format!("key {k:?} is not one of the configured columns"))
             })?),
         };
-        let config = Config::from_str(conn_str).map_err(|e| {
-            // The parse error never echoes the string (it may hold a password).
-            SinkError::Other(format!("invalid PostgreSQL connection string: {e}"))
-        })?;
-        let target = describe_target(&config);
-
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = Manager::from_config(config, NoTls, manager_config);
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .build()
-            .map_err(|e| SinkError::Other(format!("postgres {target}: building pool: {e}")))?;
 
         // Create the table.
         let mut defs: Vec<String> = columns

@@ -25,9 +25,59 @@
 //! concurrency = 16
 //! ```
 //!
+//! # Item pipeline
+//!
+//! `[[pipeline]]` tables are the stages every item goes through before it
+//! is written, in the order they are written (see [`trawl_pipeline`]). Each
+//! has a `type`, optionally a `name` (for stats and error records; default
+//! e.g. `"validate[1]"`, the type and the stage's index from 0) and
+//! `rules = ["product", …]` to look only at items of those item rules (the
+//! others pass untouched). A stage stops an item by dropping it or by
+//! finding it invalid; an invalid item becomes an error record
+//! (`{"url", "rule", "stage", "field", "error"}`) for the error output.
+//!
+//! ```toml
+//! [[pipeline]]
+//! type = "transform"              # operations, in the order written
+//! rename = { title = "name" }     # keeps the field's position
+//! trim = ["name"]                 # also lowercase, uppercase = [fields]
+//! replace = { sku = { pattern = "\\s+", with = "" } }
+//! split = { tags = "," }          # "a, b" → ["a", "b"]; join = { f = ", " } undoes it
+//! to_number = ["price"]           # "$1,234.50" → 1234.5, junk → null
+//! default = { currency = "EUR" }  # when missing or null; set = {..} always
+//! remove = ["debug"]
+//!
+//! [[pipeline]]
+//! type = "validate"
+//! rules = ["product"]
+//! required = ["name", "price"]    # present and not null
+//! [pipeline.fields.price]         # checks of one field, skipped when it is absent
+//! type = "number"                 # string, number, integer, bool, array, object
+//! min = 0                         # max = ..; numbers
+//! [pipeline.fields.sku]
+//! pattern = "^[A-Z0-9-]+$"        # a regex the string must match
+//! max_len = 32                    # min_len = ..; characters, or array elements
+//! [pipeline.fields.currency]
+//! one_of = ["EUR", "USD"]
+//!
+//! [[pipeline]]
+//! type = "drop"                   # drop items for which the condition holds
+//! field = "stock"
+//! equals = "sold out"             # or missing = true, empty = true,
+//!                                 # matches = "regex", lt = 1, gt = 1000
+//!
+//! [[pipeline]]
+//! type = "dedupe"                 # keep the first item of each key
+//! key = ["sku"]                   # one or more fields; "_rule" keeps types apart
+//! ```
+//!
+//! Dedupe remembers keys in memory for one crawl in one process; across
+//! resumes and distributed workers, the PostgreSQL sink's upsert is what
+//! deduplicates.
+//!
 //! Everything is checked before a crawl starts: a TOML mistake, an unknown
-//! key, an invalid CSS selector or regex is reported with the file, line and
-//! column and what was expected.
+//! key, an invalid CSS selector or regex, a stage's `rules` naming no item
+//! rule is reported with the file, line and column and what was expected.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -38,9 +88,13 @@ use scraper::{Html, Selector};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 use trawl_core::{Item, Request, Url, parse_canonical};
 use trawl_extract::select::{CompiledRules, FieldRule, FieldType, Source};
 use trawl_extract::{readable, structured};
+use trawl_pipeline::{
+    DedupeSpec, DropSpec, Pipeline, StageSpec, TransformSpec, ValidateSpec, compile,
+};
 
 use crate::spider::{Output, Response, Spider};
 
@@ -75,6 +129,12 @@ struct SpiderFile {
     items: BTreeMap<String, ItemSpec>,
     #[serde(default)]
     settings: Settings,
+    /// Item pipeline stages, in order.
+    #[serde(default)]
+    pipeline: Vec<Spanned<StageSpec>>,
+    /// Outputs besides `-o` (see `trawl_sink::spec`).
+    #[serde(default)]
+    sinks: Vec<trawl_sink::SinkSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +218,8 @@ struct ItemRule {
     url_match: Option<Regex>,
     extractors: Vec<String>,
     fields: CompiledRules,
+    /// Field names and declared types, in file order, then the extractors.
+    schema: Vec<(String, String)>,
 }
 
 /// A spider built from a TOML file. See the module documentation.
@@ -168,6 +230,8 @@ pub struct DeclarativeSpider {
     pagination: Option<Follow>,
     items: Vec<ItemRule>,
     settings: Settings,
+    pipeline: Pipeline,
+    sinks: Vec<trawl_sink::SinkSpec>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -178,6 +242,66 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         before[nl + 1..].chars().count()
     }) + 1;
     (line, column)
+}
+
+/// The span of a value inside the `index`th `[[pipeline]]` stage: `key`
+/// walks tables by key and arrays by index (see
+/// [`trawl_pipeline::CompileError::key`]).
+fn stage_value_span(text: &str, index: usize, key: &[String]) -> Option<Range<usize>> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut value = doc.get_ref().get("pipeline")?.get_ref().get(index)?;
+    for k in key {
+        value = match value.get_ref() {
+            DeValue::Array(_) => value.get_ref().get(k.parse::<usize>().ok()?)?,
+            _ => value.get_ref().get(k.as_str())?,
+        };
+    }
+    Some(value.span())
+}
+
+/// A mistake inside a `[[pipeline]]` stage that toml reported at `at`.
+///
+/// serde reads a stage into a buffer before it looks at `type`, so toml can
+/// only point at the whole stage or at the whole `pipeline` array (for
+/// `[[pipeline]]` tables, the first header). Read the stages within `at`
+/// again, straight into their type's struct, to find the key or value at
+/// fault.
+fn stage_error(text: &str, at: &Range<usize>) -> Option<(Range<usize>, String)> {
+    let within = |span: &Range<usize>| at.start <= span.start && span.end <= at.end;
+    let doc = DeTable::parse(text).ok()?;
+    let array = doc.get_ref().get("pipeline")?;
+    let all = within(&array.span());
+    for stage in array.get_ref().as_array()?.iter() {
+        let span = stage.span();
+        if !all && !within(&span) {
+            continue;
+        }
+        let Some(table) = stage.get_ref().as_table() else {
+            continue;
+        };
+        let Some(kind) = table.get("type").and_then(|t| t.get_ref().as_str()) else {
+            if table.get("type").is_none() {
+                return Some((span, "missing field `type`".into()));
+            }
+            continue;
+        };
+        let mut rest = DeTable::new();
+        for (k, v) in table.iter().filter(|(k, _)| k.get_ref() != "type") {
+            rest.insert(k.clone(), v.clone());
+        }
+        let de = ValueDeserializer::from(Spanned::new(span, DeValue::Table(rest)));
+        let result = match kind {
+            "validate" => ValidateSpec::deserialize(de).map(|_| ()),
+            "drop" => DropSpec::deserialize(de).map(|_| ()),
+            "dedupe" => DedupeSpec::deserialize(de).map(|_| ()),
+            "transform" => TransformSpec::deserialize(de).map(|_| ()),
+            _ => continue,
+        };
+        if let Err(e) = result {
+            return Some((e.span()?, e.message().to_string()));
+        }
+    }
+    None
 }
 
 impl DeclarativeSpider {
@@ -201,8 +325,12 @@ impl DeclarativeSpider {
                 message,
             }
         };
-        let file: SpiderFile =
-            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_string()))?;
+        let file: SpiderFile = toml::from_str(text).map_err(|e| {
+            match e.span().and_then(|at| stage_error(text, &at)) {
+                Some((span, message)) => invalid(Some(span), message),
+                None => invalid(e.span(), e.message().to_string()),
+            }
+        })?;
 
         let mut start_urls = Vec::new();
         for u in &file.start_urls {
@@ -298,9 +426,14 @@ impl DeclarativeSpider {
                 }
             }
             let mut rules = Vec::new();
+            let mut schema = Vec::new();
             for (field, spec) in &spec.fields {
                 let span = spec.span();
                 let spec = spec.get_ref();
+                schema.push((
+                    field.clone(),
+                    spec.kind.clone().unwrap_or_else(|| "text".to_string()),
+                ));
                 let kind = match spec.kind.as_deref().unwrap_or("string") {
                     "string" => FieldType::String,
                     "number" => FieldType::Number,
@@ -342,8 +475,12 @@ impl DeclarativeSpider {
             }
             let fields =
                 CompiledRules::compile(&rules).map_err(|e| invalid(None, e.to_string()))?;
+            for x in &spec.extractors {
+                schema.push((x.get_ref().clone(), "json".to_string()));
+            }
             items.push(ItemRule {
                 name: name.clone(),
+                schema,
                 url_match,
                 extractors: spec
                     .extractors
@@ -353,6 +490,23 @@ impl DeclarativeSpider {
                 fields,
             });
         }
+
+        let mut pipeline = Pipeline::new();
+        for (index, stage) in file.pipeline.iter().enumerate() {
+            let spec = stage.get_ref();
+            let at = |key: &[String]| stage_value_span(text, index, key).or(Some(stage.span()));
+            for (i, rule) in spec.rules().iter().enumerate() {
+                if !file.items.contains_key(rule) {
+                    return Err(invalid(
+                        at(&["rules".to_string(), i.to_string()]),
+                        format!("rules: {rule:?} names no [items.{rule}] rule"),
+                    ));
+                }
+            }
+            let compiled = compile(spec, index).map_err(|e| invalid(at(&e.key), e.message))?;
+            pipeline.push(compiled);
+        }
+
         Ok(DeclarativeSpider {
             name: file.name,
             start_urls,
@@ -360,6 +514,8 @@ impl DeclarativeSpider {
             pagination,
             items,
             settings: file.settings,
+            pipeline,
+            sinks: file.sinks,
         })
     }
 
@@ -368,9 +524,34 @@ impl DeclarativeSpider {
         self.items.iter().map(|r| r.name.clone()).collect()
     }
 
+    /// Each item rule's fields with their declared types ("text", "number",
+    /// "integer", "bool", "date", "list"; "json" for extractors), in file
+    /// order: table columns and CSV headers are made from them.
+    pub fn item_schemas(&self) -> Vec<(String, Vec<(String, String)>)> {
+        self.items
+            .iter()
+            .map(|r| (r.name.clone(), r.schema.clone()))
+            .collect()
+    }
+
+    /// The outputs the file's `[[sinks]]` tables ask for.
+    pub fn sinks(&self) -> Vec<trawl_sink::SinkSpec> {
+        self.sinks.clone()
+    }
+
     /// The crawl settings the file carries.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The item pipeline of the `[[pipeline]]` stages (empty without any).
+    ///
+    /// Built once when the file is loaded: every call returns a clone of
+    /// the same pipeline, sharing its state (dedupe's seen keys) and its
+    /// counters, so one spider serves one crawl; load the file again for a
+    /// fresh one.
+    pub fn pipeline(&self) -> Pipeline {
+        self.pipeline.clone()
     }
 
     /// Which item rules apply to a response (by callback or URL match).
@@ -590,5 +771,236 @@ price = { selector = ".price", type = "number", required = true }
         assert!(out.items.is_empty());
         assert_eq!(out.errors.len(), 1);
         assert_eq!(out.errors[0].0["field"], "price");
+    }
+
+    /// The items a spider makes of one page.
+    fn items_of(spider: &DeclarativeSpider, url: &str, html: &str) -> Vec<Item> {
+        let url = Url::parse(url).unwrap();
+        let req = Request::seed(url.clone());
+        let out = spider.parse(&Response {
+            request: &req,
+            url: &url,
+            status: 200,
+            content_type: None,
+            text: html,
+        });
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        out.items
+    }
+
+    #[test]
+    fn module_doc_examples_load() {
+        let mut blocks = Vec::new();
+        let mut block: Option<String> = None;
+        for line in include_str!("declarative.rs").lines() {
+            let Some(doc) = line.strip_prefix("//!") else {
+                continue;
+            };
+            let doc = doc.strip_prefix(' ').unwrap_or(doc);
+            match (&mut block, doc) {
+                (None, "```toml") => block = Some(String::new()),
+                (Some(_), "```") => blocks.extend(block.take()),
+                (Some(b), line) => {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+                (None, _) => {}
+            }
+        }
+        assert_eq!(blocks.len(), 2);
+        let spider = DeclarativeSpider::from_str("doc.toml", &blocks.concat()).unwrap();
+        assert_eq!(
+            spider.pipeline().stage_names(),
+            ["transform[0]", "validate[1]", "drop[2]", "dedupe[3]"]
+        );
+    }
+
+    #[test]
+    fn pipeline_stages_run_on_items() {
+        let spider = DeclarativeSpider::from_str(
+            "s.toml",
+            r#"
+name = "t"
+start_urls = ["http://e.com/"]
+[items.product]
+match = "/p/"
+[items.product.fields]
+name = { selector = "h1" }
+price = { selector = ".price" }
+sku = { selector = ".sku" }
+[items.review]
+match = "/r/"
+[items.review.fields]
+text = { selector = "p" }
+
+[[pipeline]]
+type = "transform"
+to_number = ["price"]
+lowercase = ["text"]
+
+[[pipeline]]
+type = "validate"
+rules = ["product"]
+required = ["name"]
+[pipeline.fields.price]
+type = "number"
+min = 0
+
+[[pipeline]]
+type = "dedupe"
+name = "unique-sku"
+rules = ["product"]
+key = ["sku"]
+"#,
+        )
+        .unwrap();
+        let pipeline = spider.pipeline();
+        assert_eq!(
+            pipeline.stage_names(),
+            ["transform[0]", "validate[1]", "unique-sku"]
+        );
+        let product = |sku: &str, price: &str| {
+            format!("<h1>Lamp</h1><span class=price>{price}</span><span class=sku>{sku}</span>")
+        };
+        let mut items = Vec::new();
+        items.extend(items_of(
+            &spider,
+            "http://e.com/p/1",
+            &product("L1", "$1,234.50"),
+        ));
+        items.extend(items_of(&spider, "http://e.com/p/2", &product("L1", "$9")));
+        items.extend(items_of(&spider, "http://e.com/p/3", &product("L3", "-5")));
+        items.extend(items_of(&spider, "http://e.com/r/1", "<p>Nice LAMP</p>"));
+        items.extend(items_of(&spider, "http://e.com/r/2", "<p>Nice LAMP</p>"));
+        assert_eq!(items.len(), 5);
+
+        let out = pipeline.process(items);
+        let kept: Vec<Value> = out.kept.into_iter().map(|i| Value::Object(i.0)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                serde_json::json!({"url": "http://e.com/p/1", "_rule": "product",
+                    "name": "Lamp", "price": 1234.5, "sku": "L1"}),
+                // Reviews are not deduplicated: the stage is for products.
+                serde_json::json!({"url": "http://e.com/r/1", "_rule": "review", "text": "nice lamp"}),
+                serde_json::json!({"url": "http://e.com/r/2", "_rule": "review", "text": "nice lamp"}),
+            ]
+        );
+        assert_eq!(out.dropped, 1);
+        assert_eq!(out.invalid.len(), 1);
+        assert_eq!(
+            Value::Object(out.invalid[0].0.clone()),
+            serde_json::json!({"url": "http://e.com/p/3", "rule": "product", "stage": "validate[1]",
+                "field": "price", "error": "-5.0 is less than the minimum 0"})
+        );
+        let stats = pipeline.stats();
+        assert_eq!(
+            stats
+                .iter()
+                .map(|s| (s.seen, s.kept, s.dropped, s.invalid))
+                .collect::<Vec<_>>(),
+            [(5, 5, 0, 0), (5, 4, 0, 1), (4, 3, 1, 0)]
+        );
+
+        // Every call hands out the same pipeline: L1 is still known.
+        let again = items_of(&spider, "http://e.com/p/4", &product("L1", "1"));
+        assert_eq!(spider.pipeline().process(again).dropped, 1);
+        assert_eq!(pipeline.stats()[2].dropped, 2);
+
+        let plain = DeclarativeSpider::from_str(
+            "s.toml",
+            "name = \"x\"\nstart_urls = [\"http://e.com/\"]\n",
+        )
+        .unwrap();
+        assert!(plain.pipeline().is_empty());
+    }
+
+    #[test]
+    fn pipeline_errors_name_line_and_column() {
+        let head = "name = \"x\"\nstart_urls = [\"http://e.com/\"]\n[items.p.fields]\nn = { selector = \"h1\" }\n";
+        let pipeline_err = |stages: &str| err(&format!("{head}{stages}"));
+
+        // Unknown stage type.
+        let e = pipeline_err("[[pipeline]]\ntype = \"nope\"\n");
+        assert!(
+            e.starts_with("s.toml:6:8: unknown variant `nope`, expected one of `validate`, `drop`, `dedupe`, `transform`"),
+            "{e}"
+        );
+        // No type.
+        let e = pipeline_err("[[pipeline]]\nkey = [\"n\"]\n");
+        assert!(e.starts_with("s.toml:5:1: missing field `type`"), "{e}");
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"dedupe\"\nkey = [\"n\"]\n[[pipeline]]\nkey = [\"n\"]\n",
+        );
+        assert!(e.starts_with("s.toml:8:1: missing field `type`"), "{e}");
+        // Unknown keys, in the stage and in a field's checks.
+        let e = pipeline_err("[[pipeline]]\ntype = \"dedupe\"\nkey = [\"n\"]\nbogus = 1\n");
+        assert!(e.starts_with("s.toml:8:1: unknown field `bogus`"), "{e}");
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"validate\"\n[pipeline.fields.n]\nmin = 0\nmni = 1\n",
+        );
+        assert!(e.starts_with("s.toml:9:1: unknown field `mni`"), "{e}");
+        let e = pipeline_err("[[pipeline]]\ntype = \"transform\"\nstrip = [\"n\"]\n");
+        assert!(e.starts_with("s.toml:7:1: unknown field `strip`"), "{e}");
+        // A value of the wrong type, and an unknown check type.
+        let e = pipeline_err("[[pipeline]]\ntype = \"validate\"\nfields.n.min = \"x\"\n");
+        assert!(
+            e.starts_with("s.toml:7:16: invalid type: string \"x\""),
+            "{e}"
+        );
+        let e = pipeline_err("[[pipeline]]\ntype = \"validate\"\nfields.n.type = \"money\"\n");
+        assert!(e.starts_with("s.toml:7:17: unknown variant `money`"), "{e}");
+        // In the second stage, and in an inline array.
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"dedupe\"\nkey = [\"n\"]\n[[pipeline]]\ntype = \"dedupe\"\nkye = [\"n\"]\n",
+        );
+        assert!(e.starts_with("s.toml:10:1: unknown field `kye`"), "{e}");
+        // (Before the first table header, or it would belong to that table.)
+        let e = err(
+            "name = \"x\"\nstart_urls = [\"http://e.com/\"]\npipeline = [{ type = \"dedupe\", key = [\"n\"] }, { type = \"dedupe\", kye = [\"n\"] }]\n",
+        );
+        assert!(e.starts_with("s.toml:3:66: unknown field `kye`"), "{e}");
+
+        // Bad regexes point at the regex.
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"validate\"\n[pipeline.fields.n]\npattern = \"([\"\n",
+        );
+        assert!(
+            e.starts_with("s.toml:8:11: field `n`: invalid regex \"([\""),
+            "{e}"
+        );
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"transform\"\nreplace = { n = { pattern = \"[a-\" } }\n",
+        );
+        assert!(
+            e.starts_with("s.toml:7:29: replace `n`: invalid regex \"[a-\""),
+            "{e}"
+        );
+        let e = pipeline_err("[[pipeline]]\ntype = \"drop\"\nfield = \"n\"\nmatches = \"a(\"\n");
+        assert!(
+            e.starts_with("s.toml:8:11: field `n`: invalid regex \"a(\""),
+            "{e}"
+        );
+        // Other compile errors: at the key, or at the stage.
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"dedupe\"\nkey = [\"n\"]\n[[pipeline]]\ntype = \"drop\"\nfield = \"n\"\nlt = 1\ngt = 2\n",
+        );
+        assert!(
+            e.starts_with("s.toml:12:6: a drop stage takes one condition"),
+            "{e}"
+        );
+        let e = pipeline_err("[[pipeline]]\ntype = \"transform\"\nname = \"t\"\n");
+        assert!(
+            e.starts_with("s.toml:5:1: a transform stage needs at least one operation"),
+            "{e}"
+        );
+        // `rules` must name item rules.
+        let e = pipeline_err(
+            "[[pipeline]]\ntype = \"dedupe\"\nkey = [\"n\"]\nrules = [\"p\", \"q\"]\n",
+        );
+        assert!(
+            e.starts_with("s.toml:8:15: rules: \"q\" names no [items.q] rule"),
+            "{e}"
+        );
     }
 }

@@ -7,9 +7,13 @@
 //! # Layout
 //! - [`spider`]: the `Spider` trait and what it works with.
 //! - [`declarative`]: a spider described by a TOML file (`trawl run spider.toml`).
+//! - [`pipeline`]: the item pipeline stages a spider file's `[[pipeline]]`
+//!   tables configure (the `trawl-pipeline` crate).
 
 pub mod declarative;
 pub mod spider;
 
 pub use declarative::{DeclarativeSpider, SpiderFileError};
 pub use spider::{Output, Response, Spider};
+pub use trawl_pipeline as pipeline;
+pub use trawl_pipeline::{ItemPipeline, Pipeline, Processed, StageSpec, StageStats, Verdict};

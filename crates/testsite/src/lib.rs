@@ -34,10 +34,15 @@
 //! [`Site::blog_pages`]). Paths are matched exactly as sent (no
 //! percent-decoding, no trailing-slash or leading-zero tolerance), so a
 //! crawler that fails to canonicalize gets 404s.
+//!
+//! Test utilities beyond the site: [`postgres::TempPostgres`] (a private,
+//! throwaway PostgreSQL server that tests may stop, kill and restart) and
+//! [`tmpfs::Tmpfs`] (a small tmpfs mount to provoke `ENOSPC`).
 
 mod body;
 mod compress;
 mod config;
+pub mod postgres;
 mod render;
 mod rng;
 pub mod robots;
@@ -46,6 +51,7 @@ mod shop;
 mod site;
 mod stats;
 mod tls;
+pub mod tmpfs;
 
 pub use config::{RobotsMode, SiteConfig};
 pub use server::{HUGE_BYTES, STATS_PATH, TestSite};

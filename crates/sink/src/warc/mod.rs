@@ -1,7 +1,9 @@
 //! WARC 1.1 output: HTTP exchanges and extracted items as web archive records.
 //!
-//! [`WarcWriter`] is synchronous (the engine integration wraps it later). It
-//! writes files `PREFIX-00000.warc.gz`, `PREFIX-00001.warc.gz`, … in one
+//! [`WarcWriter`] is synchronous; [`WarcSink`] runs it as a
+//! [`trawl_core::Sink`] (exchanges from the engine, items as `metadata`
+//! records; see [`sink`] for batches, positions and resuming). It writes
+//! files `PREFIX-00000.warc.gz`, `PREFIX-00001.warc.gz`, … in one
 //! directory; each file starts with a `warcinfo` record, and every record is
 //! its own gzip member, so a file can be cut or indexed at any record
 //! boundary and read with ordinary tools (warcio, pywb, wget's CDX tools).
@@ -28,6 +30,8 @@
 //!   body). For `warcinfo` and `metadata` records the payload is the block.
 //! - CR and LF inside header names or values are replaced by spaces, so a
 //!   hostile header cannot forge lines of the header block.
+//! - A body cut short by the crawler's body cap ([`Exchange::truncated`])
+//!   marks its response record `WARC-Truncated: length`.
 //!
 //! # Rotation
 //! With `rotate_bytes = Some(n)`, a new file is started before the next
@@ -36,14 +40,28 @@
 //! request and its response are never split across files, so a file can
 //! exceed `n` by one exchange.
 //!
+//! # Positions and resuming
+//! [`WarcWriter::position`] is a global offset over the files: the sizes of
+//! the earlier files plus the bytes of the current one, `warcinfo` records
+//! included; it is always at a record boundary. [`WarcWriter::resume`] cuts
+//! the files back to such a position (deleting later files) and appends
+//! after it; a file started by rotation afterwards gets its `warcinfo`.
+//!
 //! # Failure
 //! Each record is compressed in memory and written with one `write_all`.
-//! Files are opened with `create_new`: an existing file of the same name is
-//! an error, never overwritten.
+//! A write that fails can leave part of a record; [`WarcWriter::mark`] and
+//! [`WarcWriter::rewind`] take everything since the mark back (the sink does
+//! this around every batch). Files are opened with `create_new`: an
+//! existing file of the same name is an error, never overwritten (resume
+//! and rewind delete the files they cut away first).
 
+pub mod sink;
 mod writer;
 
 #[cfg(test)]
+mod sink_tests;
+#[cfg(test)]
 mod tests;
 
-pub use writer::{Exchange, WarcWriter};
+pub use sink::WarcSink;
+pub use writer::{Exchange, WarcMark, WarcWriter};

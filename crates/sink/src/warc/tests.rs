@@ -42,6 +42,7 @@ for path in sys.argv[1:]:
                 'concurrent_to': h.get_header('WARC-Concurrent-To'),
                 'refers_to': h.get_header('WARC-Refers-To'),
                 'ip': h.get_header('WARC-IP-Address'),
+                'truncated': h.get_header('WARC-Truncated'),
                 'filename': h.get_header('WARC-Filename'),
                 'payload_len': len(content),
                 'payload_b32': base64.b32encode(hashlib.sha1(content).digest()).decode(),
@@ -57,7 +58,7 @@ for path in sys.argv[1:]:
 print(json.dumps(out))
 "#;
 
-fn warcio_read(files: &[PathBuf]) -> Vec<Value> {
+pub(super) fn warcio_read(files: &[PathBuf]) -> Vec<Value> {
     let out = Command::new("python3")
         .arg("-c")
         .arg(READER)
@@ -73,7 +74,7 @@ fn warcio_read(files: &[PathBuf]) -> Vec<Value> {
     v.as_array().expect("array").clone()
 }
 
-fn sha1_b32(b: &[u8]) -> String {
+pub(super) fn sha1_b32(b: &[u8]) -> String {
     data_encoding::BASE32.encode(&Sha1::digest(b))
 }
 
@@ -143,18 +144,19 @@ fn ex(o: &Owned) -> Exchange<'_> {
         reason: &o.reason,
         response_headers: &o.resp,
         body: &o.body,
+        truncated: false,
         ip: Some("127.0.0.1".parse().expect("ip")),
         date: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     }
 }
 
-fn s<'a>(r: &'a Value, k: &str) -> &'a str {
+pub(super) fn s<'a>(r: &'a Value, k: &str) -> &'a str {
     r[k].as_str()
         .unwrap_or_else(|| panic!("{k} missing in {r}"))
 }
 
 /// Checks every record's common fields and digests.
-fn check_common(files: &[Value]) {
+pub(super) fn check_common(files: &[Value]) {
     for f in files {
         let recs = f["records"].as_array().expect("records");
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,6 +22,9 @@ pub struct Exchange<'a> {
     pub reason: &'a str,
     pub response_headers: &'a [(String, String)],
     pub body: &'a [u8],
+    /// The body was cut short (a size cap): the response record gets
+    /// `WARC-Truncated: length`.
+    pub truncated: bool,
     pub ip: Option<IpAddr>,
     pub date: SystemTime,
 }
@@ -35,9 +38,25 @@ pub struct WarcWriter {
     file: File,
     /// Compressed bytes in the current file.
     written: u64,
-    /// Records in the current file, `warcinfo` included.
-    records: u64,
+    /// Compressed bytes in the files before the current one.
+    earlier: u64,
+    /// Bytes of every record this writer wrote (rewound ones excepted).
+    total: u64,
+    /// Whether the current file holds a record besides its `warcinfo`.
+    has_records: bool,
     files: Vec<PathBuf>,
+    last_response_id: Option<String>,
+}
+
+/// Where a [`WarcWriter`] stood ([`WarcWriter::mark`]), to go back to with
+/// [`WarcWriter::rewind`].
+#[derive(Debug, Clone)]
+pub struct WarcMark {
+    files: usize,
+    written: u64,
+    earlier: u64,
+    total: u64,
+    has_records: bool,
     last_response_id: Option<String>,
 }
 
@@ -53,11 +72,72 @@ impl WarcWriter {
             rotate_bytes,
             file,
             written: 0,
-            records: 0,
+            earlier: 0,
+            total: 0,
+            has_records: false,
             files: vec![path],
             last_response_id: None,
         };
         w.write_warcinfo()?;
+        Ok(w)
+    }
+
+    /// Reopens the files of an interrupted writer at `position` (a
+    /// [`position`](Self::position) it reported at a record boundary): the
+    /// file holding it is cut back there, later files are deleted, and
+    /// records are appended after it. A position beyond the files is an
+    /// [`io::ErrorKind::InvalidData`] error, as is a file that does not
+    /// start with a gzipped `warcinfo` record.
+    pub fn resume(
+        dir: &Path,
+        prefix: &str,
+        rotate_bytes: Option<u64>,
+        position: u64,
+    ) -> io::Result<WarcWriter> {
+        let mut files = Vec::new();
+        let mut earlier = 0;
+        let offset = loop {
+            let path = file_path(dir, prefix, files.len());
+            let len = match std::fs::metadata(&path) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} holds {earlier} bytes of {prefix}-*.warc.gz but the crawl state says {position} were written: the output was changed or lost",
+                            dir.display()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
+            files.push(path);
+            if position - earlier <= len {
+                break position - earlier;
+            }
+            earlier += len;
+        };
+        remove_from(dir, prefix, files.len())?;
+        let path = files.last().cloned().unwrap_or_default();
+        let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+        file.set_len(offset)?;
+        let has_records = offset > 0 && more_than_warcinfo(&mut file, &path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut w = WarcWriter {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_string(),
+            rotate_bytes,
+            file,
+            written: offset,
+            earlier,
+            total: 0,
+            has_records,
+            files,
+            last_response_id: None,
+        };
+        if offset == 0 {
+            w.write_warcinfo()?;
+        }
         Ok(w)
     }
 
@@ -118,6 +198,9 @@ impl WarcWriter {
         if let Some(ip) = ip {
             extra.push(("WARC-IP-Address", ip));
         }
+        if ex.truncated {
+            extra.push(("WARC-Truncated", "length".to_string()));
+        }
         self.write_record(
             "response",
             &resp_id,
@@ -142,8 +225,19 @@ impl WarcWriter {
         refers_to: Option<&str>,
         json: &serde_json::Value,
     ) -> io::Result<()> {
-        self.maybe_rotate()?;
         let body = serde_json::to_vec(json).map_err(io::Error::other)?;
+        self.write_json_metadata(Some(target_uri), refers_to, &body)
+    }
+
+    /// [`write_metadata`](Self::write_metadata) of JSON already encoded,
+    /// with the target URI optional.
+    pub(crate) fn write_json_metadata(
+        &mut self,
+        target_uri: Option<&str>,
+        refers_to: Option<&str>,
+        body: &[u8],
+    ) -> io::Result<()> {
+        self.maybe_rotate()?;
         let mut extra = Vec::new();
         if let Some(r) = refers_to {
             let r = clean(r.trim());
@@ -158,10 +252,10 @@ impl WarcWriter {
             "metadata",
             &record_id(),
             &rfc3339(SystemTime::now()),
-            Some(target_uri),
+            target_uri,
             "application/json",
             b"",
-            &body,
+            body,
             &extra,
         )
     }
@@ -182,20 +276,73 @@ impl WarcWriter {
         self.file.sync_data()
     }
 
+    /// A global offset over the files: the sizes of the earlier files plus
+    /// the bytes of the current one (every record is whole, `warcinfo`
+    /// records included). [`resume`](Self::resume) cuts back to it.
+    pub fn position(&self) -> u64 {
+        self.earlier + self.written
+    }
+
+    /// Compressed bytes of the records this writer wrote (not counting
+    /// what a [`rewind`](Self::rewind) took back).
+    pub fn bytes_written(&self) -> u64 {
+        self.total
+    }
+
+    /// Where the writer stands now, to [`rewind`](Self::rewind) to.
+    pub fn mark(&self) -> WarcMark {
+        WarcMark {
+            files: self.files.len(),
+            written: self.written,
+            earlier: self.earlier,
+            total: self.total,
+            has_records: self.has_records,
+            last_response_id: self.last_response_id.clone(),
+        }
+    }
+
+    /// Undoes everything written since `mark` (after a failed write, which
+    /// may have left part of a record): deletes the files opened since,
+    /// cuts the file then current back to its size then, and continues
+    /// there. If it fails it can be called again.
+    pub fn rewind(&mut self, mark: &WarcMark) -> io::Result<()> {
+        let keep = mark.files.clamp(1, self.files.len());
+        for path in &self.files[keep..] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        self.files.truncate(keep);
+        let path = self.files[keep - 1].clone();
+        let mut file = OpenOptions::new().write(true).open(&path)?;
+        file.set_len(mark.written)?;
+        file.seek(SeekFrom::Start(mark.written))?;
+        self.file = file;
+        self.written = mark.written;
+        self.earlier = mark.earlier;
+        self.total = mark.total;
+        self.has_records = mark.has_records;
+        self.last_response_id.clone_from(&mark.last_response_id);
+        Ok(())
+    }
+
     fn maybe_rotate(&mut self) -> io::Result<()> {
         let Some(limit) = self.rotate_bytes else {
             return Ok(());
         };
-        if self.written < limit || self.records <= 1 {
+        if self.written < limit || !self.has_records {
             return Ok(());
         }
+        self.file.flush()?;
+        self.file.sync_data()?;
         let path = file_path(&self.dir, &self.prefix, self.files.len());
         let file = open_new(&path)?;
-        self.file.flush()?;
-        self.file = file;
         self.files.push(path);
+        self.file = file;
+        self.earlier += self.written;
         self.written = 0;
-        self.records = 0;
+        self.has_records = false;
         self.write_warcinfo()
     }
 
@@ -271,9 +418,47 @@ impl WarcWriter {
         let member = gz.finish()?;
         self.file.write_all(&member)?;
         self.written += member.len() as u64;
-        self.records += 1;
+        self.total += member.len() as u64;
+        if kind != "warcinfo" {
+            self.has_records = true;
+        }
         Ok(())
     }
+}
+
+/// Deletes `PREFIX-n.warc.gz` and the files numbered after it, up to the
+/// first one missing.
+fn remove_from(dir: &Path, prefix: &str, mut n: usize) -> io::Result<()> {
+    loop {
+        match std::fs::remove_file(file_path(dir, prefix, n)) {
+            Ok(()) => n += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `file` (at a record boundary) holds a gzip member after its
+/// first, which must be a `warcinfo` record.
+fn more_than_warcinfo(file: &mut File, path: &Path) -> io::Result<bool> {
+    let bad = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not a WARC file to resume: {why}", path.display()),
+        )
+    };
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::new(file);
+    let mut first = Vec::new();
+    flate2::bufread::GzDecoder::new(&mut reader)
+        .read_to_end(&mut first)
+        .map_err(|e| bad(e.to_string()))?;
+    const INFO: &[u8] = b"\r\nWARC-Type: warcinfo\r\n";
+    let head = &first[..first.len().min(64)];
+    if !head.starts_with(b"WARC/") || !head.windows(INFO.len()).any(|w| w == INFO) {
+        return Err(bad("the first record is not a warcinfo record".into()));
+    }
+    Ok(!reader.fill_buf()?.is_empty())
 }
 
 fn file_path(dir: &Path, prefix: &str, n: usize) -> PathBuf {

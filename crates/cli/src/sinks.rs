@@ -1,0 +1,249 @@
+//! Opening the outputs of a crawl: `-o`, `--sink` specs and a spider file's
+//! `[[sinks]]`, each resumed at its checkpointed position when a crawl
+//! resumes.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use trawl_core::Sink;
+use trawl_engine::sink_stage::{position_in, single_position};
+use trawl_sink::postgres::{ColumnType, WriteMode};
+use trawl_sink::postgres_tables::{PostgresTables, TableSchema, Tables};
+use trawl_sink::spec::PgMode;
+use trawl_sink::warc::WarcSink;
+use trawl_sink::{CsvOptions, CsvSink, JsonlSink, SinkSpec};
+
+/// An item type's fields, in order, with their declared types
+/// ("text", "number", "integer", "bool", "date", "list", "json").
+#[derive(Debug, Clone, Default)]
+pub struct ItemSchema {
+    pub item_type: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// What opening outputs needs to know about the crawl.
+#[derive(Default)]
+pub struct OutputContext<'a> {
+    /// The frontier's checkpoint, when the crawl resumes.
+    pub checkpoint: Option<&'a [u8]>,
+    /// Truncate-or-append for fresh files.
+    pub append: bool,
+    /// The spider's name and item types (table names, columns).
+    pub spider_name: Option<&'a str>,
+    pub schemas: &'a [ItemSchema],
+}
+
+/// Open every output. The first `--sink`-less file output keeps the
+/// single-position fallback (a resumed crawl whose `-o` was spelled
+/// differently).
+pub async fn open_all(
+    specs: &[SinkSpec],
+    ctx: &OutputContext<'_>,
+) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+    let mut sinks = Vec::with_capacity(specs.len());
+    for spec in specs {
+        sinks.push(open(spec, ctx, specs.len() == 1).await?);
+    }
+    Ok(sinks)
+}
+
+/// The checkpointed position of sink `name`.
+fn position(ctx: &OutputContext<'_>, name: &str, only: bool) -> Option<u64> {
+    let c = ctx.checkpoint?;
+    position_in(c, name).or_else(|| if only { single_position(c) } else { None })
+}
+
+/// Open one output.
+pub async fn open(
+    spec: &SinkSpec,
+    ctx: &OutputContext<'_>,
+    only: bool,
+) -> anyhow::Result<Box<dyn Sink>> {
+    Ok(match spec {
+        SinkSpec::Jsonl { path } => {
+            let name = JsonlSink::open_name(path);
+            let sink = match position(ctx, &name, only) {
+                _ if path == Path::new("-") => JsonlSink::open(path, true)?,
+                Some(pos) if path.exists() => JsonlSink::resume(path, pos)
+                    .with_context(|| format!("resuming {}", path.display()))?,
+                None if ctx.checkpoint.is_some() && path.exists() => {
+                    // A resumed crawl whose output has no checkpoint yet.
+                    JsonlSink::resume(path, 0)
+                        .with_context(|| format!("resuming {}", path.display()))?
+                }
+                _ => JsonlSink::open(path, ctx.append)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            };
+            Box::new(sink)
+        }
+        SinkSpec::Csv {
+            path,
+            gzip,
+            rotate_rows,
+            rotate_bytes,
+            columns,
+        } => {
+            let opts = CsvOptions {
+                gzip: *gzip,
+                rotate_rows: *rotate_rows,
+                rotate_bytes: *rotate_bytes,
+            };
+            let columns = columns.clone().or_else(|| csv_columns(ctx.schemas));
+            let name = CsvSink::open_name(path);
+            let sink = match (ctx.checkpoint, position(ctx, &name, only)) {
+                (Some(_), pos) if path.exists() => {
+                    CsvSink::resume(path, columns, opts, pos.unwrap_or(0))
+                        .with_context(|| format!("resuming {}", path.display()))?
+                }
+                _ => CsvSink::open(path, columns, opts)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            };
+            Box::new(sink)
+        }
+        SinkSpec::Warc {
+            dir,
+            prefix,
+            rotate_bytes,
+            items,
+        } => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the WARC directory {}", dir.display()))?;
+            let name = WarcSink::open_name(dir, prefix);
+            let sink = match ctx.checkpoint {
+                Some(_) if warc_files_exist(dir, prefix) => WarcSink::resume(
+                    dir,
+                    prefix,
+                    *rotate_bytes,
+                    *items,
+                    position(ctx, &name, only).unwrap_or(0),
+                )
+                .with_context(|| format!("resuming the WARC files in {}", dir.display()))?,
+                _ => WarcSink::create(dir, prefix, *rotate_bytes, *items)
+                    .with_context(|| format!("creating WARC files in {}", dir.display()))?,
+            };
+            Box::new(sink)
+        }
+        SinkSpec::Postgres {
+            url,
+            table,
+            table_prefix,
+            key,
+            pool,
+            jsonb_only,
+            mode,
+        } => {
+            let tables = match table {
+                Some(t) => Tables::One(t.clone()),
+                None => Tables::PerType {
+                    prefix: table_prefix.clone().unwrap_or_else(|| {
+                        ctx.spider_name
+                            .map(|n| format!("{}_", sql_name(n)))
+                            .unwrap_or_default()
+                    }),
+                },
+            };
+            let key = match key.as_deref() {
+                None => Some("url".to_string()),
+                Some("") => None,
+                Some(k) => Some(k.to_string()),
+            };
+            let schemas = ctx.schemas.iter().map(table_schema).collect();
+            let mode = match mode {
+                PgMode::Copy => WriteMode::Copy,
+                PgMode::Rows => WriteMode::RowByRow,
+            };
+            let sink = PostgresTables::connect(url, *pool, tables, schemas, key, mode, *jsonb_only)
+                .await
+                .context("opening the PostgreSQL sink")?;
+            Box::new(sink)
+        }
+    })
+}
+
+/// A spider or rule name as a table name: lowercase letters, digits, `_`.
+fn sql_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// CSV columns from the spider: `url` then every item type's fields, in
+/// order, each once.
+fn csv_columns(schemas: &[ItemSchema]) -> Option<Vec<String>> {
+    if schemas.is_empty() {
+        return None;
+    }
+    let mut cols = vec!["url".to_string()];
+    if schemas.len() > 1 {
+        cols.push("_rule".to_string());
+    }
+    for s in schemas {
+        for (f, _) in &s.fields {
+            if !cols.contains(f) {
+                cols.push(f.clone());
+            }
+        }
+    }
+    Some(cols)
+}
+
+fn table_schema(s: &ItemSchema) -> TableSchema {
+    let mut columns = vec![("url".to_string(), ColumnType::Text)];
+    for (f, ty) in &s.fields {
+        if columns.iter().any(|(n, _)| n == f) {
+            continue;
+        }
+        let ty = match ty.as_str() {
+            "number" => ColumnType::Double,
+            "integer" => ColumnType::BigInt,
+            "bool" => ColumnType::Bool,
+            "date" => ColumnType::Date,
+            "list" | "json" => ColumnType::Jsonb,
+            _ => ColumnType::Text,
+        };
+        columns.push((f.clone(), ty));
+    }
+    TableSchema {
+        item_type: s.item_type.clone(),
+        columns,
+    }
+}
+
+/// `--sink` arguments, checked.
+pub fn parse_specs(args: &[String]) -> anyhow::Result<Vec<SinkSpec>> {
+    args.iter()
+        .map(|a| SinkSpec::parse_cli(a).map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// Refuse two outputs writing the same file or directory.
+pub fn check_distinct(specs: &[SinkSpec]) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for s in specs {
+        if let Some(p) = s.local_path()
+            && p != Path::new("-")
+            && !seen.insert(std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+        {
+            bail!("two outputs write {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds WARC files of `prefix` (a crawl to continue).
+fn warc_files_exist(dir: &Path, prefix: &str) -> bool {
+    let start = format!("{prefix}-");
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&start) && name.ends_with(".warc.gz")
+        })
+    })
+}

@@ -1,0 +1,30 @@
+//! One HTTP request and its response as they went over the wire (the raw
+//! material of a WARC archive).
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+/// A fetched exchange. Only recorded when a sink asks for exchanges
+/// ([`crate::Sink::wants_exchanges`]), since it keeps the body alive until
+/// the sink has written it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The URL the response came from (after redirects).
+    pub url: String,
+    pub method: String,
+    /// Headers the crawler sent, in order.
+    pub request_headers: Vec<(String, String)>,
+    pub status: u16,
+    /// "OK", "Not Found", …
+    pub reason: String,
+    /// "HTTP/1.1", "HTTP/2.0".
+    pub http_version: String,
+    pub response_headers: Vec<(String, String)>,
+    /// The body as the crawler saw it: after content decoding, possibly
+    /// truncated at the body cap.
+    pub body: bytes::Bytes,
+    pub truncated: bool,
+    pub ip: Option<IpAddr>,
+    /// When the response arrived.
+    pub date: SystemTime,
+}

@@ -1,0 +1,284 @@
+//! Sink specifications: which outputs a crawl writes, as written in a
+//! spider file's `[[sinks]]` tables or on the command line (`--sink`).
+//!
+//! ```toml
+//! [[sinks]]
+//! type = "jsonl"
+//! path = "items.jsonl"
+//!
+//! [[sinks]]
+//! type = "csv"
+//! path = "items.csv.gz"
+//! gzip = true
+//! rotate_rows = 100000
+//!
+//! [[sinks]]
+//! type = "warc"
+//! dir = "archive"
+//! rotate_bytes = 1000000000
+//!
+//! [[sinks]]
+//! type = "postgres"
+//! url = "postgres://postgres@127.0.0.1:5432/test"
+//! key = "url"
+//! ```
+//!
+//! On the command line the same thing is `TYPE:TARGET[,key=value…]`, a bare
+//! `key` meaning `key=true`; a `postgres://` or `postgresql://` URL needs no
+//! type:
+//!
+//! ```text
+//! --sink jsonl:items.jsonl
+//! --sink csv:items.csv.gz,gzip,rotate_rows=100000
+//! --sink warc:archive,rotate_bytes=1000000000
+//! --sink postgres://postgres@127.0.0.1/test,table=products,key=sku
+//! ```
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// One output of a crawl.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkSpec {
+    /// JSON Lines (`-` is standard output).
+    Jsonl { path: PathBuf },
+    /// CSV with a header row; columns in the spider's field order.
+    Csv {
+        path: PathBuf,
+        #[serde(default)]
+        gzip: bool,
+        /// Start a new file after this many rows.
+        rotate_rows: Option<u64>,
+        /// Start a new file before it passes this many (uncompressed) bytes.
+        rotate_bytes: Option<u64>,
+        /// Column order (default: the spider's fields, else the first item's keys).
+        columns: Option<Vec<String>>,
+    },
+    /// WARC 1.1 archive of every response (request and response records),
+    /// plus a metadata record per item unless `items = false`.
+    Warc {
+        dir: PathBuf,
+        #[serde(default = "default_prefix")]
+        prefix: String,
+        rotate_bytes: Option<u64>,
+        #[serde(default = "yes")]
+        items: bool,
+    },
+    /// PostgreSQL: a table per item type (`<prefix><rule>`), typed columns
+    /// from the spider's fields plus the whole item as `jsonb`.
+    Postgres {
+        /// Connection string (`postgres://…` or `key=value …`).
+        url: String,
+        /// Write every item to this one table instead of one per item type.
+        table: Option<String>,
+        /// Table name prefix for per-type tables (default: the spider's name and `_`).
+        table_prefix: Option<String>,
+        /// Upsert key column; default `url`. `key = ""` appends instead.
+        key: Option<String>,
+        /// Most connections in the pool.
+        #[serde(default = "default_pool")]
+        pool: usize,
+        /// Only `url` and `item jsonb` columns, no typed columns.
+        #[serde(default)]
+        jsonb_only: bool,
+        /// `copy` (default) or `rows` (one INSERT per item; slower).
+        #[serde(default)]
+        mode: PgMode,
+    },
+}
+
+/// How the PostgreSQL sink writes a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PgMode {
+    #[default]
+    Copy,
+    Rows,
+}
+
+fn default_prefix() -> String {
+    "trawl".to_string()
+}
+fn yes() -> bool {
+    true
+}
+fn default_pool() -> usize {
+    4
+}
+
+/// A `--sink` argument that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("--sink {spec:?}: {message}")]
+pub struct SpecError {
+    pub spec: String,
+    pub message: String,
+}
+
+impl SinkSpec {
+    /// Parse a command-line spec (see the module docs).
+    pub fn parse_cli(text: &str) -> Result<SinkSpec, SpecError> {
+        let fail = |message: String| SpecError {
+            spec: text.to_string(),
+            message,
+        };
+        let mut parts = split_options(text).into_iter();
+        let head = parts.next().unwrap_or_default();
+        let (kind, target) = if head.starts_with("postgres://") || head.starts_with("postgresql://")
+        {
+            ("postgres".to_string(), head.clone())
+        } else {
+            match head.split_once(':') {
+                Some((k, t)) if !t.is_empty() => (k.to_ascii_lowercase(), t.to_string()),
+                _ => {
+                    return Err(fail(
+                        "expected TYPE:TARGET (jsonl:FILE, csv:FILE, warc:DIR, postgres://URL)"
+                            .into(),
+                    ));
+                }
+            }
+        };
+        let mut table = toml::Table::new();
+        table.insert("type".into(), kind.clone().into());
+        let target_key = match kind.as_str() {
+            "jsonl" | "csv" => "path",
+            "warc" => "dir",
+            "postgres" | "postgresql" => {
+                table.insert("type".into(), "postgres".into());
+                "url"
+            }
+            other => {
+                return Err(fail(format!(
+                    "unknown sink type {other:?} (expected jsonl, csv, warc or postgres)"
+                )));
+            }
+        };
+        table.insert(target_key.into(), target.into());
+        for opt in parts {
+            let (k, v) = match opt.split_once('=') {
+                Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+                None => (opt.trim().to_string(), "true".to_string()),
+            };
+            let value = if let Ok(n) = v.parse::<i64>() {
+                toml::Value::Integer(n)
+            } else if let Ok(b) = v.parse::<bool>() {
+                toml::Value::Boolean(b)
+            } else if k == "columns" {
+                toml::Value::Array(v.split('|').map(|c| c.trim().into()).collect())
+            } else {
+                toml::Value::String(v)
+            };
+            table.insert(k, value);
+        }
+        SinkSpec::deserialize(table).map_err(|e| fail(e.to_string().trim().to_string()))
+    }
+
+    /// The file or directory this sink writes, if any.
+    pub fn local_path(&self) -> Option<&std::path::Path> {
+        match self {
+            SinkSpec::Jsonl { path } | SinkSpec::Csv { path, .. } => Some(path),
+            SinkSpec::Warc { dir, .. } => Some(dir),
+            SinkSpec::Postgres { .. } => None,
+        }
+    }
+}
+
+/// Split on commas, except inside a `postgres://` URL's query (`?a=b&c=d`
+/// has no commas, so plain splitting is enough) — kept simple: commas are
+/// separators everywhere.
+fn split_options(text: &str) -> Vec<String> {
+    text.split(',').map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn command_line_specs() {
+        assert_eq!(
+            SinkSpec::parse_cli("jsonl:out.jsonl").unwrap(),
+            SinkSpec::Jsonl {
+                path: "out.jsonl".into()
+            }
+        );
+        assert_eq!(
+            SinkSpec::parse_cli("csv:o.csv.gz,gzip,rotate_rows=10,columns=a|b").unwrap(),
+            SinkSpec::Csv {
+                path: "o.csv.gz".into(),
+                gzip: true,
+                rotate_rows: Some(10),
+                rotate_bytes: None,
+                columns: Some(vec!["a".into(), "b".into()]),
+            }
+        );
+        match SinkSpec::parse_cli("warc:arch,rotate_bytes=1000,items=false").unwrap() {
+            SinkSpec::Warc {
+                dir,
+                prefix,
+                rotate_bytes,
+                items,
+            } => {
+                assert_eq!(dir, PathBuf::from("arch"));
+                assert_eq!(prefix, "trawl");
+                assert_eq!(rotate_bytes, Some(1000));
+                assert!(!items);
+            }
+            other => panic!("{other:?}"),
+        }
+        match SinkSpec::parse_cli("postgres://u@127.0.0.1/test,table=t,key=sku,mode=rows").unwrap()
+        {
+            SinkSpec::Postgres {
+                url,
+                table,
+                key,
+                mode,
+                pool,
+                ..
+            } => {
+                assert_eq!(url, "postgres://u@127.0.0.1/test");
+                assert_eq!(table.as_deref(), Some("t"));
+                assert_eq!(key.as_deref(), Some("sku"));
+                assert_eq!(mode, PgMode::Rows);
+                assert_eq!(pool, 4);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_command_line_specs_say_why() {
+        let e = SinkSpec::parse_cli("parquet:x").unwrap_err().to_string();
+        assert!(e.contains("unknown sink type \"parquet\""), "{e}");
+        let e = SinkSpec::parse_cli("out.jsonl").unwrap_err().to_string();
+        assert!(e.contains("TYPE:TARGET"), "{e}");
+        let e = SinkSpec::parse_cli("csv:o.csv,gzipp")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gzipp"), "{e}");
+        let e = SinkSpec::parse_cli("csv:o.csv,rotate_rows=many")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rotate_rows"), "{e}");
+    }
+
+    #[test]
+    fn toml_specs() {
+        #[derive(Deserialize)]
+        struct F {
+            sinks: Vec<SinkSpec>,
+        }
+        let f: F = toml::from_str(
+            "[[sinks]]\ntype = \"jsonl\"\npath = \"a.jsonl\"\n[[sinks]]\ntype = \"postgres\"\nurl = \"postgres://x/y\"\n",
+        )
+        .unwrap();
+        assert_eq!(f.sinks.len(), 2);
+        let e = toml::from_str::<F>("[[sinks]]\ntype = \"jsonl\"\npath = \"a\"\nzip = true\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("zip"), "{e}");
+    }
+}
