@@ -445,3 +445,134 @@ async fn scrape_with_a_spider_shows_which_rules_match() {
     assert_eq!(keys[..4], ["url", "_rule", "name", "price"]);
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_pipeline_stages_transform_drop_validate_and_dedupe() {
+    let site = TestSite::start(SiteConfig {
+        pages: 10,
+        shop: true,
+        shop_products: 120,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = r#"
+[[pipeline]]
+type = "transform"
+lowercase = ["brand"]
+set = { source = "shop" }
+
+[[pipeline]]
+type = "drop"
+field = "in_stock"
+equals = false
+
+[[pipeline]]
+type = "validate"
+[pipeline.fields.rating]
+max = 4.5
+
+[[pipeline]]
+type = "dedupe"
+key = ["brand"]
+"#;
+    let spider = dir.path().join("shop.toml");
+    let text =
+        spider_file(&site.base_url()).replace("[settings]", &format!("{pipeline}\n[settings]"));
+    std::fs::write(&spider, text).unwrap();
+    let (items_path, errors_path, stats_path) = (
+        dir.path().join("items.jsonl"),
+        dir.path().join("errors.jsonl"),
+        dir.path().join("stats.json"),
+    );
+    let out = tokio::task::spawn_blocking({
+        let (spider, i, e, s) = (
+            spider.clone(),
+            items_path.clone(),
+            errors_path.clone(),
+            stats_path.clone(),
+        );
+        move || {
+            trawl()
+                .arg("run")
+                .arg(&spider)
+                .arg("-o")
+                .arg(&i)
+                .arg("--errors")
+                .arg(&e)
+                .arg("--stats-json")
+                .arg(&s)
+                .arg("-q")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    // Products without reviews are error records (required in this test's
+    // spider file), so the run reports item errors but succeeds.
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let items = read(&items_path);
+    let errors = read(&errors_path);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+
+    // What the stages should leave, from the generator's ground truth.
+    let products = site.site().products();
+    let extracted: Vec<_> = products
+        .iter()
+        .filter(|p| p.review_count.is_some())
+        .collect();
+    let in_stock: Vec<_> = extracted.iter().filter(|p| p.in_stock).collect();
+    let too_good: Vec<_> = in_stock
+        .iter()
+        .filter(|p| p.rating.is_some_and(|r| r > 4.5))
+        .collect();
+    let valid: Vec<_> = in_stock
+        .iter()
+        .filter(|p| !p.rating.is_some_and(|r| r > 4.5))
+        .collect();
+    let brands: BTreeMap<String, usize> = valid.iter().fold(BTreeMap::new(), |mut m, p| {
+        *m.entry(p.brand.to_lowercase()).or_insert(0) += 1;
+        m
+    });
+    assert!(!too_good.is_empty() && in_stock.len() < extracted.len());
+    assert!(brands.values().any(|&n| n > 1), "dedupe has nothing to do");
+
+    // Transform ran: lowercase brand, a constant field.
+    assert!(items.iter().all(|i| i["source"] == "shop"));
+    let got: BTreeMap<String, usize> = items.iter().fold(BTreeMap::new(), |mut m, i| {
+        let b = i["brand"].as_str().unwrap();
+        assert_eq!(b, b.to_lowercase());
+        *m.entry(b.to_string()).or_insert(0) += 1;
+        m
+    });
+    // Drop + validate + dedupe: one item per brand of the valid in-stock products.
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        brands.keys().collect::<Vec<_>>()
+    );
+    assert!(got.values().all(|&n| n == 1));
+    assert!(items.iter().all(|i| i["in_stock"] == true));
+    // Validation failures are error records naming the stage and field.
+    let rating_errors: Vec<_> = errors
+        .iter()
+        .filter(|e| e["field"] == "rating" && e.get("stage").is_some())
+        .collect();
+    assert_eq!(rating_errors.len(), too_good.len(), "{errors:?}");
+    let dropped = (extracted.len() - in_stock.len()) + (valid.len() - brands.len());
+    assert_eq!(stats["items_dropped"].as_u64(), Some(dropped as u64));
+    site.shutdown().await;
+}
