@@ -9,6 +9,12 @@ need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v kill >/dev/null || need+=(procps)
 command -v redis-server >/dev/null || need+=(redis-server)
+# PostgreSQL: the server (sink tests; a private one is started with initdb
+# for the restart tests) and psql (tests read tables back with it).
+command -v psql >/dev/null || need+=(postgresql-client)
+{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v mount >/dev/null || need+=(mount)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

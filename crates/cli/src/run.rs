@@ -169,12 +169,7 @@ pub fn output_specs(o: &CrawlOpts, from_spider: Vec<SinkSpec>) -> anyhow::Result
     let mut specs = crate::sinks::parse_specs(&o.sink)?;
     specs.extend(from_spider);
     if o.output != std::path::Path::new("-") || specs.is_empty() {
-        specs.insert(
-            0,
-            SinkSpec::Jsonl {
-                path: o.output.clone(),
-            },
-        );
+        specs.insert(0, SinkSpec::jsonl(o.output.clone()));
     }
     crate::sinks::check_distinct(&specs)?;
     Ok(specs)

@@ -60,18 +60,28 @@ pub async fn open(
     only: bool,
 ) -> anyhow::Result<Box<dyn Sink>> {
     Ok(match spec {
-        SinkSpec::Jsonl { path } => {
+        SinkSpec::Jsonl {
+            path,
+            gzip,
+            rotate_rows,
+            rotate_bytes,
+        } => {
+            let opts = trawl_sink::jsonl::JsonlOptions {
+                gzip: *gzip,
+                rotate_rows: *rotate_rows,
+                rotate_bytes: *rotate_bytes,
+            };
             let name = JsonlSink::open_name(path);
             let sink = match position(ctx, &name, only) {
-                _ if path == Path::new("-") => JsonlSink::open(path, true)?,
-                Some(pos) if path.exists() => JsonlSink::resume(path, pos)
+                _ if path == Path::new("-") => JsonlSink::open_with(path, opts, true)?,
+                Some(pos) if path.exists() => JsonlSink::resume_with(path, opts, pos)
                     .with_context(|| format!("resuming {}", path.display()))?,
                 None if ctx.checkpoint.is_some() && path.exists() => {
                     // A resumed crawl whose output has no checkpoint yet.
-                    JsonlSink::resume(path, 0)
+                    JsonlSink::resume_with(path, opts, 0)
                         .with_context(|| format!("resuming {}", path.display()))?
                 }
-                _ => JsonlSink::open(path, ctx.append)
+                _ => JsonlSink::open_with(path, opts, ctx.append)
                     .with_context(|| format!("opening {}", path.display()))?,
             };
             Box::new(sink)

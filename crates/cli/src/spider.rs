@@ -105,9 +105,7 @@ impl SpiderRun {
             schemas: &self.schemas,
         };
         let sinks = crate::sinks::open_all(&self.specs, &ctx).await?;
-        let errors = SinkSpec::Jsonl {
-            path: self.errors.clone(),
-        };
+        let errors = SinkSpec::jsonl(self.errors.clone());
         let error_sink = crate::sinks::open(&errors, &ctx, false)
             .await
             .context("opening the error output")?;

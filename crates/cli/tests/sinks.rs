@@ -446,3 +446,46 @@ async fn kill_9_and_resume_store_each_item_once_in_every_sink() {
     psql(&format!("drop table {table}"));
     site.shutdown().await;
 }
+
+#[test]
+fn unusable_outputs_are_clear_errors_before_the_crawl() {
+    let dir = tempfile::tempdir().unwrap();
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cases = [
+        (
+            "parquet:x".to_string(),
+            "unknown sink type \"parquet\"".to_string(),
+        ),
+        (
+            "csv:x.csv,gzipp".to_string(),
+            "unknown field `gzipp`".to_string(),
+        ),
+        (
+            format!("csv:{}", dir.path().join("no/such/dir/x.csv").display()),
+            "No such file or directory".to_string(),
+        ),
+        (
+            format!("postgres://postgres@127.0.0.1:{free_port}/test"),
+            "Connection refused".to_string(),
+        ),
+        (
+            "postgres://no_such_role@127.0.0.1:5432/test".to_string(),
+            "role \"no_such_role\" does not exist".to_string(),
+        ),
+    ];
+    for (spec, expected) in cases {
+        // The seed is never contacted: outputs are opened first.
+        let out = trawl()
+            .args(["crawl", "http://127.0.0.1:9/", "-q", "--sink", &spec])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert!(stderr.contains(&expected), "{spec}: {stderr}");
+        assert_eq!(stderr.matches(&expected).count(), 1, "said twice: {stderr}");
+    }
+}

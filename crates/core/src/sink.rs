@@ -6,11 +6,12 @@ use crate::item::Item;
 /// Errors a sink reports; `retryable` ones are retried by the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("I/O error writing {target}: {source}")]
+    /// The message includes the I/O error (not chained as a source, so
+    /// error reports don't print it twice).
+    #[error("I/O error writing {target}: {error}")]
     Io {
         target: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("encoding item: {0}")]
     Encode(String),

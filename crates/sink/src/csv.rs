@@ -15,216 +15,89 @@
 //! JSON. Quoting follows RFC 4180 (done by the `csv` crate); records end with
 //! CRLF. The header row is written once per file, just before its first row.
 //!
-//! # Batches, the output lock and positions
-//! A batch is encoded in memory and written with one `write_all` per file
-//! under [`crate::output_lock`], so files only grow by whole rows.
-//! [`Sink::position`] is a global offset over all files of the sink: the
-//! on-disk sizes of the earlier (rotated) files plus the on-disk bytes of the
-//! current one, after the last complete batch. It is reported in every mode:
-//! with gzip each batch ends its gzip member, so a batch boundary is a valid
-//! place to cut a file. [`CsvSink::resume`] cuts the files back to such a
-//! position (deleting later rotated files) and carries on from there, so a
-//! persistent crawl that was killed writes each item exactly once.
-//!
-//! # Failed writes
-//! If writing a batch fails part-way (a full disk), everything the batch
-//! wrote is undone before the error is returned: the file it started in is
-//! cut back to its earlier size and files it created by rotating are
-//! deleted, so no file holds half a row and the engine can retry the batch.
-//! Should the undo fail too, it is retried before the next batch is written.
-//!
-//! # Gzip
-//! With [`CsvOptions::gzip`] each batch is compressed as its own complete
-//! gzip member and appended; a file is a series of members, which is valid
-//! gzip (RFC 1952) and is read whole by `gzip -d`, `zcat`, Python's `gzip`
-//! and flate2's `MultiGzDecoder` (flate2's single-member `GzDecoder` stops
-//! after the first batch). Since every batch finishes its member, a reader
-//! only ever sees whole rows and nothing is left to finish at close; the cost
-//! is a slightly worse ratio for small batches.
-//!
-//! # Rotation
-//! [`CsvOptions::rotate_rows`] caps the data rows of a file and
-//! [`CsvOptions::rotate_bytes`] its uncompressed CSV bytes (header
-//! included); a row that would pass a limit starts the next file, and every
-//! file holds at least one row. Files are named `name.csv`, `name.0001.csv`,
-//! `name.0002.csv`, … (for `name.csv.gz`: `name.0001.csv.gz`), each with its
-//! own header. Files are created (truncated) as they are reached.
+//! # Files
+//! The rows go through a [`RotatingFile`], which this module shares with the
+//! JSONL sink; its docs tell the details:
+//! - A batch is written with one `write_all` per file under
+//!   [`crate::output_lock`], so files only grow by whole rows.
+//!   [`Sink::position`] is a global offset over all files of the sink,
+//!   reported in every mode; [`CsvSink::resume`] cuts the files back to
+//!   such a position (deleting later rotated files) and carries on from
+//!   there, so a persistent crawl that was killed writes each item exactly
+//!   once.
+//! - If writing a batch fails part-way (a full disk), everything the batch
+//!   wrote is undone before the error is returned, so no file holds half a
+//!   row and the engine can retry the batch.
+//! - With [`CsvOptions::gzip`] each batch is compressed as its own complete
+//!   gzip member and appended (read whole by `gzip -d`, `zcat`, Python's
+//!   `gzip` and flate2's `MultiGzDecoder`).
+//! - [`CsvOptions::rotate_rows`] caps the data rows of a file and
+//!   [`CsvOptions::rotate_bytes`] its uncompressed CSV bytes (header
+//!   included); a row that would pass a limit starts the next file, and
+//!   every file holds at least one row. Files are named `name.csv`,
+//!   `name.0001.csv`, `name.0002.csv`, … (for `name.csv.gz`:
+//!   `name.0001.csv.gz`), each with its own header. Files are created
+//!   (truncated) as they are reached.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::io::Read;
+use std::path::Path;
 
-use parking_lot::Mutex;
 use serde_json::Value;
 use trawl_core::{Item, Sink, SinkError};
 
-/// How a [`CsvSink`] writes its files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CsvOptions {
-    /// Compress each batch as a complete gzip member (see the module docs).
-    pub gzip: bool,
-    /// Start a new file before a row that would take the current one past
-    /// this many uncompressed bytes.
-    pub rotate_bytes: Option<u64>,
-    /// Start a new file after this many data rows.
-    pub rotate_rows: Option<u64>,
-}
+pub use crate::rotating::rotated_path;
+use crate::rotating::{FileOptions, Records, RotatingFile, decoded};
 
-impl CsvOptions {
-    fn rotates(&self) -> bool {
-        self.rotate_bytes.is_some() || self.rotate_rows.is_some()
-    }
-}
-
-/// The file being written and how full it is.
-struct FileState {
-    base: PathBuf,
-    opts: CsvOptions,
-    /// Index of the current file (0 = the base path).
-    index: u32,
-    /// `None` until the next file is created.
-    file: Option<File>,
-    /// Whether the current file has its header row.
-    has_header: bool,
-    /// Data rows in the current file (kept for rotation; after resuming a
-    /// sink that does not rotate, the rows written since).
-    rows: u64,
-    /// Uncompressed bytes in the current file, header included (same
-    /// caveat as `rows`).
-    csv_bytes: u64,
-    /// Bytes on disk in the current file.
-    disk_bytes: u64,
-    /// Bytes on disk in the files before the current one.
-    earlier: u64,
-    /// Bytes of complete batches written through this sink.
-    total: u64,
-    /// Where the last failed batch started, while undoing it is still owed.
-    undo: Option<Mark>,
-}
-
-/// The state at the start of a batch, to return to if it fails.
-#[derive(Debug, Clone, Copy)]
-struct Mark {
-    index: u32,
-    has_header: bool,
-    rows: u64,
-    csv_bytes: u64,
-    disk_bytes: u64,
-    earlier: u64,
-}
+/// How a [`CsvSink`] writes its files: `rotate_rows` counts data rows.
+pub type CsvOptions = FileOptions;
 
 /// Writes items as CSV to a file, optionally gzipped and rotated.
 pub struct CsvSink {
     label: String,
     columns: Option<Vec<String>>,
-    state: Arc<Mutex<FileState>>,
-    /// Global offset after the last complete batch (see the module docs).
-    position: u64,
-    /// Bytes of complete batches written through this sink.
-    bytes: u64,
+    file: RotatingFile,
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SinkError + '_ {
-    move |source| SinkError::Io {
-        target: path.display().to_string(),
-        source,
-    }
-}
-
-fn create(path: &Path) -> Result<File, SinkError> {
-    OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .map_err(io_err(path))
-}
-
-/// Open an existing file, cut it to `len` bytes and continue at its end.
-fn open_at(path: &Path, len: u64) -> std::io::Result<File> {
-    let mut file = OpenOptions::new().write(true).open(path)?;
-    file.set_len(len)?;
-    file.seek(SeekFrom::Start(len))?;
-    Ok(file)
-}
-
-fn check_options(
-    path: &Path,
-    columns: Option<&Vec<String>>,
-    opts: &CsvOptions,
-) -> Result<(), SinkError> {
+fn check_columns(path: &Path, columns: Option<&Vec<String>>) -> Result<(), SinkError> {
     if columns.is_some_and(|c| c.is_empty()) {
         return Err(SinkError::Other(format!(
             "{}: a CSV sink needs at least one column",
             path.display()
         )));
     }
-    if opts.rotate_rows == Some(0) {
-        return Err(SinkError::Other("rotate_rows must be at least 1".into()));
-    }
     Ok(())
 }
 
-/// A reader of a file's CSV text (decompressing every gzip member).
-fn csv_text(path: &Path, gzip: bool) -> std::io::Result<Box<dyn Read>> {
-    let file = std::io::BufReader::new(File::open(path)?);
-    Ok(if gzip {
-        Box::new(flate2::bufread::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    })
-}
-
-/// Counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    bytes: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-/// `(records, uncompressed bytes)` of a file, header row included.
-fn count_records(path: &Path, gzip: bool) -> Result<(u64, u64), SinkError> {
-    let bad = |e: ::csv::Error| {
-        SinkError::Other(format!(
-            "{}: reading the file back to resume: {e}",
-            path.display()
-        ))
-    };
-    let text = Counting {
-        inner: csv_text(path, gzip).map_err(io_err(path))?,
-        bytes: 0,
-    };
+/// The data rows of a file's CSV text: its records but the header.
+fn count_rows(text: &mut dyn Read) -> Result<u64, String> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(text);
     let mut record = ::csv::ByteRecord::new();
-    let mut records = 0;
-    while reader.read_byte_record(&mut record).map_err(bad)? {
+    let mut records: u64 = 0;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| e.to_string())?
+    {
         records += 1;
     }
-    let mut text = reader.into_inner();
-    std::io::copy(&mut text, &mut std::io::sink()).map_err(io_err(path))?;
-    Ok((records, text.bytes))
+    Ok(records.saturating_sub(1))
 }
 
 /// The header row of a file, `None` if it is empty.
 fn read_header(path: &Path, gzip: bool) -> Result<Option<Vec<String>>, SinkError> {
-    if std::fs::metadata(path).map_err(io_err(path))?.len() == 0 {
+    let io_err = |source| SinkError::Io {
+        target: path.display().to_string(),
+        error: source,
+    };
+    if std::fs::metadata(path).map_err(io_err)?.len() == 0 {
         return Ok(None); // (an empty file is not valid gzip)
     }
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(csv_text(path, gzip).map_err(io_err(path))?);
+        .from_reader(decoded(path, gzip).map_err(io_err)?);
     let mut record = ::csv::StringRecord::new();
     let found = reader
         .read_record(&mut record)
@@ -240,26 +113,11 @@ impl CsvSink {
         columns: Option<Vec<String>>,
         opts: CsvOptions,
     ) -> Result<CsvSink, SinkError> {
-        check_options(path, columns.as_ref(), &opts)?;
-        let file = create(path)?;
+        check_columns(path, columns.as_ref())?;
         Ok(CsvSink {
             label: Self::open_name(path),
             columns,
-            state: Arc::new(Mutex::new(FileState {
-                base: path.to_path_buf(),
-                opts,
-                index: 0,
-                file: Some(file),
-                has_header: false,
-                rows: 0,
-                csv_bytes: 0,
-                disk_bytes: 0,
-                earlier: 0,
-                total: 0,
-                undo: None,
-            })),
-            position: 0,
-            bytes: 0,
+            file: RotatingFile::create(path, opts)?,
         })
     }
 
@@ -275,48 +133,10 @@ impl CsvSink {
         opts: CsvOptions,
         position: u64,
     ) -> Result<CsvSink, SinkError> {
-        check_options(path, columns.as_ref(), &opts)?;
-        // Find the first file that reaches the position.
-        let mut index = 0;
-        let mut earlier = 0;
-        let disk_bytes = loop {
-            let file = rotated_path(path, index);
-            let len = match std::fs::metadata(&file) {
-                Ok(m) => m.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(SinkError::Other(format!(
-                        "{} and its rotated files hold {earlier} bytes but the crawl state says {position} were written: the output was changed or lost",
-                        path.display()
-                    )));
-                }
-                Err(e) => return Err(io_err(&file)(e)),
-            };
-            if position - earlier <= len {
-                break position - earlier;
-            }
-            earlier += len;
-            if !opts.rotates() {
-                return Err(SinkError::Other(format!(
-                    "{} has {earlier} bytes but the crawl state says {position} were written: the output was changed or lost",
-                    path.display()
-                )));
-            }
-            index += 1;
-        };
-        let current = rotated_path(path, index);
-        let file = open_at(&current, disk_bytes).map_err(io_err(&current))?;
-        if opts.rotates() {
-            let mut later = index + 1;
-            loop {
-                let p = rotated_path(path, later);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => later += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) => return Err(io_err(&p)(e)),
-                }
-            }
-        }
-        let header = read_header(path, opts.gzip)?;
+        check_columns(path, columns.as_ref())?;
+        let gzip = opts.gzip;
+        let file = RotatingFile::resume(path, opts, position, count_rows)?;
+        let header = read_header(path, gzip)?;
         let columns = match (columns, header) {
             (Some(given), Some(found)) if given != found => {
                 return Err(SinkError::Other(format!(
@@ -326,30 +146,10 @@ impl CsvSink {
             }
             (given, found) => given.or(found),
         };
-        let (rows, csv_bytes) = if opts.rotates() && disk_bytes > 0 {
-            let (records, bytes) = count_records(&current, opts.gzip)?;
-            (records.saturating_sub(1), bytes)
-        } else {
-            (0, 0)
-        };
         Ok(CsvSink {
             label: Self::open_name(path),
             columns,
-            state: Arc::new(Mutex::new(FileState {
-                base: path.to_path_buf(),
-                opts,
-                index,
-                file: Some(file),
-                has_header: disk_bytes > 0,
-                rows,
-                csv_bytes,
-                disk_bytes,
-                earlier,
-                total: 0,
-                undo: None,
-            })),
-            position,
-            bytes: 0,
+            file,
         })
     }
 
@@ -369,28 +169,6 @@ impl CsvSink {
     }
 }
 
-/// The path of file `index` of a rotating sink on `base`: `base` itself for
-/// 0, else the number inserted before `.csv`/`.csv.gz` (or the last
-/// extension): `out.csv` → `out.0001.csv`.
-pub fn rotated_path(base: &Path, index: u32) -> PathBuf {
-    if index == 0 {
-        return base.to_path_buf();
-    }
-    let name = base
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
-    let split = [".csv.gz", ".csv", ".gz"]
-        .iter()
-        .find(|s| lower.ends_with(*s) && lower.len() > s.len())
-        .map(|s| name.len() - s.len())
-        .or_else(|| name.rfind('.').filter(|&i| i > 0))
-        .unwrap_or(name.len());
-    let (stem, ext) = name.split_at(split);
-    base.with_file_name(format!("{stem}.{index:04}{ext}"))
-}
-
 /// One cell: see the module docs.
 fn cell(value: Option<&Value>) -> String {
     match value {
@@ -400,153 +178,18 @@ fn cell(value: Option<&Value>) -> String {
     }
 }
 
-/// Encode one record (header or row) as CSV bytes.
-fn encode_record<I, S>(fields: I) -> Result<Vec<u8>, SinkError>
+/// Encode one record (header or row) as CSV bytes onto `out`.
+fn encode_record<I, S>(out: &mut Vec<u8>, fields: I) -> Result<(), SinkError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<[u8]>,
 {
     let mut w = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+        .from_writer(out);
     w.write_record(fields)
         .map_err(|e| SinkError::Encode(e.to_string()))?;
-    w.into_inner().map_err(|e| SinkError::Encode(e.to_string()))
-}
-
-fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data)?;
-    enc.finish()
-}
-
-impl FileState {
-    /// The global offset (see the module docs).
-    fn position(&self) -> u64 {
-        self.earlier + self.disk_bytes
-    }
-
-    fn mark(&self) -> Mark {
-        Mark {
-            index: self.index,
-            has_header: self.has_header,
-            rows: self.rows,
-            csv_bytes: self.csv_bytes,
-            disk_bytes: self.disk_bytes,
-            earlier: self.earlier,
-        }
-    }
-
-    /// Return to `mark`: delete the files created since, cut the file it
-    /// was in back to its size then, and continue there.
-    fn rewind(&mut self, mark: Mark) -> Result<(), SinkError> {
-        self.file = None;
-        for index in mark.index + 1..=self.index {
-            let path = rotated_path(&self.base, index);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io_err(&path)(e));
-                }
-                _ => {}
-            }
-        }
-        let path = rotated_path(&self.base, mark.index);
-        self.file = Some(open_at(&path, mark.disk_bytes).map_err(io_err(&path))?);
-        self.index = mark.index;
-        self.has_header = mark.has_header;
-        self.rows = mark.rows;
-        self.csv_bytes = mark.csv_bytes;
-        self.disk_bytes = mark.disk_bytes;
-        self.earlier = mark.earlier;
-        Ok(())
-    }
-
-    /// Write one batch's rows, all or nothing (see the module docs).
-    fn write_batch(&mut self, header: &[u8], rows: &[Vec<u8>]) -> Result<(), SinkError> {
-        if let Some(mark) = self.undo {
-            self.rewind(mark)?;
-            self.undo = None;
-        }
-        let mark = self.mark();
-        let start = self.position();
-        if let Err(e) = self.write_rows(header, rows) {
-            if let Err(error) = self.rewind(mark) {
-                tracing::error!(%error, "Undoing a failed CSV batch failed; retrying before the next batch.");
-                self.undo = Some(mark);
-            }
-            return Err(e);
-        }
-        self.total += self.position() - start;
-        Ok(())
-    }
-
-    /// Whether `row_len` more bytes must go to a new file.
-    fn full(&self, header_len: u64, row_len: u64) -> bool {
-        if self.rows == 0 {
-            return false;
-        }
-        let by_rows = self.opts.rotate_rows.is_some_and(|max| self.rows >= max);
-        let by_bytes = self
-            .opts
-            .rotate_bytes
-            .is_some_and(|max| self.csv_bytes + row_len > max.max(header_len));
-        by_rows || by_bytes
-    }
-
-    /// Write one file's share of a batch (already containing its header if
-    /// the file is new).
-    fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), SinkError> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let path = rotated_path(&self.base, self.index);
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(create(&path)?),
-        };
-        let out;
-        let bytes = if self.opts.gzip {
-            out = gzip(chunk).map_err(io_err(&path))?;
-            &out[..]
-        } else {
-            chunk
-        };
-        file.write_all(bytes).map_err(io_err(&path))?;
-        self.disk_bytes += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Append encoded rows, rotating as needed.
-    fn write_rows(&mut self, header: &[u8], rows: &[Vec<u8>]) -> Result<(), SinkError> {
-        let header_len = header.len() as u64;
-        let mut chunk = Vec::new();
-        for row in rows {
-            let row_len = row.len() as u64;
-            if self.full(header_len, row_len) {
-                self.write_chunk(&chunk)?;
-                chunk.clear();
-                if let Some(f) = self.file.take() {
-                    f.sync_data()
-                        .map_err(io_err(&rotated_path(&self.base, self.index)))?;
-                }
-                self.earlier += self.disk_bytes;
-                self.index += 1;
-                self.has_header = false;
-                self.rows = 0;
-                self.csv_bytes = 0;
-                self.disk_bytes = 0;
-            }
-            if !self.has_header {
-                chunk.extend_from_slice(header);
-                self.csv_bytes += header_len;
-                self.has_header = true;
-            }
-            chunk.extend_from_slice(row);
-            self.rows += 1;
-            self.csv_bytes += row_len;
-        }
-        self.write_chunk(&chunk)
-    }
+    w.flush().map_err(|e| SinkError::Encode(e.to_string()))
 }
 
 #[async_trait::async_trait]
@@ -568,47 +211,26 @@ impl Sink for CsvSink {
         if items.is_empty() {
             return Ok(());
         }
-        let header = encode_record(columns)?;
-        let rows = items
-            .iter()
-            .map(|item| encode_record(columns.iter().map(|c| cell(item.0.get(c)))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let state = self.state.clone();
-        let (position, total) = tokio::task::spawn_blocking(move || {
-            let _whole_rows = crate::output_lock().lock();
-            let mut state = state.lock();
-            state
-                .write_batch(&header, &rows)
-                .map(|()| (state.position(), state.total))
-        })
-        .await
-        .map_err(|e| SinkError::Other(format!("writer task: {e}")))??;
-        self.position = position;
-        self.bytes = total;
-        Ok(())
+        let mut header = Vec::new();
+        encode_record(&mut header, columns)?;
+        let mut rows = Records::with_capacity(items.len() * 256);
+        for item in items {
+            encode_record(rows.buffer(), columns.iter().map(|c| cell(item.0.get(c))))?;
+            rows.end_record();
+        }
+        self.file.write_batch(header, rows).await
     }
 
     fn position(&self) -> Option<u64> {
-        Some(self.position)
+        Some(self.file.position())
     }
 
     fn bytes_written(&self) -> u64 {
-        self.bytes
+        self.file.bytes_written()
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || {
-            let state = state.lock();
-            match &state.file {
-                Some(f) => f
-                    .sync_data()
-                    .map_err(io_err(&rotated_path(&state.base, state.index))),
-                None => Ok(()),
-            }
-        })
-        .await
-        .map_err(|e| SinkError::Other(format!("writer task: {e}")))?
+        self.file.flush().await
     }
 }
 
@@ -617,6 +239,7 @@ mod tests {
     use super::*;
     use crate::jsonl::small_fs::{SmallFs, noise};
     use serde_json::json;
+    use std::path::PathBuf;
 
     fn item(v: Value) -> Item {
         match v {
@@ -836,7 +459,7 @@ mod tests {
                 break;
             }
             let mut text = Vec::new();
-            csv_text(&path, gzip)
+            decoded(&path, gzip)
                 .unwrap()
                 .read_to_end(&mut text)
                 .unwrap();
@@ -1094,17 +717,6 @@ mod tests {
             assert_eq!(sink.bytes_written(), on_disk, "{mode}");
             drop(sink);
         }
-    }
-
-    #[test]
-    fn rotated_names() {
-        let p = |s: &str, i| rotated_path(Path::new(s), i);
-        assert_eq!(p("d/out.csv", 0), Path::new("d/out.csv"));
-        assert_eq!(p("d/out.csv", 1), Path::new("d/out.0001.csv"));
-        assert_eq!(p("out.CSV.gz", 12), Path::new("out.0012.CSV.gz"));
-        assert_eq!(p("a.b.tsv", 2), Path::new("a.b.0002.tsv"));
-        assert_eq!(p("items", 3), Path::new("items.0003"));
-        assert_eq!(p(".csv", 1), Path::new(".csv.0001"));
     }
 
     #[test]

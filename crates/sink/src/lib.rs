@@ -10,6 +10,9 @@
 //! - [`memory`]: items kept in memory (tests, in-process use).
 //! - [`postgres`]: rows in a PostgreSQL table (COPY, upsert on a key).
 //! - [`postgres_tables`]: PostgreSQL, one table per item type.
+//! - [`rotating`]: the file layer of CSV and JSONL (batches of records,
+//!   gzip member per batch, rotation, resume at a position, undo of a
+//!   failed batch).
 //! - [`spec`]: sink specifications (`--sink`, a spider file's `[[sinks]]`).
 //! - [`warc`]: WARC 1.1 writer (gzip member per record, rotation) for HTTP
 //!   exchanges and extracted items.
@@ -19,6 +22,7 @@ pub mod jsonl;
 pub mod memory;
 pub mod postgres;
 pub mod postgres_tables;
+pub mod rotating;
 pub mod spec;
 pub mod warc;
 

@@ -186,6 +186,17 @@ fn describe_target(config: &Config) -> String {
 
 /// A PostgreSQL error with the server's message, code and detail when there
 /// is one (`Display` of `tokio_postgres::Error` alone says only "db error").
+/// A connection from `pool`, with the server's own reason when it fails.
+pub async fn pool_client(pool: &Pool, target: &str) -> Result<Object, SinkError> {
+    pool.get().await.map_err(|e| {
+        let msg = match &e {
+            deadpool_postgres::PoolError::Backend(pg) => pg_message(pg),
+            other => other.to_string(),
+        };
+        SinkError::Other(format!("postgres {target}: connecting: {msg}"))
+    })
+}
+
 fn pg_message(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut s = format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
@@ -328,13 +339,7 @@ impl PostgresSink {
     }
 
     async fn client(&self) -> Result<Object, SinkError> {
-        self.pool.get().await.map_err(|e| {
-            let msg = match &e {
-                deadpool_postgres::PoolError::Backend(pg) => pg_message(pg),
-                other => other.to_string(),
-            };
-            SinkError::Other(format!("postgres {}: connecting: {msg}", self.target))
-        })
+        pool_client(&self.pool, &self.target).await
     }
 
     /// Convert one item to its row (`None` for a cell means SQL NULL).

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use deadpool_postgres::Pool;
 use trawl_core::{Item, Sink, SinkError};
 
-use crate::postgres::{ColumnType, PostgresSink, WriteMode, connect_pool, quote_ident};
+use crate::postgres::{
+    ColumnType, PostgresSink, WriteMode, connect_pool, pool_client, quote_ident,
+};
 
 /// The typed columns of one item type.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,8 @@ impl PostgresTables {
             jsonb_only,
             open: HashMap::new(),
         };
+        // Fail now, not at the first batch, when the server is unreachable.
+        drop(pool_client(&sink.pool, &sink.target).await?);
         let known: Vec<String> = match &sink.tables {
             Tables::One(_) => vec![String::new()],
             Tables::PerType { .. } => sink.schemas.keys().cloned().collect(),

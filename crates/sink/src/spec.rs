@@ -7,6 +7,12 @@
 //! path = "items.jsonl"
 //!
 //! [[sinks]]
+//! type = "jsonl"
+//! path = "pages.jsonl.gz"
+//! gzip = true
+//! rotate_bytes = 100000000
+//!
+//! [[sinks]]
 //! type = "csv"
 //! path = "items.csv.gz"
 //! gzip = true
@@ -29,6 +35,7 @@
 //!
 //! ```text
 //! --sink jsonl:items.jsonl
+//! --sink jsonl:items.jsonl.gz,gzip,rotate_rows=1000
 //! --sink csv:items.csv.gz,gzip,rotate_rows=100000
 //! --sink warc:archive,rotate_bytes=1000000000
 //! --sink postgres://postgres@127.0.0.1/test,table=products,key=sku
@@ -42,8 +49,17 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SinkSpec {
-    /// JSON Lines (`-` is standard output).
-    Jsonl { path: PathBuf },
+    /// JSON Lines (`-` is standard output, which cannot be gzipped or
+    /// rotated).
+    Jsonl {
+        path: PathBuf,
+        #[serde(default)]
+        gzip: bool,
+        /// Start a new file after this many lines.
+        rotate_rows: Option<u64>,
+        /// Start a new file before it passes this many (uncompressed) bytes.
+        rotate_bytes: Option<u64>,
+    },
     /// CSV with a header row; columns in the spider's field order.
     Csv {
         path: PathBuf,
@@ -117,6 +133,16 @@ pub struct SpecError {
 }
 
 impl SinkSpec {
+    /// A plain JSON Lines file (`-`: standard output).
+    pub fn jsonl(path: impl Into<PathBuf>) -> SinkSpec {
+        SinkSpec::Jsonl {
+            path: path.into(),
+            gzip: false,
+            rotate_rows: None,
+            rotate_bytes: None,
+        }
+    }
+
     /// Parse a command-line spec (see the module docs).
     pub fn parse_cli(text: &str) -> Result<SinkSpec, SpecError> {
         let fail = |message: String| SpecError {
@@ -171,13 +197,28 @@ impl SinkSpec {
             };
             table.insert(k, value);
         }
-        SinkSpec::deserialize(table).map_err(|e| fail(e.to_string().trim().to_string()))
+        let spec =
+            SinkSpec::deserialize(table).map_err(|e| fail(e.to_string().trim().to_string()))?;
+        if let SinkSpec::Jsonl {
+            path,
+            gzip,
+            rotate_rows,
+            rotate_bytes,
+        } = &spec
+            && path == std::path::Path::new("-")
+            && (*gzip || rotate_rows.is_some() || rotate_bytes.is_some())
+        {
+            return Err(fail(
+                "standard output cannot be gzipped or rotated: write to a file".into(),
+            ));
+        }
+        Ok(spec)
     }
 
     /// The file or directory this sink writes, if any.
     pub fn local_path(&self) -> Option<&std::path::Path> {
         match self {
-            SinkSpec::Jsonl { path } | SinkSpec::Csv { path, .. } => Some(path),
+            SinkSpec::Jsonl { path, .. } | SinkSpec::Csv { path, .. } => Some(path),
             SinkSpec::Warc { dir, .. } => Some(dir),
             SinkSpec::Postgres { .. } => None,
         }
@@ -201,8 +242,37 @@ mod tests {
         assert_eq!(
             SinkSpec::parse_cli("jsonl:out.jsonl").unwrap(),
             SinkSpec::Jsonl {
-                path: "out.jsonl".into()
+                path: "out.jsonl".into(),
+                gzip: false,
+                rotate_rows: None,
+                rotate_bytes: None,
             }
+        );
+        assert_eq!(
+            SinkSpec::parse_cli("jsonl:out.jsonl").unwrap(),
+            SinkSpec::jsonl("out.jsonl")
+        );
+        assert_eq!(
+            SinkSpec::parse_cli("jsonl:out.jsonl.gz,gzip,rotate_rows=1000").unwrap(),
+            SinkSpec::Jsonl {
+                path: "out.jsonl.gz".into(),
+                gzip: true,
+                rotate_rows: Some(1000),
+                rotate_bytes: None,
+            }
+        );
+        assert_eq!(
+            SinkSpec::parse_cli("jsonl:o.jsonl,rotate_bytes=5000,gzip=false").unwrap(),
+            SinkSpec::Jsonl {
+                path: "o.jsonl".into(),
+                gzip: false,
+                rotate_rows: None,
+                rotate_bytes: Some(5000),
+            }
+        );
+        assert_eq!(
+            SinkSpec::parse_cli("jsonl:-").unwrap(),
+            SinkSpec::jsonl("-")
         );
         assert_eq!(
             SinkSpec::parse_cli("csv:o.csv.gz,gzip,rotate_rows=10,columns=a|b").unwrap(),
@@ -258,6 +328,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gzipp"), "{e}");
+        for spec in [
+            "jsonl:-,gzip",
+            "jsonl:-,rotate_rows=10",
+            "jsonl:-,rotate_bytes=10",
+        ] {
+            let e = SinkSpec::parse_cli(spec).unwrap_err().to_string();
+            assert!(
+                e.contains("standard output cannot be gzipped or rotated"),
+                "{e}"
+            );
+        }
+        let e = SinkSpec::parse_cli("jsonl:o.jsonl,columns=a|b")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("columns"), "{e}");
         let e = SinkSpec::parse_cli("csv:o.csv,rotate_rows=many")
             .unwrap_err()
             .to_string();
@@ -275,6 +360,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.sinks.len(), 2);
+        assert_eq!(f.sinks[0], SinkSpec::jsonl("a.jsonl"));
+        let f: F = toml::from_str(
+            "[[sinks]]\ntype = \"jsonl\"\npath = \"a.jsonl.gz\"\ngzip = true\nrotate_rows = 10\nrotate_bytes = 2000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.sinks,
+            [SinkSpec::Jsonl {
+                path: "a.jsonl.gz".into(),
+                gzip: true,
+                rotate_rows: Some(10),
+                rotate_bytes: Some(2000),
+            }]
+        );
         let e = toml::from_str::<F>("[[sinks]]\ntype = \"jsonl\"\npath = \"a\"\nzip = true\n")
             .err()
             .unwrap()

@@ -57,7 +57,7 @@ fn sink_error(label: &str, e: io::Error) -> SinkError {
     } else {
         SinkError::Io {
             target: label.to_string(),
-            source: e,
+            error: e,
         }
     }
 }
@@ -91,7 +91,7 @@ impl WarcSink {
         let label = Self::open_name(dir, prefix);
         std::fs::create_dir_all(dir).map_err(|source| SinkError::Io {
             target: dir.display().to_string(),
-            source,
+            error: source,
         })?;
         let writer = {
             let _whole_records = crate::output_lock().lock();
@@ -268,7 +268,7 @@ impl Sink for WarcSink {
             .map_err(|e| SinkError::Other(format!("writer task: {e}")))?
             .map_err(|source| SinkError::Io {
                 target: label,
-                source,
+                error: source,
             })
     }
 }
