@@ -71,13 +71,15 @@ struct Dispatcher {
     acked: Map<String, Value>,
     next_seq: u64,
     errors: Vec<String>,
+    /// Per sink: batches given up and the first such message.
+    gave_up: Vec<(String, u64, String)>,
     frontier: Arc<dyn Frontier>,
     stats: Arc<CrawlStats>,
 }
 
 /// Run until the item queue closes and every sink has written everything;
-/// then close the sinks. Returns one message per batch a sink gave up on
-/// (and per sink that failed to close).
+/// then close the sinks. Returns one message per sink that gave up on
+/// batches (the first batch's message and how many more) or failed to close.
 pub async fn run(
     mut items: mpsc::Receiver<Done>,
     sinks: Vec<Box<dyn Sink>>,
@@ -94,6 +96,7 @@ pub async fn run(
         acked: Map::new(),
         next_seq: 0,
         errors: Vec::new(),
+        gave_up: Vec::new(),
         frontier,
         stats: stats.clone(),
     };
@@ -174,6 +177,14 @@ pub async fn run(
             Err(join) => dispatcher.errors.push(format!("sink task: {join}")),
         }
     }
+    // One line per sink that gave up, not one per batch.
+    for (_, batches, first) in std::mem::take(&mut dispatcher.gave_up) {
+        dispatcher.errors.push(if batches == 1 {
+            first
+        } else {
+            format!("{first} (and likewise for {} more batches)", batches - 1)
+        });
+    }
     if !dispatcher.pending.is_empty() {
         tracing::error!(
             batches = dispatcher.pending.len(),
@@ -222,12 +233,18 @@ impl Dispatcher {
             if let Some(pos) = c.position {
                 p.positions.insert(c.sink.clone(), pos.into());
             }
-            match c.outcome {
-                Outcome::Written => {}
-                Outcome::DeadLettered(message) => self.errors.push(message),
+            let message = match c.outcome {
+                Outcome::Written => None,
+                Outcome::DeadLettered(message) => Some(message),
                 Outcome::Lost(message) => {
                     p.lost = true;
-                    self.errors.push(message);
+                    Some(message)
+                }
+            };
+            if let Some(message) = message {
+                match self.gave_up.iter_mut().find(|(s, _, _)| *s == c.sink) {
+                    Some((_, n, _)) => *n += 1,
+                    None => self.gave_up.push((c.sink.clone(), 1, message)),
                 }
             }
         }
