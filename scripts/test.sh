@@ -15,6 +15,9 @@ command -v psql >/dev/null || need+=(postgresql-client)
 { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 command -v mount >/dev/null || need+=(mount)
+# Real proxy servers for the proxy-rotation tests (HTTP/CONNECT and SOCKS5).
+command -v tinyproxy >/dev/null || need+=(tinyproxy)
+command -v microsocks >/dev/null || need+=(microsocks)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

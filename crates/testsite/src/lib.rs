@@ -35,14 +35,25 @@
 //! percent-decoding, no trailing-slash or leading-zero tolerance), so a
 //! crawler that fails to canonicalize gets 404s.
 //!
+//! With [`SiteConfig::defended`] the site defends itself like a real one
+//! ([`Defense`]): it sets a `sid` session cookie, rate-limits per client IP
+//! and/or session and bans offenders for a while with 429, 403 or a CAPTCHA
+//! page (`/robots.txt` exempt); [`SiteStats::by_client`],
+//! [`SiteStats::by_session`] and the request log say who got what.
+//!
 //! Test utilities beyond the site: [`postgres::TempPostgres`] (a private,
-//! throwaway PostgreSQL server that tests may stop, kill and restart) and
-//! [`tmpfs::Tmpfs`] (a small tmpfs mount to provoke `ENOSPC`).
+//! throwaway PostgreSQL server that tests may stop, kill and restart),
+//! [`tmpfs::Tmpfs`] (a small tmpfs mount to provoke `ENOSPC`) and
+//! [`proxies::TinyProxy`] / [`proxies::MicroSocks`] (real HTTP and SOCKS5
+//! proxies on loopback, each with its own outgoing address, so the site
+//! sees one client IP per proxy).
 
 mod body;
 mod compress;
 mod config;
+mod defense;
 pub mod postgres;
+pub mod proxies;
 mod render;
 mod rng;
 pub mod robots;
@@ -53,11 +64,13 @@ mod stats;
 mod tls;
 pub mod tmpfs;
 
-pub use config::{RobotsMode, SiteConfig};
+pub use config::{
+    BanAnswer, BanKey, CAPTCHA_TEXT, Defense, RobotsMode, SiteConfig, parse_duration,
+};
 pub use server::{HUGE_BYTES, STATS_PATH, TestSite};
 pub use shop::{ARTICLES_PER_PAGE, Article, PRODUCTS_PER_PAGE, Product};
 pub use site::{Expected, LATIN1_TITLE, ROOT_TITLE, SJIS_TITLE, Site, error_kind};
-pub use stats::{HostStats, LOG_CAPACITY, RequestLogEntry, SiteStats};
+pub use stats::{ClientCounts, HostStats, LOG_CAPACITY, RequestLogEntry, SiteStats};
 
 /// Errors of the `trawl-testsite` binary.
 #[derive(Debug, thiserror::Error)]

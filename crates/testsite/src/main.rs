@@ -1,6 +1,7 @@
 //! `trawl-testsite`: serve the deterministic test site until Ctrl-C (the
-//! first stdout line is the base URL), over HTTPS with `--tls`, or print its
-//! ground truth.
+//! first stdout line is the base URL), over HTTPS with `--tls`, defended by
+//! rate limits and bans with `--defended N/WINDOW`, or print its ground
+//! truth.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,7 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use trawl_testsite::{Error, RobotsMode, Site, SiteConfig, TestSite};
+use trawl_testsite::{
+    BanAnswer, BanKey, Defense, Error, RobotsMode, Site, SiteConfig, TestSite, parse_duration,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Robots {
@@ -19,6 +22,28 @@ enum Robots {
     None,
     /// 500.
     Error,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Answer {
+    /// 429 Too Many Requests with Retry-After.
+    #[value(name = "429", alias = "too-many-requests")]
+    TooManyRequests,
+    /// 200 with a CAPTCHA page.
+    Captcha,
+    /// 403 Forbidden.
+    #[value(name = "403", alias = "forbidden")]
+    Forbidden,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum By {
+    /// Client IP (TCP peer address).
+    Ip,
+    /// `sid` session cookie.
+    Cookie,
+    /// Both, separately.
+    Both,
 }
 
 /// Serve trawl's deterministic test web site.
@@ -69,6 +94,22 @@ struct Args {
     /// file before printing the base URL.
     #[arg(long, requires = "tls")]
     ca_out: Option<PathBuf>,
+    /// Rate-limit clients: more than N requests within WINDOW (e.g. 30/10s,
+    /// 5/500ms; units ms, s, m, h) gets a client banned. /robots.txt is
+    /// never counted; every response to a client without a known session
+    /// sets a `sid` cookie.
+    #[arg(long, value_name = "N/WINDOW", value_parser = parse_defense)]
+    defended: Option<Defense>,
+    /// With --defended: what banned clients get.
+    #[arg(long, value_enum, default_value_t = Answer::TooManyRequests, requires = "defended")]
+    ban_answer: Answer,
+    /// With --defended: count (and ban) clients by IP, session cookie or
+    /// both.
+    #[arg(long, value_enum, default_value_t = By::Ip, requires = "defended")]
+    ban_by: By,
+    /// With --defended: ban length (e.g. 30s; default: WINDOW).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "defended")]
+    ban_for: Option<Duration>,
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -95,6 +136,10 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_defense(s: &str) -> Result<Defense, String> {
+    s.parse()
+}
+
 fn run(args: Args) -> Result<(), Error> {
     let cfg = SiteConfig {
         seed: args.seed,
@@ -112,6 +157,20 @@ fn run(args: Args) -> Result<(), Error> {
         shop: args.shop,
         shop_products: args.shop_products,
         shop_articles: args.shop_articles,
+        defended: args.defended.map(|d| Defense {
+            answer: match args.ban_answer {
+                Answer::TooManyRequests => BanAnswer::TooManyRequests,
+                Answer::Captcha => BanAnswer::Captcha,
+                Answer::Forbidden => BanAnswer::Forbidden,
+            },
+            by: match args.ban_by {
+                By::Ip => BanKey::ClientIp,
+                By::Cookie => BanKey::SessionCookie,
+                By::Both => BanKey::Both,
+            },
+            ban_for: args.ban_for.unwrap_or(d.window),
+            ..d
+        }),
     };
     if args.print_ground_truth {
         let site = Site::generate(&cfg);

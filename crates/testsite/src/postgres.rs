@@ -616,7 +616,7 @@ pub(crate) fn wait_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> b
     }
 }
 
-fn read_tail(path: &Path, lines: usize) -> String {
+pub(crate) fn read_tail(path: &Path, lines: usize) -> String {
     let Ok(bytes) = fs::read(path) else {
         return String::new();
     };

@@ -3,7 +3,8 @@
 //! (HTTP/1.1 and h2 by ALPN, see [`crate::tls`]), serving the generated
 //! [`Site`] and the fault routes (redirect chains and loops, error statuses,
 //! flaky and rate-limited pages, slow/stalled/hung responses, TCP resets,
-//! compressed, endless, malformed, binary and non-UTF-8 bodies, traps).
+//! compressed, endless, malformed, binary and non-UTF-8 bodies, traps),
+//! optionally defended by rate limits and bans ([`crate::Defense`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -31,7 +32,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::body::{ShutdownFuture, SiteBody};
-use crate::config::{RobotsMode, SiteConfig};
+use crate::config::{BanAnswer, CAPTCHA_TEXT, RobotsMode, SiteConfig};
+use crate::defense::{Defender, SID_COOKIE, Verdict, cookie_sids};
 use crate::rng::hash3;
 use crate::robots::default_robots_txt;
 use crate::site::{
@@ -78,6 +80,8 @@ struct Shared {
     scheme: &'static str,
     /// `ip:port` of the listener, used when the request has no usable Host.
     local_host: String,
+    /// Rate limits and bans of a defended site.
+    defender: Option<Defender>,
     shutdown: watch::Receiver<bool>,
     huge_chunk: Bytes,
     binary: Bytes,
@@ -226,6 +230,15 @@ impl TestSite {
         self.shared.faults.lock().clear();
     }
 
+    /// Forgets the sessions, request windows and bans of a defended site
+    /// (not touched by [`TestSite::reset_stats`]); issued `sid` cookies
+    /// become unknown. No effect on an undefended site.
+    pub fn reset_defense(&self) {
+        if let Some(d) = &self.shared.defender {
+            d.reset();
+        }
+    }
+
     /// Requests with this Host currently being served.
     pub fn in_flight(&self, host: &str) -> usize {
         self.shared.stats.in_flight(host)
@@ -291,6 +304,7 @@ impl Shared {
             not_modified: AtomicU64::new(0),
             scheme,
             local_host: local.to_string(),
+            defender: site.config().defended.clone().map(Defender::new),
             shutdown,
             huge_chunk: Bytes::from(huge),
             binary: Bytes::from(binary),
@@ -493,6 +507,21 @@ async fn handle(
         .unwrap_or("");
     let page = shared.site.page_index(path);
     let path_and_query = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
+    let verdict = match &shared.defender {
+        Some(d) if path != "/robots.txt" => Some(
+            d.check(
+                conn.peer.ip(),
+                cookie_sids(
+                    req.headers()
+                        .get_all(header::COOKIE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok()),
+                ),
+                Instant::now(),
+            ),
+        ),
+        _ => None,
+    };
     let guard = shared.stats.begin(&RequestInfo {
         host,
         path,
@@ -504,8 +533,16 @@ async fn handle(
             .and_then(|v| v.to_str().ok()),
         client_ip: conn.peer.ip(),
         version: req.version(),
+        sid: verdict.as_ref().map(|v| v.sid.as_str()),
+        banned: verdict.as_ref().is_some_and(|v| v.banned.is_some()),
     });
-    let mut resp = if req.method() == Method::GET || req.method() == Method::HEAD {
+    let ban = shared
+        .defender
+        .as_ref()
+        .zip(verdict.as_ref().and_then(|v| v.banned));
+    let mut resp = if let Some((d, left)) = ban {
+        ban_answer(d.config().answer, left)
+    } else if req.method() == Method::GET || req.method() == Method::HEAD {
         route(&shared, &conn, &req, link_host(host, &shared), page).await
     } else {
         let mut r = respond(
@@ -517,8 +554,51 @@ async fn handle(
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         r
     };
+    if let Some(Verdict {
+        sid, new_sid: true, ..
+    }) = &verdict
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "{SID_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax"
+        ))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
     resp.body_mut().set_guard(guard);
     Ok(resp)
+}
+
+/// What a banned client gets; `left` is the time left of the ban.
+fn ban_answer(answer: BanAnswer, left: Duration) -> Resp {
+    let mut r = match answer {
+        BanAnswer::TooManyRequests => {
+            let mut r = respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                HTML,
+                "<!DOCTYPE html>\n<html><head><title>Too many requests</title></head>\
+                 <body><p>Slow down.</p></body></html>\n",
+            );
+            // Whole seconds, rounded up.
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            r
+        }
+        BanAnswer::Forbidden => respond(
+            StatusCode::FORBIDDEN,
+            HTML,
+            "<!DOCTYPE html>\n<html><head><title>Forbidden</title></head>\
+             <body><p>Access denied.</p></body></html>\n",
+        ),
+        BanAnswer::Captcha => html(format!(
+            "<!DOCTYPE html>\n<html><head><title>{CAPTCHA_TEXT}</title></head>\
+             <body><form class=\"captcha\" method=\"post\" action=\"/captcha\">\
+             <h1>{CAPTCHA_TEXT}</h1><div id=\"captcha\"></div>\
+             <button>I am human</button></form></body></html>\n"
+        )),
+    };
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 fn stats_response(shared: &Shared) -> Resp {

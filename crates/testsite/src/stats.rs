@@ -1,6 +1,7 @@
 //! Request statistics of the running test site: total, per-path and
 //! per-HTTP-version counts, per-Host request counts and maximum concurrency,
-//! and an optional bounded request log. Counting is lock-free for `/p/` pages and per-host counters
+//! per-client-IP and per-session served/banned counts, and an optional
+//! bounded request log. Counting is lock-free for `/p/` pages and per-host counters
 //! (atomics behind a read-mostly lock), so it stays off the benchmark's way.
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,19 @@ pub struct SiteStats {
     /// `"HTTP/2.0"`); versions never seen are absent.
     #[serde(default)]
     pub versions: BTreeMap<String, u64>,
+    /// Requests that got the ban answer of a defended site
+    /// ([`crate::Defense`]).
+    #[serde(default)]
+    pub banned: u64,
+    /// Per client IP (the TCP peer address; behind a proxy, the proxy's
+    /// outgoing address), whatever the site's mode.
+    #[serde(default)]
+    pub by_client: BTreeMap<IpAddr, ClientCounts>,
+    /// Per session id (`sid` cookie) of a defended site: the requests
+    /// attributed to it (see [`RequestLogEntry::sid`]). Empty when the site
+    /// is not defended.
+    #[serde(default)]
+    pub by_session: BTreeMap<String, ClientCounts>,
     /// One entry per request, in arrival order (empty when
     /// `SiteConfig::log_requests` is false; at most [`LOG_CAPACITY`]).
     #[serde(skip)]
@@ -46,6 +60,15 @@ pub struct HostStats {
     /// Most requests with this Host being served at the same time (from
     /// request arrival until the response body was fully sent or dropped).
     pub max_concurrency: usize,
+}
+
+/// Requests of one client IP or session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCounts {
+    /// Answered normally (whatever the status; `/robots.txt` included).
+    pub ok: u64,
+    /// Answered with the ban answer of a defended site.
+    pub banned: u64,
 }
 
 /// One logged request.
@@ -66,6 +89,12 @@ pub struct RequestLogEntry {
     pub client_ip: IpAddr,
     /// HTTP version of the request, e.g. `"HTTP/1.1"` or `"HTTP/2.0"`.
     pub http_version: String,
+    /// Session of a defended site the request was attributed to: the `sid`
+    /// cookie it carried if known, else the one its response issued.
+    /// `None` when the site is not defended, and for `/robots.txt`.
+    pub sid: Option<String>,
+    /// Whether it got the ban answer of a defended site.
+    pub banned: bool,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +102,26 @@ pub(crate) struct HostCounters {
     requests: AtomicU64,
     current: AtomicUsize,
     max: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct ClientCounters {
+    ok: AtomicU64,
+    banned: AtomicU64,
+}
+
+impl ClientCounters {
+    fn count(&self, banned: bool) {
+        let c = if banned { &self.banned } else { &self.ok };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn load(&self) -> ClientCounts {
+        ClientCounts {
+            ok: self.ok.load(Ordering::Relaxed),
+            banned: self.banned.load(Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +142,9 @@ pub(crate) struct Stats {
     root: AtomicU64,
     other: Mutex<HashMap<String, u64>>,
     hosts: RwLock<HashMap<String, Arc<HostCounters>>>,
+    banned: AtomicU64,
+    clients: RwLock<HashMap<IpAddr, ClientCounters>>,
+    sessions: Mutex<HashMap<String, ClientCounts>>,
     log: Mutex<Log>,
 }
 
@@ -105,6 +157,10 @@ pub(crate) struct RequestInfo<'a> {
     pub user_agent: Option<&'a str>,
     pub client_ip: IpAddr,
     pub version: http::Version,
+    /// Session of a defended site.
+    pub sid: Option<&'a str>,
+    /// Got the ban answer.
+    pub banned: bool,
 }
 
 /// The HTTP versions hyper knows, in [`version_index`] order.
@@ -159,6 +215,9 @@ impl Stats {
             root: AtomicU64::new(0),
             other: Mutex::new(HashMap::new()),
             hosts: RwLock::new(HashMap::new()),
+            banned: AtomicU64::new(0),
+            clients: RwLock::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             log: Mutex::new(Log::default()),
         }
     }
@@ -189,6 +248,19 @@ impl Stats {
         host.requests.fetch_add(1, Ordering::Relaxed);
         let now = host.current.fetch_add(1, Ordering::AcqRel) + 1;
         host.max.fetch_max(now, Ordering::AcqRel);
+        if info.banned {
+            self.banned.fetch_add(1, Ordering::Relaxed);
+        }
+        self.count_client(info.client_ip, info.banned);
+        if let Some(sid) = info.sid {
+            let mut sessions = self.sessions.lock();
+            let c = sessions.entry(sid.to_owned()).or_default();
+            if info.banned {
+                c.banned += 1;
+            } else {
+                c.ok += 1;
+            }
+        }
 
         let log = if self.log_enabled {
             let mut log = self.log.lock();
@@ -202,6 +274,8 @@ impl Stats {
                     user_agent: info.user_agent.map(str::to_owned),
                     client_ip: info.client_ip,
                     http_version: version_name(info.version),
+                    sid: info.sid.map(str::to_owned),
+                    banned: info.banned,
                 });
                 Some((Arc::clone(self), log.generation, idx))
             } else {
@@ -222,6 +296,14 @@ impl Stats {
         Arc::clone(hosts.entry(host.to_owned()).or_default())
     }
 
+    fn count_client(&self, ip: IpAddr, banned: bool) {
+        if let Some(c) = self.clients.read().get(&ip) {
+            c.count(banned);
+            return;
+        }
+        self.clients.write().entry(ip).or_default().count(banned);
+    }
+
     /// Zeroes the counters and clears the log. Requests in flight keep
     /// counting towards the current concurrency (and so the new maximum).
     pub(crate) fn reset(&self) {
@@ -239,6 +321,12 @@ impl Stats {
             c.max
                 .store(c.current.load(Ordering::Acquire), Ordering::Release);
         }
+        self.banned.store(0, Ordering::Relaxed);
+        for c in self.clients.read().values() {
+            c.ok.store(0, Ordering::Relaxed);
+            c.banned.store(0, Ordering::Relaxed);
+        }
+        self.sessions.lock().clear();
         let mut log = self.log.lock();
         log.generation += 1;
         log.entries.clear();
@@ -281,6 +369,19 @@ impl Stats {
                 (n > 0).then(|| (version_name(v), n))
             })
             .collect();
+        let by_client = self
+            .clients
+            .read()
+            .iter()
+            .map(|(ip, c)| (*ip, c.load()))
+            .filter(|(_, c)| *c != ClientCounts::default())
+            .collect();
+        let by_session = self
+            .sessions
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         let (log, log_dropped) = {
             let log = self.log.lock();
             (
@@ -297,6 +398,9 @@ impl Stats {
             by_path,
             hosts,
             versions,
+            banned: self.banned.load(Ordering::Relaxed),
+            by_client,
+            by_session,
             log,
             log_dropped,
         }
@@ -329,6 +433,8 @@ mod tests {
             } else {
                 http::Version::HTTP_11
             },
+            sid: None,
+            banned: false,
         }
     }
 
@@ -383,6 +489,53 @@ mod tests {
         assert_eq!(s.hosts["h:1"].max_concurrency, 1);
         drop(e);
         assert_eq!(stats.in_flight("h:1"), 0);
+    }
+
+    #[test]
+    fn per_client_and_session_counts() {
+        let stats = Arc::new(Stats::new(1, true));
+        let b = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        drop(stats.begin(&info("h", "/p/0", Some(0))));
+        for banned in [false, true, true] {
+            drop(stats.begin(&RequestInfo {
+                client_ip: b,
+                sid: Some("s1"),
+                banned,
+                ..info("h", "/", None)
+            }));
+        }
+        let s = stats.snapshot(true);
+        assert_eq!(s.requests, 4);
+        assert_eq!(s.banned, 2);
+        let a = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            s.by_client,
+            BTreeMap::from([
+                (a, ClientCounts { ok: 1, banned: 0 }),
+                (b, ClientCounts { ok: 1, banned: 2 })
+            ])
+        );
+        assert_eq!(
+            s.by_session,
+            BTreeMap::from([("s1".to_owned(), ClientCounts { ok: 1, banned: 2 })])
+        );
+        assert_eq!(s.log[0].sid, None);
+        assert_eq!(
+            (s.log[3].client_ip, s.log[3].sid.as_deref(), s.log[3].banned),
+            (b, Some("s1"), true)
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains("\"127.0.0.2\":{\"ok\":1,\"banned\":2}"),
+            "{json}"
+        );
+        let back: SiteStats = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.by_client, s.by_client);
+        assert_eq!(back.by_session, s.by_session);
+        stats.reset();
+        let s = stats.snapshot(true);
+        assert_eq!(s.banned, 0);
+        assert!(s.by_client.is_empty() && s.by_session.is_empty());
     }
 
     #[test]
