@@ -196,6 +196,64 @@ pub struct CrawlOpts {
     /// User-Agent header.
     #[arg(long)]
     pub user_agent: Option<String>,
+    /// Rotate browser identities: a User-Agent with its matching headers
+    /// (Accept, Accept-Language, client hints), one per session with
+    /// --sessions, else one per request. `builtin` (8 desktop and mobile
+    /// browsers) or a file with one User-Agent per line.
+    #[arg(long, value_name = "builtin|FILE")]
+    pub user_agents: Option<String>,
+    /// Send this header with every request, "Name: value" (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Send requests through this proxy (repeatable): http://, https://,
+    /// socks5:// or socks5h://, with user:password@ if needed. Also read
+    /// from --proxy-file and the TRAWL_PROXIES variable (comma-separated).
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxies: Vec<String>,
+    /// A file of proxies, one per line (URL, host:port or host:port:user:pass).
+    #[arg(long, value_name = "FILE")]
+    pub proxy_file: Option<PathBuf>,
+    /// How requests are spread over the proxies.
+    #[arg(
+        long,
+        default_value = "round-robin",
+        value_name = "round-robin|random|least-used|least-latency"
+    )]
+    pub proxy_strategy: String,
+    /// Sticky sessions: N sessions, each keeping one proxy, one cookie jar
+    /// and one identity until it is banned or used up (Crawlee's SessionPool).
+    #[arg(long, value_name = "N")]
+    pub sessions: Option<usize>,
+    /// Requests per session before it is replaced.
+    #[arg(long, default_value_t = 50)]
+    pub session_max_uses: u32,
+    /// Statuses that mean "banned" (with proxies or sessions).
+    #[arg(long = "ban-status", value_delimiter = ',', default_values_t = [403u16, 429, 503])]
+    pub ban_statuses: Vec<u16>,
+    /// A body matching this regex (case-insensitive) means "banned"
+    /// (repeatable; default: captcha, "are you a robot", "unusual traffic", "access denied").
+    #[arg(long = "ban-pattern", value_name = "REGEX")]
+    pub ban_patterns: Vec<String>,
+    /// A 200 body shorter than this many bytes means "banned".
+    #[arg(long, value_name = "BYTES")]
+    pub ban_min_body: Option<usize>,
+    /// First cooldown of a banned proxy (per host) or a failed one; doubles
+    /// with each consecutive ban, up to 10 minutes.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub proxy_cooldown: std::time::Duration,
+    /// Tries of one request on other proxies/sessions after bans.
+    #[arg(long, default_value_t = 8)]
+    pub proxy_attempts: u32,
+    /// AutoThrottle: each host's delay follows its latency toward
+    /// --autothrottle-target requests in flight, and backs off on 429/503.
+    #[arg(long)]
+    pub autothrottle: bool,
+    /// Average requests in flight AutoThrottle aims at per host.
+    #[arg(long, default_value_t = 2.0)]
+    pub autothrottle_target: f64,
+    /// Longest delay AutoThrottle may set.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub autothrottle_max_delay: std::time::Duration,
     /// Time limit for one HTTP exchange, e.g. "30s".
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub timeout: std::time::Duration,

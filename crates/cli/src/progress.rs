@@ -35,8 +35,27 @@ pub fn line(stats: &CrawlStats, elapsed: Duration, rate: f64) -> String {
         stats.queued.load(Relaxed),
         stats.errors.load(Relaxed),
         bytes(stats.bytes.load(Relaxed)),
-    ) + &sinks_part(stats)
+    ) + &proxies_part(stats)
+        + &sinks_part(stats)
         + &format!(" | {:.0}s", elapsed.as_secs_f64())
+}
+
+/// Bans and rotations, when proxies or sessions are in use.
+fn proxies_part(stats: &CrawlStats) -> String {
+    let proxies = stats.proxies.lock();
+    let Some(v) = proxies.as_ref() else {
+        return String::new();
+    };
+    let mut out = format!(
+        " | bans {} rotated {}",
+        stats.bans.load(Relaxed),
+        stats.rotations.load(Relaxed)
+    );
+    if let Some(list) = v.get("proxies").and_then(|p| p.as_array()) {
+        let up = list.iter().filter(|p| p["state"] == "active").count();
+        out.push_str(&format!(" | proxies {up}/{} clear", list.len()));
+    }
+    out
 }
 
 /// The sinks on the progress line: items written and queue fill, and
@@ -130,6 +149,31 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
             "  items dropped {} (item pipeline)\n",
             s.items_dropped
         ));
+    }
+    if let Some(v) = &s.proxies {
+        out.push_str(&format!(
+            "  bans          {} ({} requests moved to another proxy/session, {} proxy failures, {} waits for a usable proxy)\n",
+            s.bans, s.rotations, s.proxy_failures, s.proxy_waits
+        ));
+        for p in v
+            .get("proxies")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(&format!(
+                "  proxy         {} {}: {} requests, {} ok, {} bans, {} failures, {} ms\n",
+                p["proxy"].as_str().unwrap_or("?"),
+                p["state"].as_str().unwrap_or("?"),
+                p["requests"],
+                p["successes"],
+                p["bans"],
+                p["failures"],
+                p["latency_ms"]
+                    .as_f64()
+                    .map_or("-".to_string(), |l| format!("{l:.0}"))
+            ));
+        }
     }
     for k in &s.sinks {
         out.push_str(&format!(

@@ -99,6 +99,38 @@ fn read_ca_certs(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
 
 const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 
+/// Proxies from `--proxy`, `--proxy-file` and `TRAWL_PROXIES`; every
+/// error names the proxy with its password masked.
+fn read_proxies(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::ProxySpec>> {
+    use trawl_fetch::proxy::{ProxySpec, parse_list};
+    let mut out = Vec::new();
+    for p in &o.proxies {
+        out.push(ProxySpec::parse(p).map_err(|e| anyhow::anyhow!("--proxy: {e}"))?);
+    }
+    if let Some(path) = &o.proxy_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--proxy-file: reading {}", path.display()))?;
+        out.extend(parse_list(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+    }
+    if let Ok(env) = std::env::var("TRAWL_PROXIES") {
+        let text = env.replace(',', "\n");
+        out.extend(parse_list(&text).map_err(|e| anyhow::anyhow!("TRAWL_PROXIES: {e}"))?);
+    }
+    Ok(out)
+}
+
+fn ban_rules(o: &CrawlOpts) -> anyhow::Result<trawl_fetch::proxy::BanRules> {
+    let rules = if o.ban_patterns.is_empty() {
+        trawl_fetch::proxy::BanRules::default()
+            .with_statuses(o.ban_statuses.clone())
+            .with_min_body(o.ban_min_body)
+    } else {
+        trawl_fetch::proxy::BanRules::new(o.ban_statuses.clone(), &o.ban_patterns, o.ban_min_body)
+            .map_err(|e| anyhow::anyhow!("--ban-pattern: {e}"))?
+    };
+    Ok(rules)
+}
+
 pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfig> {
     let defaults = FetchConfig::default();
     let fetch = FetchConfig {
@@ -112,6 +144,55 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
         per_host: o.per_host.max(1),
         delay: o.delay,
         extra_root_certs: read_ca_certs(&o.ca_cert)?,
+        headers: o
+            .headers
+            .iter()
+            .map(|h| trawl_fetch::identity::parse_header_line(h).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()
+            .context("--header")?,
+        identities: match o.user_agents.as_deref() {
+            None => None,
+            Some("builtin") => Some(Arc::new(trawl_fetch::identity::Identities::builtin())),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--user-agents: reading {path}"))?;
+                let list = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string)
+                    .collect();
+                Some(Arc::new(
+                    trawl_fetch::identity::Identities::from_user_agents(list)
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| format!("--user-agents {path}"))?,
+                ))
+            }
+        },
+        proxies: read_proxies(o)?,
+        proxy_strategy: o
+            .proxy_strategy
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--proxy-strategy: {e}"))?,
+        proxy_health: trawl_fetch::proxy::HealthConfig {
+            cooldown_base: o.proxy_cooldown,
+            ..Default::default()
+        },
+        ban_rules: ban_rules(o)?,
+        sessions: o.sessions.map(|n| trawl_fetch::config::SessionConfig {
+            max_sessions: n.max(1),
+            max_uses: o.session_max_uses,
+            ..Default::default()
+        }),
+        proxy_attempts: o.proxy_attempts,
+        autothrottle: o
+            .autothrottle
+            .then(|| trawl_fetch::autothrottle::AutoThrottleConfig {
+                target_concurrency: o.autothrottle_target,
+                max_delay: o.autothrottle_max_delay,
+                min_delay: o.delay,
+                ..Default::default()
+            }),
         ..defaults
     };
     let scope = ScopeConfig {

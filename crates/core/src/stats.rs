@@ -46,6 +46,16 @@ pub struct CrawlStats {
     /// Latest frontier sizes (refreshed by the scheduler).
     pub queued: AtomicU64,
     pub leased: AtomicU64,
+    /// Responses judged bans (through proxies or sessions).
+    pub bans: AtomicU64,
+    /// Requests that failed because of the proxy itself.
+    pub proxy_failures: AtomicU64,
+    /// Requests moved to another proxy or session after a ban or failure.
+    pub rotations: AtomicU64,
+    /// Times a request waited because no proxy was usable.
+    pub proxy_waits: AtomicU64,
+    /// The proxies' and sessions' state (set by the downloader).
+    pub proxies: parking_lot::Mutex<Option<serde_json::Value>>,
     /// One entry per sink, registered when the crawl starts.
     pub sinks: parking_lot::Mutex<Vec<Arc<SinkStats>>>,
 }
@@ -140,6 +150,17 @@ pub struct StatsSnapshot {
     /// Per-sink counters.
     #[serde(default)]
     pub sinks: Vec<SinkStatsSnapshot>,
+    #[serde(default)]
+    pub bans: u64,
+    #[serde(default)]
+    pub proxy_failures: u64,
+    #[serde(default)]
+    pub rotations: u64,
+    #[serde(default)]
+    pub proxy_waits: u64,
+    /// Each proxy's state and counters, and the session pool's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxies: Option<serde_json::Value>,
 }
 
 impl CrawlStats {
@@ -181,6 +202,11 @@ impl CrawlStats {
             pages_per_sec: if secs > 0.0 { pages as f64 / secs } else { 0.0 },
             interrupted: false,
             sinks: self.sinks.lock().iter().map(|s| s.snapshot()).collect(),
+            bans: self.bans.load(Relaxed),
+            proxy_failures: self.proxy_failures.load(Relaxed),
+            rotations: self.rotations.load(Relaxed),
+            proxy_waits: self.proxy_waits.load(Relaxed),
+            proxies: self.proxies.lock().clone(),
         }
     }
 }

@@ -258,6 +258,7 @@ impl Engine {
 
         self.schedule(&ctx, &shutdown, &seeding_done).await;
         stopper.abort();
+        ctx.downloader.publish_proxy_stats(true);
 
         // Drain: the last fetch tasks finished inside `schedule`; closing the
         // parse queue lets each stage finish in turn.

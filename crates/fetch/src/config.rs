@@ -41,6 +41,45 @@ pub struct FetchConfig {
     /// A file without a certificate, or one that does not parse, makes
     /// [`crate::Downloader::new`] fail with [`crate::FetchError::Other`].
     pub extra_root_certs: Vec<Vec<u8>>,
+    /// Headers sent with every request (`--header`), after the identity's.
+    pub headers: Vec<(String, String)>,
+    /// Rotate User-Agent profiles (with their matching headers): one per
+    /// session with sessions, else one at random per request.
+    pub identities: Option<std::sync::Arc<crate::identity::Identities>>,
+    /// Adapt each host's delay to its latency and back off on 429/503.
+    pub autothrottle: Option<crate::autothrottle::AutoThrottleConfig>,
+    /// Send requests through these proxies (rotated by `proxy_strategy`).
+    pub proxies: Vec<crate::proxy::ProxySpec>,
+    pub proxy_strategy: crate::proxy::Strategy,
+    /// Cooldowns and retirement of proxies.
+    pub proxy_health: crate::proxy::HealthConfig,
+    /// What counts as a ban (with proxies or sessions).
+    pub ban_rules: crate::proxy::BanRules,
+    /// Sticky sessions (proxy + cookie jar + identity), Crawlee-style.
+    pub sessions: Option<SessionConfig>,
+    /// Tries of one request on different proxies/sessions after bans or
+    /// proxy failures (on top of `retries`).
+    pub proxy_attempts: u32,
+}
+
+/// A session pool's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    pub max_sessions: usize,
+    /// Requests per session before it is replaced (0: no limit).
+    pub max_uses: u32,
+    /// Net failures before a session is replaced.
+    pub max_errors: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_sessions: 20,
+            max_uses: 50,
+            max_errors: 3,
+        }
+    }
 }
 
 impl Default for FetchConfig {
@@ -66,6 +105,15 @@ impl Default for FetchConfig {
             max_crawl_delay: Duration::from_secs(30),
             pool_idle_per_host: 2,
             extra_root_certs: Vec::new(),
+            headers: Vec::new(),
+            identities: None,
+            autothrottle: None,
+            proxies: Vec::new(),
+            proxy_strategy: crate::proxy::Strategy::default(),
+            proxy_health: crate::proxy::HealthConfig::default(),
+            ban_rules: crate::proxy::BanRules::default(),
+            sessions: None,
+            proxy_attempts: 8,
         }
     }
 }

@@ -18,8 +18,15 @@ use tokio::sync::Notify;
 use trawl_core::{CrawlStats, Url, canonicalize, host_key, stats::GaugeGuard};
 use trawl_robots::Robots;
 
+use std::collections::HashMap;
+
+use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, is_retryable_status};
+use crate::proxy::{
+    Pick, ProxyId, ProxyPool, ProxySpec, Session, SessionId, SessionPick, SessionPool, Signal,
+    TransportFailure,
+};
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
 use crate::slots::Slots;
@@ -65,10 +72,13 @@ struct Page {
     body: Bytes,
     truncated: bool,
     /// Version, reason, headers and peer of the response, when recorded.
-    raw: Option<RawResponse>,
+    raw: Option<Box<RawResponse>>,
 }
 
 struct RawResponse {
+    /// The headers this request was sent with (reqwest adds `accept` and
+    /// `accept-encoding` when absent; listed as it sends them).
+    request_headers: Vec<(String, String)>,
     version: &'static str,
     reason: String,
     headers: Vec<(String, String)>,
@@ -85,6 +95,93 @@ pub struct Downloader {
     /// Set when the crawl is stopping: no more retries, waits cut short.
     stopping: AtomicBool,
     stop_notify: Notify,
+    autothrottle: Option<AutoThrottle>,
+    /// `cfg.headers` parsed once.
+    extra_headers: header::HeaderMap,
+    /// For building session clients later.
+    roots: Vec<reqwest::Certificate>,
+    proxy_pool: Option<ProxyPool>,
+    /// One client per proxy, by `ProxyId` index.
+    proxy_clients: Vec<reqwest::Client>,
+    sessions: Option<SessionPool>,
+    /// One client (proxy + cookie jar) per live session.
+    session_clients: parking_lot::Mutex<HashMap<SessionId, reqwest::Client>>,
+    /// A pause for want of proxies has been announced.
+    pause_noted: AtomicBool,
+    last_publish: parking_lot::Mutex<Instant>,
+}
+
+/// How one request goes out.
+struct Route {
+    client: reqwest::Client,
+    proxy: Option<ProxyId>,
+    session: Option<Session>,
+}
+
+/// The HTTP client for the crawl's settings, optionally through a proxy and
+/// with a cookie jar.
+fn build_client(
+    cfg: &FetchConfig,
+    roots: &[reqwest::Certificate],
+    proxy: Option<&ProxySpec>,
+    jar: Option<Arc<reqwest::cookie::Jar>>,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(cfg.user_agent.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(cfg.connect_timeout)
+        .timeout(cfg.timeout)
+        .pool_idle_timeout(Duration::from_secs(15))
+        .pool_max_idle_per_host(cfg.pool_idle_per_host.max(cfg.per_host))
+        .tcp_nodelay(true);
+    if !roots.is_empty() {
+        // On top of the platform's roots (rustls-platform-verifier),
+        // which also parses them: a block that is not a certificate
+        // fails the build below.
+        builder = builder.tls_certs_merge(roots.to_vec());
+    }
+    if let Some(spec) = proxy {
+        let p = reqwest::Proxy::all(spec.url()).map_err(|e| error_chain(&e))?;
+        builder = builder.proxy(p);
+    }
+    if let Some(jar) = jar {
+        builder = builder.cookie_provider(jar);
+    }
+    builder.build().map_err(|e| error_chain(&e))
+}
+
+/// An error and its sources, joined (reqwest's Display leaves the cause out).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// What a failed request through a proxy says about the proxy.
+fn transport_failure(error: &reqwest::Error, fetch: &FetchError) -> TransportFailure {
+    let text = error_chain(error).to_ascii_lowercase();
+    if text.contains("407")
+        || text.contains("proxy authentication")
+        || text.contains("auth") && text.contains("socks")
+    {
+        TransportFailure::ProxyAuth
+    } else if matches!(fetch, FetchError::Connect(_))
+        || text.contains("proxy")
+        || text.contains("tunnel")
+        || text.contains("socks")
+    {
+        TransportFailure::ProxyConnect
+    } else if text.contains("invalid http") || text.contains("parse") {
+        TransportFailure::ProxyProtocol
+    } else {
+        TransportFailure::Target(fetch.to_string())
+    }
 }
 
 impl Downloader {
@@ -122,32 +219,50 @@ impl Downloader {
             roots.extend(certs);
         }
         let extra_roots = roots.len();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(cfg.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.timeout)
-            .pool_idle_timeout(Duration::from_secs(15))
-            .pool_max_idle_per_host(cfg.pool_idle_per_host.max(cfg.per_host))
-            .tcp_nodelay(true);
-        if !roots.is_empty() {
-            // On top of the platform's roots (rustls-platform-verifier),
-            // which also parses them: a block that is not a certificate
-            // fails the build below.
-            builder = builder.tls_certs_merge(roots);
-        }
-        let client = builder.build().map_err(|e| {
+        let client = build_client(&cfg, &roots, None, None).map_err(|e| {
             if extra_roots > 0 {
                 FetchError::Other(format!(
-                    "building the HTTP client with {extra_roots} extra root certificate(s): {}",
-                    chain(&e)
+                    "building the HTTP client with {extra_roots} extra root certificate(s): {e}"
                 ))
             } else {
-                FetchError::Other(format!("building the HTTP client: {}", chain(&e)))
+                FetchError::Other(format!("building the HTTP client: {e}"))
             }
         })?;
+        let proxy_clients = cfg
+            .proxies
+            .iter()
+            .map(|spec| {
+                build_client(&cfg, &roots, Some(spec), None).map_err(|e| FetchError::Proxy {
+                    proxy: spec.masked(),
+                    reason: e,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let proxy_pool = (!cfg.proxies.is_empty()).then(|| {
+            ProxyPool::new(
+                cfg.proxies.clone(),
+                cfg.proxy_strategy,
+                cfg.proxy_health.clone(),
+            )
+        });
+        let sessions = cfg.sessions.map(|sc| {
+            let uas = cfg.identities.as_ref().map_or(1, |i| i.len().max(1));
+            SessionPool::new(sc.max_sessions.max(1), sc.max_uses, sc.max_errors)
+                .with_user_agents(uas)
+        });
         let slots = Slots::new(cfg.per_host, cfg.delay);
+        let autothrottle = cfg.autothrottle.clone().map(|mut at| {
+            at.min_delay = at.min_delay.max(cfg.delay);
+            AutoThrottle::new(at)
+        });
+        let mut extra_headers = header::HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| FetchError::Other(format!("header {k:?}: {e}")))?;
+            let value = header::HeaderValue::from_str(v)
+                .map_err(|e| FetchError::Other(format!("header {k:?}: {e}")))?;
+            extra_headers.insert(name, value);
+        }
         Ok(Downloader {
             client,
             cfg,
@@ -156,7 +271,235 @@ impl Downloader {
             stats,
             stopping: AtomicBool::new(false),
             stop_notify: Notify::new(),
+            autothrottle,
+            extra_headers,
+            roots,
+            proxy_pool,
+            proxy_clients,
+            sessions,
+            session_clients: parking_lot::Mutex::new(HashMap::new()),
+            pause_noted: AtomicBool::new(false),
+            last_publish: parking_lot::Mutex::new(Instant::now()),
         })
+    }
+
+    /// How the next request to `host` goes out: directly, through a proxy
+    /// of the pool, or as a session (its proxy, cookie jar and identity).
+    /// While every proxy is cooling down (or all are retired) this waits,
+    /// saying so once, instead of failing requests: the crawl pauses.
+    async fn route(&self, host: &str) -> Result<Route, FetchError> {
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(FetchError::Other("stopping".into()));
+            }
+            let now = Instant::now();
+            let refused = if let Some(sessions) = &self.sessions {
+                match sessions.acquire(host, self.proxy_pool.as_ref(), now) {
+                    SessionPick::Session(session) => {
+                        let client = self.session_client(&session)?;
+                        return Ok(self.resumed(Route {
+                            client,
+                            proxy: session.proxy,
+                            session: Some(session),
+                        }));
+                    }
+                    SessionPick::Wait { until, reason } => Some((until, reason)),
+                    SessionPick::NoneLeft => None,
+                }
+            } else if let Some(pool) = &self.proxy_pool {
+                match pool.pick(host, now) {
+                    Pick::Proxy(id) => {
+                        let client = self.proxy_clients[id.index()].clone();
+                        return Ok(self.resumed(Route {
+                            client,
+                            proxy: Some(id),
+                            session: None,
+                        }));
+                    }
+                    Pick::Wait { until, reason } => Some((until, reason)),
+                    Pick::NoneLeft => None,
+                }
+            } else {
+                return Ok(Route {
+                    client: self.client.clone(),
+                    proxy: None,
+                    session: None,
+                });
+            };
+            let wait = match refused {
+                Some((until, reason)) => {
+                    if !self.pause_noted.swap(true, Ordering::SeqCst) {
+                        tracing::warn!(
+                            host,
+                            "Every proxy is cooling down ({reason}); the crawl pauses until one is back in {:.0?}.",
+                            until.saturating_duration_since(now)
+                        );
+                    }
+                    until
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(20))
+                }
+                None => {
+                    if !self.pause_noted.swap(true, Ordering::SeqCst) {
+                        tracing::error!(
+                            "Every proxy is retired after repeated failures; the crawl is paused (Ctrl-C stops it)."
+                        );
+                    }
+                    Duration::from_secs(1)
+                }
+            };
+            CrawlStats::inc(&self.stats.proxy_waits);
+            self.publish_proxy_stats(true);
+            let stopped = self.stop_notify.notified();
+            if self.stopping.load(Ordering::SeqCst) {
+                return Err(FetchError::Other("stopping".into()));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped => return Err(FetchError::Other("stopping".into())),
+            }
+        }
+    }
+
+    /// A route was found: end a pause, if one was announced.
+    fn resumed(&self, route: Route) -> Route {
+        if self.pause_noted.swap(false, Ordering::SeqCst) {
+            tracing::info!("A proxy is usable again; the crawl resumes.");
+        }
+        route
+    }
+
+    /// The client of a session: its proxy and its own cookie jar.
+    fn session_client(&self, session: &Session) -> Result<reqwest::Client, FetchError> {
+        let mut clients = self.session_clients.lock();
+        if let Some(sessions) = &self.sessions {
+            for gone in sessions.drain_retired() {
+                clients.remove(&gone);
+            }
+        }
+        if let Some(c) = clients.get(&session.id) {
+            return Ok(c.clone());
+        }
+        let spec = session
+            .proxy
+            .and_then(|id| self.proxy_pool.as_ref().and_then(|p| p.spec(id)));
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = build_client(&self.cfg, &self.roots, spec, Some(jar))
+            .map_err(|e| FetchError::Other(format!("building a session client: {e}")))?;
+        clients.insert(session.id, client.clone());
+        Ok(client)
+    }
+
+    /// Tell the proxy pool and the session pool how an exchange went, and
+    /// turn bans and proxy failures into errors that move the request to
+    /// another route.
+    fn judge(
+        &self,
+        route: &Route,
+        host: &str,
+        signal: Signal,
+        latency: Duration,
+    ) -> Result<(), FetchError> {
+        let now = Instant::now();
+        if let (Some(id), Some(pool)) = (route.proxy, &self.proxy_pool) {
+            pool.report(id, host, &signal, latency, now);
+        }
+        if let (Some(session), Some(sessions)) = (&route.session, &self.sessions) {
+            sessions.report(session.id, &signal);
+        }
+        self.publish_proxy_stats(false);
+        let via = || match (route.proxy, &self.proxy_pool, &route.session) {
+            (Some(id), Some(pool), _) => pool.spec(id).map_or_else(String::new, |s| s.masked()),
+            (_, _, Some(session)) => session.id.to_string(),
+            _ => "direct".to_string(),
+        };
+        match signal {
+            Signal::Banned(reason) => {
+                CrawlStats::inc(&self.stats.bans);
+                Err(FetchError::Banned {
+                    proxy: via(),
+                    reason,
+                })
+            }
+            Signal::ProxyFailed(reason) => {
+                CrawlStats::inc(&self.stats.proxy_failures);
+                tracing::warn!(proxy = %via(), %reason, "Proxy failed; trying another.");
+                Err(FetchError::Proxy {
+                    proxy: via(),
+                    reason,
+                })
+            }
+            Signal::Ok | Signal::TargetFailed => Ok(()),
+        }
+    }
+
+    /// Put the proxies' and sessions' state into the crawl stats (at most
+    /// every 250 ms unless `now`).
+    pub fn publish_proxy_stats(&self, force: bool) {
+        let Some(pool) = &self.proxy_pool else {
+            if let Some(sessions) = &self.sessions
+                && let Ok(v) = serde_json::to_value(sessions.stats())
+            {
+                *self.stats.proxies.lock() = Some(serde_json::json!({ "sessions": v }));
+            }
+            return;
+        };
+        {
+            let mut last = self.last_publish.lock();
+            if !force && last.elapsed() < Duration::from_millis(250) {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let snapshot = pool.snapshot(Instant::now());
+        let mut value = serde_json::json!({ "proxies": snapshot });
+        if let Some(sessions) = &self.sessions {
+            value["sessions"] = serde_json::to_value(sessions.stats()).unwrap_or_default();
+        }
+        *self.stats.proxies.lock() = Some(value);
+    }
+
+    /// The headers of one request: the identity's (User-Agent and its
+    /// matching browser headers), then `--header`s, then `extra`
+    /// (conditional-request validators).
+    fn request_headers(
+        &self,
+        url: &Url,
+        identity: Option<usize>,
+        extra: &header::HeaderMap,
+    ) -> header::HeaderMap {
+        let mut headers = header::HeaderMap::new();
+        if let Some(ids) = &self.cfg.identities {
+            let i = identity.unwrap_or_else(|| ids.random_index());
+            if let Some(profile) = ids.get(i) {
+                if let Ok(v) = header::HeaderValue::from_str(&profile.user_agent) {
+                    headers.insert(header::USER_AGENT, v);
+                }
+                for (k, v) in profile.headers_for(url.scheme() == "https") {
+                    if let (Ok(k), Ok(v)) = (
+                        header::HeaderName::from_bytes(k.as_bytes()),
+                        header::HeaderValue::from_str(v),
+                    ) {
+                        headers.insert(k, v);
+                    }
+                }
+            }
+        }
+        for (k, v) in &self.extra_headers {
+            headers.insert(k.clone(), v.clone());
+        }
+        for (k, v) in extra {
+            headers.insert(k.clone(), v.clone());
+        }
+        headers
+    }
+
+    /// The per-host delays AutoThrottle has settled on, when it is on.
+    pub fn throttle_snapshot(&self) -> Vec<crate::autothrottle::HostThrottle> {
+        self.autothrottle
+            .as_ref()
+            .map(|a| a.snapshot())
+            .unwrap_or_default()
     }
 
     /// Stop retrying: requests in flight finish with what they have.
@@ -351,7 +694,7 @@ impl Downloader {
                     let exchange = page
                         .raw
                         .take()
-                        .map(|raw| self.recorded(&current, &headers, &page, raw));
+                        .map(|raw| self.recorded(&current, &page, *raw));
                     return FetchOutcome {
                         final_url: current,
                         status: Some(page.status),
@@ -382,8 +725,21 @@ impl Downloader {
     ) -> Result<Exchange, FetchError> {
         let host = host_key(url);
         let mut attempt = 0u32;
+        let mut rotations = 0u32;
         loop {
             let result = self.exchange(url, &host, cap, headers).await;
+            if let Err(e) = &result
+                && e.needs_another_route()
+            {
+                // Banned or a dead proxy: at once, through another route.
+                if rotations < self.cfg.proxy_attempts && !self.stopping.load(Ordering::SeqCst) {
+                    rotations += 1;
+                    CrawlStats::inc(&self.stats.rotations);
+                    tracing::debug!(%url, rotations, error = %e, "Trying another proxy or session.");
+                    continue;
+                }
+                return result;
+            }
             let (retryable, server_wait) = match &result {
                 Ok(Exchange::Page(p)) => (is_retryable_status(p.status), p.retry_after),
                 Ok(Exchange::Redirect { .. }) => (false, None),
@@ -424,17 +780,47 @@ impl Downloader {
         cap: usize,
         headers: &header::HeaderMap,
     ) -> Result<Exchange, FetchError> {
+        if let Some(at) = &self.autothrottle {
+            self.slots.set_delay(host, at.delay(host));
+        }
+        let route = self.route(host).await?;
+        let judged = route.proxy.is_some() || route.session.is_some();
+        let request_headers =
+            self.request_headers(url, route.session.map(|s| s.user_agent), headers);
+        let sent_headers = self.cfg.record_exchanges.then(|| request_headers.clone());
         let _permit = self.slots.acquire(host).await;
+        let _in_proxy = match (route.proxy, &self.proxy_pool) {
+            (Some(id), Some(pool)) => Some(pool.start(id)),
+            _ => None,
+        };
         let _in_flight = GaugeGuard::new(&self.stats.in_flight);
         CrawlStats::inc(&self.stats.requests);
-        let response = self
+        let sent = Instant::now();
+        let response = match route
             .client
             .get(url.as_str())
-            .headers(headers.clone())
+            .headers(request_headers)
             .send()
             .await
-            .map_err(|e| FetchError::from_reqwest(&e))?;
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let error = FetchError::from_reqwest(&e);
+                self.throttle(host, sent.elapsed(), None);
+                if judged {
+                    let failure = if route.proxy.is_some() {
+                        transport_failure(&e, &error)
+                    } else {
+                        TransportFailure::Target(error.to_string())
+                    };
+                    let signal = self.cfg.ban_rules.classify(None, &[], Some(failure));
+                    self.judge(&route, host, signal, sent.elapsed())?;
+                }
+                return Err(error);
+            }
+        };
         let status = response.status().as_u16();
+        self.throttle(host, sent.elapsed(), Some(status));
         let headers = response.headers();
         let text = |name: header::HeaderName| {
             headers
@@ -443,34 +829,40 @@ impl Downloader {
                 .map(str::to_string)
         };
         if (300..400).contains(&status) && status != 304 {
+            if judged {
+                self.judge(&route, host, Signal::Ok, sent.elapsed())?;
+            }
             return Ok(Exchange::Redirect {
                 status,
                 location: text(header::LOCATION),
             });
         }
-        let raw = self.cfg.record_exchanges.then(|| RawResponse {
-            version: match response.version() {
-                reqwest::Version::HTTP_09 => "HTTP/0.9",
-                reqwest::Version::HTTP_10 => "HTTP/1.0",
-                reqwest::Version::HTTP_2 => "HTTP/2.0",
-                reqwest::Version::HTTP_3 => "HTTP/3.0",
-                _ => "HTTP/1.1",
-            },
-            reason: response
-                .status()
-                .canonical_reason()
-                .unwrap_or("")
-                .to_string(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            ip: response.remote_addr().map(|a| a.ip()),
+        let raw = sent_headers.map(|sent| {
+            Box::new(RawResponse {
+                request_headers: header_list(&sent),
+                version: match response.version() {
+                    reqwest::Version::HTTP_09 => "HTTP/0.9",
+                    reqwest::Version::HTTP_10 => "HTTP/1.0",
+                    reqwest::Version::HTTP_2 => "HTTP/2.0",
+                    reqwest::Version::HTTP_3 => "HTTP/3.0",
+                    _ => "HTTP/1.1",
+                },
+                reason: response
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or("")
+                    .to_string(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                ip: response.remote_addr().map(|a| a.ip()),
+            })
         });
         let content_type = text(header::CONTENT_TYPE);
         let etag = text(header::ETAG);
@@ -478,6 +870,10 @@ impl Downloader {
         let retry_after =
             text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let (body, truncated) = self.read_body(response, cap).await?;
+        if judged {
+            let signal = self.cfg.ban_rules.classify(Some(status), &body, None);
+            self.judge(&route, host, signal, sent.elapsed())?;
+        }
         Ok(Exchange::Page(Page {
             status,
             content_type,
@@ -492,27 +888,16 @@ impl Downloader {
 
     /// The exchange of a final response, with the request headers as sent
     /// (those reqwest adds itself are listed as it sends them).
-    fn recorded(
-        &self,
-        url: &Url,
-        extra: &header::HeaderMap,
-        page: &Page,
-        raw: RawResponse,
-    ) -> trawl_core::Exchange {
-        let mut request_headers = vec![
-            ("user-agent".to_string(), self.cfg.user_agent.clone()),
-            ("accept".to_string(), "*/*".to_string()),
-            (
-                "accept-encoding".to_string(),
-                "gzip, br, zstd, deflate".to_string(),
-            ),
-        ];
-        for (k, v) in extra {
-            request_headers.push((
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            ));
+    fn recorded(&self, url: &Url, page: &Page, raw: RawResponse) -> trawl_core::Exchange {
+        let mut request_headers = raw.request_headers;
+        let has = |h: &[(String, String)], n: &str| h.iter().any(|(k, _)| k == n);
+        if !has(&request_headers, "user-agent") {
+            request_headers.insert(0, ("user-agent".into(), self.cfg.user_agent.clone()));
         }
+        if !has(&request_headers, "accept") {
+            request_headers.push(("accept".into(), "*/*".into()));
+        }
+        request_headers.push(("accept-encoding".into(), "gzip, br, zstd, deflate".into()));
         trawl_core::Exchange {
             url: url.to_string(),
             method: "GET".to_string(),
@@ -525,6 +910,14 @@ impl Downloader {
             truncated: page.truncated,
             ip: raw.ip,
             date: SystemTime::now(),
+        }
+    }
+
+    /// Feed AutoThrottle one response's latency (time to headers) and status.
+    fn throttle(&self, host: &str, latency: Duration, status: Option<u16>) {
+        if let Some(at) = &self.autothrottle {
+            let delay = at.on_response(host, latency, status, std::time::Instant::now());
+            self.slots.set_delay(host, delay);
         }
     }
 
@@ -552,6 +945,19 @@ impl Downloader {
         }
         Ok((buf.freeze(), false))
     }
+}
+
+/// Header map as (name, value) text pairs.
+fn header_list(headers: &header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// robots.txt is read up to this many bytes (RFC 9309's 500 KiB minimum).

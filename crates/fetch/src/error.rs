@@ -31,6 +31,13 @@ pub enum FetchError {
     RobotsDenied,
     #[error("request failed: {0}")]
     Other(String),
+    /// The site refused the request as sent through `proxy` (or with the
+    /// session's identity): ban status, CAPTCHA page, body too short.
+    #[error("banned via {proxy}: {reason}")]
+    Banned { proxy: String, reason: String },
+    /// The proxy itself failed (unreachable, bad credentials, garbage).
+    #[error("proxy {proxy}: {reason}")]
+    Proxy { proxy: String, reason: String },
 }
 
 impl FetchError {
@@ -61,7 +68,15 @@ impl FetchError {
             FetchError::BadRedirect => "bad_redirect",
             FetchError::RobotsDenied => "robots_denied",
             FetchError::Other(_) => "other",
+            FetchError::Banned { .. } => "banned",
+            FetchError::Proxy { .. } => "proxy",
         }
+    }
+
+    /// A failure another proxy or session may not have: tried again at once
+    /// on a different route, within `FetchConfig::proxy_attempts`.
+    pub fn needs_another_route(&self) -> bool {
+        matches!(self, FetchError::Banned { .. } | FetchError::Proxy { .. })
     }
 
     /// Classify a reqwest error by walking its source chain.

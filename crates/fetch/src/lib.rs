@@ -9,16 +9,24 @@
 //! at most the cap.
 //!
 //! # Layout
+//! - [`autothrottle`]: per-host delays that follow server latency and back
+//!   off on 429/503 (Scrapy's AutoThrottle).
 //! - [`config`]: `FetchConfig`, the downloader's settings.
 //! - [`downloader`]: `Downloader::fetch`, the whole fetch of one URL.
 //! - [`error`]: `FetchError`, typed so the retry policy can classify it.
+//! - [`identity`]: User-Agent profiles with matching browser headers, and
+//!   `--header` parsing.
+//! - [`proxy`]: proxy rotation, ban detection, cooldowns and sessions.
 //! - [`retry`]: back-off and `Retry-After` parsing.
 //! - [`robots_cache`]: robots.txt fetched once per host and cached.
 //! - [`slots`]: per-host concurrency and delay (Scrapy's download slots).
 
+pub mod autothrottle;
 pub mod config;
 pub mod downloader;
 pub mod error;
+pub mod identity;
+pub mod proxy;
 pub mod retry;
 pub mod robots_cache;
 pub mod slots;

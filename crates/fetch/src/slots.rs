@@ -19,6 +19,9 @@ struct Slot {
     permits: Arc<Semaphore>,
     /// Earliest start of the next request, and the delay between starts.
     timing: Mutex<(Instant, Duration)>,
+    /// The lowest delay allowed (configured delay, robots.txt Crawl-delay):
+    /// AutoThrottle moves the delay above it, never below.
+    floor: Mutex<Duration>,
 }
 
 /// All hosts' slots.
@@ -45,6 +48,7 @@ impl Slots {
                 Arc::new(Slot {
                     permits: Arc::new(Semaphore::new(self.per_host)),
                     timing: Mutex::new((Instant::now(), self.delay)),
+                    floor: Mutex::new(self.delay),
                 })
             })
             .clone()
@@ -75,8 +79,18 @@ impl Slots {
     /// robots.txt Crawl-delay); never lowers it.
     pub fn set_min_delay(&self, host: &str, delay: Duration) {
         let slot = self.slot(host);
+        let mut floor = slot.floor.lock();
+        *floor = floor.max(delay);
         let mut timing = slot.timing.lock();
         timing.1 = timing.1.max(delay);
+    }
+
+    /// Set the delay on `host` (AutoThrottle), but not below its floor
+    /// (the configured delay and robots.txt Crawl-delay).
+    pub fn set_delay(&self, host: &str, delay: Duration) {
+        let slot = self.slot(host);
+        let floor = *slot.floor.lock();
+        slot.timing.lock().1 = delay.max(floor);
     }
 
     /// No request to `host` starts before `after` from now.
@@ -131,6 +145,18 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[test]
+    fn set_delay_moves_above_the_floor_only() {
+        let slots = Slots::new(1, Duration::from_millis(100));
+        slots.set_delay("h", Duration::from_secs(3));
+        assert_eq!(slots.delay("h"), Duration::from_secs(3));
+        slots.set_delay("h", Duration::from_millis(10));
+        assert_eq!(slots.delay("h"), Duration::from_millis(100));
+        slots.set_min_delay("h", Duration::from_secs(1));
+        slots.set_delay("h", Duration::from_millis(10));
+        assert_eq!(slots.delay("h"), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,306 @@
+//! Proxy rotation and anti-ban end to end, with real proxy servers
+//! (tinyproxy for HTTP/CONNECT, microsocks for SOCKS5), each sending from
+//! its own loopback address (127.0.0.2, 127.0.0.3, …), so the test site
+//! sees a distinct client IP per proxy: real IP rotation on one machine.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use common::trawl;
+use serde_json::Value;
+use trawl_testsite::proxies::{MicroSocks, ProxyOptions, TinyProxy};
+use trawl_testsite::{BanAnswer, BanKey, Defense, SiteConfig, TestSite};
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// Run `trawl crawl` to completion; returns (exit code, stderr, stats).
+fn crawl(seed: &str, args: &[String]) -> (i32, String, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.json");
+    let out = trawl()
+        .args(["crawl", seed, "-q"])
+        .arg("-o")
+        .arg(dir.path().join("items.jsonl"))
+        .arg("--stats-json")
+        .arg(&stats)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let mut stats: Value = std::fs::read_to_string(&stats)
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap_or(Value::Null);
+    // Keep the failed pages' errors for assertion messages.
+    let failed: Vec<Value> = std::fs::read_to_string(dir.path().join("items.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|i| !i["error"].is_null())
+        .map(|i| serde_json::json!([i["url"], i["error"]]))
+        .collect();
+    stats["failed_pages"] = failed.into();
+    (out.status.code().unwrap_or(-1), stderr, stats)
+}
+
+fn proxy_args(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .flat_map(|u| ["--proxy".to_string(), u.clone()])
+        .collect()
+}
+
+fn site(pages: usize, defended: Option<Defense>) -> TestSite {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let site = rt
+        .block_on(TestSite::start(SiteConfig {
+            pages,
+            fanout: 4,
+            defended,
+            ..Default::default()
+        }))
+        .unwrap();
+    // The site serves on the runtime's worker thread; keep it alive.
+    std::mem::forget(rt);
+    site
+}
+
+#[test]
+fn requests_spread_over_the_proxies_and_never_go_direct() {
+    let site = site(60, None);
+    let proxies = [
+        TinyProxy::start(ProxyOptions::new(ip(2)).with_auth("alice", "s3cret")).unwrap(),
+        TinyProxy::start(ProxyOptions::new(ip(3))).unwrap(),
+    ];
+    let socks = MicroSocks::start(ProxyOptions::new(ip(4)).with_auth("bob", "hunter2")).unwrap();
+    let urls = vec![proxies[0].url(), proxies[1].url(), socks.url()];
+    let seed = format!("{}/", site.base_url());
+    let mut args = proxy_args(&urls);
+    args.extend(["--proxy-strategy".into(), "round-robin".into()]);
+    let (code, stderr, stats) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{stderr}");
+
+    let by_client = site.stats().by_client;
+    // Nothing went out directly from 127.0.0.1.
+    assert!(!by_client.contains_key(&ip(1)), "{by_client:?}");
+    // Round-robin: each proxy carried about a third.
+    let requests: u64 = by_client.values().map(|c| c.ok).sum();
+    for last in [2, 3, 4] {
+        let n = by_client.get(&ip(last)).map_or(0, |c| c.ok);
+        assert!(
+            n * 4 >= requests,
+            "127.0.0.{last} carried {n} of {requests}: {by_client:?}"
+        );
+    }
+    // Per-proxy stats, passwords masked.
+    let list = stats["proxies"]["proxies"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    let text = serde_json::to_string(&stats).unwrap() + &stderr;
+    assert!(
+        !text.contains("s3cret") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(text.contains("alice:***@"), "{text}");
+    for p in list {
+        assert_eq!(p["state"], "active", "{p}");
+        assert!(p["successes"].as_u64().unwrap() > 0, "{p}");
+    }
+}
+
+#[test]
+fn a_dead_proxy_is_named_masked_and_skipped() {
+    let site = site(40, None);
+    let live = TinyProxy::start(ProxyOptions::new(ip(5))).unwrap();
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://carol:topsecret@127.0.0.1:{dead_port}");
+    let seed = format!("{}/", site.base_url());
+    let mut args = proxy_args(&[dead, live.url()]);
+    args.extend(["-v".into()]);
+    let (code, stderr, stats) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{stderr}");
+    assert!(!stderr.contains("topsecret"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("carol:***@127.0.0.1:{dead_port}")),
+        "the failing proxy is named: {stderr}"
+    );
+    let list = stats["proxies"]["proxies"].as_array().unwrap();
+    let dead = list
+        .iter()
+        .find(|p| {
+            p["proxy"]
+                .as_str()
+                .unwrap()
+                .contains(&dead_port.to_string())
+        })
+        .unwrap();
+    assert!(dead["failures"].as_u64().unwrap() >= 1, "{dead}");
+    assert_eq!(dead["successes"], 0, "{dead}");
+    assert_ne!(dead["state"], "active", "{dead}");
+    assert!(stats["proxy_failures"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn with_rotation_the_defended_site_is_crawled_without_it_a_trickle() {
+    // At most 6 requests per client IP per second, then banned for a second
+    // with 429s.
+    let defense = Defense {
+        max_requests: 6,
+        window: Duration::from_secs(1),
+        answer: BanAnswer::TooManyRequests,
+        by: BanKey::ClientIp,
+        ban_for: Duration::from_secs(1),
+    };
+    let direct_site = site(60, Some(defense.clone()));
+    let seed = format!("{}/", direct_site.base_url());
+    let common = ["-c", "8", "--per-host", "8", "--max-retry-after", "0s"].map(String::from);
+    // Without proxies (and without retries, which would only wait out the
+    // bans): everything past the first few requests is refused.
+    let mut direct_args = common.to_vec();
+    direct_args.extend(["--retries".to_string(), "0".to_string()]);
+    let (code, stderr, direct) = crawl(&seed, &direct_args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = direct_site.site().ground_truth().len() as u64;
+    let direct_ok = direct["pages_ok"].as_u64().unwrap();
+    assert!(direct_ok * 2 < total, "direct got {direct_ok} of {total}");
+
+    // With four proxies (HTTP and SOCKS5), bans cool a proxy for a second
+    // and the request moves on; the whole site comes through.
+    let rotated_site = site(60, Some(defense));
+    let tiny = [
+        TinyProxy::start(ProxyOptions::new(ip(6))).unwrap(),
+        TinyProxy::start(ProxyOptions::new(ip(7))).unwrap(),
+    ];
+    let socks = [
+        MicroSocks::start(ProxyOptions::new(ip(8))).unwrap(),
+        MicroSocks::start(ProxyOptions::new(ip(9))).unwrap(),
+    ];
+    let urls: Vec<String> = tiny
+        .iter()
+        .map(|p| p.url())
+        .chain(socks.iter().map(|p| p.url()))
+        .collect();
+    let mut args = common.to_vec();
+    args.extend(proxy_args(&urls));
+    args.extend(["--proxy-cooldown", "1s", "--proxy-attempts", "50"].map(String::from));
+    let seed = format!("{}/", rotated_site.base_url());
+    let (code, stderr, rotated) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        rotated["pages_ok"].as_u64(),
+        Some(total),
+        "{} pages {} errors {} retries {} rotations {}",
+        rotated["failed_pages"],
+        rotated["pages"],
+        rotated["errors"],
+        rotated["retries"],
+        rotated["rotations"]
+    );
+    assert!(rotated["bans"].as_u64().unwrap() > 0, "the site did ban");
+
+    // Banned proxies cooled down and came back: some client IP was banned
+    // and served normally afterwards.
+    let log = rotated_site.stats().log;
+    let mut came_back = BTreeSet::new();
+    let mut banned_at: BTreeMap<IpAddr, std::time::Instant> = BTreeMap::new();
+    for e in &log {
+        if e.banned {
+            banned_at.entry(e.client_ip).or_insert(e.started);
+        } else if banned_at.get(&e.client_ip).is_some_and(|t| e.started > *t) {
+            came_back.insert(e.client_ip);
+        }
+    }
+    assert!(!came_back.is_empty(), "no proxy came back after a ban");
+    // Every proxy was used.
+    let by_client = rotated_site.stats().by_client;
+    for last in [6, 7, 8, 9] {
+        assert!(
+            by_client.get(&ip(last)).is_some_and(|c| c.ok > 0),
+            "{by_client:?}"
+        );
+    }
+}
+
+#[test]
+fn sticky_sessions_keep_their_proxy_and_cookies() {
+    // Counted by session cookie, with a limit never reached: the site just
+    // hands out `sid` cookies and logs which client IP sends which sid.
+    let defense = Defense {
+        max_requests: 10_000,
+        window: Duration::from_secs(60),
+        answer: BanAnswer::TooManyRequests,
+        by: BanKey::SessionCookie,
+        ban_for: Duration::from_secs(1),
+    };
+    let site = site(50, Some(defense));
+    let proxies = [
+        TinyProxy::start(ProxyOptions::new(ip(10))).unwrap(),
+        TinyProxy::start(ProxyOptions::new(ip(11))).unwrap(),
+        TinyProxy::start(ProxyOptions::new(ip(12))).unwrap(),
+    ];
+    let urls: Vec<String> = proxies.iter().map(|p| p.url()).collect();
+    let mut args = proxy_args(&urls);
+    args.extend(
+        [
+            "--sessions",
+            "2",
+            "--session-max-uses",
+            "0",
+            "--user-agents",
+            "builtin",
+        ]
+        .map(String::from),
+    );
+    let seed = format!("{}/", site.base_url());
+    let (code, stderr, stats) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{stderr}");
+
+    let log = site.stats().log;
+    // A session's cookie always comes back through the same proxy, with
+    // the same User-Agent.
+    let mut by_sid: BTreeMap<String, BTreeSet<(IpAddr, Option<String>)>> = BTreeMap::new();
+    for e in log.iter().filter(|e| e.path_and_query != "/robots.txt") {
+        if let Some(sid) = &e.sid {
+            by_sid
+                .entry(sid.clone())
+                .or_default()
+                .insert((e.client_ip, e.user_agent.clone()));
+        }
+    }
+    assert!(!by_sid.is_empty());
+    for (sid, seen) in &by_sid {
+        assert_eq!(seen.len(), 1, "session {sid} moved: {seen:?}");
+    }
+    // Cookies were kept: the requests carried only a handful of sids (two
+    // sessions; the first request of each gets its cookie), not one per page.
+    let with_cookie = log.iter().filter(|e| e.sid.is_some()).count();
+    assert!(
+        by_sid.len() <= 4,
+        "{} sids for {with_cookie} requests",
+        by_sid.len()
+    );
+    assert!(with_cookie as u64 >= total - 4);
+    assert_eq!(
+        stats["proxies"]["sessions"]["created"], 2,
+        "{}",
+        stats["proxies"]
+    );
+}
