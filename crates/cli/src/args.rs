@@ -202,6 +202,9 @@ pub struct CrawlOpts {
     /// browsers) or a file with one User-Agent per line.
     #[arg(long, value_name = "builtin|FILE")]
     pub user_agents: Option<String>,
+    /// User-Agents given by a spider file's settings.
+    #[arg(skip)]
+    pub user_agent_list: Vec<String>,
     /// Send this header with every request, "Name: value" (repeatable).
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,

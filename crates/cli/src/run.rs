@@ -151,6 +151,11 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
             .collect::<anyhow::Result<_>>()
             .context("--header")?,
         identities: match o.user_agents.as_deref() {
+            None if !o.user_agent_list.is_empty() => Some(Arc::new(
+                trawl_fetch::identity::Identities::from_user_agents(o.user_agent_list.clone())
+                    .map_err(anyhow::Error::msg)
+                    .context("settings.user_agents")?,
+            )),
             None => None,
             Some("builtin") => Some(Arc::new(trawl_fetch::identity::Identities::builtin())),
             Some(path) => {

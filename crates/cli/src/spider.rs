@@ -75,6 +75,39 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     if let Some(obey) = s.obey_robots.filter(|_| !o.ignore_robots) {
         o.ignore_robots = !obey;
     }
+    // Anti-ban settings: the file's proxies and headers add to the command
+    // line's; the rest fill in what the command line left at its default.
+    o.proxies.extend(s.proxies.iter().cloned());
+    o.headers
+        .extend(s.headers.iter().map(|(k, v)| format!("{k}: {v}")));
+    if let Some(strategy) = s
+        .proxy_strategy
+        .as_ref()
+        .filter(|_| o.proxy_strategy == "round-robin")
+    {
+        o.proxy_strategy = strategy.clone();
+    }
+    if o.sessions.is_none() {
+        o.sessions = s.sessions;
+    }
+    if let Some(at) = s.autothrottle.filter(|_| !o.autothrottle) {
+        o.autothrottle = at;
+    }
+    if o.user_agents.is_none() {
+        match &s.user_agents {
+            None => {}
+            Some(toml::Value::String(v)) if v == "builtin" => o.user_agents = Some(v.clone()),
+            Some(toml::Value::Array(list)) => {
+                o.user_agent_list = list
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+            }
+            Some(other) => anyhow::bail!(
+                "settings.user_agents: expected \"builtin\" or a list of strings, got {other}"
+            ),
+        }
+    }
     Ok(o)
 }
 

@@ -56,18 +56,29 @@ fn proxy_args(urls: &[String]) -> Vec<String> {
 }
 
 fn site(pages: usize, defended: Option<Defense>) -> TestSite {
+    start_site(pages, defended, false)
+}
+
+fn start_site(pages: usize, defended: Option<Defense>, tls: bool) -> TestSite {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    let cfg = SiteConfig {
+        pages,
+        fanout: 4,
+        defended,
+        ..Default::default()
+    };
     let site = rt
-        .block_on(TestSite::start(SiteConfig {
-            pages,
-            fanout: 4,
-            defended,
-            ..Default::default()
-        }))
+        .block_on(async {
+            if tls {
+                TestSite::start_tls(cfg).await
+            } else {
+                TestSite::start(cfg).await
+            }
+        })
         .unwrap();
     // The site serves on the runtime's worker thread; keep it alive.
     std::mem::forget(rt);
@@ -303,4 +314,175 @@ fn sticky_sessions_keep_their_proxy_and_cookies() {
         "{}",
         stats["proxies"]
     );
+}
+
+#[test]
+fn https_goes_through_connect_tunnels_and_garbage_proxies_are_dropped() {
+    let site = start_site(30, None, true);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, site.ca_pem().unwrap()).unwrap();
+    let tunnel = TinyProxy::start(ProxyOptions::new(ip(13)).with_auth("dave", "pw1")).unwrap();
+    // A "proxy" that answers every connection with garbage.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in garbage.incoming() {
+            let Ok(mut conn) = conn else { return };
+            use std::io::Write;
+            let _ = conn.write_all(b"SSH-2.0-OpenSSH_9.2 hello\r\n\r\nnot http at all\r\n");
+        }
+    });
+    let seed = format!("{}/", site.base_url());
+    assert!(seed.starts_with("https://"));
+    let mut args = proxy_args(&[format!("http://127.0.0.1:{garbage_port}"), tunnel.url()]);
+    args.extend(["--ca-cert".to_string(), ca.display().to_string()]);
+    let (code, stderr, stats) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(
+        stats["pages_ok"].as_u64(),
+        Some(total),
+        "{}",
+        stats["failed_pages"]
+    );
+    // Every page came through the tunnel's outgoing address.
+    let by_client = site.stats().by_client;
+    assert_eq!(
+        by_client.keys().collect::<Vec<_>>(),
+        vec![&ip(13)],
+        "{by_client:?}"
+    );
+    let list = stats["proxies"]["proxies"].as_array().unwrap();
+    let bad = list
+        .iter()
+        .find(|p| {
+            p["proxy"]
+                .as_str()
+                .unwrap()
+                .contains(&garbage_port.to_string())
+        })
+        .unwrap();
+    assert_eq!(bad["successes"], 0, "{bad}");
+    assert!(bad["failures"].as_u64().unwrap() >= 1, "{bad}");
+}
+
+#[test]
+fn a_spider_file_sets_proxies_and_identities() {
+    let site = site(20, None);
+    let proxy = MicroSocks::start(ProxyOptions::new(ip(14))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("s.toml");
+    std::fs::write(
+        &spider,
+        format!(
+            r#"name = "s"
+start_urls = ["{}/"]
+
+[[follow]]
+pattern = "/p/"
+
+[items.page]
+match = "/p/"
+[items.page.fields]
+title = {{ selector = "title" }}
+
+[settings]
+proxies = ["{}"]
+user_agents = ["UA-One/1.0", "UA-Two/2.0"]
+headers = {{ "X-Trawl-Test" = "yes" }}
+"#,
+            site.base_url(),
+            proxy.url()
+        ),
+    )
+    .unwrap();
+    let out = trawl()
+        .arg("run")
+        .arg(&spider)
+        .arg("-q")
+        .arg("-o")
+        .arg(dir.path().join("items.jsonl"))
+        .arg("--errors")
+        .arg(dir.path().join("errors.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = site.stats().log;
+    assert!(log.len() > 5);
+    for e in &log {
+        assert_eq!(e.client_ip, ip(14), "{}", e.path_and_query);
+        let ua = e.user_agent.as_deref().unwrap_or("");
+        assert!(ua == "UA-One/1.0" || ua == "UA-Two/2.0", "{ua}");
+    }
+    let uas: BTreeSet<_> = log.iter().map(|e| e.user_agent.clone()).collect();
+    assert_eq!(uas.len(), 2, "both identities were used: {uas:?}");
+}
+
+#[test]
+fn autothrottle_spaces_requests_by_the_measured_latency() {
+    // Every page takes 100 ms to answer. AutoThrottle aiming at one request
+    // in flight sets the host's delay near 100 ms: requests are spread out
+    // although the crawl may run 8 at once on that host.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let site = rt
+        .block_on(TestSite::start(SiteConfig {
+            pages: 16,
+            fanout: 4,
+            latency: Some(Duration::from_millis(100)),
+            ..Default::default()
+        }))
+        .unwrap();
+    let seed = format!("{}/", site.base_url());
+    let args = [
+        "-c",
+        "8",
+        "--per-host",
+        "8",
+        "--autothrottle",
+        "--autothrottle-target",
+        "1",
+    ]
+    .map(String::from);
+    let (code, stderr, stats) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(
+        stats["pages_ok"].as_u64(),
+        Some(total),
+        "{}",
+        stats["failed_pages"]
+    );
+    let throttle = stats["proxies"]["throttle"].as_array().unwrap();
+    assert_eq!(throttle.len(), 1, "{throttle:?}");
+    let delay = throttle[0]["delay_ms"].as_u64().unwrap();
+    assert!(
+        (60..=400).contains(&delay),
+        "delay {delay} ms: {throttle:?}"
+    );
+    // At the site: request starts on /p/ pages are spaced, not bunched.
+    let mut starts: Vec<_> = site
+        .stats()
+        .log
+        .iter()
+        .filter(|e| e.path_and_query.starts_with("/p/"))
+        .map(|e| e.started)
+        .collect();
+    starts.sort();
+    let mut gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        median >= Duration::from_millis(50),
+        "median gap {median:?}: {gaps:?}"
+    );
+    drop(rt);
 }

@@ -436,14 +436,9 @@ impl Downloader {
     /// Put the proxies' and sessions' state into the crawl stats (at most
     /// every 250 ms unless `now`).
     pub fn publish_proxy_stats(&self, force: bool) {
-        let Some(pool) = &self.proxy_pool else {
-            if let Some(sessions) = &self.sessions
-                && let Ok(v) = serde_json::to_value(sessions.stats())
-            {
-                *self.stats.proxies.lock() = Some(serde_json::json!({ "sessions": v }));
-            }
+        if self.proxy_pool.is_none() && self.sessions.is_none() && self.autothrottle.is_none() {
             return;
-        };
+        }
         {
             let mut last = self.last_publish.lock();
             if !force && last.elapsed() < Duration::from_millis(250) {
@@ -451,10 +446,26 @@ impl Downloader {
             }
             *last = Instant::now();
         }
-        let snapshot = pool.snapshot(Instant::now());
-        let mut value = serde_json::json!({ "proxies": snapshot });
+        let mut value = serde_json::json!({});
+        if let Some(pool) = &self.proxy_pool {
+            value["proxies"] = serde_json::to_value(pool.snapshot(Instant::now())).unwrap_or_default();
+        }
         if let Some(sessions) = &self.sessions {
             value["sessions"] = serde_json::to_value(sessions.stats()).unwrap_or_default();
+        }
+        if let Some(at) = &self.autothrottle {
+            value["throttle"] = at
+                .snapshot()
+                .iter()
+                .map(|h| {
+                    serde_json::json!({
+                        "host": h.host,
+                        "delay_ms": h.delay.as_millis() as u64,
+                        "latency_ms": h.latency.as_millis() as u64,
+                        "responses": h.responses,
+                    })
+                })
+                .collect();
         }
         *self.stats.proxies.lock() = Some(value);
     }
@@ -918,6 +929,7 @@ impl Downloader {
         if let Some(at) = &self.autothrottle {
             let delay = at.on_response(host, latency, status, std::time::Instant::now());
             self.slots.set_delay(host, delay);
+            self.publish_proxy_stats(false);
         }
     }
 

@@ -191,6 +191,20 @@ pub struct Settings {
     pub obey_robots: Option<bool>,
     /// Also start from the sitemaps listed in robots.txt (or /sitemap.xml).
     pub sitemaps: Option<bool>,
+    /// Proxies to rotate through (URLs, as `--proxy`).
+    #[serde(default)]
+    pub proxies: Vec<String>,
+    /// round-robin, random, least-used or least-latency.
+    pub proxy_strategy: Option<String>,
+    /// Sticky sessions (proxy + cookie jar + identity).
+    pub sessions: Option<usize>,
+    /// "builtin", or a list of User-Agent strings to rotate.
+    pub user_agents: Option<toml::Value>,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: indexmap::IndexMap<String, String>,
+    /// AutoThrottle on or off.
+    pub autothrottle: Option<bool>,
 }
 
 /// Built-in extractors an item rule may ask for.
