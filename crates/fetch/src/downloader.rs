@@ -24,8 +24,8 @@ use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, is_retryable_status};
 use crate::proxy::{
-    Pick, ProxyId, ProxyPool, ProxySpec, Session, SessionId, SessionPick, SessionPool, Signal,
-    TransportFailure,
+    Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, Session, SessionId, SessionPick, SessionPool,
+    Signal, TransportFailure,
 };
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
@@ -144,6 +144,12 @@ fn build_client(
     if let Some(spec) = proxy {
         let p = reqwest::Proxy::all(spec.url()).map_err(|e| error_chain(&e))?;
         builder = builder.proxy(p);
+        if matches!(spec.scheme(), ProxyScheme::Http | ProxyScheme::Https) {
+            // HTTP proxies often close a client connection after each
+            // response without saying so (tinyproxy does): a pooled
+            // connection would fail on reuse. Connect afresh each time.
+            builder = builder.pool_max_idle_per_host(0);
+        }
     }
     if let Some(jar) = jar {
         builder = builder.cookie_provider(jar);
@@ -163,21 +169,23 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-/// What a failed request through a proxy says about the proxy.
+/// What a failed request through a proxy says about the proxy. Only the
+/// error's causes are read, not its own message, which quotes the URL (a
+/// "407" in a path must not look like a proxy's answer).
 fn transport_failure(error: &reqwest::Error, fetch: &FetchError) -> TransportFailure {
-    let text = error_chain(error).to_ascii_lowercase();
-    if text.contains("407")
-        || text.contains("proxy authentication")
-        || text.contains("auth") && text.contains("socks")
-    {
+    let mut causes = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        causes.push_str(&e.to_string().to_ascii_lowercase());
+        causes.push_str(": ");
+        source = e.source();
+    }
+    let has = |w: &str| causes.contains(w);
+    if has("407") || has("proxy authentication") || (has("socks") && has("auth")) {
         TransportFailure::ProxyAuth
-    } else if matches!(fetch, FetchError::Connect(_))
-        || text.contains("proxy")
-        || text.contains("tunnel")
-        || text.contains("socks")
-    {
+    } else if matches!(fetch, FetchError::Connect(_)) || has("tunnel") || has("socks") {
         TransportFailure::ProxyConnect
-    } else if text.contains("invalid http") || text.contains("parse") {
+    } else if has("invalid http") || has("invalid status") || has("parse") {
         TransportFailure::ProxyProtocol
     } else {
         TransportFailure::Target(fetch.to_string())
@@ -448,7 +456,8 @@ impl Downloader {
         }
         let mut value = serde_json::json!({});
         if let Some(pool) = &self.proxy_pool {
-            value["proxies"] = serde_json::to_value(pool.snapshot(Instant::now())).unwrap_or_default();
+            value["proxies"] =
+                serde_json::to_value(pool.snapshot(Instant::now())).unwrap_or_default();
         }
         if let Some(sessions) = &self.sessions {
             value["sessions"] = serde_json::to_value(sessions.stats()).unwrap_or_default();
@@ -974,3 +983,34 @@ fn header_list(headers: &header::HeaderMap) -> Vec<(String, String)> {
 
 /// robots.txt is read up to this many bytes (RFC 9309's 500 KiB minimum).
 const MAX_ROBOTS_FETCH: usize = trawl_robots::MAX_ROBOTS_BYTES;
+
+#[cfg(test)]
+mod proxy_failure_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A "proxy" that accepts and hangs up: the request fails, and a "407"
+    /// in the URL must not make that look like an authentication failure.
+    #[tokio::test]
+    async fn a_407_in_the_url_is_not_a_proxy_auth_failure() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                drop(conn);
+            }
+        });
+        let spec = ProxySpec::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let client = build_client(&FetchConfig::default(), &[], Some(&spec), None).unwrap();
+        for path in ["/p/407", "/p/408"] {
+            let err = client
+                .get(format!("http://127.0.0.1:9{path}"))
+                .send()
+                .await
+                .unwrap_err();
+            let fetch = FetchError::from_reqwest(&err);
+            let failure = transport_failure(&err, &fetch);
+            assert_ne!(failure, TransportFailure::ProxyAuth, "{path}: {err:?}");
+        }
+    }
+}

@@ -403,7 +403,7 @@ impl State {
                 let head = if with_header { header } else { &[] };
                 self.write_chunk(head, &data[start..end])?;
                 if let Some(f) = self.file.take() {
-                    f.sync_data().map_err(io_err(&self.current_path()))?;
+                    sync(&f).map_err(io_err(&self.current_path()))?;
                 }
                 self.earlier += self.disk_bytes;
                 self.index += 1;
@@ -591,12 +591,21 @@ impl RotatingFile {
         tokio::task::spawn_blocking(move || {
             let state = state.lock();
             match &state.file {
-                Some(f) => f.sync_data().map_err(io_err(&state.current_path())),
+                Some(f) => sync(f).map_err(io_err(&state.current_path())),
                 None => Ok(()),
             }
         })
         .await
         .map_err(|e| SinkError::Other(format!("writer task: {e}")))?
+    }
+}
+
+/// `sync_data`, except that outputs which cannot be synced (`/dev/null`,
+/// a pipe: EINVAL) are fine as they are.
+fn sync(f: &std::fs::File) -> std::io::Result<()> {
+    match f.sync_data() {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
     }
 }
 
