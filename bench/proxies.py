@@ -427,22 +427,10 @@ def overhead_table(runs: dict[str, list[Run]]) -> list[str]:
     retries = sum(r.s("retries") for r in tr)
     failures = sum(r.s("proxy_failures") for r in tr)
     md.append(
-        "- The proxied runs pass `--proxy-cooldown 1s`: trawl takes a transport error on a URL "
-        "containing \"407\" for a proxy"
-    )
-    md.append(
-        "  authentication failure (`transport_failure` in crates/fetch/src/downloader.rs), which "
-        "cools the proxy down; with the"
-    )
-    md.append("  default 30 s cooldown that pauses a one-proxy crawl for 30 s.")
-    md.append(
         f"- tinyproxy, all {len(tr)} runs: {retries} retries, {failures} proxy failures "
-        "(tinyproxy 1.11 answers HTTP/1.1 without `Connection: close`"
+        "(trawl does not reuse connections to HTTP proxies: tinyproxy 1.11 closes the client"
     )
-    md.append(
-        "  but closes the client connection after every response; a request sent on such a "
-        "pooled connection fails and is retried)."
-    )
+    md.append("  connection after every response without saying so).")
     md.append("")
     return md
 
