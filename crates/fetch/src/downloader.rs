@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
-use crate::error::{FetchError, is_retryable_status};
+use crate::error::{FetchError, chain, is_retryable_status};
 use crate::proxy::{
     Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, Session, SessionId, SessionPick, SessionPool,
     Signal, TransportFailure,
@@ -142,7 +142,7 @@ fn build_client(
         builder = builder.tls_certs_merge(roots.to_vec());
     }
     if let Some(spec) = proxy {
-        let p = reqwest::Proxy::all(spec.url()).map_err(|e| error_chain(&e))?;
+        let p = reqwest::Proxy::all(spec.url()).map_err(|e| chain(&e))?;
         builder = builder.proxy(p);
         if matches!(spec.scheme(), ProxyScheme::Http | ProxyScheme::Https) {
             // HTTP proxies often close a client connection after each
@@ -154,19 +154,7 @@ fn build_client(
     if let Some(jar) = jar {
         builder = builder.cookie_provider(jar);
     }
-    builder.build().map_err(|e| error_chain(&e))
-}
-
-/// An error and its sources, joined (reqwest's Display leaves the cause out).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
+    builder.build().map_err(|e| chain(&e))
 }
 
 /// What a failed request through a proxy says about the proxy. Only the
@@ -198,18 +186,6 @@ impl Downloader {
     /// `cfg.extra_root_certs`. A bad certificate is a [`FetchError::Other`]
     /// naming it, never a panic.
     pub fn new(cfg: FetchConfig, stats: Arc<CrawlStats>) -> Result<Downloader, FetchError> {
-        /// The error and its sources (reqwest's Display leaves the cause out).
-        fn chain(err: &dyn std::error::Error) -> String {
-            let mut out = err.to_string();
-            let mut source = err.source();
-            while let Some(e) = source {
-                out.push_str(": ");
-                out.push_str(&e.to_string());
-                source = e.source();
-            }
-            out
-        }
-
         let mut roots = Vec::new();
         for (i, pem) in cfg.extra_root_certs.iter().enumerate() {
             let n = i + 1;

@@ -129,7 +129,9 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 522 | 524)
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
+/// An error and its sources, joined with ": " (reqwest's Display leaves
+/// the cause out).
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {

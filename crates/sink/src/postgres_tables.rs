@@ -171,6 +171,18 @@ impl Sink for PostgresTables {
     }
 
     async fn write_batch(&mut self, items: &[Item]) -> Result<(), SinkError> {
+        // The common case, one table for the whole batch: no copies.
+        let single = match &self.tables {
+            Tables::One(_) => Some(""),
+            Tables::PerType { .. } => items
+                .first()
+                .map(item_type)
+                .filter(|t| items.iter().all(|i| item_type(i) == *t)),
+        };
+        if let Some(t) = single {
+            let t = t.to_string();
+            return self.table_for(&t).await?.write_batch(items).await;
+        }
         // Group by table, keeping each table's items in order.
         let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
         for item in items {
