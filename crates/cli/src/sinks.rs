@@ -120,7 +120,7 @@ pub async fn open(
                 .with_context(|| format!("creating the WARC directory {}", dir.display()))?;
             let name = WarcSink::open_name(dir, prefix);
             let sink = match ctx.checkpoint {
-                Some(_) if warc_files_exist(dir, prefix) => WarcSink::resume(
+                Some(_) if WarcSink::has_files(dir, prefix) => WarcSink::resume(
                     dir,
                     prefix,
                     *rotate_bytes,
@@ -244,16 +244,4 @@ pub fn check_distinct(specs: &[SinkSpec]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether `dir` holds WARC files of `prefix` (a crawl to continue).
-fn warc_files_exist(dir: &Path, prefix: &str) -> bool {
-    let start = format!("{prefix}-");
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with(&start) && name.ends_with(".warc.gz")
-        })
-    })
 }

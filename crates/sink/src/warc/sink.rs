@@ -139,6 +139,19 @@ impl WarcSink {
         format!("warc:{}", dir.join(prefix).display())
     }
 
+    /// Whether `dir` holds files of a sink with `prefix`
+    /// (`PREFIX-NNNNN.warc.gz`): a crawl to continue.
+    pub fn has_files(dir: &Path, prefix: &str) -> bool {
+        let start = format!("{prefix}-");
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(&start) && name.ends_with(".warc.gz")
+            })
+        })
+    }
+
     /// Every file written so far, in order (the last one is current).
     pub fn files(&self) -> Vec<PathBuf> {
         self.shared.lock().writer.files()
