@@ -216,6 +216,22 @@ pub struct CrawlOpts {
     /// A file of proxies, one per line (URL, host:port or host:port:user:pass).
     #[arg(long, value_name = "FILE")]
     pub proxy_file: Option<PathBuf>,
+    /// A named proxy pool that --host-pool (or a spider rule's proxy_pool)
+    /// can choose: NAME=URL[,URL…] or NAME=@FILE (repeatable; the same
+    /// NAME again adds proxies).
+    #[arg(long = "proxy-pool", value_name = "NAME=URLS")]
+    pub proxy_pools: Vec<String>,
+    /// Requests to these hosts go through this pool: PATTERN=POOL, where
+    /// PATTERN is host, host:port, *.domain or *, and POOL a --proxy-pool
+    /// name, `direct` (no proxy) or `default` (the --proxy list). The
+    /// first match wins (repeatable).
+    #[arg(long = "host-pool", value_name = "PATTERN=POOL")]
+    pub host_pools: Vec<String>,
+    /// Pools and host rules from a spider file.
+    #[arg(skip)]
+    pub spider_pools: Vec<trawl_fetch::proxy::NamedPool>,
+    #[arg(skip)]
+    pub spider_host_pools: Vec<trawl_fetch::proxy::HostRule>,
     /// How requests are spread over the proxies.
     #[arg(
         long,

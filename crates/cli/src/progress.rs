@@ -161,8 +161,12 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
             .into_iter()
             .flatten()
         {
+            let pool = match p["pool"].as_str() {
+                Some(name) if name != trawl_fetch::proxy::DEFAULT => format!(" [{name}]"),
+                _ => String::new(),
+            };
             out.push_str(&format!(
-                "  proxy         {} {}: {} requests, {} ok, {} bans, {} failures, {} ms\n",
+                "  proxy         {}{pool} {}: {} requests, {} ok, {} bans, {} failures, {} ms\n",
                 p["proxy"].as_str().unwrap_or("?"),
                 p["state"].as_str().unwrap_or("?"),
                 p["requests"],

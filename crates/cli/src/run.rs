@@ -119,6 +119,68 @@ fn read_proxies(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::ProxySp
     Ok(out)
 }
 
+/// Named pools from `--proxy-pool`, then the spider file's.
+fn read_proxy_pools(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::NamedPool>> {
+    use trawl_fetch::proxy::{NamedPool, ProxySpec, parse_list};
+    let mut pools: Vec<NamedPool> = Vec::new();
+    for flag in &o.proxy_pools {
+        let Some((name, list)) = flag.split_once('=') else {
+            anyhow::bail!("--proxy-pool: expected NAME=URL[,URL…] or NAME=@FILE");
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            anyhow::bail!("--proxy-pool: the pool has no name");
+        }
+        let proxies = match list.trim().strip_prefix('@') {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--proxy-pool {name}: reading {path}"))?;
+                parse_list(&text)
+                    .map_err(|e| anyhow::anyhow!("--proxy-pool {name}: {path}: {e}"))?
+            }
+            None => list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    ProxySpec::parse(p).map_err(|e| anyhow::anyhow!("--proxy-pool {name}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        };
+        match pools.iter_mut().find(|p| p.name == name) {
+            Some(pool) => pool.proxies.extend(proxies),
+            None => pools.push(NamedPool {
+                name: name.to_string(),
+                proxies,
+                strategy: None,
+            }),
+        }
+    }
+    for pool in &o.spider_pools {
+        if pools.iter().any(|p| p.name == pool.name) {
+            anyhow::bail!(
+                "proxy pool {:?} is given by --proxy-pool and by the spider file",
+                pool.name
+            );
+        }
+        pools.push(pool.clone());
+    }
+    Ok(pools)
+}
+
+/// Host rules from `--host-pool`, then the spider file's.
+fn read_host_pools(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::HostRule>> {
+    let mut rules = Vec::new();
+    for flag in &o.host_pools {
+        rules.push(
+            flag.parse()
+                .map_err(|e| anyhow::anyhow!("--host-pool: {e}"))?,
+        );
+    }
+    rules.extend(o.spider_host_pools.iter().cloned());
+    Ok(rules)
+}
+
 fn ban_rules(o: &CrawlOpts) -> anyhow::Result<trawl_fetch::proxy::BanRules> {
     let rules = if o.ban_patterns.is_empty() {
         trawl_fetch::proxy::BanRules::default()
@@ -175,6 +237,8 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
             }
         },
         proxies: read_proxies(o)?,
+        proxy_pools: read_proxy_pools(o)?,
+        host_pools: read_host_pools(o)?,
         proxy_strategy: o
             .proxy_strategy
             .parse()

@@ -486,3 +486,233 @@ fn autothrottle_spaces_requests_by_the_measured_latency() {
     );
     drop(rt);
 }
+
+#[test]
+fn each_host_goes_through_its_own_pool() {
+    // Four sites on four ports: two named pools, the default pool, direct.
+    let sites: Vec<TestSite> = (0..4).map(|_| site(12, None)).collect();
+    let pool_a = TinyProxy::start(ProxyOptions::new(ip(20))).unwrap();
+    let pool_b = MicroSocks::start(ProxyOptions::new(ip(21)).with_auth("carol", "pw-b")).unwrap();
+    let default = TinyProxy::start(ProxyOptions::new(ip(22))).unwrap();
+    let host = |s: &TestSite| s.base_url().trim_start_matches("http://").to_string();
+    let mut args = vec![
+        "--proxy".to_string(),
+        default.url(),
+        "--proxy-pool".into(),
+        format!("a={}", pool_a.url()),
+        "--proxy-pool".into(),
+        format!("b={}", pool_b.url()),
+        "--host-pool".into(),
+        format!("{}=a", host(&sites[0])),
+        "--host-pool".into(),
+        format!("{}=b", host(&sites[1])),
+        "--host-pool".into(),
+        format!("{}=direct", host(&sites[3])),
+    ];
+    for s in &sites[1..] {
+        args.push(format!("{}/", s.base_url()));
+    }
+    let (code, stderr, stats) = crawl(&format!("{}/", sites[0].base_url()), &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total: usize = sites.iter().map(|s| s.site().ground_truth().len()).sum();
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total as u64), "{stats}");
+    // Every request to a site came from its pool's address, robots.txt too.
+    for (s, expected) in sites.iter().zip([ip(20), ip(21), ip(22), ip(1)]) {
+        let by_client = s.stats().by_client;
+        let clients: Vec<_> = by_client.keys().copied().collect();
+        assert_eq!(clients, vec![expected], "{}: {by_client:?}", s.base_url());
+        assert!(s.stats().by_path.contains_key("/robots.txt"));
+    }
+    // Each proxy's row names its pool.
+    let rows = stats["proxies"]["proxies"].as_array().unwrap();
+    let pools: BTreeMap<String, String> = rows
+        .iter()
+        .map(|p| {
+            (
+                p["pool"].as_str().unwrap().to_string(),
+                p["proxy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(pools.len(), 3, "{rows:?}");
+    assert!(pools["b"].contains("carol:***@"), "{pools:?}");
+    for p in rows {
+        assert!(p["successes"].as_u64().unwrap() > 0, "{p}");
+    }
+}
+
+#[test]
+fn an_unknown_pool_is_refused_before_the_crawl() {
+    let (code, stderr, _) = crawl(
+        "http://127.0.0.1:9/",
+        &["--host-pool".into(), "*.shop.test=residental".into()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("unknown proxy pool \"residental\"") && stderr.contains("default, direct"),
+        "{stderr}"
+    );
+    let (code, stderr, _) = crawl(
+        "http://127.0.0.1:9/",
+        &["--host-pool".into(), "http://shop.test/=direct".into()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("invalid host pattern"), "{stderr}");
+}
+
+/// A spider file whose `[[follow]]` rule sends the pages it finds through
+/// its own pool with its own headers; the start page goes direct.
+fn rule_spider(base: &str, proxy: &str) -> String {
+    format!(
+        r#"name = "rules"
+start_urls = ["{base}/"]
+
+[proxy_pools.pages]
+proxies = ["{proxy}"]
+strategy = "least-used"
+
+[[follow]]
+pattern = "/p/"
+proxy_pool = "pages"
+headers = {{ "X-Rule" = "pages", Referer = "https://referer.test/" }}
+
+[items.page]
+match = "/p/"
+[items.page.fields]
+title = {{ selector = "title" }}
+
+[settings]
+headers = {{ "X-Crawl" = "all", "X-Rule" = "overridden" }}
+"#
+    )
+}
+
+#[test]
+fn a_rules_pool_and_headers_go_with_its_requests_across_a_kill_and_resume() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let site = rt
+        .block_on(TestSite::start(SiteConfig {
+            pages: 300,
+            fanout: 4,
+            latency: Some(Duration::from_millis(20)),
+            ..Default::default()
+        }))
+        .unwrap();
+    let proxy = MicroSocks::start(ProxyOptions::new(ip(23))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("s.toml");
+    std::fs::write(&spider, rule_spider(&site.base_url(), &proxy.url())).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = trawl();
+        cmd.arg("run")
+            .arg(&spider)
+            .args(["-q", "--concurrency", "4", "--per-host", "4"])
+            .arg("-o")
+            .arg(dir.path().join("items.jsonl"))
+            .arg("--errors")
+            .arg(dir.path().join("errors.jsonl"))
+            .arg("--state")
+            .arg(dir.path().join("state"))
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // Kill the first run once the queue on disk holds rule requests.
+    let mut child = run(&[]).spawn().unwrap();
+    common::wait_until("40 pages fetched", Duration::from_secs(60), || {
+        site.stats().log.len() >= 40 || child.try_wait().unwrap().is_some()
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the crawl ended before the kill"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before_resume = site.stats().log.len();
+    let out = run(&["--resume"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = site.stats().log;
+    assert!(
+        log.len() > before_resume + 20,
+        "the resumed run fetched pages"
+    );
+    let header = |e: &trawl_testsite::RequestLogEntry, name: &str| {
+        e.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut rule_pages = 0;
+    for e in &log {
+        let path = e.path_and_query.as_str();
+        // The crawl-wide headers go with every request, robots.txt too.
+        assert_eq!(header(e, "x-crawl").as_deref(), Some("all"), "{path}");
+        if path.starts_with("/p/") {
+            rule_pages += 1;
+            assert_eq!(e.client_ip, ip(23), "{path} went through the rule's pool");
+            assert_eq!(header(e, "x-rule").as_deref(), Some("pages"), "{path}");
+            assert_eq!(
+                header(e, "referer").as_deref(),
+                Some("https://referer.test/"),
+                "{path}"
+            );
+        } else {
+            // The start page and robots.txt: the host's route, direct.
+            assert_eq!(e.client_ip, ip(1), "{path}");
+            assert_ne!(header(e, "x-rule").as_deref(), Some("pages"), "{path}");
+        }
+    }
+    assert!(rule_pages > 40, "{rule_pages}");
+    // Every page of the site has its item, once, after the resume.
+    let items = std::fs::read_to_string(dir.path().join("items.jsonl")).unwrap();
+    let paths: Vec<String> = items
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            trawl_core::Url::parse(v["url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    let unique: BTreeSet<String> = paths.iter().cloned().collect();
+    assert_eq!(unique.len(), paths.len(), "no item twice");
+    let expected: BTreeSet<String> = site
+        .site()
+        .ground_truth()
+        .into_iter()
+        .filter(|p| p.starts_with("/p/"))
+        .collect();
+    assert_eq!(unique, expected);
+    std::mem::forget(rt);
+}
+
+#[test]
+fn a_spider_rule_naming_an_unknown_pool_points_at_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("s.toml");
+    let text = rule_spider("http://127.0.0.1:9", "http://127.0.0.1:3128")
+        .replace("proxy_pool = \"pages\"", "proxy_pool = \"pagez\"");
+    std::fs::write(&spider, &text).unwrap();
+    let out = trawl().arg("run").arg(&spider).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("proxy_pool"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("s.toml:{line}:14: unknown proxy pool \"pagez\"")),
+        "{stderr}"
+    );
+}

@@ -30,6 +30,15 @@ pub struct Request {
     /// The spider rule that should parse the response (Scrapy's callback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<String>,
+    /// Headers of this request only (a spider rule's `headers`), sent after
+    /// the crawl-wide ones, which they replace when the name is the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The named proxy pool this request goes through (a spider rule's
+    /// `proxy_pool`; `"direct"` for none), instead of the one its host
+    /// would get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_pool: Option<String>,
 }
 
 impl Request {
@@ -43,6 +52,8 @@ impl Request {
             etag: None,
             last_modified: None,
             callback: None,
+            headers: Vec::new(),
+            proxy_pool: None,
         }
     }
 
@@ -62,6 +73,8 @@ impl Request {
             etag: None,
             last_modified: None,
             callback: None,
+            headers: Vec::new(),
+            proxy_pool: None,
         }
     }
 
@@ -105,3 +118,49 @@ impl std::hash::Hasher for PrehashedHasher {
 
 /// `BuildHasher` for [`PrehashedHasher`].
 pub type Prehashed = std::hash::BuildHasherDefault<PrehashedHasher>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_request_fields_round_trip_through_json() {
+        let mut r = Request::seed(Url::parse("http://a.test/item").unwrap());
+        r.callback = Some("parse_item".into());
+        r.headers = vec![
+            ("Accept-Language".into(), "de".into()),
+            ("X-Token".into(), "a b".into()),
+        ];
+        r.proxy_pool = Some("residential".into());
+        let json = serde_json::to_string(&r).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["headers"],
+            serde_json::json!([["Accept-Language", "de"], ["X-Token", "a b"]])
+        );
+        assert_eq!(v["proxy_pool"], "residential");
+        assert_eq!(v["callback"], "parse_item");
+        let back: Request = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn old_records_without_the_fields_still_load() {
+        let r: Request = serde_json::from_str(r#"{"url":"http://a.test/","depth":0}"#).unwrap();
+        assert!(r.headers.is_empty());
+        assert_eq!(r.proxy_pool, None);
+        assert_eq!(r.callback, None);
+        assert_eq!(r, Request::seed(Url::parse("http://a.test/").unwrap()));
+    }
+
+    #[test]
+    fn absent_fields_are_not_serialized() {
+        let r = Request::seed(Url::parse("http://a.test/").unwrap());
+        let v = serde_json::to_value(&r).unwrap();
+        let obj = v.as_object().unwrap();
+        assert!(!obj.contains_key("headers"), "{v}");
+        assert!(!obj.contains_key("proxy_pool"), "{v}");
+        assert!(!obj.contains_key("callback"), "{v}");
+    }
+}

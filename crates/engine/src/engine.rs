@@ -11,7 +11,7 @@ use trawl_core::{
     CrawlStats, Frontier, FrontierError, Lease, Request, Scope, ScopeError, Sink, StatsSnapshot,
     canonicalize,
 };
-use trawl_fetch::{Downloader, FetchError};
+use trawl_fetch::{Downloader, FetchError, RequestOptions};
 use trawl_spider::Spider;
 
 use crate::config::CrawlConfig;
@@ -408,12 +408,7 @@ async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
     let req = &lease.request;
     let outcome = ctx
         .downloader
-        .fetch_conditional(
-            &req.url,
-            req.etag.as_deref(),
-            req.last_modified.as_deref(),
-            &in_scope,
-        )
+        .fetch_with(&req.url, &RequestOptions::of(req), &in_scope)
         .await;
     // Remember fetched URLs and their validators for a later --recrawl.
     if outcome

@@ -51,6 +51,12 @@ pub struct FetchConfig {
     /// Send requests through these proxies (rotated by `proxy_strategy`).
     pub proxies: Vec<crate::proxy::ProxySpec>,
     pub proxy_strategy: crate::proxy::Strategy,
+    /// Named proxy pools that hosts (`host_pools`) and requests (a spider
+    /// rule's `proxy_pool`) can choose instead of `proxies`.
+    pub proxy_pools: Vec<crate::proxy::NamedPool>,
+    /// Hosts that go through a named pool (or `direct`); the first match
+    /// wins.
+    pub host_pools: Vec<crate::proxy::HostRule>,
     /// Cooldowns and retirement of proxies.
     pub proxy_health: crate::proxy::HealthConfig,
     /// What counts as a ban (with proxies or sessions).
@@ -110,6 +116,8 @@ impl Default for FetchConfig {
             autothrottle: None,
             proxies: Vec::new(),
             proxy_strategy: crate::proxy::Strategy::default(),
+            proxy_pools: Vec::new(),
+            host_pools: Vec::new(),
             proxy_health: crate::proxy::HealthConfig::default(),
             ban_rules: crate::proxy::BanRules::default(),
             sessions: None,

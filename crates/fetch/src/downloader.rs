@@ -24,8 +24,8 @@ use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, chain, is_retryable_status};
 use crate::proxy::{
-    Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, Session, SessionId, SessionPick, SessionPool,
-    Signal, TransportFailure,
+    GroupIndex, Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, RouteTable, Session, SessionId,
+    SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure,
 };
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
@@ -85,6 +85,26 @@ struct RawResponse {
     ip: Option<std::net::IpAddr>,
 }
 
+impl FetchOutcome {
+    /// An outcome without a response: `error` for `url`.
+    fn failed(final_url: Url, started: Instant, error: FetchError) -> FetchOutcome {
+        FetchOutcome {
+            final_url,
+            status: None,
+            content_type: None,
+            etag: None,
+            last_modified: None,
+            body: Bytes::new(),
+            truncated: false,
+            redirects: 0,
+            retries: 0,
+            elapsed: started.elapsed(),
+            error: Some(error),
+            exchange: None,
+        }
+    }
+}
+
 /// Fetches URLs politely. Cheap to share (`Arc`).
 pub struct Downloader {
     client: reqwest::Client,
@@ -100,22 +120,55 @@ pub struct Downloader {
     extra_headers: header::HeaderMap,
     /// For building session clients later.
     roots: Vec<reqwest::Certificate>,
-    proxy_pool: Option<ProxyPool>,
-    /// One client per proxy, by `ProxyId` index.
-    proxy_clients: Vec<reqwest::Client>,
-    sessions: Option<SessionPool>,
-    /// One client (proxy + cookie jar) per live session.
-    session_clients: parking_lot::Mutex<HashMap<SessionId, reqwest::Client>>,
+    /// Which group a request goes through (see [`crate::proxy::routes`]).
+    routes: RouteTable,
+    /// By [`GroupIndex`]: the default pool, direct, then named pools.
+    groups: Vec<RouteGroup>,
+    /// One client (proxy + cookie jar) per live session, per group.
+    session_clients: parking_lot::Mutex<HashMap<(GroupIndex, SessionId), reqwest::Client>>,
     /// A pause for want of proxies has been announced.
     pause_noted: AtomicBool,
     last_publish: parking_lot::Mutex<Instant>,
 }
 
+/// A proxy pool (none: direct) with its clients and its sessions.
+struct RouteGroup {
+    pool: Option<ProxyPool>,
+    /// One client per proxy, by `ProxyId` index.
+    proxy_clients: Vec<reqwest::Client>,
+    sessions: Option<SessionPool>,
+}
+
 /// How one request goes out.
 struct Route {
     client: reqwest::Client,
+    group: GroupIndex,
     proxy: Option<ProxyId>,
     session: Option<Session>,
+}
+
+/// What one fetch asks for besides its URL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestOptions<'a> {
+    /// Validators of an earlier fetch: a conditional GET.
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    /// Headers of this request only, after the crawl-wide ones.
+    pub headers: &'a [(String, String)],
+    /// A named proxy pool (or `direct`) instead of the host's.
+    pub proxy_pool: Option<&'a str>,
+}
+
+impl<'a> RequestOptions<'a> {
+    /// The options a frontier request carries.
+    pub fn of(request: &'a trawl_core::Request) -> RequestOptions<'a> {
+        RequestOptions {
+            etag: request.etag.as_deref(),
+            last_modified: request.last_modified.as_deref(),
+            headers: &request.headers,
+            proxy_pool: request.proxy_pool.as_deref(),
+        }
+    }
 }
 
 /// The HTTP client for the crawl's settings, optionally through a proxy and
@@ -155,6 +208,36 @@ fn build_client(
         builder = builder.cookie_provider(jar);
     }
     builder.build().map_err(|e| chain(&e))
+}
+
+/// A route group for `proxies` (none: direct): a client per proxy, the
+/// pool, and a session pool when the crawl uses sessions.
+fn route_group(
+    cfg: &FetchConfig,
+    roots: &[reqwest::Certificate],
+    proxies: &[ProxySpec],
+    strategy: Strategy,
+) -> Result<RouteGroup, FetchError> {
+    let proxy_clients = proxies
+        .iter()
+        .map(|spec| {
+            build_client(cfg, roots, Some(spec), None).map_err(|e| FetchError::Proxy {
+                proxy: spec.masked(),
+                reason: e,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let pool = (!proxies.is_empty())
+        .then(|| ProxyPool::new(proxies.to_vec(), strategy, cfg.proxy_health.clone()));
+    let sessions = cfg.sessions.map(|sc| {
+        let uas = cfg.identities.as_ref().map_or(1, |i| i.len().max(1));
+        SessionPool::new(sc.max_sessions.max(1), sc.max_uses, sc.max_errors).with_user_agents(uas)
+    });
+    Ok(RouteGroup {
+        pool,
+        proxy_clients,
+        sessions,
+    })
 }
 
 /// What a failed request through a proxy says about the proxy. Only the
@@ -212,41 +295,22 @@ impl Downloader {
                 FetchError::Other(format!("building the HTTP client: {e}"))
             }
         })?;
-        let proxy_clients = cfg
-            .proxies
-            .iter()
-            .map(|spec| {
-                build_client(&cfg, &roots, Some(spec), None).map_err(|e| FetchError::Proxy {
-                    proxy: spec.masked(),
-                    reason: e,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let proxy_pool = (!cfg.proxies.is_empty()).then(|| {
-            ProxyPool::new(
-                cfg.proxies.clone(),
-                cfg.proxy_strategy,
-                cfg.proxy_health.clone(),
-            )
-        });
-        let sessions = cfg.sessions.map(|sc| {
-            let uas = cfg.identities.as_ref().map_or(1, |i| i.len().max(1));
-            SessionPool::new(sc.max_sessions.max(1), sc.max_uses, sc.max_errors)
-                .with_user_agents(uas)
-        });
+        let routes = RouteTable::new(&cfg.proxy_pools, &cfg.host_pools)
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let mut groups = vec![
+            route_group(&cfg, &roots, &cfg.proxies, cfg.proxy_strategy)?,
+            route_group(&cfg, &roots, &[], cfg.proxy_strategy)?,
+        ];
+        for named in &cfg.proxy_pools {
+            let strategy = named.strategy.unwrap_or(cfg.proxy_strategy);
+            groups.push(route_group(&cfg, &roots, &named.proxies, strategy)?);
+        }
         let slots = Slots::new(cfg.per_host, cfg.delay);
         let autothrottle = cfg.autothrottle.clone().map(|mut at| {
             at.min_delay = at.min_delay.max(cfg.delay);
             AutoThrottle::new(at)
         });
-        let mut extra_headers = header::HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let name = header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| FetchError::Other(format!("header {k:?}: {e}")))?;
-            let value = header::HeaderValue::from_str(v)
-                .map_err(|e| FetchError::Other(format!("header {k:?}: {e}")))?;
-            extra_headers.insert(name, value);
-        }
+        let extra_headers = parse_headers(&cfg.headers)?;
         Ok(Downloader {
             client,
             cfg,
@@ -258,9 +322,8 @@ impl Downloader {
             autothrottle,
             extra_headers,
             roots,
-            proxy_pool,
-            proxy_clients,
-            sessions,
+            routes,
+            groups,
             session_clients: parking_lot::Mutex::new(HashMap::new()),
             pause_noted: AtomicBool::new(false),
             last_publish: parking_lot::Mutex::new(Instant::now()),
@@ -271,18 +334,26 @@ impl Downloader {
     /// of the pool, or as a session (its proxy, cookie jar and identity).
     /// While every proxy is cooling down (or all are retired) this waits,
     /// saying so once, instead of failing requests: the crawl pauses.
-    async fn route(&self, host: &str) -> Result<Route, FetchError> {
+    async fn route(&self, host: &str, pool: Option<&str>) -> Result<Route, FetchError> {
+        let group = self
+            .routes
+            .route(host, pool)
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let Some(g) = self.groups.get(group) else {
+            return Err(FetchError::Other(format!("no route group {group}")));
+        };
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return Err(FetchError::Other("stopping".into()));
             }
             let now = Instant::now();
-            let refused = if let Some(sessions) = &self.sessions {
-                match sessions.acquire(host, self.proxy_pool.as_ref(), now) {
+            let refused = if let Some(sessions) = &g.sessions {
+                match sessions.acquire(host, g.pool.as_ref(), now) {
                     SessionPick::Session(session) => {
-                        let client = self.session_client(&session)?;
+                        let client = self.session_client(group, &session)?;
                         return Ok(self.resumed(Route {
                             client,
+                            group,
                             proxy: session.proxy,
                             session: Some(session),
                         }));
@@ -290,12 +361,13 @@ impl Downloader {
                     SessionPick::Wait { until, reason } => Some((until, reason)),
                     SessionPick::NoneLeft => None,
                 }
-            } else if let Some(pool) = &self.proxy_pool {
-                match pool.pick(host, now) {
+            } else if let Some(p) = &g.pool {
+                match p.pick(host, now) {
                     Pick::Proxy(id) => {
-                        let client = self.proxy_clients[id.index()].clone();
+                        let client = g.proxy_clients[id.index()].clone();
                         return Ok(self.resumed(Route {
                             client,
+                            group,
                             proxy: Some(id),
                             session: None,
                         }));
@@ -306,15 +378,18 @@ impl Downloader {
             } else {
                 return Ok(Route {
                     client: self.client.clone(),
+                    group,
                     proxy: None,
                     session: None,
                 });
             };
+            let pool_name = self.routes.name(group);
             let wait = match refused {
                 Some((until, reason)) => {
                     if !self.pause_noted.swap(true, Ordering::SeqCst) {
                         tracing::warn!(
                             host,
+                            pool = pool_name,
                             "Every proxy is cooling down ({reason}); the crawl pauses until one is back in {:.0?}.",
                             until.saturating_duration_since(now)
                         );
@@ -326,6 +401,7 @@ impl Downloader {
                 None => {
                     if !self.pause_noted.swap(true, Ordering::SeqCst) {
                         tracing::error!(
+                            pool = pool_name,
                             "Every proxy is retired after repeated failures; the crawl is paused (Ctrl-C stops it)."
                         );
                     }
@@ -354,23 +430,28 @@ impl Downloader {
     }
 
     /// The client of a session: its proxy and its own cookie jar.
-    fn session_client(&self, session: &Session) -> Result<reqwest::Client, FetchError> {
+    fn session_client(
+        &self,
+        group: GroupIndex,
+        session: &Session,
+    ) -> Result<reqwest::Client, FetchError> {
+        let g = &self.groups[group];
         let mut clients = self.session_clients.lock();
-        if let Some(sessions) = &self.sessions {
+        if let Some(sessions) = &g.sessions {
             for gone in sessions.drain_retired() {
-                clients.remove(&gone);
+                clients.remove(&(group, gone));
             }
         }
-        if let Some(c) = clients.get(&session.id) {
+        if let Some(c) = clients.get(&(group, session.id)) {
             return Ok(c.clone());
         }
         let spec = session
             .proxy
-            .and_then(|id| self.proxy_pool.as_ref().and_then(|p| p.spec(id)));
+            .and_then(|id| g.pool.as_ref().and_then(|p| p.spec(id)));
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = build_client(&self.cfg, &self.roots, spec, Some(jar))
             .map_err(|e| FetchError::Other(format!("building a session client: {e}")))?;
-        clients.insert(session.id, client.clone());
+        clients.insert((group, session.id), client.clone());
         Ok(client)
     }
 
@@ -385,14 +466,15 @@ impl Downloader {
         latency: Duration,
     ) -> Result<(), FetchError> {
         let now = Instant::now();
-        if let (Some(id), Some(pool)) = (route.proxy, &self.proxy_pool) {
+        let g = &self.groups[route.group];
+        if let (Some(id), Some(pool)) = (route.proxy, &g.pool) {
             pool.report(id, host, &signal, latency, now);
         }
-        if let (Some(session), Some(sessions)) = (&route.session, &self.sessions) {
+        if let (Some(session), Some(sessions)) = (&route.session, &g.sessions) {
             sessions.report(session.id, &signal);
         }
         self.publish_proxy_stats(false);
-        let via = || match (route.proxy, &self.proxy_pool, &route.session) {
+        let via = || match (route.proxy, &g.pool, &route.session) {
             (Some(id), Some(pool), _) => pool.spec(id).map_or_else(String::new, |s| s.masked()),
             (_, _, Some(session)) => session.id.to_string(),
             _ => "direct".to_string(),
@@ -420,7 +502,11 @@ impl Downloader {
     /// Put the proxies' and sessions' state into the crawl stats (at most
     /// every 250 ms unless `now`).
     pub fn publish_proxy_stats(&self, force: bool) {
-        if self.proxy_pool.is_none() && self.sessions.is_none() && self.autothrottle.is_none() {
+        let judged = self
+            .groups
+            .iter()
+            .any(|g| g.pool.is_some() || g.sessions.is_some());
+        if !judged && self.autothrottle.is_none() {
             return;
         }
         {
@@ -431,12 +517,25 @@ impl Downloader {
             *last = Instant::now();
         }
         let mut value = serde_json::json!({});
-        if let Some(pool) = &self.proxy_pool {
-            value["proxies"] =
-                serde_json::to_value(pool.snapshot(Instant::now())).unwrap_or_default();
+        let now = Instant::now();
+        let mut proxies = Vec::new();
+        let mut sessions: Option<SessionStats> = None;
+        for (i, g) in self.groups.iter().enumerate() {
+            let name = self.routes.name(i);
+            for status in g.pool.iter().flat_map(|p| p.snapshot(now)) {
+                let mut row = serde_json::to_value(status).unwrap_or_default();
+                row["pool"] = name.into();
+                proxies.push(row);
+            }
+            if let Some(s) = &g.sessions {
+                sessions.get_or_insert_default().add(&s.stats());
+            }
         }
-        if let Some(sessions) = &self.sessions {
-            value["sessions"] = serde_json::to_value(sessions.stats()).unwrap_or_default();
+        if self.groups.iter().any(|g| g.pool.is_some()) {
+            value["proxies"] = serde_json::Value::Array(proxies);
+        }
+        if let Some(s) = sessions {
+            value["sessions"] = serde_json::to_value(s).unwrap_or_default();
         }
         if let Some(at) = &self.autothrottle {
             value["throttle"] = at
@@ -540,6 +639,7 @@ impl Downloader {
                     &target,
                     MAX_ROBOTS_FETCH,
                     &header::HeaderMap::new(),
+                    None,
                     &mut retries,
                 )
                 .await
@@ -567,7 +667,8 @@ impl Downloader {
 
     /// Fetch `url`, following redirects that `in_scope` accepts.
     pub async fn fetch(&self, url: &Url, in_scope: &(dyn Fn(&Url) -> bool + Sync)) -> FetchOutcome {
-        self.fetch_conditional(url, None, None, in_scope).await
+        self.fetch_with(url, &RequestOptions::default(), in_scope)
+            .await
     }
 
     /// [`Downloader::fetch`] as a conditional GET: `If-None-Match` and
@@ -580,16 +681,42 @@ impl Downloader {
         last_modified: Option<&str>,
         in_scope: &(dyn Fn(&Url) -> bool + Sync),
     ) -> FetchOutcome {
+        let options = RequestOptions {
+            etag,
+            last_modified,
+            ..RequestOptions::default()
+        };
+        self.fetch_with(url, &options, in_scope).await
+    }
+
+    /// [`Downloader::fetch`] with a request's own headers, proxy pool and
+    /// validators ([`RequestOptions::of`] a frontier request).
+    ///
+    /// The request's headers go to every hop of a redirect chain, except
+    /// `Authorization` and `Cookie` once the chain leaves the first host.
+    /// A header that is not valid HTTP, or a pool that does not exist, is
+    /// the outcome's error; nothing is sent.
+    pub async fn fetch_with(
+        &self,
+        url: &Url,
+        options: &RequestOptions<'_>,
+        in_scope: &(dyn Fn(&Url) -> bool + Sync),
+    ) -> FetchOutcome {
+        let started = Instant::now();
+        let own_headers = match parse_headers(options.headers) {
+            Ok(h) => h,
+            Err(error) => return FetchOutcome::failed(url.clone(), started, error),
+        };
         let mut conditional = header::HeaderMap::new();
         for (name, value) in [
-            (header::IF_NONE_MATCH, etag),
-            (header::IF_MODIFIED_SINCE, last_modified),
+            (header::IF_NONE_MATCH, options.etag),
+            (header::IF_MODIFIED_SINCE, options.last_modified),
         ] {
             if let Some(v) = value.and_then(|v| header::HeaderValue::from_str(v).ok()) {
                 conditional.insert(name, v);
             }
         }
-        let started = Instant::now();
+        let first_host = host_key(url);
         let mut current = url.clone();
         let mut visited: HashSet<String> = HashSet::new();
         visited.insert(current.as_str().to_string());
@@ -597,18 +724,10 @@ impl Downloader {
         let mut retries = 0u32;
         let mut last_status = None;
         let fail = |final_url: Url, status, redirects, retries, error| FetchOutcome {
-            final_url,
             status,
-            content_type: None,
-            etag: None,
-            last_modified: None,
-            body: Bytes::new(),
-            truncated: false,
             redirects,
             retries,
-            elapsed: started.elapsed(),
-            error: Some(error),
-            exchange: None,
+            ..FetchOutcome::failed(final_url, started, error)
         };
         loop {
             if self.cfg.obey_robots
@@ -626,14 +745,22 @@ impl Downloader {
                     FetchError::RobotsDenied,
                 );
             }
-            // Validators belong to the requested URL, not to redirect targets.
-            let headers = if redirects == 0 {
-                conditional.clone()
-            } else {
-                header::HeaderMap::new()
-            };
+            let mut headers = own_headers.clone();
+            if redirects == 0 {
+                // Validators belong to the requested URL, not to redirect targets.
+                headers.extend(conditional.clone());
+            } else if host_key(&current) != first_host {
+                headers.remove(header::AUTHORIZATION);
+                headers.remove(header::COOKIE);
+            }
             match self
-                .exchange_with_retries(&current, self.cfg.max_body, &headers, &mut retries)
+                .exchange_with_retries(
+                    &current,
+                    self.cfg.max_body,
+                    &headers,
+                    options.proxy_pool,
+                    &mut retries,
+                )
                 .await
             {
                 Err(error) => return fail(current, last_status, redirects, retries, error),
@@ -717,13 +844,14 @@ impl Downloader {
         url: &Url,
         cap: usize,
         headers: &header::HeaderMap,
+        pool: Option<&str>,
         retries: &mut u32,
     ) -> Result<Exchange, FetchError> {
         let host = host_key(url);
         let mut attempt = 0u32;
         let mut rotations = 0u32;
         loop {
-            let result = self.exchange(url, &host, cap, headers).await;
+            let result = self.exchange(url, &host, cap, headers, pool).await;
             if let Err(e) = &result
                 && e.needs_another_route()
             {
@@ -775,17 +903,18 @@ impl Downloader {
         host: &str,
         cap: usize,
         headers: &header::HeaderMap,
+        pool: Option<&str>,
     ) -> Result<Exchange, FetchError> {
         if let Some(at) = &self.autothrottle {
             self.slots.set_delay(host, at.delay(host));
         }
-        let route = self.route(host).await?;
+        let route = self.route(host, pool).await?;
         let judged = route.proxy.is_some() || route.session.is_some();
         let request_headers =
             self.request_headers(url, route.session.map(|s| s.user_agent), headers);
         let sent_headers = self.cfg.record_exchanges.then(|| request_headers.clone());
         let _permit = self.slots.acquire(host).await;
-        let _in_proxy = match (route.proxy, &self.proxy_pool) {
+        let _in_proxy = match (route.proxy, &self.groups[route.group].pool) {
             (Some(id), Some(pool)) => Some(pool.start(id)),
             _ => None,
         };
@@ -942,6 +1071,20 @@ impl Downloader {
         }
         Ok((buf.freeze(), false))
     }
+}
+
+/// A request's own headers as a header map; a name or value that is not
+/// valid HTTP is an error naming it.
+fn parse_headers(pairs: &[(String, String)]) -> Result<header::HeaderMap, FetchError> {
+    let mut map = header::HeaderMap::new();
+    for (k, v) in pairs {
+        let name = header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| FetchError::Other(format!("header {k:?}: {e}")))?;
+        let value = header::HeaderValue::from_str(v)
+            .map_err(|e| FetchError::Other(format!("header {k:?}: {e}")))?;
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 /// Header map as (name, value) text pairs.

@@ -32,5 +32,5 @@ pub mod robots_cache;
 pub mod slots;
 
 pub use config::FetchConfig;
-pub use downloader::{Downloader, FetchOutcome};
+pub use downloader::{Downloader, FetchOutcome, RequestOptions};
 pub use error::FetchError;

@@ -844,3 +844,55 @@ async fn expired_fetched_and_fetching_leases_requeue_with_counts_intact() {
     let s = b.stats().await.unwrap();
     assert_eq!((s.queued, s.leased, s.seen, s.hosts), (0, 0, 2, 0));
 }
+
+/// A request carrying every per-request field a spider rule can set.
+fn rich_request() -> Request {
+    let mut r = Request::child_of(
+        Url::parse("http://a.test/item/1?x=1").unwrap(),
+        2,
+        "http://a.test/list".into(),
+    );
+    r.priority = 3;
+    r.etag = Some("\"v1\"".into());
+    r.last_modified = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
+    r.callback = Some("parse_item".into());
+    r.headers = vec![
+        ("Accept-Language".into(), "de".into()),
+        ("X-Token".into(), "a b".into()),
+        ("X-Token".into(), "second".into()),
+    ];
+    r.proxy_pool = Some("residential".into());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_fields_survive_between_workers() {
+    let server = RedisServer::start();
+    let a = connect(config(&server, "fields", "a")).await;
+    let b = connect(config(&server, "fields", "b")).await;
+    let pushed = rich_request();
+    assert_eq!(
+        a.push(vec![pushed.clone(), req("http://b.test/plain")])
+            .await
+            .unwrap(),
+        2
+    );
+    // Another worker leases what a pushed.
+    let leases = b.lease(10).await.unwrap();
+    assert_eq!(leases.len(), 2);
+    let got = leases.iter().find(|l| l.request.url == pushed.url).unwrap();
+    assert_eq!(got.request, pushed);
+    assert_eq!(got.request.headers, pushed.headers);
+    assert_eq!(got.request.proxy_pool.as_deref(), Some("residential"));
+    assert_eq!(got.request.callback.as_deref(), Some("parse_item"));
+    let plain = leases
+        .iter()
+        .find(|l| l.request.url.host_str() == Some("b.test"))
+        .unwrap();
+    assert_eq!(plain.request, req("http://b.test/plain"));
+    // Released by b, leased again by a: still whole.
+    b.release(got).await.unwrap();
+    let again = a.lease(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].request, pushed);
+}

@@ -25,6 +25,35 @@
 //! concurrency = 16
 //! ```
 //!
+//! # Proxy pools and request headers per rule and per host
+//!
+//! `[settings] proxies` is the crawl's default pool. Named pools serve
+//! some hosts, or the requests some rules make:
+//!
+//! ```toml
+//! [proxy_pools.residential]
+//! proxies = ["socks5://user:pass@10.0.0.7:1080", "http://10.0.0.8:3128"]
+//! strategy = "least-latency"      # default: settings.proxy_strategy
+//! hosts = ["*.shop.example"]      # requests to these hosts use this pool
+//!
+//! [settings.host_pools]           # more host rules: pattern = pool
+//! "static.example" = "direct"     # "direct": no proxy; "default": settings.proxies
+//!
+//! [[follow]]
+//! selector = "a.product-link"
+//! callback = "product"
+//! proxy_pool = "residential"      # the pages this rule finds go through it
+//! headers = { Referer = "https://shop.example/", X-Requested-With = "XMLHttpRequest" }
+//! ```
+//!
+//! A request uses its rule's pool, else the first matching host rule
+//! (`hosts` of the pools in file order, then `[settings.host_pools]`),
+//! else the default pool. A rule's headers go with the requests it makes
+//! (and are kept with them in the frontier, so a resumed or distributed
+//! crawl sends them too), over `[settings] headers` of the same name. The
+//! pagination rule passes on the pool and headers of the page it is on
+//! unless it sets its own.
+//!
 //! # Item pipeline
 //!
 //! `[[pipeline]]` tables are the stages every item goes through before it
@@ -135,6 +164,18 @@ struct SpiderFile {
     /// Outputs besides `-o` (see `trawl_sink::spec`).
     #[serde(default)]
     sinks: Vec<trawl_sink::SinkSpec>,
+    /// Named proxy pools, in file order.
+    #[serde(default)]
+    proxy_pools: indexmap::IndexMap<String, Spanned<PoolSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolSpec {
+    proxies: Vec<Spanned<String>>,
+    strategy: Option<Spanned<String>>,
+    #[serde(default)]
+    hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +185,10 @@ struct FollowSpec {
     pattern: Option<Spanned<String>>,
     callback: Option<Spanned<String>>,
     max_depth: Option<u32>,
+    /// A named pool (or "direct"/"default") for the requests it makes.
+    proxy_pool: Option<Spanned<String>>,
+    /// Headers of the requests it makes.
+    headers: Option<Spanned<indexmap::IndexMap<String, String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +250,10 @@ pub struct Settings {
     pub headers: indexmap::IndexMap<String, String>,
     /// AutoThrottle on or off.
     pub autothrottle: Option<bool>,
+    /// Host pattern → pool name ("direct", "default" or a `[proxy_pools]`
+    /// name), after the pools' own `hosts`.
+    #[serde(default)]
+    pub host_pools: indexmap::IndexMap<String, String>,
 }
 
 /// Built-in extractors an item rule may ask for.
@@ -225,6 +274,17 @@ struct Follow {
     pattern: Option<Regex>,
     callback: Option<String>,
     max_depth: Option<u32>,
+    proxy_pool: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+/// A `[proxy_pools.NAME]` table, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyPoolSettings {
+    pub name: String,
+    pub proxies: Vec<trawl_fetch::proxy::ProxySpec>,
+    pub strategy: Option<trawl_fetch::proxy::Strategy>,
+    pub hosts: Vec<trawl_fetch::proxy::HostPattern>,
 }
 
 struct ItemRule {
@@ -246,6 +306,8 @@ pub struct DeclarativeSpider {
     settings: Settings,
     pipeline: Pipeline,
     sinks: Vec<trawl_sink::SinkSpec>,
+    proxy_pools: Vec<ProxyPoolSettings>,
+    host_pools: Vec<trawl_fetch::proxy::HostRule>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -256,6 +318,13 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         before[nl + 1..].chars().count()
     }) + 1;
     (line, column)
+}
+
+/// The span of `[settings.host_pools]`'s key `pattern`.
+fn settings_host_pool_span(text: &str, pattern: &str) -> Option<Range<usize>> {
+    let doc = DeTable::parse(text).ok()?;
+    let table = doc.get_ref().get("settings")?.get_ref().get("host_pools")?;
+    Some(table.get_ref().get(pattern)?.span())
 }
 
 /// The span of a value inside the `index`th `[[pipeline]]` stage: `key`
@@ -365,6 +434,95 @@ impl DeclarativeSpider {
             ));
         }
 
+        let mut proxy_pools = Vec::new();
+        let mut host_pools = Vec::new();
+        for (name, pool) in &file.proxy_pools {
+            let span = pool.span();
+            let pool = pool.get_ref();
+            if name == trawl_fetch::proxy::DIRECT || name == trawl_fetch::proxy::DEFAULT {
+                return Err(invalid(
+                    Some(span),
+                    format!(
+                        "proxy pool `{name}`: the name is reserved (\"direct\" means no proxy, \"default\" the settings' proxies)"
+                    ),
+                ));
+            }
+            if pool.proxies.is_empty() {
+                return Err(invalid(
+                    Some(span),
+                    format!("proxy pool `{name}` has no proxies"),
+                ));
+            }
+            let mut proxies = Vec::new();
+            for p in &pool.proxies {
+                proxies.push(
+                    trawl_fetch::proxy::ProxySpec::parse(p.get_ref())
+                        .map_err(|e| invalid(Some(p.span()), e.to_string()))?,
+                );
+            }
+            let strategy = match &pool.strategy {
+                Some(s) => Some(s.get_ref().parse().map_err(
+                    |e: trawl_fetch::proxy::UnknownStrategy| invalid(Some(s.span()), e.to_string()),
+                )?),
+                None => None,
+            };
+            let mut hosts = Vec::new();
+            for h in &pool.hosts {
+                let pattern: trawl_fetch::proxy::HostPattern =
+                    h.get_ref()
+                        .parse()
+                        .map_err(|e: trawl_fetch::proxy::HostPatternError| {
+                            invalid(Some(h.span()), e.to_string())
+                        })?;
+                host_pools.push(trawl_fetch::proxy::HostRule {
+                    pattern: pattern.clone(),
+                    pool: name.clone(),
+                });
+                hosts.push(pattern);
+            }
+            proxy_pools.push(ProxyPoolSettings {
+                name: name.clone(),
+                proxies,
+                strategy,
+                hosts,
+            });
+        }
+        let pool_known = |name: &str| {
+            name == trawl_fetch::proxy::DIRECT
+                || name == trawl_fetch::proxy::DEFAULT
+                || file.proxy_pools.contains_key(name)
+        };
+        let known_pools = || {
+            let mut names = vec![
+                trawl_fetch::proxy::DEFAULT.to_string(),
+                trawl_fetch::proxy::DIRECT.to_string(),
+            ];
+            names.extend(file.proxy_pools.keys().cloned());
+            names.join(", ")
+        };
+        for (pattern, pool) in &file.settings.host_pools {
+            let at = || {
+                settings_host_pool_span(text, pattern)
+                    .or_else(|| file.proxy_pools.first().map(|(_, p)| p.span()))
+            };
+            let pattern: trawl_fetch::proxy::HostPattern = pattern
+                .parse()
+                .map_err(|e: trawl_fetch::proxy::HostPatternError| invalid(at(), e.to_string()))?;
+            if !pool_known(pool) {
+                return Err(invalid(
+                    at(),
+                    format!(
+                        "settings.host_pools: unknown proxy pool {pool:?} (known: {})",
+                        known_pools()
+                    ),
+                ));
+            }
+            host_pools.push(trawl_fetch::proxy::HostRule {
+                pattern,
+                pool: pool.clone(),
+            });
+        }
+
         let compile_follow = |f: &FollowSpec| -> Result<Follow, SpiderFileError> {
             let selector = match &f.selector {
                 Some(s) => Some(Selector::parse(s.get_ref()).map_err(|e| {
@@ -402,11 +560,34 @@ impl DeclarativeSpider {
                     ),
                 ));
             }
+            if let Some(pool) = &f.proxy_pool
+                && !pool_known(pool.get_ref())
+            {
+                return Err(invalid(
+                    Some(pool.span()),
+                    format!(
+                        "unknown proxy pool {:?} (known: {})",
+                        pool.get_ref(),
+                        known_pools()
+                    ),
+                ));
+            }
+            let mut headers = Vec::new();
+            if let Some(table) = &f.headers {
+                for (k, v) in table.get_ref() {
+                    headers.push(
+                        trawl_fetch::identity::parse_header_line(&format!("{k}: {v}"))
+                            .map_err(|e| invalid(Some(table.span()), e))?,
+                    );
+                }
+            }
             Ok(Follow {
                 selector,
                 pattern,
                 callback: f.callback.as_ref().map(|c| c.get_ref().clone()),
                 max_depth: f.max_depth,
+                proxy_pool: f.proxy_pool.as_ref().map(|p| p.get_ref().clone()),
+                headers,
             })
         };
         let follow = file
@@ -530,7 +711,20 @@ impl DeclarativeSpider {
             settings: file.settings,
             pipeline,
             sinks: file.sinks,
+            proxy_pools,
+            host_pools,
         })
+    }
+
+    /// The `[proxy_pools]` tables, in file order.
+    pub fn proxy_pools(&self) -> &[ProxyPoolSettings] {
+        &self.proxy_pools
+    }
+
+    /// Host rules: the pools' `hosts` in file order, then
+    /// `[settings.host_pools]`.
+    pub fn host_pools(&self) -> &[trawl_fetch::proxy::HostRule] {
+        &self.host_pools
     }
 
     /// Names of the item rules (`[items.NAME]`).
@@ -612,6 +806,8 @@ impl DeclarativeSpider {
             }
             let mut req = Request::child_of(url, response.request.depth, referrer.clone());
             req.callback = rule.callback.clone();
+            req.proxy_pool = rule.proxy_pool.clone();
+            req.headers = rule.headers.clone();
             out.push(req);
         }
     }
@@ -641,6 +837,12 @@ impl Spider for DeclarativeSpider {
                     .callback
                     .clone()
                     .or_else(|| response.request.callback.clone());
+                if rule.proxy_pool.is_none() {
+                    req.proxy_pool = response.request.proxy_pool.clone();
+                }
+                if rule.headers.is_empty() {
+                    req.headers = response.request.headers.clone();
+                }
             }
         }
         for rule in self.rules_for(response) {
@@ -821,12 +1023,143 @@ price = { selector = ".price", type = "number", required = true }
                 (None, _) => {}
             }
         }
-        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks.len(), 3);
         let spider = DeclarativeSpider::from_str("doc.toml", &blocks.concat()).unwrap();
         assert_eq!(
             spider.pipeline().stage_names(),
             ["transform[0]", "validate[1]", "drop[2]", "dedupe[3]"]
         );
+        assert_eq!(spider.proxy_pools().len(), 1);
+        assert_eq!(spider.host_pools().len(), 2);
+    }
+
+    const POOLS: &str = r#"
+name = "t"
+start_urls = ["http://e.com/list"]
+[proxy_pools.res]
+proxies = ["socks5://u:p@10.0.0.7:1080", "http://10.0.0.8:3128"]
+strategy = "least-latency"
+hosts = ["*.shop.test", "api.test:8080"]
+[proxy_pools.dc]
+proxies = ["http://10.0.0.9:3128"]
+[settings.host_pools]
+"static.test" = "direct"
+"*" = "dc"
+[[follow]]
+selector = "a.item"
+callback = "item"
+proxy_pool = "res"
+headers = { Referer = "http://e.com/", "X-Requested-With" = "XMLHttpRequest" }
+[[follow]]
+selector = "a.other"
+[pagination]
+selector = "a.next"
+[items.item.fields]
+name = { selector = "h1" }
+"#;
+
+    #[test]
+    fn pools_host_rules_and_rule_headers_go_on_requests() {
+        let spider = DeclarativeSpider::from_str("s.toml", POOLS).unwrap();
+        let pools = spider.proxy_pools();
+        assert_eq!(pools.len(), 2);
+        assert_eq!(pools[0].name, "res");
+        assert_eq!(pools[0].proxies.len(), 2);
+        assert_eq!(
+            pools[0].strategy,
+            Some(trawl_fetch::proxy::Strategy::LeastLatency)
+        );
+        assert_eq!(pools[1].strategy, None);
+        // Pools' hosts first, in file order, then [settings.host_pools].
+        let rules: Vec<(String, String)> = spider
+            .host_pools()
+            .iter()
+            .map(|r| (r.pattern.to_string(), r.pool.clone()))
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("*.shop.test", "res"),
+            ("api.test:8080", "res"),
+            ("static.test", "direct"),
+            ("*", "dc"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(rules, expected);
+
+        let url = Url::parse("http://e.com/list").unwrap();
+        let mut req = Request::seed(url.clone());
+        req.proxy_pool = Some("dc".into());
+        req.headers = vec![("x-page".into(), "list".into())];
+        let html = r#"<a class="item" href="/i/1">1</a><a class="other" href="/o/1">o</a><a class="next" href="/list?page=2">next</a>"#;
+        let out = spider.parse(&Response {
+            request: &req,
+            url: &url,
+            status: 200,
+            content_type: None,
+            text: html,
+        });
+        let by_url: BTreeMap<String, &Request> = out
+            .requests
+            .iter()
+            .map(|r| (r.url.path().to_string(), r))
+            .collect();
+        let item = by_url["/i/1"];
+        assert_eq!(item.proxy_pool.as_deref(), Some("res"));
+        assert_eq!(
+            item.headers,
+            vec![
+                ("referer".to_string(), "http://e.com/".to_string()),
+                ("x-requested-with".to_string(), "XMLHttpRequest".to_string()),
+            ]
+        );
+        // A rule without pool or headers sets none.
+        assert_eq!(by_url["/o/1"].proxy_pool, None);
+        assert!(by_url["/o/1"].headers.is_empty());
+        // The next page keeps the page's own pool and headers.
+        assert_eq!(by_url["/list"].proxy_pool.as_deref(), Some("dc"));
+        assert_eq!(by_url["/list"].headers, req.headers);
+    }
+
+    #[test]
+    fn pool_mistakes_name_line_and_column() {
+        let bad = |from: &str, to: &str| err(&POOLS.replacen(from, to, 1));
+        let e = bad("proxy_pool = \"res\"", "proxy_pool = \"rez\"");
+        assert!(
+            e.starts_with(
+                "s.toml:16:14: unknown proxy pool \"rez\" (known: default, direct, res, dc)"
+            ),
+            "{e}"
+        );
+        let e = bad("\"http://10.0.0.8:3128\"", "\"ftp://10.0.0.8\"");
+        assert!(e.starts_with("s.toml:5:42:"), "{e}");
+        let e = bad("least-latency", "fastest");
+        assert!(
+            e.starts_with("s.toml:6:12:") && e.contains("unknown proxy strategy"),
+            "{e}"
+        );
+        let e = bad("\"api.test:8080\"", "\"http://api.test/\"");
+        assert!(
+            e.starts_with("s.toml:7:25:") && e.contains("invalid host pattern"),
+            "{e}"
+        );
+        let e = bad(
+            "\"static.test\" = \"direct\"",
+            "\"static.test\" = \"drect\"",
+        );
+        assert!(
+            e.starts_with("s.toml:11:17:") && e.contains("unknown proxy pool \"drect\""),
+            "{e}"
+        );
+        let e = bad("[proxy_pools.dc]", "[proxy_pools.direct]");
+        assert!(e.contains("reserved"), "{e}");
+        let e = bad("proxies = [\"http://10.0.0.9:3128\"]", "proxies = []");
+        assert!(e.contains("pool `dc` has no proxies"), "{e}");
+        let e = bad(
+            "\"X-Requested-With\" = \"XMLHttpRequest\"",
+            "\"X-Bad\" = \"a\\nb\"",
+        );
+        assert!(e.starts_with("s.toml:17:11:") && e.contains("x-bad"), "{e}");
     }
 
     #[test]

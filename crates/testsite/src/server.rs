@@ -531,6 +531,17 @@ async fn handle(
             .headers()
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
+        headers: req
+            .headers()
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with("x-") || *k == header::REFERER)
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
         client_ip: conn.peer.ip(),
         version: req.version(),
         sid: verdict.as_ref().map(|v| v.sid.as_str()),

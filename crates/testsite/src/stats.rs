@@ -85,6 +85,8 @@ pub struct RequestLogEntry {
     pub finished: Option<Instant>,
     /// `User-Agent` header.
     pub user_agent: Option<String>,
+    /// `Referer` and the `X-…` headers, lower-case names, in arrival order.
+    pub headers: Vec<(String, String)>,
     /// Peer address of the connection.
     pub client_ip: IpAddr,
     /// HTTP version of the request, e.g. `"HTTP/1.1"` or `"HTTP/2.0"`.
@@ -155,6 +157,8 @@ pub(crate) struct RequestInfo<'a> {
     pub page: Option<u32>,
     pub path_and_query: &'a str,
     pub user_agent: Option<&'a str>,
+    /// Headers worth logging (see [`RequestLogEntry::headers`]).
+    pub headers: Vec<(String, String)>,
     pub client_ip: IpAddr,
     pub version: http::Version,
     /// Session of a defended site.
@@ -272,6 +276,7 @@ impl Stats {
                     started,
                     finished: None,
                     user_agent: info.user_agent.map(str::to_owned),
+                    headers: info.headers.clone(),
                     client_ip: info.client_ip,
                     http_version: version_name(info.version),
                     sid: info.sid.map(str::to_owned),
@@ -427,6 +432,7 @@ mod tests {
             page,
             path_and_query: path,
             user_agent: Some("trawl/test"),
+            headers: Vec::new(),
             client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             version: if path == "/x" {
                 http::Version::HTTP_2

@@ -20,11 +20,14 @@
 //! - [`ban`]: `BanRules`, `Signal`, `TransportFailure`.
 //! - [`health`]: `HealthConfig`, cooldowns, per-proxy and per-host counters.
 //! - [`pool`]: `ProxyPool`, `Strategy`, `Pick`, snapshots for stats.
+//! - [`routes`]: named pools and host rules (`RouteTable`): which pool a
+//!   request goes through.
 //! - [`session`]: `SessionPool`, sticky proxy + user agent + cookie jar ids.
 
 pub mod ban;
 pub mod health;
 pub mod pool;
+pub mod routes;
 pub mod session;
 pub mod spec;
 
@@ -33,6 +36,10 @@ pub use health::HealthConfig;
 pub use pool::{
     HostStatus, InFlightGuard, Pick, ProxyId, ProxyPool, ProxyState, ProxyStatus, Strategy,
     UnknownStrategy,
+};
+pub use routes::{
+    DEFAULT, DIRECT, GroupIndex, HostPattern, HostPatternError, HostRule, NamedPool, RouteError,
+    RouteTable,
 };
 pub use session::{RetireReason, Session, SessionId, SessionPick, SessionPool, SessionStats};
 pub use spec::{ProxyError, ProxyListError, ProxyScheme, ProxySpec, parse_list};

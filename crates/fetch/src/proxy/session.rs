@@ -94,6 +94,19 @@ pub struct SessionStats {
     pub retired_manual: u64,
 }
 
+impl SessionStats {
+    /// Add another pool's counters (for one total over several pools).
+    pub fn add(&mut self, other: &SessionStats) {
+        self.live += other.live;
+        self.created += other.created;
+        self.retired_banned += other.retired_banned;
+        self.retired_errors += other.retired_errors;
+        self.retired_max_uses += other.retired_max_uses;
+        self.retired_proxy_unusable += other.retired_proxy_unusable;
+        self.retired_manual += other.retired_manual;
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     session: Session,

@@ -597,6 +597,61 @@ mod tests {
         assert_eq!(urls, vec!["http://a/2", "http://b/1", "http://c/1"]);
     }
 
+    /// A request carrying every per-request field a spider rule can set.
+    fn rich_request() -> Request {
+        let mut r = Request::child_of(
+            Url::parse("http://a.test/item/1?x=1").unwrap(),
+            2,
+            "http://a.test/list".into(),
+        );
+        r.priority = 3;
+        r.etag = Some("\"v1\"".into());
+        r.last_modified = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
+        r.callback = Some("parse_item".into());
+        r.headers = vec![
+            ("Accept-Language".into(), "de".into()),
+            ("X-Token".into(), "a b".into()),
+            ("X-Token".into(), "second".into()),
+        ];
+        r.proxy_pool = Some("residential".into());
+        r
+    }
+
+    #[tokio::test]
+    async fn per_request_fields_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let pushed = rich_request();
+        {
+            let f = DiskFrontier::open(dir.path(), 2).unwrap();
+            assert_eq!(
+                f.push(vec![pushed.clone(), req("http://a.test/plain")])
+                    .await
+                    .unwrap(),
+                2
+            );
+            // Read back from disk in the same session.
+            let leases = f.lease(10).await.unwrap();
+            let got = leases.iter().find(|l| l.request.url == pushed.url).unwrap();
+            assert_eq!(got.request, pushed);
+            // Dropped without acking: resumed below.
+        }
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        assert!(f.is_resumed());
+        let leases = f.lease(10).await.unwrap();
+        assert_eq!(leases.len(), 2);
+        let got = leases.iter().find(|l| l.request.url == pushed.url).unwrap();
+        assert_eq!(got.request, pushed);
+        assert_eq!(got.request.headers, pushed.headers);
+        assert_eq!(got.request.proxy_pool.as_deref(), Some("residential"));
+        assert_eq!(got.request.callback.as_deref(), Some("parse_item"));
+        // The plain request stays plain.
+        let plain = leases
+            .iter()
+            .find(|l| l.request.url.path() == "/plain")
+            .unwrap();
+        assert_eq!(plain.request, req("http://a.test/plain"));
+    }
+
     #[tokio::test]
     async fn priority_first_even_after_reads_moved_on() {
         let dir = tempfile::tempdir().unwrap();
