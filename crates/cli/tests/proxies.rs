@@ -716,3 +716,107 @@ fn a_spider_rule_naming_an_unknown_pool_points_at_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn proxies_refusing_the_credentials_are_named_and_the_crawl_goes_on() {
+    let site = site(30, None);
+    let http = TinyProxy::start(ProxyOptions::new(ip(24)).with_auth("dave", "right-pw")).unwrap();
+    let socks = MicroSocks::start(ProxyOptions::new(ip(25)).with_auth("erin", "right-pw")).unwrap();
+    let good = TinyProxy::start(ProxyOptions::new(ip(26))).unwrap();
+    let wrong = |p: &str| p.replace("right-pw", "wrong-pw");
+    let seed = format!("{}/", site.base_url());
+    let args = proxy_args(&[wrong(&http.url()), wrong(&socks.url()), good.url()]);
+    let (code, stderr, stats) = crawl(&seed, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{stderr}");
+    assert!(!stderr.contains("wrong-pw"), "{stderr}");
+    // Only the good proxy's address reached the site.
+    let clients: Vec<IpAddr> = site.stats().by_client.keys().copied().collect();
+    assert_eq!(clients, vec![ip(26)]);
+    let list = stats["proxies"]["proxies"].as_array().unwrap();
+    for (user, port) in [("dave", http.port()), ("erin", socks.port())] {
+        let named = format!("{user}:***@127.0.0.1:{port}");
+        assert!(
+            stderr.contains(&named) && stderr.contains("authentication"),
+            "the message names {named} and says why: {stderr}"
+        );
+        let row = list
+            .iter()
+            .find(|p| p["proxy"].as_str().unwrap().contains(&named))
+            .unwrap();
+        assert_eq!(row["successes"], 0, "{row}");
+        assert!(row["failures"].as_u64().unwrap() >= 1, "{row}");
+        assert_ne!(row["state"], "active", "{row}");
+    }
+}
+
+#[test]
+fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
+    use std::io::BufRead;
+    let site = site(20, None);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.json");
+    let mut child = trawl()
+        .args(["crawl", &format!("{}/", site.base_url()), "-q"])
+        .args(["--proxy", &format!("http://127.0.0.1:{port}")])
+        .args(["--proxy-cooldown", "200ms", "--proxy-attempts", "1"])
+        .arg("-o")
+        .arg(dir.path().join("items.jsonl"))
+        .arg("--stats-json")
+        .arg(&stats)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Start the proxy once trawl has found it down more often than one
+    // request may rotate (1 + --proxy-attempts): robots.txt must wait for
+    // it rather than count the host as unreachable.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    common::wait_until(
+        "trawl to report the proxy down",
+        Duration::from_secs(30),
+        || {
+            seen.extend(rx.try_iter());
+            seen.iter().filter(|l| l.contains("Proxy failed")).count() >= 3
+                || child.try_wait().unwrap().is_some()
+        },
+    );
+    assert!(child.try_wait().unwrap().is_none(), "{seen:#?}");
+    let _proxy = TinyProxy::start(ProxyOptions::new(ip(27)).on_port(port)).unwrap();
+    let mut status = None;
+    common::wait_until("the crawl to end", Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    seen.extend(rx.try_iter());
+    assert_eq!(status.unwrap().code(), Some(0), "{seen:#?}");
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    // robots.txt was read through the proxy once it was up (a host taken
+    // as unreachable would be disallowed: no page at all).
+    assert!(
+        site.stats()
+            .log
+            .iter()
+            .any(|e| e.path_and_query == "/robots.txt"),
+        "{seen:#?}"
+    );
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{seen:#?}");
+    assert_eq!(
+        site.stats().by_client.keys().copied().collect::<Vec<_>>(),
+        vec![ip(27)]
+    );
+}

@@ -240,6 +240,31 @@ fn route_group(
     })
 }
 
+/// Whether a response that came back through an HTTP proxy is the proxy
+/// refusing our credentials rather than the site's answer: a 407, or a 401
+/// carrying `Proxy-Authenticate` or written by the proxy itself (tinyproxy
+/// answers wrong credentials with a 401 of its own; proxies' own pages
+/// name them in `Server` or `X-Squid-Error`).
+fn proxy_refused_credentials(status: u16, headers: &header::HeaderMap) -> bool {
+    if status == 407 {
+        return true;
+    }
+    if status != 401 {
+        return false;
+    }
+    if headers.contains_key(header::PROXY_AUTHENTICATE) || headers.contains_key("x-squid-error") {
+        return true;
+    }
+    let server = headers
+        .get(header::SERVER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    ["tinyproxy", "squid", "privoxy", "3proxy"]
+        .iter()
+        .any(|p| server.starts_with(p))
+}
+
 /// What a failed request through a proxy says about the proxy. Only the
 /// error's causes are read, not its own message, which quotes the URL (a
 /// "407" in a path must not look like a proxy's answer).
@@ -252,7 +277,10 @@ fn transport_failure(error: &reqwest::Error, fetch: &FetchError) -> TransportFai
         source = e.source();
     }
     let has = |w: &str| causes.contains(w);
-    if has("407") || has("proxy authentication") || (has("socks") && has("auth")) {
+    if has("407")
+        || has("proxy authentication")
+        || (has("socks") && (has("auth") || has("credentials")))
+    {
         TransportFailure::ProxyAuth
     } else if matches!(fetch, FetchError::Connect(_)) || has("tunnel") || has("socks") {
         TransportFailure::ProxyConnect
@@ -633,17 +661,7 @@ impl Downloader {
             return Robots::allow_all();
         };
         for _ in 0..=5 {
-            let mut retries = 0;
-            match self
-                .exchange_with_retries(
-                    &target,
-                    MAX_ROBOTS_FETCH,
-                    &header::HeaderMap::new(),
-                    None,
-                    &mut retries,
-                )
-                .await
-            {
+            match self.robots_exchange(&target).await {
                 Ok(Exchange::Page(page)) => {
                     return rules_from_response(page.status, &page.body, token);
                 }
@@ -663,6 +681,43 @@ impl Downloader {
             }
         }
         Robots::allow_all()
+    }
+
+    /// One hop of a robots.txt fetch. Failures of the route (every proxy
+    /// tried banned or failing) say nothing about the site, so they are
+    /// tried again after a back-off (the route pauses while no proxy is
+    /// usable) instead of disallowing the host for the whole crawl; after
+    /// [`ROBOTS_ROUTE_ROUNDS`] rounds the error stands.
+    async fn robots_exchange(&self, target: &Url) -> Result<Exchange, FetchError> {
+        let mut rounds = 0u32;
+        loop {
+            let mut retries = 0;
+            let result = self
+                .exchange_with_retries(
+                    target,
+                    MAX_ROBOTS_FETCH,
+                    &header::HeaderMap::new(),
+                    None,
+                    &mut retries,
+                )
+                .await;
+            match &result {
+                Err(e) if e.needs_another_route() && rounds < ROBOTS_ROUTE_ROUNDS => {
+                    rounds += 1;
+                    let wait = backoff(rounds, self.cfg.backoff_base, self.cfg.backoff_max);
+                    tracing::debug!(%target, rounds, error = %e, ?wait, "robots.txt: no route got through; trying again.");
+                    let stopped = self.stop_notify.notified();
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return result;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopped => return result,
+                    }
+                }
+                _ => return result,
+            }
+        }
     }
 
     /// Fetch `url`, following redirects that `in_scope` accepts.
@@ -947,6 +1002,19 @@ impl Downloader {
         let status = response.status().as_u16();
         self.throttle(host, sent.elapsed(), Some(status));
         let headers = response.headers();
+        // Plain-HTTP requests through an HTTP proxy get the proxy's own
+        // answers (through SOCKS or a CONNECT tunnel, only the site's).
+        let via_http_proxy = url.scheme() == "http"
+            && route.proxy.is_some_and(|id| {
+                self.groups[route.group]
+                    .pool
+                    .as_ref()
+                    .and_then(|p| p.spec(id))
+                    .is_some_and(|spec| {
+                        matches!(spec.scheme(), ProxyScheme::Http | ProxyScheme::Https)
+                    })
+            });
+        let refused = via_http_proxy && proxy_refused_credentials(status, headers);
         let text = |name: header::HeaderName| {
             headers
                 .get(name)
@@ -996,7 +1064,8 @@ impl Downloader {
             text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let (body, truncated) = self.read_body(response, cap).await?;
         if judged {
-            let signal = self.cfg.ban_rules.classify(Some(status), &body, None);
+            let failure = refused.then_some(TransportFailure::ProxyAuth);
+            let signal = self.cfg.ban_rules.classify(Some(status), &body, failure);
             self.judge(&route, host, signal, sent.elapsed())?;
         }
         Ok(Exchange::Page(Page {
@@ -1100,6 +1169,10 @@ fn header_list(headers: &header::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Rounds of a robots.txt fetch that failed on proxies or bans, each
+/// after a back-off, before the host counts as unreachable.
+const ROBOTS_ROUTE_ROUNDS: u32 = 6;
+
 /// robots.txt is read up to this many bytes (RFC 9309's 500 KiB minimum).
 const MAX_ROBOTS_FETCH: usize = trawl_robots::MAX_ROBOTS_BYTES;
 
@@ -1107,6 +1180,42 @@ const MAX_ROBOTS_FETCH: usize = trawl_robots::MAX_ROBOTS_BYTES;
 mod proxy_failure_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_proxys_own_401_is_a_credentials_failure_a_sites_is_not() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = header::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, header::HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(proxy_refused_credentials(407, &with(&[])));
+        assert!(proxy_refused_credentials(
+            401,
+            &with(&[
+                ("server", "tinyproxy/1.11.1"),
+                ("www-authenticate", "Basic realm=\"Tinyproxy\"")
+            ])
+        ));
+        assert!(proxy_refused_credentials(
+            401,
+            &with(&[("proxy-authenticate", "Basic")])
+        ));
+        assert!(proxy_refused_credentials(
+            401,
+            &with(&[("x-squid-error", "ERR_CACHE_ACCESS_DENIED 0")])
+        ));
+        // The site's own 401, and the proxy's other errors, are the site's.
+        assert!(!proxy_refused_credentials(
+            401,
+            &with(&[("server", "nginx"), ("www-authenticate", "Basic")])
+        ));
+        assert!(!proxy_refused_credentials(
+            502,
+            &with(&[("server", "tinyproxy/1.11.1")])
+        ));
+    }
 
     /// A "proxy" that accepts and hangs up: the request fails, and a "407"
     /// in the URL must not make that look like an authentication failure.

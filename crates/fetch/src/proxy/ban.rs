@@ -160,7 +160,9 @@ impl BanRules {
                 return Signal::ProxyFailed("cannot connect to the proxy".to_string());
             }
             Some(TransportFailure::ProxyAuth) => {
-                return Signal::ProxyFailed("proxy authentication failed (407)".to_string());
+                return Signal::ProxyFailed(
+                    "proxy authentication failed (credentials refused)".to_string(),
+                );
             }
             Some(TransportFailure::ProxyProtocol) => {
                 return Signal::ProxyFailed("proxy protocol error".to_string());
@@ -293,7 +295,7 @@ mod tests {
         let auth = rules.classify(None, b"", Some(TransportFailure::ProxyAuth));
         assert_eq!(
             auth,
-            Signal::ProxyFailed("proxy authentication failed (407)".to_string())
+            Signal::ProxyFailed("proxy authentication failed (credentials refused)".to_string())
         );
         assert!(matches!(
             rules.classify(None, b"", Some(TransportFailure::ProxyProtocol)),
