@@ -489,7 +489,16 @@ fn autothrottle_spaces_requests_by_the_measured_latency() {
 
 #[test]
 fn each_host_goes_through_its_own_pool() {
-    // Four sites on four ports: two named pools, the default pool, direct.
+    hosts_through_their_pools(&[]);
+}
+
+#[test]
+fn sessions_stay_inside_their_hosts_pool() {
+    hosts_through_their_pools(&["--sessions", "2"]);
+}
+
+/// Four sites on four ports: two named pools, the default pool, direct.
+fn hosts_through_their_pools(extra: &[&str]) {
     let sites: Vec<TestSite> = (0..4).map(|_| site(12, None)).collect();
     let pool_a = TinyProxy::start(ProxyOptions::new(ip(20))).unwrap();
     let pool_b = MicroSocks::start(ProxyOptions::new(ip(21)).with_auth("carol", "pw-b")).unwrap();
@@ -512,6 +521,7 @@ fn each_host_goes_through_its_own_pool() {
     for s in &sites[1..] {
         args.push(format!("{}/", s.base_url()));
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     let (code, stderr, stats) = crawl(&format!("{}/", sites[0].base_url()), &args);
     assert_eq!(code, 0, "{stderr}");
     let total: usize = sites.iter().map(|s| s.site().ground_truth().len()).sum();
