@@ -131,6 +131,11 @@ pub struct DemoArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct CrawlOpts {
+    /// The options given on the command line (or by environment), by
+    /// argument id (the field's name): a spider file's `[settings]` do not
+    /// override them.
+    #[arg(skip)]
+    pub given: std::collections::BTreeSet<String>,
     /// Output JSONL file ("-" for stdout).
     #[arg(short, long, default_value = "-")]
     pub output: PathBuf,

@@ -11,10 +11,30 @@ mod scrape;
 mod sinks;
 mod spider;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let cli = args::Cli::parse();
+    let matches = args::Cli::command().get_matches();
+    let mut cli = match args::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    // A spider file's settings fill in only what the command line left
+    // alone: remember which options were given.
+    if let (args::Command::Run(run), Some(("run", sub))) = (&mut cli.command, matches.subcommand())
+    {
+        run.opts.given = sub
+            .ids()
+            .filter(|id| {
+                matches!(
+                    sub.value_source(id.as_str()),
+                    Some(clap::parser::ValueSource::CommandLine)
+                        | Some(clap::parser::ValueSource::EnvVariable)
+                )
+            })
+            .map(|id| id.to_string())
+            .collect();
+    }
     let filter = match cli.verbose {
         0 => "warn,rustls_platform_verifier=off",
         1 => "info,rustls_platform_verifier=off",

@@ -35,25 +35,22 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// The spider file's `[settings]` fill in what the command line left at its
-/// default; a flag given explicitly (with a non-default value) wins.
+/// The spider file's `[settings]` fill in what the command line did not
+/// give; a flag given explicitly wins, even when it repeats the default.
 fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<CrawlOpts> {
     let s = spider.settings();
     let mut o = o.clone();
-    if let Some(n) = s.concurrency.filter(|_| o.concurrency == 64) {
+    let free = |id: &str| !o.given.contains(id);
+    if let Some(n) = s.concurrency.filter(|_| free("concurrency")) {
         o.concurrency = n;
     }
-    if let Some(n) = s.per_host.filter(|_| o.per_host == 2) {
+    if let Some(n) = s.per_host.filter(|_| free("per_host")) {
         o.per_host = n;
     }
-    if let Some(d) = s.delay.as_ref().filter(|_| o.delay.is_zero()) {
+    if let Some(d) = s.delay.as_ref().filter(|_| free("delay")) {
         o.delay = humantime::parse_duration(d).with_context(|| format!("settings.delay {d:?}"))?;
     }
-    if let Some(scope) = s
-        .scope
-        .as_ref()
-        .filter(|_| o.scope == trawl_core::ScopeMode::Host)
-    {
+    if let Some(scope) = s.scope.as_ref().filter(|_| free("scope")) {
         o.scope = scope.parse().map_err(anyhow::Error::msg)?;
     }
     if o.max_depth.is_none() {
@@ -62,11 +59,7 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     if o.max_pages.is_none() {
         o.max_pages = s.max_pages;
     }
-    if let Some(out) = s
-        .output
-        .as_ref()
-        .filter(|_| o.output == std::path::Path::new("-"))
-    {
+    if let Some(out) = s.output.as_ref().filter(|_| free("output")) {
         o.output = PathBuf::from(out);
     }
     if let Some(sitemaps) = s.sitemaps.filter(|_| !o.sitemaps) {
@@ -90,11 +83,7 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     o.spider_host_pools = spider.host_pools().to_vec();
     o.headers
         .extend(s.headers.iter().map(|(k, v)| format!("{k}: {v}")));
-    if let Some(strategy) = s
-        .proxy_strategy
-        .as_ref()
-        .filter(|_| o.proxy_strategy == "round-robin")
-    {
+    if let Some(strategy) = s.proxy_strategy.as_ref().filter(|_| free("proxy_strategy")) {
         o.proxy_strategy = strategy.clone();
     }
     if o.sessions.is_none() {

@@ -576,3 +576,68 @@ key = ["brand"]
     assert_eq!(stats["items_dropped"].as_u64(), Some(dropped as u64));
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_given_on_the_command_line_win_over_settings_even_at_their_defaults() {
+    let site = TestSite::start(SiteConfig {
+        pages: 40,
+        fanout: 6,
+        latency: Some(std::time::Duration::from_millis(30)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("s.toml");
+    let settings_output = dir.path().join("from-settings.jsonl");
+    std::fs::write(
+        &spider,
+        format!(
+            r#"name = "s"
+start_urls = ["{}/"]
+[[follow]]
+pattern = "/p/"
+[items.page]
+match = "/p/"
+[items.page.fields]
+title = {{ selector = "title" }}
+[settings]
+per_host = 8
+concurrency = 8
+output = "{}"
+"#,
+            site.base_url(),
+            settings_output.display()
+        ),
+    )
+    .unwrap();
+    // `-o -` and `--per-host 2` are the defaults, given explicitly.
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .arg("run")
+            .arg(&spider)
+            .args(["-o", "-", "--per-host", "2", "-q"])
+            .arg("--errors")
+            .arg(dir.path().join("errors.jsonl"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(items > 10, "items go to stdout: {items}");
+    assert!(!settings_output.exists(), "settings.output was not used");
+    let max = site
+        .stats()
+        .hosts
+        .values()
+        .map(|h| h.max_concurrency)
+        .max()
+        .unwrap();
+    assert!(max <= 2, "--per-host 2 holds: {max} at once");
+}
