@@ -830,3 +830,76 @@ fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
         vec![ip(27)]
     );
 }
+
+#[test]
+fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
+    use std::io::BufRead;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let site = rt
+        .block_on(TestSite::start(SiteConfig {
+            pages: 80,
+            fanout: 4,
+            latency: Some(Duration::from_millis(20)),
+            ..Default::default()
+        }))
+        .unwrap();
+    let first = TinyProxy::start(ProxyOptions::new(ip(28))).unwrap();
+    let port = first.port();
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.json");
+    let mut child = trawl()
+        .args(["crawl", &format!("{}/", site.base_url()), "-q"])
+        .args(["--proxy", &first.url()])
+        .args(["--proxy-cooldown", "200ms", "-c", "4", "--per-host", "4"])
+        .arg("-o")
+        .arg(dir.path().join("items.jsonl"))
+        .arg("--stats-json")
+        .arg(&stats)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    common::wait_until(
+        "20 pages through the proxy",
+        Duration::from_secs(30),
+        || site.stats().log.len() >= 20,
+    );
+    drop(first);
+    let mut seen = Vec::new();
+    common::wait_until("trawl to say it pauses", Duration::from_secs(30), || {
+        seen.extend(rx.try_iter());
+        seen.iter().any(|l| l.contains("the crawl pauses")) || child.try_wait().unwrap().is_some()
+    });
+    assert!(child.try_wait().unwrap().is_none(), "{seen:#?}");
+    let during = site.stats().log.len();
+    // The same proxy address comes back, sending from another IP.
+    let _second = TinyProxy::start(ProxyOptions::new(ip(29)).on_port(port)).unwrap();
+    let mut status = None;
+    common::wait_until("the crawl to end", Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    seen.extend(rx.try_iter());
+    assert_eq!(status.unwrap().code(), Some(0), "{seen:#?}");
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    // Nothing was failed for want of a proxy: every page arrived.
+    let total = site.site().ground_truth().len() as u64;
+    assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{seen:#?}");
+    assert!(stats["proxy_waits"].as_u64().unwrap() > 0);
+    let by_client = site.stats().by_client;
+    assert!(by_client.contains_key(&ip(28)) && by_client.contains_key(&ip(29)));
+    assert!(!by_client.contains_key(&ip(1)), "nothing went direct");
+    assert!(site.stats().log.len() > during);
+    std::mem::forget(rt);
+}
