@@ -255,7 +255,11 @@ pub struct CrawlOpts {
     #[arg(long = "ban-status", value_delimiter = ',', default_values_t = [403u16, 429, 503])]
     pub ban_statuses: Vec<u16>,
     /// A body matching this regex (case-insensitive) means "banned"
-    /// (repeatable; default: captcha, "are you a robot", "unusual traffic", "access denied").
+    /// (repeatable). Default: block-page titles and headings (CAPTCHA, "are
+    /// you a robot", "robot check", "access denied", "attention required",
+    /// …), phrases only block pages use, and DataDome, PerimeterX,
+    /// Cloudflare and Incapsula challenge markers; a reCAPTCHA embedded in
+    /// an ordinary page is not a ban.
     #[arg(long = "ban-pattern", value_name = "REGEX")]
     pub ban_patterns: Vec<String>,
     /// A 200 body shorter than this many bytes means "banned".

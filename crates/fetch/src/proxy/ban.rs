@@ -19,8 +19,17 @@ use regex::bytes::Regex;
 /// The default ban statuses.
 pub const DEFAULT_BAN_STATUSES: [u16; 3] = [403, 429, 503];
 
-/// The default ban body pattern (matched case-insensitively).
-pub const DEFAULT_BAN_PATTERN: &str = "captcha|are you a robot|unusual traffic|access denied";
+/// The default ban body pattern (matched case-insensitively): what block
+/// and challenge pages say in their title or first heading, phrases only
+/// they use, and the markers of the common anti-bot vendors' challenges.
+/// A word like "captcha" elsewhere in a page (a login form's reCAPTCHA, an
+/// article about CAPTCHAs) is not a ban.
+pub const DEFAULT_BAN_PATTERN: &str = concat!(
+    r"<(?:title|h1)[^>]*>[^<]{0,160}(?:captcha|are you a (?:ro)?bot|robot check|access denied|",
+    r"attention required|unusual traffic|request blocked|pardon our interruption)",
+    r"|are you a robot\?|unusual traffic from your|(?:solve|complete|enter) the captcha",
+    r"|captcha-delivery\.com|px-captcha|/cdn-cgi/challenge-platform|_incapsula_resource",
+);
 
 /// How much of a body the patterns look at by default. Block pages are
 /// small; this keeps a 10 MB page from costing a 10 MB scan.
@@ -242,12 +251,17 @@ mod tests {
         let body = b"<html><title>Attention</title>Please solve the CAPTCHA</html>";
         assert_eq!(
             rules.classify(Some(200), body, None),
-            Signal::Banned("body matches \"CAPTCHA\"".to_string())
+            Signal::Banned("body matches \"solve the CAPTCHA\"".to_string())
         );
         for body in [
             &b"Are You A Robot?"[..],
             b"Our systems have detected unusual traffic from your network",
             b"<h1>Access Denied</h1>",
+            b"<html><head><title>Robot Check</title>",
+            b"<title>Attention Required! | Cloudflare</title>",
+            b"<script src=\"https://ct.captcha-delivery.com/c.js\"></script>",
+            b"<div id=\"px-captcha\"></div>",
+            b"<h1 class=\"big\">Please complete the captcha</h1>",
         ] {
             assert!(
                 matches!(rules.classify(Some(200), body, None), Signal::Banned(_)),
@@ -255,9 +269,21 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+        // Pages that only mention or embed a CAPTCHA are not bans.
+        for body in [
+            &b"<html><head><title>Sign in</title><script src=\"https://www.google.com/recaptcha/api.js\"></script></head><body><form><div class=\"g-recaptcha\" data-sitekey=\"x\"></div></form>"[..],
+            b"<title>Shop</title><p>Access to this page is not denied; we use hCaptcha on the contact form.</p>",
+        ] {
+            assert_eq!(
+                rules.classify(Some(200), body, None),
+                Signal::Ok,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
         // Past the scan window a pattern is not seen.
         let mut long = vec![b'x'; DEFAULT_SCAN_BYTES];
-        long.extend_from_slice(b"captcha");
+        long.extend_from_slice(b"<title>captcha</title>");
         assert_eq!(rules.classify(Some(200), &long, None), Signal::Ok);
 
         let custom = BanRules::new([429], &["blocked by \\w+"], None).unwrap();
