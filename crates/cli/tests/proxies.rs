@@ -903,3 +903,73 @@ fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
     assert!(site.stats().log.len() > during);
     std::mem::forget(rt);
 }
+
+#[test]
+fn captcha_pages_served_with_200_are_bans_not_content() {
+    // The site answers a banned client with a 200 CAPTCHA page: only the
+    // body tells. Every page must still arrive as itself.
+    let defense = Defense {
+        max_requests: 6,
+        window: Duration::from_secs(1),
+        answer: BanAnswer::Captcha,
+        by: BanKey::ClientIp,
+        ban_for: Duration::from_secs(1),
+    };
+    let site = site(50, Some(defense));
+    let proxies = [
+        TinyProxy::start(ProxyOptions::new(ip(30))).unwrap(),
+        TinyProxy::start(ProxyOptions::new(ip(31))).unwrap(),
+        TinyProxy::start(ProxyOptions::new(ip(32))).unwrap(),
+    ];
+    let urls: Vec<String> = proxies.iter().map(|p| p.url()).collect();
+    let mut args = proxy_args(&urls);
+    args.extend(
+        [
+            "-c",
+            "8",
+            "--per-host",
+            "8",
+            "--proxy-cooldown",
+            "1s",
+            "--proxy-attempts",
+            "50",
+        ]
+        .map(String::from),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let items = dir.path().join("items.jsonl");
+    let stats_path = dir.path().join("stats.json");
+    let out = trawl()
+        .args(["crawl", &format!("{}/", site.base_url()), "-q"])
+        .arg("-o")
+        .arg(&items)
+        .arg("--stats-json")
+        .arg(&stats_path)
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    assert!(
+        site.stats().banned > 0 && stats["bans"].as_u64().unwrap() > 0,
+        "the site did ban, and trawl saw it"
+    );
+    let text = std::fs::read_to_string(&items).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let total = site.site().ground_truth().len();
+    assert_eq!(records.len(), total);
+    for r in &records {
+        assert!(r["title"].is_string(), "{r}");
+        assert_ne!(
+            r["title"].as_str(),
+            Some(trawl_testsite::CAPTCHA_TEXT),
+            "a CAPTCHA page was taken for content: {r}"
+        );
+        assert!(r["error"].is_null(), "{r}");
+    }
+}
