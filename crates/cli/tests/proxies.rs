@@ -49,6 +49,40 @@ fn crawl(seed: &str, args: &[String]) -> (i32, String, Value) {
     (out.status.code().unwrap_or(-1), stderr, stats)
 }
 
+/// The lines a child writes to its (piped) stderr, as they come.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Open tinyproxies sending from 127.0.0.N for each N of `lasts`.
+fn tinyproxies(lasts: &[u8]) -> Vec<TinyProxy> {
+    lasts
+        .iter()
+        .map(|&n| TinyProxy::start(ProxyOptions::new(ip(n))).unwrap())
+        .collect()
+}
+
+/// A site defence: `max_requests` per second per `by`, then banned for a
+/// second with `answer`.
+fn defense(max_requests: u32, answer: BanAnswer, by: BanKey) -> Defense {
+    Defense {
+        max_requests,
+        window: Duration::from_secs(1),
+        answer,
+        by,
+        ban_for: Duration::from_secs(1),
+    }
+}
+
 fn proxy_args(urls: &[String]) -> Vec<String> {
     urls.iter()
         .flat_map(|u| ["--proxy".to_string(), u.clone()])
@@ -171,13 +205,7 @@ fn a_dead_proxy_is_named_masked_and_skipped() {
 fn with_rotation_the_defended_site_is_crawled_without_it_a_trickle() {
     // At most 6 requests per client IP per second, then banned for a second
     // with 429s.
-    let defense = Defense {
-        max_requests: 6,
-        window: Duration::from_secs(1),
-        answer: BanAnswer::TooManyRequests,
-        by: BanKey::ClientIp,
-        ban_for: Duration::from_secs(1),
-    };
+    let defense = defense(6, BanAnswer::TooManyRequests, BanKey::ClientIp);
     let direct_site = site(60, Some(defense.clone()));
     let seed = format!("{}/", direct_site.base_url());
     let common = ["-c", "8", "--per-host", "8", "--max-retry-after", "0s"].map(String::from);
@@ -194,10 +222,7 @@ fn with_rotation_the_defended_site_is_crawled_without_it_a_trickle() {
     // With four proxies (HTTP and SOCKS5), bans cool a proxy for a second
     // and the request moves on; the whole site comes through.
     let rotated_site = site(60, Some(defense));
-    let tiny = [
-        TinyProxy::start(ProxyOptions::new(ip(6))).unwrap(),
-        TinyProxy::start(ProxyOptions::new(ip(7))).unwrap(),
-    ];
+    let tiny = tinyproxies(&[6, 7]);
     let socks = [
         MicroSocks::start(ProxyOptions::new(ip(8))).unwrap(),
         MicroSocks::start(ProxyOptions::new(ip(9))).unwrap(),
@@ -260,11 +285,7 @@ fn sticky_sessions_keep_their_proxy_and_cookies() {
         ban_for: Duration::from_secs(1),
     };
     let site = site(50, Some(defense));
-    let proxies = [
-        TinyProxy::start(ProxyOptions::new(ip(10))).unwrap(),
-        TinyProxy::start(ProxyOptions::new(ip(11))).unwrap(),
-        TinyProxy::start(ProxyOptions::new(ip(12))).unwrap(),
-    ];
+    let proxies = tinyproxies(&[10, 11, 12]);
     let urls: Vec<String> = proxies.iter().map(|p| p.url()).collect();
     let mut args = proxy_args(&urls);
     args.extend(
@@ -763,7 +784,6 @@ fn proxies_refusing_the_credentials_are_named_and_the_crawl_goes_on() {
 
 #[test]
 fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
-    use std::io::BufRead;
     let site = site(20, None);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -786,14 +806,7 @@ fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
     // Start the proxy once trawl has found it down more often than one
     // request may rotate (1 + --proxy-attempts): robots.txt must wait for
     // it rather than count the host as unreachable.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stderr_lines(&mut child);
     let mut seen = Vec::new();
     common::wait_until(
         "trawl to report the proxy down",
@@ -833,7 +846,6 @@ fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
 
 #[test]
 fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
-    use std::io::BufRead;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -862,14 +874,7 @@ fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stderr_lines(&mut child);
     common::wait_until(
         "20 pages through the proxy",
         Duration::from_secs(30),
@@ -908,19 +913,9 @@ fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
 fn captcha_pages_served_with_200_are_bans_not_content() {
     // The site answers a banned client with a 200 CAPTCHA page: only the
     // body tells. Every page must still arrive as itself.
-    let defense = Defense {
-        max_requests: 6,
-        window: Duration::from_secs(1),
-        answer: BanAnswer::Captcha,
-        by: BanKey::ClientIp,
-        ban_for: Duration::from_secs(1),
-    };
+    let defense = defense(6, BanAnswer::Captcha, BanKey::ClientIp);
     let site = site(50, Some(defense));
-    let proxies = [
-        TinyProxy::start(ProxyOptions::new(ip(30))).unwrap(),
-        TinyProxy::start(ProxyOptions::new(ip(31))).unwrap(),
-        TinyProxy::start(ProxyOptions::new(ip(32))).unwrap(),
-    ];
+    let proxies = tinyproxies(&[30, 31, 32]);
     let urls: Vec<String> = proxies.iter().map(|p| p.url()).collect();
     let mut args = proxy_args(&urls);
     args.extend(

@@ -438,14 +438,21 @@ impl Downloader {
             };
             CrawlStats::inc(&self.stats.proxy_waits);
             self.publish_proxy_stats(true);
-            let stopped = self.stop_notify.notified();
-            if self.stopping.load(Ordering::SeqCst) {
+            if !self.sleep_unless_stopped(wait).await {
                 return Err(FetchError::Other("stopping".into()));
             }
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped => return Err(FetchError::Other("stopping".into())),
-            }
+        }
+    }
+
+    /// Sleep `wait`, cut short when the crawl stops; false when it stopped.
+    async fn sleep_unless_stopped(&self, wait: Duration) -> bool {
+        let stopped = self.stop_notify.notified();
+        if self.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = stopped => false,
         }
     }
 
@@ -706,13 +713,8 @@ impl Downloader {
                     rounds += 1;
                     let wait = backoff(rounds, self.cfg.backoff_base, self.cfg.backoff_max);
                     tracing::debug!(%target, rounds, error = %e, ?wait, "robots.txt: no route got through; trying again.");
-                    let stopped = self.stop_notify.notified();
-                    if self.stopping.load(Ordering::SeqCst) {
+                    if !self.sleep_unless_stopped(wait).await {
                         return result;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = stopped => return result,
                     }
                 }
                 _ => return result,
@@ -940,13 +942,8 @@ impl Downloader {
                 None => backoff(attempt, self.cfg.backoff_base, self.cfg.backoff_max),
             };
             tracing::debug!(%url, attempt, ?wait, "Retrying.");
-            let stopped = self.stop_notify.notified();
-            if self.stopping.load(Ordering::SeqCst) {
+            if !self.sleep_unless_stopped(wait).await {
                 return result;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped => return result,
             }
         }
     }

@@ -11,6 +11,8 @@
 pub mod embedded;
 pub mod memory;
 pub mod redis;
+#[doc(hidden)]
+pub mod testing;
 
 pub use self::redis::{RedisFrontier, RedisFrontierConfig};
 pub use embedded::DiskFrontier;

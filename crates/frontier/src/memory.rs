@@ -387,30 +387,10 @@ mod tests {
         assert_eq!(order, vec!["/2", "/0", "/1", "/3"]);
     }
 
-    /// A request carrying every per-request field a spider rule can set.
-    fn rich_request() -> Request {
-        let mut r = Request::child_of(
-            Url::parse("http://a.test/item/1?x=1").unwrap(),
-            2,
-            "http://a.test/list".into(),
-        );
-        r.priority = 3;
-        r.etag = Some("\"v1\"".into());
-        r.last_modified = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
-        r.callback = Some("parse_item".into());
-        r.headers = vec![
-            ("Accept-Language".into(), "de".into()),
-            ("X-Token".into(), "a b".into()),
-            ("X-Token".into(), "second".into()),
-        ];
-        r.proxy_pool = Some("residential".into());
-        r
-    }
-
     #[tokio::test]
     async fn per_request_fields_survive_lease_and_release() {
         let f = MemoryFrontier::new(1);
-        let pushed = rich_request();
+        let pushed = crate::testing::rich_request();
         assert_eq!(f.push(vec![pushed.clone()]).await.unwrap(), 1);
         let l = f.lease(1).await.unwrap();
         assert_eq!(l.len(), 1);

@@ -845,32 +845,12 @@ async fn expired_fetched_and_fetching_leases_requeue_with_counts_intact() {
     assert_eq!((s.queued, s.leased, s.seen, s.hosts), (0, 0, 2, 0));
 }
 
-/// A request carrying every per-request field a spider rule can set.
-fn rich_request() -> Request {
-    let mut r = Request::child_of(
-        Url::parse("http://a.test/item/1?x=1").unwrap(),
-        2,
-        "http://a.test/list".into(),
-    );
-    r.priority = 3;
-    r.etag = Some("\"v1\"".into());
-    r.last_modified = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
-    r.callback = Some("parse_item".into());
-    r.headers = vec![
-        ("Accept-Language".into(), "de".into()),
-        ("X-Token".into(), "a b".into()),
-        ("X-Token".into(), "second".into()),
-    ];
-    r.proxy_pool = Some("residential".into());
-    r
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_request_fields_survive_between_workers() {
     let server = RedisServer::start();
     let a = connect(config(&server, "fields", "a")).await;
     let b = connect(config(&server, "fields", "b")).await;
-    let pushed = rich_request();
+    let pushed = trawl_frontier::testing::rich_request();
     assert_eq!(
         a.push(vec![pushed.clone(), req("http://b.test/plain")])
             .await

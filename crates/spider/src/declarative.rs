@@ -887,6 +887,17 @@ impl Spider for DeclarativeSpider {
 mod tests {
     use super::*;
 
+    /// What `spider` makes of `html` fetched for `request` (status 200).
+    fn parse_page(spider: &DeclarativeSpider, request: &Request, html: &str) -> Output {
+        spider.parse(&Response {
+            request,
+            url: &request.url,
+            status: 200,
+            content_type: None,
+            text: html,
+        })
+    }
+
     fn err(text: &str) -> String {
         match DeclarativeSpider::from_str("s.toml", text) {
             Ok(_) => panic!("accepted: {text}"),
@@ -942,13 +953,7 @@ price = { selector = ".price", type = "number", required = true }
         let list_url = Url::parse("http://e.com/list").unwrap();
         let req = Request::seed(list_url.clone());
         let html = r#"<a class="item" href="/i/1">1</a><a class="item" href="/i/2">2</a><a class="next" href="/list?page=2">next</a>"#;
-        let out = spider.parse(&Response {
-            request: &req,
-            url: &list_url,
-            status: 200,
-            content_type: None,
-            text: html,
-        });
+        let out = parse_page(&spider, &req, html);
         let urls: Vec<(String, Option<String>)> = out
             .requests
             .iter()
@@ -967,23 +972,15 @@ price = { selector = ".price", type = "number", required = true }
         let item_url = Url::parse("http://e.com/i/1").unwrap();
         let mut ireq = Request::seed(item_url.clone());
         ireq.callback = Some("item".into());
-        let out = spider.parse(&Response {
-            request: &ireq,
-            url: &item_url,
-            status: 200,
-            content_type: None,
-            text: "<h1>Lamp</h1><span class=price>$1,234.50</span>",
-        });
+        let out = parse_page(
+            &spider,
+            &ireq,
+            "<h1>Lamp</h1><span class=price>$1,234.50</span>",
+        );
         assert_eq!(out.items.len(), 1);
         assert_eq!(out.items[0].0["price"], 1234.5);
         assert_eq!(out.items[0].0["name"], "Lamp");
-        let out = spider.parse(&Response {
-            request: &ireq,
-            url: &item_url,
-            status: 200,
-            content_type: None,
-            text: "<h1>Lamp</h1>",
-        });
+        let out = parse_page(&spider, &ireq, "<h1>Lamp</h1>");
         assert!(out.items.is_empty());
         assert_eq!(out.errors.len(), 1);
         assert_eq!(out.errors[0].0["field"], "price");
@@ -993,13 +990,7 @@ price = { selector = ".price", type = "number", required = true }
     fn items_of(spider: &DeclarativeSpider, url: &str, html: &str) -> Vec<Item> {
         let url = Url::parse(url).unwrap();
         let req = Request::seed(url.clone());
-        let out = spider.parse(&Response {
-            request: &req,
-            url: &url,
-            status: 200,
-            content_type: None,
-            text: html,
-        });
+        let out = parse_page(spider, &req, html);
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         out.items
     }
@@ -1092,13 +1083,7 @@ name = { selector = "h1" }
         req.proxy_pool = Some("dc".into());
         req.headers = vec![("x-page".into(), "list".into())];
         let html = r#"<a class="item" href="/i/1">1</a><a class="other" href="/o/1">o</a><a class="next" href="/list?page=2">next</a>"#;
-        let out = spider.parse(&Response {
-            request: &req,
-            url: &url,
-            status: 200,
-            content_type: None,
-            text: html,
-        });
+        let out = parse_page(&spider, &req, html);
         let by_url: BTreeMap<String, &Request> = out
             .requests
             .iter()

@@ -597,30 +597,10 @@ mod tests {
         assert_eq!(urls, vec!["http://a/2", "http://b/1", "http://c/1"]);
     }
 
-    /// A request carrying every per-request field a spider rule can set.
-    fn rich_request() -> Request {
-        let mut r = Request::child_of(
-            Url::parse("http://a.test/item/1?x=1").unwrap(),
-            2,
-            "http://a.test/list".into(),
-        );
-        r.priority = 3;
-        r.etag = Some("\"v1\"".into());
-        r.last_modified = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
-        r.callback = Some("parse_item".into());
-        r.headers = vec![
-            ("Accept-Language".into(), "de".into()),
-            ("X-Token".into(), "a b".into()),
-            ("X-Token".into(), "second".into()),
-        ];
-        r.proxy_pool = Some("residential".into());
-        r
-    }
-
     #[tokio::test]
     async fn per_request_fields_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let pushed = rich_request();
+        let pushed = crate::testing::rich_request();
         {
             let f = DiskFrontier::open(dir.path(), 2).unwrap();
             assert_eq!(
