@@ -32,13 +32,14 @@ pub struct Request {
     pub callback: Option<String>,
     /// Headers of this request only (a spider rule's `headers`), sent after
     /// the crawl-wide ones, which they replace when the name is the same.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
+    /// Shared (`Arc`) so all the requests one rule makes hold one copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Arc<[(String, String)]>>,
     /// The named proxy pool this request goes through (a spider rule's
     /// `proxy_pool`; `"direct"` for none), instead of the one its host
     /// would get.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_pool: Option<String>,
+    pub proxy_pool: Option<Arc<str>>,
 }
 
 impl Request {
@@ -52,7 +53,7 @@ impl Request {
             etag: None,
             last_modified: None,
             callback: None,
-            headers: Vec::new(),
+            headers: None,
             proxy_pool: None,
         }
     }
@@ -73,9 +74,14 @@ impl Request {
             etag: None,
             last_modified: None,
             callback: None,
-            headers: Vec::new(),
+            headers: None,
             proxy_pool: None,
         }
+    }
+
+    /// This request's own headers (none: empty).
+    pub fn own_headers(&self) -> &[(String, String)] {
+        self.headers.as_deref().unwrap_or(&[])
     }
 
     /// The politeness key (host and non-default port).
@@ -128,10 +134,13 @@ mod tests {
     fn per_request_fields_round_trip_through_json() {
         let mut r = Request::seed(Url::parse("http://a.test/item").unwrap());
         r.callback = Some("parse_item".into());
-        r.headers = vec![
-            ("Accept-Language".into(), "de".into()),
-            ("X-Token".into(), "a b".into()),
-        ];
+        r.headers = Some(
+            vec![
+                ("Accept-Language".to_string(), "de".to_string()),
+                ("X-Token".to_string(), "a b".to_string()),
+            ]
+            .into(),
+        );
         r.proxy_pool = Some("residential".into());
         let json = serde_json::to_string(&r).unwrap();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -148,7 +157,7 @@ mod tests {
     #[test]
     fn old_records_without_the_fields_still_load() {
         let r: Request = serde_json::from_str(r#"{"url":"http://a.test/","depth":0}"#).unwrap();
-        assert!(r.headers.is_empty());
+        assert!(r.headers.is_none() && r.own_headers().is_empty());
         assert_eq!(r.proxy_pool, None);
         assert_eq!(r.callback, None);
         assert_eq!(r, Request::seed(Url::parse("http://a.test/").unwrap()));

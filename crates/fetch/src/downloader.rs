@@ -165,7 +165,7 @@ impl<'a> RequestOptions<'a> {
         RequestOptions {
             etag: request.etag.as_deref(),
             last_modified: request.last_modified.as_deref(),
-            headers: &request.headers,
+            headers: request.own_headers(),
             proxy_pool: request.proxy_pool.as_deref(),
         }
     }

@@ -16,11 +16,14 @@ pub fn rich_request() -> Request {
     r.etag = Some("\"v1\"".into());
     r.last_modified = Some("Wed, 21 Oct 2015 07:28:00 GMT".into());
     r.callback = Some("parse_item".into());
-    r.headers = vec![
-        ("Accept-Language".into(), "de".into()),
-        ("X-Token".into(), "a b".into()),
-        ("X-Token".into(), "second".into()),
-    ];
+    r.headers = Some(
+        vec![
+            ("Accept-Language".into(), "de".into()),
+            ("X-Token".into(), "a b".into()),
+            ("X-Token".into(), "second".into()),
+        ]
+        .into(),
+    );
     r.proxy_pool = Some("residential".into());
     r
 }

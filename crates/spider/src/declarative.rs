@@ -274,8 +274,9 @@ struct Follow {
     pattern: Option<Regex>,
     callback: Option<String>,
     max_depth: Option<u32>,
-    proxy_pool: Option<String>,
-    headers: Vec<(String, String)>,
+    /// Shared by every request the rule makes.
+    proxy_pool: Option<std::sync::Arc<str>>,
+    headers: Option<std::sync::Arc<[(String, String)]>>,
 }
 
 /// A `[proxy_pools.NAME]` table, checked.
@@ -586,8 +587,8 @@ impl DeclarativeSpider {
                 pattern,
                 callback: f.callback.as_ref().map(|c| c.get_ref().clone()),
                 max_depth: f.max_depth,
-                proxy_pool: f.proxy_pool.as_ref().map(|p| p.get_ref().clone()),
-                headers,
+                proxy_pool: f.proxy_pool.as_ref().map(|p| p.get_ref().as_str().into()),
+                headers: (!headers.is_empty()).then(|| headers.into()),
             })
         };
         let follow = file
@@ -840,7 +841,7 @@ impl Spider for DeclarativeSpider {
                 if rule.proxy_pool.is_none() {
                     req.proxy_pool = response.request.proxy_pool.clone();
                 }
-                if rule.headers.is_empty() {
+                if rule.headers.is_none() {
                     req.headers = response.request.headers.clone();
                 }
             }
@@ -1081,7 +1082,7 @@ name = { selector = "h1" }
         let url = Url::parse("http://e.com/list").unwrap();
         let mut req = Request::seed(url.clone());
         req.proxy_pool = Some("dc".into());
-        req.headers = vec![("x-page".into(), "list".into())];
+        req.headers = Some(vec![("x-page".to_string(), "list".to_string())].into());
         let html = r#"<a class="item" href="/i/1">1</a><a class="other" href="/o/1">o</a><a class="next" href="/list?page=2">next</a>"#;
         let out = parse_page(&spider, &req, html);
         let by_url: BTreeMap<String, &Request> = out
@@ -1092,15 +1093,15 @@ name = { selector = "h1" }
         let item = by_url["/i/1"];
         assert_eq!(item.proxy_pool.as_deref(), Some("res"));
         assert_eq!(
-            item.headers,
-            vec![
+            item.own_headers(),
+            [
                 ("referer".to_string(), "http://e.com/".to_string()),
                 ("x-requested-with".to_string(), "XMLHttpRequest".to_string()),
             ]
         );
         // A rule without pool or headers sets none.
         assert_eq!(by_url["/o/1"].proxy_pool, None);
-        assert!(by_url["/o/1"].headers.is_empty());
+        assert!(by_url["/o/1"].headers.is_none());
         // The next page keeps the page's own pool and headers.
         assert_eq!(by_url["/list"].proxy_pool.as_deref(), Some("dc"));
         assert_eq!(by_url["/list"].headers, req.headers);
