@@ -373,14 +373,17 @@ async fn kill_9_and_resume_store_each_item_once_in_every_sink() {
                 .arg("--sink")
                 .arg(format!("{PG},table_prefix={prefix}"))
                 .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                .stdout(Stdio::null());
             cmd
         }
     };
     let probe = d.join("items.jsonl");
     for kill_at in [0usize, 60, 200] {
-        let mut child = run(&[]).spawn().unwrap();
+        let stderr_log = d.join(format!("stderr-{kill_at}.log"));
+        let mut child = run(&[])
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .unwrap();
         let probe = probe.clone();
         let finished = tokio::task::spawn_blocking(move || {
             let end = Instant::now() + Duration::from_secs(60);
@@ -390,10 +393,10 @@ async fn kill_9_and_resume_store_each_item_once_in_every_sink() {
                         .args(["-KILL", &child.id().to_string()])
                         .status();
                     child.wait().unwrap();
-                    return false;
+                    return None;
                 }
-                if child.try_wait().unwrap().is_some() {
-                    return true;
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Some((status, line_count(&probe)));
                 }
                 assert!(Instant::now() < end, "no progress to {kill_at} items");
                 std::thread::sleep(Duration::from_millis(5));
@@ -401,12 +404,24 @@ async fn kill_9_and_resume_store_each_item_once_in_every_sink() {
         })
         .await
         .unwrap();
-        assert!(!finished, "the crawl finished before the kill at {kill_at}");
+        if let Some((status, lines)) = finished {
+            panic!(
+                "the crawl ended ({status}, {lines} items) before the kill at {kill_at}: {}",
+                std::fs::read_to_string(&stderr_log).unwrap_or_default()
+            );
+        }
     }
-    let status = tokio::task::spawn_blocking(move || run(&["--resume"]).status().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    let out = tokio::task::spawn_blocking(move || {
+        run(&["--resume"]).stderr(Stdio::piped()).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let products = site.site().products();
     let expected: BTreeSet<String> = products

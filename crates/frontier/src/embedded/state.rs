@@ -21,6 +21,70 @@ fn storage(context: &str, e: impl std::fmt::Display) -> FrontierError {
     FrontierError::Storage(format!("{context}: {e}"))
 }
 
+/// In a state directory: the state was created completely (written once
+/// the database has opened).
+const READY_MARKER: &str = "trawl-state.ready";
+/// In a state directory: trawl began creating the state in this (then
+/// empty) directory. Found without [`READY_MARKER`], the first run was
+/// killed half-way through creating it: nothing was crawled into it.
+const CREATING_MARKER: &str = "trawl-state.creating";
+
+/// Create `path` with `content` durably (the file and its directory).
+fn write_durably(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, content)?;
+    std::fs::File::open(path)?.sync_all()?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Make `dir` ready for the database: create it, and clear what a first
+/// run killed while creating the state left behind (a database that never
+/// finished its first open cannot be opened again). A directory that holds
+/// anything else is left as it is.
+fn prepare_dir(dir: &Path) -> Result<(), FrontierError> {
+    let io = |what: &str, e: std::io::Error| storage(&format!("{what} {}", dir.display()), e);
+    std::fs::create_dir_all(dir).map_err(|e| io("creating", e))?;
+    if dir.join(READY_MARKER).exists() {
+        return Ok(());
+    }
+    if dir.join(CREATING_MARKER).exists() {
+        tracing::info!(dir = %dir.display(), "The state was never completely created (the first run was stopped); starting it afresh.");
+        for entry in std::fs::read_dir(dir).map_err(|e| io("reading", e))? {
+            let path = entry.map_err(|e| io("reading", e))?.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| io("clearing", e))?;
+        }
+    } else if std::fs::read_dir(dir)
+        .map_err(|e| io("reading", e))?
+        .next()
+        .is_some()
+    {
+        // A state from before these markers (or other files): as it is.
+        return Ok(());
+    }
+    write_durably(&dir.join(CREATING_MARKER), b"").map_err(|e| io("marking", e))
+}
+
+/// The database in `dir` has opened: the state exists for good.
+fn mark_ready(dir: &Path) -> Result<(), FrontierError> {
+    let ready = dir.join(READY_MARKER);
+    if ready.exists() {
+        return Ok(());
+    }
+    let io = |e| storage(&format!("marking {}", dir.display()), e);
+    write_durably(&ready, b"").map_err(io)?;
+    match std::fs::remove_file(dir.join(CREATING_MARKER)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Default)]
 struct Host {
     /// Requests of this host on disk and not leased.
@@ -101,8 +165,7 @@ fn read_u64(ks: &Keyspace, key: &str) -> Result<u64, FrontierError> {
 impl DiskFrontier {
     /// Open (or create) the state in `dir`; an existing crawl is resumed.
     pub fn open(dir: &Path, host_limit: usize) -> Result<DiskFrontier, FrontierError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| storage(&format!("creating {}", dir.display()), e))?;
+        prepare_dir(dir)?;
         let db = Database::builder(dir)
             .cache_size(32 * 1024 * 1024)
             .open()
@@ -116,6 +179,9 @@ impl DiskFrontier {
         };
         let (seen, queue, meta, known) =
             (open("seen")?, open("queue")?, open("meta")?, open("known")?);
+        db.persist(fjall::PersistMode::SyncAll)
+            .map_err(|e| storage("persisting the new state", e))?;
+        mark_ready(dir)?;
         let mut state = State {
             next_seq: read_u64(&meta, "seq")?,
             seen: read_u64(&meta, "seen")?,
@@ -595,6 +661,45 @@ mod tests {
             .collect();
         urls.sort();
         assert_eq!(urls, vec!["http://a/2", "http://b/1", "http://c/1"]);
+    }
+
+    #[tokio::test]
+    async fn a_state_whose_creation_was_killed_starts_afresh() {
+        // What `kill -9` during the very first open leaves: the marker, a
+        // journal file fjall refuses to create again, a half-made folder.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CREATING_MARKER), b"").unwrap();
+        std::fs::write(dir.path().join("0.jnl"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("keyspaces")).unwrap();
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        assert!(!f.is_resumed());
+        assert!(dir.path().join(READY_MARKER).exists());
+        assert!(!dir.path().join(CREATING_MARKER).exists());
+        let url = Url::parse("http://a.test/1").unwrap();
+        assert_eq!(f.push(vec![Request::seed(url)]).await.unwrap(), 1);
+        drop(f);
+        // From now on it is a state like any other: reopened, not cleared.
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        assert!(f.is_resumed());
+        assert_eq!(f.lease(1).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn files_that_are_not_a_half_made_state_are_never_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        drop(f);
+        assert_eq!(
+            std::fs::read(dir.path().join("notes.txt")).unwrap(),
+            b"mine"
+        );
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        drop(f);
+        assert_eq!(
+            std::fs::read(dir.path().join("notes.txt")).unwrap(),
+            b"mine"
+        );
     }
 
     #[tokio::test]
