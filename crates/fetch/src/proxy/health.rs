@@ -63,6 +63,9 @@ impl HealthConfig {
     }
 }
 
+/// How often requests waiting for a probe's answer look again.
+pub(crate) const PROBE_POLL: Duration = Duration::from_millis(50);
+
 /// One proxy on one host.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct HostHealth {
@@ -132,8 +135,17 @@ impl ProxyHealth {
         let host_until = self.hosts.get(host).and_then(|h| h.cooling(now));
         match (self.down(now), host_until) {
             (Some(a), Some(b)) => Some(a.max(b)),
+            (None, None) if self.probing(now) => Some(now + PROBE_POLL),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Back from a cooldown after failing, with a request in flight: that
+    /// request probes whether the proxy works again, and the others wait
+    /// for its answer instead of all failing on it (a circuit breaker's
+    /// half-open state). The first success ends it.
+    pub fn probing(&self, now: Instant) -> bool {
+        self.consecutive_failures > 0 && self.in_flight > 0 && self.down(now).is_none()
     }
 
     pub fn usable(&self, host: &str, now: Instant) -> bool {

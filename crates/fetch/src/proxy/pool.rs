@@ -417,12 +417,18 @@ fn blocked(proxies: &[ProxyHealth], host: &str, now: Instant) -> Pick {
         return Pick::NoneLeft;
     };
     let down = in_service.iter().filter(|p| p.down(now).is_some()).count();
-    let cooling = in_service.len() - down;
+    let probing = in_service.iter().filter(|p| p.probing(now)).count();
+    let cooling = in_service.len() - down - probing;
     let retired = proxies.len() - in_service.len();
+    let probed = if probing > 0 {
+        format!(", {probing} being probed")
+    } else {
+        String::new()
+    };
     Pick::Wait {
         until,
         reason: format!(
-            "no proxy usable for {host}: {cooling} cooling down for it, {down} down, {retired} retired"
+            "no proxy usable for {host}: {cooling} cooling down for it, {down} down{probed}, {retired} retired"
         ),
     }
 }
@@ -777,6 +783,45 @@ mod tests {
             assert_eq!(id(pool.pick("a", now)), 1);
         }
         assert_eq!(pool.pick_for_session(ProxyId(0), "a", now), Pick::NoneLeft);
+    }
+
+    #[test]
+    fn after_a_failure_one_request_probes_and_the_others_wait() {
+        let pool = pool(1, Strategy::RoundRobin);
+        let mut now = Instant::now();
+        pool.report(ProxyId(0), "a", &failed(), Duration::ZERO, now);
+        now += 10 * SEC;
+        // Back from its cooldown: the first request goes (the probe)...
+        assert_eq!(id(pool.pick("a", now)), 0);
+        let probe = pool.start(ProxyId(0));
+        // ...the others wait a moment for its answer, on any host.
+        for host in ["a", "b"] {
+            match pool.pick(host, now) {
+                Pick::Wait { until, reason } => {
+                    assert_eq!(until, now + crate::proxy::health::PROBE_POLL);
+                    assert!(reason.contains("1 being probed"), "{reason}");
+                }
+                other => panic!("expected a wait, got {other:?}"),
+            }
+        }
+        // The probe fails: down again, longer; nobody else went through.
+        drop(probe);
+        pool.report(ProxyId(0), "a", &failed(), Duration::ZERO, now);
+        assert!(matches!(pool.pick("a", now), Pick::Wait { .. }));
+        now += 20 * SEC;
+        assert_eq!(id(pool.pick("a", now)), 0);
+        let probe = pool.start(ProxyId(0));
+        assert!(matches!(pool.pick("a", now), Pick::Wait { .. }));
+        // It works again: everyone goes, several at once.
+        pool.report(ProxyId(0), "a", &Signal::Ok, SEC, now + SEC);
+        let _second = pool.start(ProxyId(0));
+        assert_eq!(id(pool.pick("a", now + SEC)), 0);
+        assert_eq!(id(pool.pick("b", now + SEC)), 0);
+        drop(probe);
+        // A healthy proxy is never limited to one request.
+        let healthy = self::pool(1, Strategy::RoundRobin);
+        let _guards: Vec<_> = (0..5).map(|_| healthy.start(ProxyId(0))).collect();
+        assert_eq!(id(healthy.pick("a", now)), 0);
     }
 
     #[test]
