@@ -525,13 +525,17 @@ fn hosts_through_their_pools(extra: &[&str]) {
     let pool_b = MicroSocks::start(ProxyOptions::new(ip(21)).with_auth("carol", "pw-b")).unwrap();
     let default = TinyProxy::start(ProxyOptions::new(ip(22))).unwrap();
     let host = |s: &TestSite| s.base_url().trim_start_matches("http://").to_string();
+    // Pool b comes from a proxy list file (`NAME=@FILE`).
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("pool-b.txt");
+    std::fs::write(&list, format!("# pool b\n{}\n", pool_b.url())).unwrap();
     let mut args = vec![
         "--proxy".to_string(),
         default.url(),
         "--proxy-pool".into(),
         format!("a={}", pool_a.url()),
         "--proxy-pool".into(),
-        format!("b={}", pool_b.url()),
+        format!("b=@{}", list.display()),
         "--host-pool".into(),
         format!("{}=a", host(&sites[0])),
         "--host-pool".into(),
