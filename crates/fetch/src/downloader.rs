@@ -728,26 +728,10 @@ impl Downloader {
             .await
     }
 
-    /// [`Downloader::fetch`] as a conditional GET: `If-None-Match` and
-    /// `If-Modified-Since` from an earlier fetch's validators, so an
-    /// unchanged page answers 304 without a body.
-    pub async fn fetch_conditional(
-        &self,
-        url: &Url,
-        etag: Option<&str>,
-        last_modified: Option<&str>,
-        in_scope: &(dyn Fn(&Url) -> bool + Sync),
-    ) -> FetchOutcome {
-        let options = RequestOptions {
-            etag,
-            last_modified,
-            ..RequestOptions::default()
-        };
-        self.fetch_with(url, &options, in_scope).await
-    }
-
     /// [`Downloader::fetch`] with a request's own headers, proxy pool and
-    /// validators ([`RequestOptions::of`] a frontier request).
+    /// validators ([`RequestOptions::of`] a frontier request). Validators
+    /// make it a conditional GET (`If-None-Match`, `If-Modified-Since`): an
+    /// unchanged page answers 304 without a body.
     ///
     /// The request's headers go to every hop of a redirect chain, except
     /// `Authorization` and `Cookie` once the chain leaves the first host.
