@@ -71,15 +71,7 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     // Anti-ban settings: the file's proxies and headers add to the command
     // line's; the rest fill in what the command line left at its default.
     o.proxies.extend(s.proxies.iter().cloned());
-    o.spider_pools = spider
-        .proxy_pools()
-        .iter()
-        .map(|p| trawl_fetch::proxy::NamedPool {
-            name: p.name.clone(),
-            proxies: p.proxies.clone(),
-            strategy: p.strategy,
-        })
-        .collect();
+    o.spider_pools = spider.proxy_pools().to_vec();
     o.spider_host_pools = spider.host_pools().to_vec();
     o.headers
         .extend(s.headers.iter().map(|(k, v)| format!("{k}: {v}")));

@@ -279,15 +279,6 @@ struct Follow {
     headers: Option<std::sync::Arc<[(String, String)]>>,
 }
 
-/// A `[proxy_pools.NAME]` table, checked.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProxyPoolSettings {
-    pub name: String,
-    pub proxies: Vec<trawl_fetch::proxy::ProxySpec>,
-    pub strategy: Option<trawl_fetch::proxy::Strategy>,
-    pub hosts: Vec<trawl_fetch::proxy::HostPattern>,
-}
-
 struct ItemRule {
     name: String,
     url_match: Option<Regex>,
@@ -307,7 +298,8 @@ pub struct DeclarativeSpider {
     settings: Settings,
     pipeline: Pipeline,
     sinks: Vec<trawl_sink::SinkSpec>,
-    proxy_pools: Vec<ProxyPoolSettings>,
+    /// The `[proxy_pools]` tables; their `hosts` are in `host_pools`.
+    proxy_pools: Vec<trawl_fetch::proxy::NamedPool>,
     host_pools: Vec<trawl_fetch::proxy::HostRule>,
 }
 
@@ -467,7 +459,6 @@ impl DeclarativeSpider {
                 )?),
                 None => None,
             };
-            let mut hosts = Vec::new();
             for h in &pool.hosts {
                 let pattern: trawl_fetch::proxy::HostPattern =
                     h.get_ref()
@@ -476,16 +467,14 @@ impl DeclarativeSpider {
                             invalid(Some(h.span()), e.to_string())
                         })?;
                 host_pools.push(trawl_fetch::proxy::HostRule {
-                    pattern: pattern.clone(),
+                    pattern,
                     pool: name.clone(),
                 });
-                hosts.push(pattern);
             }
-            proxy_pools.push(ProxyPoolSettings {
+            proxy_pools.push(trawl_fetch::proxy::NamedPool {
                 name: name.clone(),
                 proxies,
                 strategy,
-                hosts,
             });
         }
         let pool_known = |name: &str| {
@@ -718,7 +707,7 @@ impl DeclarativeSpider {
     }
 
     /// The `[proxy_pools]` tables, in file order.
-    pub fn proxy_pools(&self) -> &[ProxyPoolSettings] {
+    pub fn proxy_pools(&self) -> &[trawl_fetch::proxy::NamedPool] {
         &self.proxy_pools
     }
 
