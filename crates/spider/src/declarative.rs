@@ -430,22 +430,7 @@ impl DeclarativeSpider {
         let mut proxy_pools = Vec::new();
         let mut host_pools = Vec::new();
         for (name, pool) in &file.proxy_pools {
-            let span = pool.span();
             let pool = pool.get_ref();
-            if name == trawl_fetch::proxy::DIRECT || name == trawl_fetch::proxy::DEFAULT {
-                return Err(invalid(
-                    Some(span),
-                    format!(
-                        "proxy pool `{name}`: the name is reserved (\"direct\" means no proxy, \"default\" the settings' proxies)"
-                    ),
-                ));
-            }
-            if pool.proxies.is_empty() {
-                return Err(invalid(
-                    Some(span),
-                    format!("proxy pool `{name}` has no proxies"),
-                ));
-            }
             let mut proxies = Vec::new();
             for p in &pool.proxies {
                 proxies.push(
@@ -477,19 +462,18 @@ impl DeclarativeSpider {
                 strategy,
             });
         }
-        let pool_known = |name: &str| {
-            name == trawl_fetch::proxy::DIRECT
-                || name == trawl_fetch::proxy::DEFAULT
-                || file.proxy_pools.contains_key(name)
-        };
-        let known_pools = || {
-            let mut names = vec![
-                trawl_fetch::proxy::DEFAULT.to_string(),
-                trawl_fetch::proxy::DIRECT.to_string(),
-            ];
-            names.extend(file.proxy_pools.keys().cloned());
-            names.join(", ")
-        };
+        // The downloader's own table checks the pools (reserved names, no
+        // proxies) and resolves the names rules and hosts use.
+        let routes = trawl_fetch::proxy::RouteTable::new(&proxy_pools, &[]).map_err(|e| {
+            use trawl_fetch::proxy::RouteError::{Duplicate, Empty, Reserved};
+            let span = match &e {
+                Reserved { name } | Empty { name } | Duplicate { name } => {
+                    file.proxy_pools.get(name).map(Spanned::span)
+                }
+                _ => None,
+            };
+            invalid(span, e.to_string())
+        })?;
         for (pattern, pool) in &file.settings.host_pools {
             let at = || {
                 settings_host_pool_span(text, pattern)
@@ -498,15 +482,9 @@ impl DeclarativeSpider {
             let pattern: trawl_fetch::proxy::HostPattern = pattern
                 .parse()
                 .map_err(|e: trawl_fetch::proxy::HostPatternError| invalid(at(), e.to_string()))?;
-            if !pool_known(pool) {
-                return Err(invalid(
-                    at(),
-                    format!(
-                        "settings.host_pools: unknown proxy pool {pool:?} (known: {})",
-                        known_pools()
-                    ),
-                ));
-            }
+            routes
+                .group(pool)
+                .map_err(|e| invalid(at(), format!("settings.host_pools: {e}")))?;
             host_pools.push(trawl_fetch::proxy::HostRule {
                 pattern,
                 pool: pool.clone(),
@@ -550,17 +528,10 @@ impl DeclarativeSpider {
                     ),
                 ));
             }
-            if let Some(pool) = &f.proxy_pool
-                && !pool_known(pool.get_ref())
-            {
-                return Err(invalid(
-                    Some(pool.span()),
-                    format!(
-                        "unknown proxy pool {:?} (known: {})",
-                        pool.get_ref(),
-                        known_pools()
-                    ),
-                ));
+            if let Some(pool) = &f.proxy_pool {
+                routes
+                    .group(pool.get_ref())
+                    .map_err(|e| invalid(Some(pool.span()), e.to_string()))?;
             }
             let mut headers = Vec::new();
             if let Some(table) = &f.headers {
@@ -1129,7 +1100,7 @@ name = { selector = "h1" }
         let e = bad("[proxy_pools.dc]", "[proxy_pools.direct]");
         assert!(e.contains("reserved"), "{e}");
         let e = bad("proxies = [\"http://10.0.0.9:3128\"]", "proxies = []");
-        assert!(e.contains("pool `dc` has no proxies"), "{e}");
+        assert!(e.contains("proxy pool \"dc\" has no proxies"), "{e}");
         let e = bad(
             "\"X-Requested-With\" = \"XMLHttpRequest\"",
             "\"X-Bad\" = \"a\\nb\"",
