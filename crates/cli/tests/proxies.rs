@@ -94,17 +94,33 @@ fn site(pages: usize, defended: Option<Defense>) -> TestSite {
 }
 
 fn start_site(pages: usize, defended: Option<Defense>, tls: bool) -> TestSite {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let cfg = SiteConfig {
         pages,
         fanout: 4,
         defended,
         ..Default::default()
     };
+    serve(cfg, tls)
+}
+
+/// A site whose every page takes 20 ms, so a crawl can be caught midway.
+fn slow_site(pages: usize) -> TestSite {
+    let cfg = SiteConfig {
+        pages,
+        fanout: 4,
+        latency: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    serve(cfg, false)
+}
+
+/// Serve `cfg` on a runtime of its own that lives as long as the test.
+fn serve(cfg: SiteConfig, tls: bool) -> TestSite {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let site = rt
         .block_on(async {
             if tls {
@@ -624,19 +640,7 @@ headers = {{ "X-Crawl" = "all", "X-Rule" = "overridden" }}
 
 #[test]
 fn a_rules_pool_and_headers_go_with_its_requests_across_a_kill_and_resume() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let site = rt
-        .block_on(TestSite::start(SiteConfig {
-            pages: 300,
-            fanout: 4,
-            latency: Some(Duration::from_millis(20)),
-            ..Default::default()
-        }))
-        .unwrap();
+    let site = slow_site(300);
     let proxy = MicroSocks::start(ProxyOptions::new(ip(23))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spider = dir.path().join("s.toml");
@@ -728,7 +732,6 @@ fn a_rules_pool_and_headers_go_with_its_requests_across_a_kill_and_resume() {
         .filter(|p| p.starts_with("/p/"))
         .collect();
     assert_eq!(unique, expected);
-    std::mem::forget(rt);
 }
 
 #[test]
@@ -850,19 +853,7 @@ fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
 
 #[test]
 fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let site = rt
-        .block_on(TestSite::start(SiteConfig {
-            pages: 80,
-            fanout: 4,
-            latency: Some(Duration::from_millis(20)),
-            ..Default::default()
-        }))
-        .unwrap();
+    let site = slow_site(80);
     let first = TinyProxy::start(ProxyOptions::new(ip(28))).unwrap();
     let port = first.port();
     let dir = tempfile::tempdir().unwrap();
@@ -910,7 +901,6 @@ fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
     assert!(by_client.contains_key(&ip(28)) && by_client.contains_key(&ip(29)));
     assert!(!by_client.contains_key(&ip(1)), "nothing went direct");
     assert!(site.stats().log.len() > during);
-    std::mem::forget(rt);
 }
 
 #[test]
