@@ -789,6 +789,63 @@ fn proxies_refusing_the_credentials_are_named_and_the_crawl_goes_on() {
     }
 }
 
+/// A `trawl crawl` running in the background, its stderr read as it comes.
+struct LiveCrawl {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    seen: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl LiveCrawl {
+    fn start(seed: &str, args: &[&str]) -> LiveCrawl {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = trawl()
+            .args(["crawl", seed, "-q"])
+            .args(args)
+            .arg("-o")
+            .arg(dir.path().join("items.jsonl"))
+            .arg("--stats-json")
+            .arg(dir.path().join("stats.json"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = stderr_lines(&mut child);
+        LiveCrawl {
+            child,
+            lines,
+            seen: Vec::new(),
+            dir,
+        }
+    }
+
+    /// Wait until `count` stderr lines contain `text`; the crawl must still
+    /// be running then.
+    fn wait_for_lines(&mut self, text: &str, count: usize) {
+        let (child, lines, seen) = (&mut self.child, &self.lines, &mut self.seen);
+        common::wait_until(text, Duration::from_secs(30), || {
+            seen.extend(lines.try_iter());
+            seen.iter().filter(|l| l.contains(text)).count() >= count
+                || child.try_wait().unwrap().is_some()
+        });
+        assert!(self.child.try_wait().unwrap().is_none(), "{:#?}", self.seen);
+    }
+
+    /// Wait for the crawl to exit 0; its stats.
+    fn finish(mut self) -> (Value, Vec<String>) {
+        let mut status = None;
+        common::wait_until("the crawl to end", Duration::from_secs(60), || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        self.seen.extend(self.lines.try_iter());
+        assert_eq!(status.unwrap().code(), Some(0), "{:#?}", self.seen);
+        let text = std::fs::read_to_string(self.dir.path().join("stats.json")).unwrap();
+        (serde_json::from_str(&text).unwrap(), self.seen)
+    }
+}
+
 #[test]
 fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
     let site = site(20, None);
@@ -797,43 +854,24 @@ fn a_proxy_that_is_down_at_the_start_does_not_cost_the_hosts_robots_txt() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempfile::tempdir().unwrap();
-    let stats = dir.path().join("stats.json");
-    let mut child = trawl()
-        .args(["crawl", &format!("{}/", site.base_url()), "-q"])
-        .args(["--proxy", &format!("http://127.0.0.1:{port}")])
-        .args(["--proxy-cooldown", "200ms", "--proxy-attempts", "1"])
-        .arg("-o")
-        .arg(dir.path().join("items.jsonl"))
-        .arg("--stats-json")
-        .arg(&stats)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let mut crawl = LiveCrawl::start(
+        &format!("{}/", site.base_url()),
+        &[
+            "--proxy",
+            &proxy,
+            "--proxy-cooldown",
+            "200ms",
+            "--proxy-attempts",
+            "1",
+        ],
+    );
     // Start the proxy once trawl has found it down more often than one
     // request may rotate (1 + --proxy-attempts): robots.txt must wait for
     // it rather than count the host as unreachable.
-    let rx = stderr_lines(&mut child);
-    let mut seen = Vec::new();
-    common::wait_until(
-        "trawl to report the proxy down",
-        Duration::from_secs(30),
-        || {
-            seen.extend(rx.try_iter());
-            seen.iter().filter(|l| l.contains("Proxy failed")).count() >= 3
-                || child.try_wait().unwrap().is_some()
-        },
-    );
-    assert!(child.try_wait().unwrap().is_none(), "{seen:#?}");
+    crawl.wait_for_lines("Proxy failed", 3);
     let _proxy = TinyProxy::start(ProxyOptions::new(ip(27)).on_port(port)).unwrap();
-    let mut status = None;
-    common::wait_until("the crawl to end", Duration::from_secs(60), || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    seen.extend(rx.try_iter());
-    assert_eq!(status.unwrap().code(), Some(0), "{seen:#?}");
-    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let (stats, seen) = crawl.finish();
     // robots.txt was read through the proxy once it was up (a host taken
     // as unreachable would be disallowed: no page at all).
     assert!(
@@ -856,43 +894,31 @@ fn when_the_only_proxy_dies_the_crawl_pauses_and_loses_no_page() {
     let site = slow_site(80);
     let first = TinyProxy::start(ProxyOptions::new(ip(28))).unwrap();
     let port = first.port();
-    let dir = tempfile::tempdir().unwrap();
-    let stats = dir.path().join("stats.json");
-    let mut child = trawl()
-        .args(["crawl", &format!("{}/", site.base_url()), "-q"])
-        .args(["--proxy", &first.url()])
-        .args(["--proxy-cooldown", "200ms", "-c", "4", "--per-host", "4"])
-        .arg("-o")
-        .arg(dir.path().join("items.jsonl"))
-        .arg("--stats-json")
-        .arg(&stats)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = stderr_lines(&mut child);
+    let proxy = first.url();
+    let mut crawl = LiveCrawl::start(
+        &format!("{}/", site.base_url()),
+        &[
+            "--proxy",
+            &proxy,
+            "--proxy-cooldown",
+            "200ms",
+            "-c",
+            "4",
+            "--per-host",
+            "4",
+        ],
+    );
     common::wait_until(
         "20 pages through the proxy",
         Duration::from_secs(30),
         || site.stats().log.len() >= 20,
     );
     drop(first);
-    let mut seen = Vec::new();
-    common::wait_until("trawl to say it pauses", Duration::from_secs(30), || {
-        seen.extend(rx.try_iter());
-        seen.iter().any(|l| l.contains("the crawl pauses")) || child.try_wait().unwrap().is_some()
-    });
-    assert!(child.try_wait().unwrap().is_none(), "{seen:#?}");
+    crawl.wait_for_lines("the crawl pauses", 1);
     let during = site.stats().log.len();
     // The same proxy address comes back, sending from another IP.
     let _second = TinyProxy::start(ProxyOptions::new(ip(29)).on_port(port)).unwrap();
-    let mut status = None;
-    common::wait_until("the crawl to end", Duration::from_secs(60), || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    seen.extend(rx.try_iter());
-    assert_eq!(status.unwrap().code(), Some(0), "{seen:#?}");
-    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let (stats, seen) = crawl.finish();
     // Nothing was failed for want of a proxy: every page arrived.
     let total = site.site().ground_truth().len() as u64;
     assert_eq!(stats["pages_ok"].as_u64(), Some(total), "{seen:#?}");
