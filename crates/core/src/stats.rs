@@ -54,6 +54,11 @@ pub struct CrawlStats {
     pub rotations: AtomicU64,
     /// Times a request waited because no proxy was usable.
     pub proxy_waits: AtomicU64,
+    /// Responses judged rate limits (429, 503 with Retry-After, …), with
+    /// or without proxies.
+    pub rate_limited: AtomicU64,
+    /// Times a request waited for its exit's pace to the host.
+    pub pace_waits: AtomicU64,
     /// The proxies' and sessions' state (set by the downloader).
     pub proxies: parking_lot::Mutex<Option<serde_json::Value>>,
     /// One entry per sink, registered when the crawl starts.
@@ -158,6 +163,8 @@ pub struct StatsSnapshot {
     pub rotations: u64,
     #[serde(default)]
     pub proxy_waits: u64,
+    pub rate_limited: u64,
+    pub pace_waits: u64,
     /// Each proxy's state and counters, and the session pool's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxies: Option<serde_json::Value>,
@@ -206,6 +213,8 @@ impl CrawlStats {
             proxy_failures: self.proxy_failures.load(Relaxed),
             rotations: self.rotations.load(Relaxed),
             proxy_waits: self.proxy_waits.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            pace_waits: self.pace_waits.load(Relaxed),
             proxies: self.proxies.lock().clone(),
         }
     }

@@ -66,6 +66,30 @@ pub struct FetchConfig {
     /// Tries of one request on different proxies/sessions after bans or
     /// proxy failures (on top of `retries`).
     pub proxy_attempts: u32,
+    /// Per (exit, host) request rates ([`crate::pacing`]); its
+    /// `max_in_flight` is set from `per_host` by the downloader.
+    pub pacing: crate::pacing::PacingConfig,
+    /// Tries of one request after rate-limit answers (429, …), on top of
+    /// `retries`: each waits for a ready exit, not a back-off.
+    pub rate_limit_retries: u32,
+}
+
+impl FetchConfig {
+    /// Requests in flight to one host across all exits: `per_host` for
+    /// each proxy of the largest pool (the site sees each exit as another
+    /// client), `per_host` when crawling directly. The frontier's per-host
+    /// lease limit should be this.
+    pub fn host_concurrency(&self) -> usize {
+        let exits = self
+            .proxy_pools
+            .iter()
+            .map(|p| p.proxies.len())
+            .chain([self.proxies.len()])
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        self.per_host.max(1).saturating_mul(exits)
+    }
 }
 
 /// A session pool's limits.
@@ -122,6 +146,8 @@ impl Default for FetchConfig {
             ban_rules: crate::proxy::BanRules::default(),
             sessions: None,
             proxy_attempts: 8,
+            pacing: crate::pacing::PacingConfig::default(),
+            rate_limit_retries: 10,
         }
     }
 }

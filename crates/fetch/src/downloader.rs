@@ -1,9 +1,12 @@
 //! The downloader: the whole fetch of one URL.
 //!
 //! For each hop of a redirect chain: ask robots.txt, take the host's slot,
-//! send, and read the body under the cap; on a retryable failure, back off
-//! (or wait what `Retry-After` says, also pushing back every other request
-//! to that host) and try again. Each redirect hop is canonicalized and
+//! pick an exit (direct, or a proxy) that is ready for the host now by its
+//! pace ([`crate::pacing`]), send, and read the body under the cap; a
+//! rate-limit answer slows that exit's pace for the host (and a
+//! `Retry-After` holds back that pair only) and the request goes again
+//! through whichever exit is ready first; other retryable failures back off
+//! and try again. Each redirect hop is canonicalized and
 //! checked for loops, the hop limit and the crawl scope before it is
 //! followed.
 
@@ -23,9 +26,11 @@ use std::collections::HashMap;
 use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, chain, is_retryable_status};
+use crate::pacing::{PaceGuard, PaceSignal, Pacer, RateInfo, Readiness};
 use crate::proxy::{
     GroupIndex, Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, RouteTable, Session, SessionId,
     SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure,
+    pool::ExitGuard,
 };
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
@@ -69,6 +74,8 @@ struct Page {
     etag: Option<String>,
     last_modified: Option<String>,
     retry_after: Option<Duration>,
+    /// The answer was a rate limit (the pace of its exit was cut).
+    rate_limited: bool,
     body: Bytes,
     truncated: bool,
     /// Version, reason, headers and peer of the response, when recorded.
@@ -126,17 +133,22 @@ pub struct Downloader {
     groups: Vec<RouteGroup>,
     /// One client (proxy + cookie jar) per live session, per group.
     session_clients: parking_lot::Mutex<HashMap<(GroupIndex, SessionId), reqwest::Client>>,
-    /// A pause for want of proxies has been announced.
+    /// A pause for want of proxies is going on (announced once).
     pause_noted: AtomicBool,
+    /// What the pauses announced so far were about, so each kind is said
+    /// once a crawl, not at every cooldown.
+    pauses_said: parking_lot::Mutex<HashSet<&'static str>>,
     last_publish: parking_lot::Mutex<Instant>,
 }
 
 /// A proxy pool (none: direct) with its clients and its sessions.
 struct RouteGroup {
     pool: Option<ProxyPool>,
-    /// One client per proxy, by `ProxyId` index.
-    proxy_clients: Vec<reqwest::Client>,
+    /// One client per proxy, by `ProxyId` index (grows on reloads).
+    proxy_clients: parking_lot::RwLock<Vec<reqwest::Client>>,
     sessions: Option<SessionPool>,
+    /// The pace of each exit × host: the pool's, or (direct) exit 0's.
+    pacer: Arc<Pacer>,
 }
 
 /// How one request goes out.
@@ -145,7 +157,52 @@ struct Route {
     group: GroupIndex,
     proxy: Option<ProxyId>,
     session: Option<Session>,
+    /// Its in-flight place and pace reservation, held for the exchange.
+    _guard: RouteGuard,
 }
+
+/// Held, never read: dropping it ends the request's in-flight place.
+struct RouteGuard {
+    _exit: Option<ExitGuard>,
+    _pace: Option<PaceGuard>,
+}
+
+impl RouteGuard {
+    fn exit(guard: ExitGuard) -> RouteGuard {
+        RouteGuard {
+            _exit: Some(guard),
+            _pace: None,
+        }
+    }
+
+    fn pace(guard: PaceGuard) -> RouteGuard {
+        RouteGuard {
+            _exit: None,
+            _pace: Some(guard),
+        }
+    }
+}
+
+impl Route {
+    /// The exit's index in its group's pacer.
+    fn exit(&self) -> usize {
+        self.proxy.map_or(0, ProxyId::index)
+    }
+}
+
+/// Why no route could be had just now.
+enum Refusal {
+    /// Exits are usable but none is ready by its pace.
+    Paced(Readiness),
+    /// Every proxy is cooling down or down until then.
+    Wait(Instant, String),
+    /// Every proxy is retired for good.
+    NoneLeft,
+}
+
+/// The longest a request waiting for a paced-out exit sleeps before it
+/// looks again (a request ending wakes it sooner).
+const PACE_POLL: Duration = Duration::from_millis(50);
 
 /// What one fetch asks for besides its URL.
 #[derive(Debug, Clone, Copy, Default)]
@@ -227,16 +284,30 @@ fn route_group(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let pool = (!proxies.is_empty())
-        .then(|| ProxyPool::new(proxies.to_vec(), strategy, cfg.proxy_health.clone()));
+    let mut pacing = cfg.pacing.clone();
+    pacing.max_in_flight = cfg.per_host.max(1);
+    pacing.max_retry_after = cfg.max_retry_after;
+    let pool = (!proxies.is_empty()).then(|| {
+        ProxyPool::with_pacing(
+            proxies.to_vec(),
+            strategy,
+            cfg.proxy_health.clone(),
+            pacing.clone(),
+        )
+    });
     let sessions = cfg.sessions.map(|sc| {
         let uas = cfg.identities.as_ref().map_or(1, |i| i.len().max(1));
         SessionPool::new(sc.max_sessions.max(1), sc.max_uses, sc.max_errors).with_user_agents(uas)
     });
+    let pacer = match &pool {
+        Some(p) => p.pacer().clone(),
+        None => Arc::new(Pacer::new(pacing)),
+    };
     Ok(RouteGroup {
         pool,
-        proxy_clients,
+        proxy_clients: parking_lot::RwLock::new(proxy_clients),
         sessions,
+        pacer,
     })
 }
 
@@ -333,7 +404,7 @@ impl Downloader {
             let strategy = named.strategy.unwrap_or(cfg.proxy_strategy);
             groups.push(route_group(&cfg, &roots, &named.proxies, strategy)?);
         }
-        let slots = Slots::new(cfg.per_host, cfg.delay);
+        let slots = Slots::new(cfg.host_concurrency(), cfg.delay);
         let autothrottle = cfg.autothrottle.clone().map(|mut at| {
             at.min_delay = at.min_delay.max(cfg.delay);
             AutoThrottle::new(at)
@@ -354,14 +425,18 @@ impl Downloader {
             groups,
             session_clients: parking_lot::Mutex::new(HashMap::new()),
             pause_noted: AtomicBool::new(false),
+            pauses_said: parking_lot::Mutex::new(HashSet::new()),
             last_publish: parking_lot::Mutex::new(Instant::now()),
         })
     }
 
     /// How the next request to `host` goes out: directly, through a proxy
-    /// of the pool, or as a session (its proxy, cookie jar and identity).
-    /// While every proxy is cooling down (or all are retired) this waits,
-    /// saying so once, instead of failing requests: the crawl pauses.
+    /// of the pool, or as a session (its proxy, cookie jar and identity),
+    /// always through an exit that is ready for the host by its pace. While
+    /// every exit is paced out this waits for the first to be ready
+    /// (quietly: that is the pace working). While every proxy is cooling
+    /// down (or all are retired) it waits too, saying why and for how long
+    /// once: the crawl pauses instead of failing requests.
     async fn route(&self, host: &str, pool: Option<&str>) -> Result<Route, FetchError> {
         let group = self
             .routes
@@ -374,65 +449,103 @@ impl Downloader {
             if self.stopping.load(Ordering::SeqCst) {
                 return Err(FetchError::Other("stopping".into()));
             }
+            // Registered before looking, so a request that ends in between
+            // still wakes this one.
+            let changed = g.pacer.changed();
             let now = Instant::now();
             let refused = if let Some(sessions) = &g.sessions {
                 match sessions.acquire(host, g.pool.as_ref(), now) {
                     SessionPick::Session(session) => {
-                        let client = self.session_client(group, &session)?;
-                        return Ok(self.resumed(Route {
-                            client,
-                            group,
-                            proxy: session.proxy,
-                            session: Some(session),
-                        }));
+                        let reserved = match (session.proxy, &g.pool) {
+                            (Some(id), Some(p)) => p.try_start(id, host, now).map(RouteGuard::exit),
+                            _ => g.pacer.try_start(0, host, now).map(RouteGuard::pace),
+                        };
+                        match reserved {
+                            Ok(guard) => {
+                                let client = self.session_client(group, &session)?;
+                                return Ok(self.resumed(Route {
+                                    client,
+                                    group,
+                                    proxy: session.proxy,
+                                    session: Some(session),
+                                    _guard: guard,
+                                }));
+                            }
+                            Err(paced) => Refusal::Paced(paced),
+                        }
                     }
-                    SessionPick::Wait { until, reason } => Some((until, reason)),
-                    SessionPick::NoneLeft => None,
+                    SessionPick::Paced(paced) => Refusal::Paced(paced),
+                    SessionPick::Wait { until, reason } => Refusal::Wait(until, reason),
+                    SessionPick::NoneLeft => Refusal::NoneLeft,
                 }
             } else if let Some(p) = &g.pool {
                 match p.pick(host, now) {
-                    Pick::Proxy(id) => {
-                        let client = g.proxy_clients[id.index()].clone();
-                        return Ok(self.resumed(Route {
-                            client,
-                            group,
-                            proxy: Some(id),
-                            session: None,
-                        }));
-                    }
-                    Pick::Wait { until, reason } => Some((until, reason)),
-                    Pick::NoneLeft => None,
+                    Pick::Proxy(id) => match p.try_start(id, host, now) {
+                        Ok(guard) => {
+                            let client = g.proxy_clients.read().get(id.index()).cloned();
+                            let Some(client) = client else {
+                                return Err(FetchError::Other(format!("no client for proxy {}", id.index())));
+                            };
+                            return Ok(self.resumed(Route {
+                                client,
+                                group,
+                                proxy: Some(id),
+                                session: None,
+                                _guard: RouteGuard::exit(guard),
+                            }));
+                        }
+                        Err(paced) => Refusal::Paced(paced),
+                    },
+                    Pick::Paced(paced) => Refusal::Paced(paced),
+                    Pick::Wait { until, reason } => Refusal::Wait(until, reason),
+                    Pick::NoneLeft => Refusal::NoneLeft,
                 }
             } else {
-                return Ok(Route {
-                    client: self.client.clone(),
-                    group,
-                    proxy: None,
-                    session: None,
-                });
-            };
-            let pool_name = self.routes.name(group);
-            let wait = match refused {
-                Some((until, reason)) => {
-                    if !self.pause_noted.swap(true, Ordering::SeqCst) {
-                        tracing::warn!(
-                            host,
-                            pool = pool_name,
-                            "Every proxy is cooling down ({reason}); the crawl pauses until one is back in {:.0?}.",
-                            until.saturating_duration_since(now)
-                        );
+                match g.pacer.try_start(0, host, now) {
+                    Ok(guard) => {
+                        return Ok(Route {
+                            client: self.client.clone(),
+                            group,
+                            proxy: None,
+                            session: None,
+                            _guard: RouteGuard::pace(guard),
+                        });
                     }
+                    Err(paced) => Refusal::Paced(paced),
+                }
+            };
+            let wait = match refused {
+                Refusal::Paced(paced) => {
+                    CrawlStats::inc(&self.stats.pace_waits);
+                    let wait = match paced {
+                        Readiness::At(until) => until.saturating_duration_since(now),
+                        Readiness::Full | Readiness::Ready => PACE_POLL,
+                    };
+                    let wait = wait.clamp(Duration::from_millis(1), PACE_POLL);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = changed => {}
+                    }
+                    if self.stopping.load(Ordering::SeqCst) {
+                        return Err(FetchError::Other("stopping".into()));
+                    }
+                    continue;
+                }
+                Refusal::Wait(until, reason) => {
+                    self.note_pause("cooling", group, || {
+                        format!(
+                            "No proxy can be used for {host} ({reason}); the requests to it wait {:.0?}, until the first is usable again.",
+                            until.saturating_duration_since(now)
+                        )
+                    });
                     until
                         .saturating_duration_since(now)
                         .max(Duration::from_millis(20))
                 }
-                None => {
-                    if !self.pause_noted.swap(true, Ordering::SeqCst) {
-                        tracing::error!(
-                            pool = pool_name,
-                            "Every proxy is retired after repeated failures; the crawl is paused (Ctrl-C stops it)."
-                        );
-                    }
+                Refusal::NoneLeft => {
+                    self.note_pause("retired", group, || {
+                        "Every proxy is retired after repeated failures and none will be probed again; the crawl is paused (reload the proxy list with SIGHUP, or Ctrl-C to stop).".to_string()
+                    });
                     Duration::from_secs(1)
                 }
             };
@@ -441,6 +554,19 @@ impl Downloader {
             if !self.sleep_unless_stopped(wait).await {
                 return Err(FetchError::Other("stopping".into()));
             }
+        }
+    }
+
+    /// Say a pause of this kind once a crawl (at WARN); later ones, and the
+    /// same pause seen by other requests, at debug level.
+    fn note_pause(&self, kind: &'static str, group: GroupIndex, message: impl FnOnce() -> String) {
+        let first_of_pause = !self.pause_noted.swap(true, Ordering::SeqCst);
+        let first_of_kind = self.pauses_said.lock().insert(kind);
+        let pool = self.routes.name(group);
+        if first_of_pause && first_of_kind {
+            tracing::warn!(pool, "{}", message());
+        } else if first_of_pause {
+            tracing::debug!(pool, "{}", message());
         }
     }
 
@@ -456,10 +582,10 @@ impl Downloader {
         }
     }
 
-    /// A route was found: end a pause, if one was announced.
+    /// A route was found: end a pause, if one was going on.
     fn resumed(&self, route: Route) -> Route {
         if self.pause_noted.swap(false, Ordering::SeqCst) {
-            tracing::info!("A proxy is usable again; the crawl resumes.");
+            tracing::debug!("A proxy is usable again; the crawl resumes.");
         }
         route
     }
@@ -484,10 +610,26 @@ impl Downloader {
             .proxy
             .and_then(|id| g.pool.as_ref().and_then(|p| p.spec(id)));
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = build_client(&self.cfg, &self.roots, spec, Some(jar))
+        let client = build_client(&self.cfg, &self.roots, spec.as_ref(), Some(jar))
             .map_err(|e| FetchError::Other(format!("building a session client: {e}")))?;
         clients.insert((group, session.id), client.clone());
         Ok(client)
+    }
+
+    /// Tell the route's pace how the host answered; true for a rate limit.
+    fn pace(&self, route: &Route, host: &str, rate: &RateInfo, latency: Duration) -> bool {
+        let limited = self.groups[route.group].pacer.report(
+            route.exit(),
+            host,
+            &PaceSignal::Answer(rate.clone()),
+            latency,
+            Instant::now(),
+        );
+        if limited {
+            CrawlStats::inc(&self.stats.rate_limited);
+            self.publish_proxy_stats(false);
+        }
+        limited
     }
 
     /// Tell the proxy pool and the session pool how an exchange went, and
@@ -530,7 +672,7 @@ impl Downloader {
                     reason,
                 })
             }
-            Signal::Ok | Signal::TargetFailed => Ok(()),
+            Signal::Ok | Signal::TargetFailed | Signal::RateLimited(_) => Ok(()),
         }
     }
 
@@ -891,8 +1033,24 @@ impl Downloader {
         let host = host_key(url);
         let mut attempt = 0u32;
         let mut rotations = 0u32;
+        let mut rate_limited = 0u32;
         loop {
             let result = self.exchange(url, &host, cap, headers, pool).await;
+            if let Ok(Exchange::Page(page)) = &result
+                && page.rate_limited
+            {
+                // The exit's pace for the host was cut (and a Retry-After
+                // holds that pair back): go again at once through whichever
+                // exit is ready first; the pace is the wait.
+                if rate_limited < self.cfg.rate_limit_retries && !self.stopping.load(Ordering::SeqCst) {
+                    rate_limited += 1;
+                    *retries += 1;
+                    CrawlStats::inc(&self.stats.retries);
+                    tracing::debug!(%url, rate_limited, status = page.status, "Rate limited; going again at the exit's new pace.");
+                    continue;
+                }
+                return result;
+            }
             if let Err(e) = &result
                 && e.needs_another_route()
             {
@@ -917,12 +1075,10 @@ impl Downloader {
             *retries += 1;
             CrawlStats::inc(&self.stats.retries);
             let wait = match server_wait {
-                Some(w) => {
-                    let w = w.min(self.cfg.max_retry_after);
-                    // The whole host is asked to slow down, not just this URL.
-                    self.slots.defer(&host, w);
-                    w
-                }
+                // A Retry-After on an answer that is not a rate limit (a
+                // 500, say): this request waits; the pace of its pair was
+                // told too.
+                Some(w) => w.min(self.cfg.max_retry_after),
                 None => backoff(attempt, self.cfg.backoff_base, self.cfg.backoff_max),
             };
             tracing::debug!(%url, attempt, ?wait, "Retrying.");
@@ -944,16 +1100,14 @@ impl Downloader {
         if let Some(at) = &self.autothrottle {
             self.slots.set_delay(host, at.delay(host));
         }
+        // The host's slot first (its concurrency across all exits, delay,
+        // Crawl-delay), then an exit ready for the host now.
+        let _permit = self.slots.acquire(host).await;
         let route = self.route(host, pool).await?;
         let judged = route.proxy.is_some() || route.session.is_some();
         let request_headers =
             self.request_headers(url, route.session.map(|s| s.user_agent), headers);
         let sent_headers = self.cfg.record_exchanges.then(|| request_headers.clone());
-        let _permit = self.slots.acquire(host).await;
-        let _in_proxy = match (route.proxy, &self.groups[route.group].pool) {
-            (Some(id), Some(pool)) => Some(pool.start(id)),
-            _ => None,
-        };
         let _in_flight = GaugeGuard::new(&self.stats.in_flight);
         CrawlStats::inc(&self.stats.requests);
         let sent = Instant::now();
@@ -968,6 +1122,13 @@ impl Downloader {
             Err(e) => {
                 let error = FetchError::from_reqwest(&e);
                 self.throttle(host, sent.elapsed(), None);
+                self.groups[route.group].pacer.report(
+                    route.exit(),
+                    host,
+                    &PaceSignal::Failed,
+                    sent.elapsed(),
+                    Instant::now(),
+                );
                 if judged {
                     let failure = if route.proxy.is_some() {
                         transport_failure(&e, &error)
@@ -983,6 +1144,9 @@ impl Downloader {
         let status = response.status().as_u16();
         self.throttle(host, sent.elapsed(), Some(status));
         let headers = response.headers();
+        let rate = RateInfo::from_response(status, |name| {
+            headers.get(name).and_then(|v| v.to_str().ok())
+        });
         // Plain-HTTP requests through an HTTP proxy get the proxy's own
         // answers (through SOCKS or a CONNECT tunnel, only the site's).
         let via_http_proxy = url.scheme() == "http"
@@ -1003,6 +1167,7 @@ impl Downloader {
                 .map(str::to_string)
         };
         if (300..400).contains(&status) && status != 304 {
+            self.pace(&route, host, &rate, sent.elapsed());
             if judged {
                 self.judge(&route, host, Signal::Ok, sent.elapsed())?;
             }
@@ -1044,10 +1209,23 @@ impl Downloader {
         let retry_after =
             text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let (body, truncated) = self.read_body(response, cap).await?;
+        let latency = sent.elapsed();
+        let mut rate_limited = false;
         if judged {
             let failure = refused.then_some(TransportFailure::ProxyAuth);
-            let signal = self.cfg.ban_rules.classify(Some(status), &body, failure);
-            self.judge(&route, host, signal, sent.elapsed())?;
+            let signal = self
+                .cfg
+                .ban_rules
+                .classify_with(Some(status), &body, failure, &rate);
+            if let Signal::RateLimited(_) = &signal {
+                rate_limited = true;
+            }
+            if !matches!(signal, Signal::Banned(_)) {
+                self.pace(&route, host, &rate, latency);
+            }
+            self.judge(&route, host, signal, latency)?;
+        } else {
+            rate_limited = self.pace(&route, host, &rate, latency);
         }
         Ok(Exchange::Page(Page {
             status,
@@ -1055,6 +1233,7 @@ impl Downloader {
             etag,
             last_modified,
             retry_after,
+            rate_limited,
             body,
             truncated,
             raw,

@@ -16,6 +16,8 @@
 //! - [`error`]: `FetchError`, typed so the retry policy can classify it.
 //! - [`identity`]: User-Agent profiles with matching browser headers, and
 //!   `--header` parsing.
+//! - [`pacing`]: per (exit, host) request rates: slow start, AIMD on rate
+//!   limits, `Retry-After` and `RateLimit` headers.
 //! - [`proxy`]: proxy rotation, ban detection, cooldowns and sessions.
 //! - [`retry`]: back-off and `Retry-After` parsing.
 //! - [`robots_cache`]: robots.txt fetched once per host and cached.
@@ -26,6 +28,7 @@ pub mod config;
 pub mod downloader;
 pub mod error;
 pub mod identity;
+pub mod pacing;
 pub mod proxy;
 pub mod retry;
 pub mod robots_cache;

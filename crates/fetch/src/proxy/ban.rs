@@ -7,7 +7,11 @@
 //!
 //! - a transport failure on the way to the proxy (connect, 407, garbage) or
 //!   a `407` status is the proxy's fault: [`Signal::ProxyFailed`];
-//! - a ban status (default 403, 429, 503), a body matching a ban pattern
+//! - a rate limit (429, 503 with `Retry-After`, an exhausted `RateLimit`
+//!   quota; see [`crate::pacing`]) is [`Signal::RateLimited`]: the exit is
+//!   fine, it only has to slow down for that host — unless the body is a
+//!   block page, which makes it a ban;
+//! - a ban status (default 403, 503), a body matching a ban pattern
 //!   (captcha pages and friends), or a `200` body shorter than `min_body`
 //!   means the site refuses this proxy's IP: [`Signal::Banned`];
 //! - a failure past the proxy (target unreachable, timeout, 5xx) is the
@@ -16,8 +20,9 @@
 
 use regex::bytes::Regex;
 
-/// The default ban statuses.
-pub const DEFAULT_BAN_STATUSES: [u16; 3] = [403, 429, 503];
+/// The default ban statuses (429 is a rate limit, not a ban; so is a 503
+/// with `Retry-After`).
+pub const DEFAULT_BAN_STATUSES: [u16; 2] = [403, 503];
 
 /// The default ban body pattern (matched case-insensitively): what block
 /// and challenge pages say in their title or first heading, phrases only
@@ -56,6 +61,9 @@ pub enum Signal {
     Ok,
     /// The site refuses this proxy (for its host); the reason is for stats.
     Banned(String),
+    /// The site asks this exit to slow down (for its host): pace, do not
+    /// cool down.
+    RateLimited(String),
     /// The proxy itself does not work.
     ProxyFailed(String),
     /// The site failed, not the proxy: no cooldown.
@@ -68,6 +76,7 @@ impl Signal {
         match self {
             Signal::Ok => "ok",
             Signal::Banned(_) => "banned",
+            Signal::RateLimited(_) => "rate_limited",
             Signal::ProxyFailed(_) => "proxy_failed",
             Signal::TargetFailed => "target_failed",
         }
@@ -157,12 +166,29 @@ impl BanRules {
     }
 
     /// Classify one exchange. `status` is `None` when there was no response
-    /// (then `transport_error` says why); `body` is what was read of it.
+    /// (then `transport_error` says why); `body` is what was read of it. A
+    /// 429 is a rate limit; [`BanRules::classify_with`] also reads the
+    /// headers' verdict.
     pub fn classify(
         &self,
         status: Option<u16>,
         body: &[u8],
         transport_error: Option<TransportFailure>,
+    ) -> Signal {
+        let rate = status
+            .map(|s| crate::pacing::RateInfo::from_response(s, |_| None))
+            .unwrap_or_default();
+        self.classify_with(status, body, transport_error, &rate)
+    }
+
+    /// [`BanRules::classify`] with what the response's headers say about
+    /// rate limits (`Retry-After`, `RateLimit-*`).
+    pub fn classify_with(
+        &self,
+        status: Option<u16>,
+        body: &[u8],
+        transport_error: Option<TransportFailure>,
+        rate: &crate::pacing::RateInfo,
     ) -> Signal {
         match transport_error {
             Some(TransportFailure::ProxyConnect) => {
@@ -185,16 +211,26 @@ impl BanRules {
         if status == 407 {
             return Signal::ProxyFailed("proxy authentication required (407)".to_string());
         }
+        let scanned = &body[..body.len().min(self.scan_bytes)];
+        let block_page = self.patterns.iter().find_map(|pattern| {
+            pattern.find(scanned).map(|found| {
+                let text = String::from_utf8_lossy(found.as_bytes());
+                let text: String = text.chars().take(60).collect();
+                format!("body matches \"{text}\"")
+            })
+        });
+        if rate.limited && block_page.is_none() {
+            return Signal::RateLimited(
+                rate.reason
+                    .clone()
+                    .unwrap_or_else(|| format!("HTTP {status}")),
+            );
+        }
         if self.statuses.contains(&status) {
             return Signal::Banned(format!("HTTP {status}"));
         }
-        let scanned = &body[..body.len().min(self.scan_bytes)];
-        for pattern in &self.patterns {
-            if let Some(found) = pattern.find(scanned) {
-                let text = String::from_utf8_lossy(found.as_bytes());
-                let text: String = text.chars().take(60).collect();
-                return Signal::Banned(format!("body matches \"{text}\""));
-            }
+        if let Some(reason) = block_page {
+            return Signal::Banned(reason);
         }
         if status == 200
             && let Some(min) = self.min_body
@@ -222,7 +258,7 @@ mod tests {
     #[test]
     fn statuses_are_bans() {
         let rules = BanRules::default();
-        for status in [403, 429, 503] {
+        for status in [403, 503] {
             assert_eq!(
                 rules.classify(Some(status), b"<html>nope</html>", None),
                 Signal::Banned(format!("HTTP {status}"))
@@ -243,6 +279,39 @@ mod tests {
             Signal::Banned(_)
         ));
         assert_eq!(custom.classify(Some(403), b"", None), Signal::Ok);
+    }
+
+    #[test]
+    fn rate_limits_are_not_bans() {
+        use crate::pacing::RateInfo;
+        let rules = BanRules::default();
+        assert_eq!(
+            rules.classify(Some(429), b"<html>slow down</html>", None),
+            Signal::RateLimited("HTTP 429".into())
+        );
+        // A 503 with Retry-After asks for a pause; without, it is a ban
+        // status (challenge pages use it).
+        let paused = RateInfo::from_response(503, |n| (n == "retry-after").then_some("5"));
+        assert!(matches!(
+            rules.classify_with(Some(503), b"", None, &paused),
+            Signal::RateLimited(_)
+        ));
+        assert!(matches!(
+            rules.classify(Some(503), b"", None),
+            Signal::Banned(_)
+        ));
+        // Even with a 429, a CAPTCHA is a ban.
+        assert!(matches!(
+            rules.classify(Some(429), b"<title>Are you a robot?</title>", None),
+            Signal::Banned(_)
+        ));
+        // A 403 with an exhausted quota is a rate limit (GitHub does that),
+        // a plain 403 a ban.
+        let quota = RateInfo::from_response(403, |n| (n == "x-ratelimit-remaining").then_some("0"));
+        assert!(matches!(
+            rules.classify_with(Some(403), b"", None, &quota),
+            Signal::RateLimited(_)
+        ));
     }
 
     #[test]

@@ -11,7 +11,12 @@
 //!   past that threshold): an IP that every site blocks is cooled for all.
 //!
 //! A cooldown ends by itself; the first success after it resets the
-//! back-off. Reports of requests that started before the last ban or failure
+//! back-off. A retired proxy is tried again by one probe request every
+//! `reprobe_after`; a success brings it back into service.
+//!
+//! A rate limit ([`Signal::RateLimited`]) is counted and nothing more: the
+//! proxy works, and slowing it down for the host is the pacer's job
+//! ([`crate::pacing`]), never a cooldown. Reports of requests that started before the last ban or failure
 //! was recorded (concurrent requests failing together) still count in the
 //! stats but neither lengthen a cooldown nor reset one: one outage is one
 //! step of back-off however many requests were in flight.
@@ -38,6 +43,8 @@ pub struct HealthConfig {
     /// Hosts remembered per proxy; past this, hosts neither cooling nor on a
     /// ban streak are forgotten (their per-host stats with them).
     pub max_hosts_per_proxy: usize,
+    /// A retired proxy gets one probe request after this long (zero: never).
+    pub reprobe_after: Duration,
 }
 
 impl Default for HealthConfig {
@@ -49,6 +56,7 @@ impl Default for HealthConfig {
             ban_retire_after: 5,
             latency_alpha: 0.3,
             max_hosts_per_proxy: 10_000,
+            reprobe_after: Duration::from_secs(300),
         }
     }
 }
@@ -72,9 +80,12 @@ pub(crate) struct HostHealth {
     pub requests: u64,
     pub successes: u64,
     pub bans: u64,
+    pub rate_limits: u64,
     /// Proxy and target failures seen on this host.
     pub failures: u64,
     pub consecutive_bans: u32,
+    /// Failures to reach the site through this proxy since its last answer.
+    pub consecutive_target_failures: u32,
     pub cooling_until: Option<Instant>,
     /// When the last counted ban was reported.
     pub last_ban_at: Option<Instant>,
@@ -107,6 +118,7 @@ pub(crate) struct ProxyHealth {
     pub requests: u64,
     pub successes: u64,
     pub bans: u64,
+    pub rate_limits: u64,
     /// Proxy failures.
     pub failures: u64,
     pub target_failures: u64,
@@ -118,6 +130,10 @@ pub(crate) struct ProxyHealth {
     /// When the last counted failure or global-cooling ban was reported.
     pub last_down_at: Option<Instant>,
     pub retired: bool,
+    /// When a retired proxy gets its next probe.
+    pub reprobe_at: Option<Instant>,
+    /// Taken out of the list by a reload: never used again.
+    pub removed: bool,
     /// EWMA of successful exchanges' latency, in milliseconds.
     pub latency_ms: Option<f64>,
     pub hosts: HashMap<String, HostHealth>,
@@ -149,7 +165,23 @@ impl ProxyHealth {
     }
 
     pub fn usable(&self, host: &str, now: Instant) -> bool {
-        !self.retired && self.blocked_until(host, now).is_none()
+        if self.removed {
+            return false;
+        }
+        if self.retired {
+            return self.reprobe_due(now);
+        }
+        self.blocked_until(host, now).is_none()
+    }
+
+    /// A retired proxy whose probe is due and not yet on its way.
+    pub fn reprobe_due(&self, now: Instant) -> bool {
+        self.retired && !self.removed && self.in_flight == 0 && self.reprobe_at.is_some_and(|t| t <= now)
+    }
+
+    /// In service: neither retired nor removed.
+    pub fn in_service(&self) -> bool {
+        !self.retired && !self.removed
     }
 
     /// Hosts this proxy is cooling down for.
@@ -185,6 +217,13 @@ impl ProxyHealth {
             Signal::Ok => {
                 self.successes += 1;
                 entry.successes += 1;
+                entry.consecutive_target_failures = 0;
+                if self.retired {
+                    // The probe of a retired proxy got through.
+                    self.retired = false;
+                    self.reprobe_at = None;
+                    self.consecutive_failures = 0;
+                }
                 if !stale_on_host {
                     entry.consecutive_bans = 0;
                 }
@@ -202,9 +241,19 @@ impl ProxyHealth {
                 });
                 Change::None
             }
+            Signal::RateLimited(_) => {
+                self.rate_limits += 1;
+                entry.rate_limits += 1;
+                entry.consecutive_target_failures = 0;
+                if !stale_on_proxy {
+                    self.consecutive_failures = 0;
+                }
+                Change::None
+            }
             Signal::Banned(_) => {
                 self.bans += 1;
                 entry.bans += 1;
+                entry.consecutive_target_failures = 0;
                 // The proxy relayed an answer: it works.
                 self.consecutive_failures = 0;
                 if stale_on_host {
@@ -231,9 +280,13 @@ impl ProxyHealth {
                     return Change::None;
                 }
                 self.consecutive_failures += 1;
-                if config.retire_after > 0 && self.consecutive_failures >= config.retire_after {
+                if self.retired
+                    || (config.retire_after > 0 && self.consecutive_failures >= config.retire_after)
+                {
                     self.retired = true;
                     self.last_down_at = Some(now);
+                    self.reprobe_at =
+                        (!config.reprobe_after.is_zero()).then(|| now + config.reprobe_after);
                     return Change::Retired;
                 }
                 let cool = config.cooldown(self.consecutive_failures);
@@ -243,6 +296,7 @@ impl ProxyHealth {
             Signal::TargetFailed => {
                 self.target_failures += 1;
                 entry.failures += 1;
+                entry.consecutive_target_failures += 1;
                 Change::None
             }
         }

@@ -1,11 +1,19 @@
 //! The proxy pool: which proxy the next request to a host goes through.
 //!
 //! [`ProxyPool::pick`] applies the [`Strategy`] among the proxies that are
-//! neither retired, nor down, nor cooling down for the host; the downloader
-//! wraps the exchange in [`ProxyPool::start`] (in-flight count) and tells
-//! the outcome with [`ProxyPool::report`] (see [`health`](super::health) for
-//! what each [`Signal`] does). All state sits behind one mutex held only for
+//! neither retired, nor down, nor cooling down for the host, and are ready
+//! for the host now by their pace (the pool's [`Pacer`], one pace per
+//! proxy × host): a paced-out proxy never blocks a ready one, and when none
+//! is ready [`Pick::Paced`] says when one will be. The downloader reserves
+//! the start with [`ProxyPool::try_start`] (in-flight count and pace), and
+//! tells the outcome with [`ProxyPool::report`] (see
+//! [`health`](super::health) for what each [`Signal`] does) and the pace
+//! with [`Pacer::report`]. All state sits behind one mutex held only for
 //! the bookkeeping, so the pool is shared by reference across tasks.
+//!
+//! The list can be replaced while the crawl runs ([`ProxyPool::reload`]):
+//! proxies keep their ids, new ones are added, dropped ones are marked
+//! removed and never picked again.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +28,7 @@ use serde::Serialize;
 use super::ban::Signal;
 use super::health::{Change, HealthConfig, ProxyHealth};
 use super::spec::ProxySpec;
+use crate::pacing::{PaceGuard, PaceStatus, Pacer, PacingConfig, Readiness};
 
 /// How a proxy is chosen among the usable ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,7 +82,7 @@ impl FromStr for Strategy {
 }
 
 /// A proxy of one pool: its index in the list the pool was made from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct ProxyId(usize);
 
@@ -94,6 +103,10 @@ pub enum Pick {
         until: Instant,
         reason: String,
     },
+    /// Proxies are usable for the host but every one is paced out (rate,
+    /// in-flight limit, `Retry-After`): wait `until` it is ready, or
+    /// ([`Readiness::Full`]) until a request ends.
+    Paced(Readiness),
     /// Every proxy is retired (or the pool is empty).
     NoneLeft,
 }
@@ -115,6 +128,8 @@ pub enum ProxyState {
         remaining_ms: u64,
     },
     Retired,
+    /// Dropped from the list by a reload.
+    Removed,
 }
 
 /// One proxy's row in [`ProxyPool::snapshot`].
@@ -130,6 +145,8 @@ pub struct ProxyStatus {
     pub requests: u64,
     pub successes: u64,
     pub bans: u64,
+    /// Rate-limit answers (429, 503 with Retry-After, …): paced, not cooled.
+    pub rate_limits: u64,
     /// Proxy failures (connect, auth, protocol).
     pub failures: u64,
     /// Failures past the proxy (the site's).
@@ -151,15 +168,22 @@ pub struct HostStatus {
     pub requests: u64,
     pub successes: u64,
     pub bans: u64,
+    pub rate_limits: u64,
     pub failures: u64,
     pub consecutive_bans: u32,
     #[serde(skip)]
     pub cooling_until: Option<Instant>,
     /// Time left cooling down for this host.
     pub cooling_ms: Option<u64>,
+    /// What was seen last of this host through this proxy: `ok`,
+    /// `rate_limited`, `banned`, or `unreachable`.
+    pub seen: &'static str,
+    /// This proxy's pace for this host, once it has sent there.
+    pub pace: Option<PaceStatus>,
 }
 
 struct PoolState {
+    specs: Vec<ProxySpec>,
     proxies: Vec<ProxyHealth>,
     /// Where round-robin (and tie-breaking) resumes.
     cursor: usize,
@@ -168,20 +192,31 @@ struct PoolState {
 
 /// Proxies with their health; see the module docs.
 pub struct ProxyPool {
-    specs: Vec<ProxySpec>,
     strategy: Strategy,
     config: HealthConfig,
     state: Arc<Mutex<PoolState>>,
+    pacer: Arc<Pacer>,
 }
 
 impl fmt::Debug for ProxyPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyPool")
-            .field("specs", &self.specs)
+            .field("specs", &self.state.lock().specs)
             .field("strategy", &self.strategy)
             .finish_non_exhaustive()
     }
 }
+
+/// A request's place through one proxy: its in-flight count and its pace.
+#[must_use = "the request counts as in flight until the guard is dropped"]
+pub struct ExitGuard {
+    _flight: InFlightGuard,
+    _pace: PaceGuard,
+}
+
+/// Reports of failing to reach a host through one proxy, while other
+/// proxies reach it, after which the proxy counts as banned by the host.
+pub const UNREACHABLE_AFTER: u32 = 3;
 
 /// Counts a request in flight through a proxy until dropped.
 #[must_use = "the request counts as in flight until the guard is dropped"]
@@ -202,17 +237,33 @@ impl Drop for InFlightGuard {
 
 impl ProxyPool {
     pub fn new(specs: Vec<ProxySpec>, strategy: Strategy, config: HealthConfig) -> ProxyPool {
+        ProxyPool::with_pacing(specs, strategy, config, PacingConfig::default())
+    }
+
+    /// A pool whose proxies are paced per host by `pacing`.
+    pub fn with_pacing(
+        specs: Vec<ProxySpec>,
+        strategy: Strategy,
+        config: HealthConfig,
+        pacing: PacingConfig,
+    ) -> ProxyPool {
         let proxies = specs.iter().map(|_| ProxyHealth::default()).collect();
         ProxyPool {
-            specs,
             strategy,
             config,
             state: Arc::new(Mutex::new(PoolState {
+                specs,
                 proxies,
                 cursor: 0,
                 rng: StdRng::from_rng(&mut rand::rng()),
             })),
+            pacer: Arc::new(Pacer::new(pacing)),
         }
+    }
+
+    /// The pace of every proxy × host.
+    pub fn pacer(&self) -> &Arc<Pacer> {
+        &self.pacer
     }
 
     /// Make [`Strategy::Random`] reproducible.
@@ -229,25 +280,60 @@ impl ProxyPool {
         &self.config
     }
 
+    /// Proxies ever in the list (removed ones included: ids stay).
     pub fn len(&self) -> usize {
-        self.specs.len()
+        self.state.lock().specs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.specs.is_empty()
+        self.len() == 0
     }
 
-    pub fn specs(&self) -> &[ProxySpec] {
-        &self.specs
+    /// Proxies in the list now (not removed by a reload).
+    pub fn listed(&self) -> usize {
+        self.state.lock().proxies.iter().filter(|p| !p.removed).count()
     }
 
-    pub fn spec(&self, id: ProxyId) -> Option<&ProxySpec> {
-        self.specs.get(id.0)
+    pub fn specs(&self) -> Vec<ProxySpec> {
+        self.state.lock().specs.clone()
+    }
+
+    pub fn spec(&self, id: ProxyId) -> Option<ProxySpec> {
+        self.state.lock().specs.get(id.0).cloned()
     }
 
     /// Every proxy's id, in list order.
     pub fn ids(&self) -> impl Iterator<Item = ProxyId> + use<> {
-        (0..self.specs.len()).map(ProxyId)
+        (0..self.len()).map(ProxyId)
+    }
+
+    /// Replace the list: proxies still listed keep their id and health,
+    /// new ones are added, and those no longer listed are removed (never
+    /// picked again; requests in flight finish). Returns the ids added and
+    /// removed.
+    pub fn reload(&self, specs: &[ProxySpec]) -> (Vec<ProxyId>, Vec<ProxyId>) {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        for (i, (spec, health)) in state.specs.iter().zip(state.proxies.iter_mut()).enumerate() {
+            let listed = specs.contains(spec);
+            if !listed && !health.removed {
+                health.removed = true;
+                removed.push(ProxyId(i));
+            } else if listed && health.removed {
+                health.removed = false;
+                added.push(ProxyId(i));
+            }
+        }
+        for spec in specs {
+            if !state.specs.contains(spec) {
+                added.push(ProxyId(state.specs.len()));
+                state.specs.push(spec.clone());
+                state.proxies.push(ProxyHealth::default());
+            }
+        }
+        (added, removed)
     }
 
     /// The proxy for the next request to `host` (the downloader's host key).
@@ -259,12 +345,26 @@ impl ProxyPool {
             return Pick::NoneLeft;
         }
         let start = state.cursor % n;
-        let candidates: Vec<usize> = (0..n)
+        let usable: Vec<usize> = (0..n)
             .map(|k| (start + k) % n)
             .filter(|&i| state.proxies[i].usable(host, now))
             .collect();
-        if candidates.is_empty() {
+        if usable.is_empty() {
             return blocked(&state.proxies, host, now);
+        }
+        let mut paced = Readiness::Full;
+        let candidates: Vec<usize> = usable
+            .into_iter()
+            .filter(|&i| match self.pacer.readiness(i, host, now) {
+                Readiness::Ready => true,
+                other => {
+                    paced = paced.earliest(other);
+                    false
+                }
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Pick::Paced(paced);
         }
         let proxies = &state.proxies;
         // Ties go to the first candidate from the cursor on, so equal
@@ -308,11 +408,14 @@ impl ProxyPool {
         let Some(health) = state.proxies.get(proxy.0) else {
             return Pick::NoneLeft;
         };
-        if health.retired {
+        if !health.in_service() {
             return Pick::NoneLeft;
         }
         match health.blocked_until(host, now) {
-            None => Pick::Proxy(proxy),
+            None => match self.pacer.readiness(proxy.0, host, now) {
+                Readiness::Ready => Pick::Proxy(proxy),
+                paced => Pick::Paced(paced),
+            },
             Some(until) => {
                 let what = if health.down(now).is_some() {
                     "is down".to_string()
@@ -321,7 +424,7 @@ impl ProxyPool {
                 };
                 Pick::Wait {
                     until,
-                    reason: format!("proxy {} {what}", self.specs[proxy.0]),
+                    reason: format!("proxy {} {what}", state.specs[proxy.0]),
                 }
             }
         }
@@ -340,6 +443,17 @@ impl ProxyPool {
         }
     }
 
+    /// Reserve a start through `id` to `host`: its pace allows one now.
+    /// The guard counts the request in flight (for the pool and the pace)
+    /// until dropped.
+    pub fn try_start(&self, id: ProxyId, host: &str, now: Instant) -> Result<ExitGuard, Readiness> {
+        let pace = self.pacer.try_start(id.0, host, now)?;
+        Ok(ExitGuard {
+            _flight: self.start(id),
+            _pace: pace,
+        })
+    }
+
     /// Record how an exchange through `id` to `host` went. `latency` is the
     /// exchange's duration (request start to response or failure), used for
     /// the latency average and to recognise reports of requests that were
@@ -352,15 +466,18 @@ impl ProxyPool {
         latency: Duration,
         now: Instant,
     ) {
-        let change = {
+        let (change, spec, signal) = {
             let mut state = self.state.lock();
+            let signal = unreachable_ban(&state.proxies, id.0, host, signal, now)
+                .unwrap_or_else(|| signal.clone());
             let Some(proxy) = state.proxies.get_mut(id.0) else {
                 return;
             };
-            proxy.report(&self.config, host, signal, latency, now)
-        };
-        let Some(spec) = self.specs.get(id.0) else {
-            return;
+            let change = proxy.report(&self.config, host, &signal, latency, now);
+            let Some(spec) = state.specs.get(id.0).cloned() else {
+                return;
+            };
+            (change, spec, signal)
         };
         match change {
             Change::None => {}
@@ -396,30 +513,77 @@ impl ProxyPool {
     /// Every proxy's state and counters, for stats.
     pub fn snapshot(&self, now: Instant) -> Vec<ProxyStatus> {
         let state = self.state.lock();
+        let mut paces = self.pacer.snapshot(now);
         state
             .proxies
             .iter()
-            .zip(&self.specs)
+            .zip(&state.specs)
             .enumerate()
-            .map(|(i, (health, spec))| status(ProxyId(i), spec, health, now))
+            .map(|(i, (health, spec))| {
+                let mine: Vec<PaceStatus> = paces.extract_if(.., |p| p.exit == i).collect();
+                status(ProxyId(i), spec, health, mine, now)
+            })
             .collect()
     }
 }
 
+/// A target failure through proxy `index` that makes it banned by `host`:
+/// the [`UNREACHABLE_AFTER`]th in a row while another proxy got an answer
+/// from the host since the first of them.
+fn unreachable_ban(
+    proxies: &[ProxyHealth],
+    index: usize,
+    host: &str,
+    signal: &Signal,
+    _now: Instant,
+) -> Option<Signal> {
+    if *signal != Signal::TargetFailed {
+        return None;
+    }
+    let mine = proxies.get(index)?.hosts.get(host)?;
+    if mine.consecutive_target_failures + 1 < UNREACHABLE_AFTER {
+        return None;
+    }
+    let others_answered = proxies.iter().enumerate().any(|(i, p)| {
+        i != index
+            && p.hosts
+                .get(host)
+                .is_some_and(|h| h.consecutive_target_failures == 0 && h.requests > 0)
+    });
+    others_answered.then(|| {
+        Signal::Banned(format!(
+            "{UNREACHABLE_AFTER} failures to reach {host} while other exits reach it"
+        ))
+    })
+}
+
 /// The pick when no proxy is usable for `host`.
 fn blocked(proxies: &[ProxyHealth], host: &str, now: Instant) -> Pick {
-    let in_service: Vec<&ProxyHealth> = proxies.iter().filter(|p| !p.retired).collect();
+    let in_service: Vec<&ProxyHealth> = proxies.iter().filter(|p| p.in_service()).collect();
     let until = in_service
         .iter()
         .filter_map(|p| p.blocked_until(host, now))
         .min();
-    let Some(until) = until else {
+    let reprobe = proxies
+        .iter()
+        .filter(|p| p.retired && !p.removed)
+        .filter_map(|p| p.reprobe_at)
+        .min()
+        .map(|t| t.max(now + super::health::PROBE_POLL));
+    let Some(until) = until.into_iter().chain(reprobe).min() else {
         return Pick::NoneLeft;
     };
+    if in_service.is_empty() {
+        let retired = proxies.iter().filter(|p| p.retired && !p.removed).count();
+        return Pick::Wait {
+            until,
+            reason: format!("all {retired} proxies retired after repeated failures; the next is probed again then"),
+        };
+    }
     let down = in_service.iter().filter(|p| p.down(now).is_some()).count();
     let probing = in_service.iter().filter(|p| p.probing(now)).count();
     let cooling = in_service.len() - down - probing;
-    let retired = proxies.len() - in_service.len();
+    let retired = proxies.iter().filter(|p| p.retired && !p.removed).count();
     let probed = if probing > 0 {
         format!(", {probing} being probed")
     } else {
@@ -437,8 +601,16 @@ fn millis_until(until: Instant, now: Instant) -> u64 {
     u64::try_from(until.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
 }
 
-fn status(id: ProxyId, spec: &ProxySpec, health: &ProxyHealth, now: Instant) -> ProxyStatus {
-    let state = if health.retired {
+fn status(
+    id: ProxyId,
+    spec: &ProxySpec,
+    health: &ProxyHealth,
+    mut paces: Vec<PaceStatus>,
+    now: Instant,
+) -> ProxyStatus {
+    let state = if health.removed {
+        ProxyState::Removed
+    } else if health.retired {
         ProxyState::Retired
     } else if let Some(until) = health.down(now) {
         ProxyState::Down {
@@ -456,15 +628,31 @@ fn status(id: ProxyId, spec: &ProxySpec, health: &ProxyHealth, now: Instant) -> 
         .iter()
         .map(|(host, h)| {
             let cooling_until = h.cooling(now);
+            let pace = paces
+                .iter()
+                .position(|p| &p.host == host)
+                .map(|k| paces.swap_remove(k));
+            let seen = if h.consecutive_bans > 0 || cooling_until.is_some() {
+                "banned"
+            } else if h.consecutive_target_failures > 0 {
+                "unreachable"
+            } else if pace.as_ref().is_some_and(|p| p.rate_limits > 0) {
+                "rate_limited"
+            } else {
+                "ok"
+            };
             HostStatus {
                 host: host.clone(),
                 requests: h.requests,
                 successes: h.successes,
                 bans: h.bans,
+                rate_limits: h.rate_limits,
                 failures: h.failures,
                 consecutive_bans: h.consecutive_bans,
                 cooling_until,
                 cooling_ms: cooling_until.map(|until| millis_until(until, now)),
+                seen,
+                pace,
             }
         })
         .collect();
@@ -477,6 +665,7 @@ fn status(id: ProxyId, spec: &ProxySpec, health: &ProxyHealth, now: Instant) -> 
         requests: health.requests,
         successes: health.successes,
         bans: health.bans,
+        rate_limits: health.rate_limits,
         failures: health.failures,
         target_failures: health.target_failures,
         consecutive_failures: health.consecutive_failures,
@@ -777,12 +966,133 @@ mod tests {
         assert_eq!(snap[0].state, ProxyState::Retired);
         assert_eq!(snap[0].failures, 3);
         assert_eq!(snap[0].consecutive_failures, 3);
-        // Retired is for good.
-        now += 3600 * SEC;
+        // Retired: not used, nor offered to sessions...
         for _ in 0..4 {
-            assert_eq!(id(pool.pick("a", now)), 1);
+            assert_eq!(id(pool.pick("a", now + 60 * SEC)), 1);
         }
         assert_eq!(pool.pick_for_session(ProxyId(0), "a", now), Pick::NoneLeft);
+        // ...until its re-probe is due: one request goes through it.
+        now += config().reprobe_after;
+        let picks: Vec<usize> = (0..2).map(|_| id(pool.pick("a", now))).collect();
+        assert!(picks.contains(&0), "{picks:?}");
+        let probe = pool.start(ProxyId(0));
+        for _ in 0..4 {
+            assert_eq!(id(pool.pick("a", now)), 1, "one probe at a time");
+        }
+        drop(probe);
+        // The probe fails: retired again, next probe later.
+        pool.report(ProxyId(0), "a", &failed(), Duration::ZERO, now);
+        assert_eq!(pool.snapshot(now)[0].state, ProxyState::Retired);
+        for _ in 0..4 {
+            assert_eq!(id(pool.pick("a", now + SEC)), 1);
+        }
+        // The next probe gets through: back in service.
+        now += config().reprobe_after;
+        pool.report(ProxyId(0), "a", &Signal::Ok, SEC, now);
+        assert_eq!(pool.snapshot(now)[0].state, ProxyState::Active);
+        assert_eq!(pool.pick_for_session(ProxyId(0), "a", now), Pick::Proxy(ProxyId(0)));
+    }
+
+    #[test]
+    fn rate_limits_pace_and_never_cool() {
+        let pool = pool(2, Strategy::RoundRobin);
+        let now = Instant::now();
+        let limited = Signal::RateLimited("HTTP 429".into());
+        for _ in 0..20 {
+            pool.report(ProxyId(0), "h", &limited, SEC, now);
+        }
+        let snap = pool.snapshot(now);
+        assert_eq!(snap[0].state, ProxyState::Active);
+        assert_eq!(snap[0].rate_limits, 20);
+        assert_eq!(snap[0].bans, 0);
+        assert_eq!(snap[0].hosts[0].rate_limits, 20);
+        assert_eq!(pool.pick_for_session(ProxyId(0), "h", now), Pick::Proxy(ProxyId(0)));
+    }
+
+    #[test]
+    fn a_paced_out_proxy_never_blocks_a_ready_one() {
+        let pool = ProxyPool::with_pacing(
+            specs(2),
+            Strategy::RoundRobin,
+            config(),
+            crate::pacing::PacingConfig {
+                max_in_flight: 1,
+                ..Default::default()
+            },
+        );
+        let now = Instant::now();
+        let a = pool.try_start(ProxyId(0), "h", now).unwrap();
+        // Proxy 0 is full for h: every pick for h goes to 1.
+        for _ in 0..3 {
+            assert_eq!(id(pool.pick("h", now)), 1);
+        }
+        assert!(matches!(
+            pool.pick_for_session(ProxyId(0), "h", now),
+            Pick::Paced(Readiness::Full)
+        ));
+        let b = pool.try_start(ProxyId(1), "h", now).unwrap();
+        assert_eq!(pool.pick("h", now), Pick::Paced(Readiness::Full));
+        // Another host is not affected.
+        assert!(matches!(pool.pick("other", now), Pick::Proxy(_)));
+        drop(a);
+        assert_eq!(id(pool.pick("h", now)), 0);
+        drop(b);
+        // A Retry-After for (0, h) holds back that pair only.
+        let info = crate::pacing::RateInfo {
+            limited: true,
+            retry_after: Some(10 * SEC),
+            ..Default::default()
+        };
+        pool.pacer().report(0, "h", &crate::pacing::PaceSignal::Answer(info), SEC, now);
+        for _ in 0..3 {
+            assert_eq!(id(pool.pick("h", now + SEC)), 1);
+        }
+        assert!(matches!(pool.pick("other", now + SEC), Pick::Proxy(_)));
+    }
+
+    #[test]
+    fn a_proxy_that_stops_reaching_one_site_is_banned_there() {
+        let pool = pool(2, Strategy::RoundRobin);
+        let now = Instant::now();
+        pool.report(ProxyId(1), "h", &Signal::Ok, SEC, now);
+        for _ in 0..UNREACHABLE_AFTER {
+            pool.report(ProxyId(0), "h", &Signal::TargetFailed, SEC, now);
+        }
+        let snap = pool.snapshot(now);
+        assert_eq!(snap[0].bans, 1);
+        assert_eq!(snap[0].hosts[0].seen, "banned");
+        assert!(matches!(pool.pick_for_session(ProxyId(0), "h", now), Pick::Wait { .. }));
+        // A site nobody reaches is down, not banning.
+        for _ in 0..10 {
+            pool.report(ProxyId(0), "down", &Signal::TargetFailed, SEC, now);
+            pool.report(ProxyId(1), "down", &Signal::TargetFailed, SEC, now);
+        }
+        assert_eq!(pool.snapshot(now)[1].bans, 0);
+    }
+
+    #[test]
+    fn reload_adds_and_removes_keeping_ids() {
+        let pool = pool(3, Strategy::RoundRobin);
+        let now = Instant::now();
+        pool.report(ProxyId(1), "h", &Signal::Ok, SEC, now);
+        let mut list = specs(3);
+        list.remove(0);
+        list.push(ProxySpec::parse("socks5://127.0.0.9:1080").unwrap());
+        let (added, removed) = pool.reload(&list);
+        assert_eq!(added, [ProxyId(3)]);
+        assert_eq!(removed, [ProxyId(0)]);
+        assert_eq!(pool.len(), 4);
+        assert_eq!(pool.listed(), 3);
+        let picks: Vec<usize> = (0..6).map(|_| id(pool.pick("h", now))).collect();
+        assert!(!picks.contains(&0), "{picks:?}");
+        assert!(picks.contains(&3), "{picks:?}");
+        let snap = pool.snapshot(now);
+        assert_eq!(snap[0].state, ProxyState::Removed);
+        assert_eq!(snap[1].successes, 1, "kept its health");
+        // Listed again: back, same id.
+        let (added, _) = pool.reload(&specs(3));
+        assert_eq!(added, [ProxyId(0)]);
+        assert_eq!(pool.snapshot(now)[3].state, ProxyState::Removed);
     }
 
     #[test]
@@ -884,7 +1194,14 @@ mod tests {
 
     #[test]
     fn none_left_when_all_retired() {
-        let pool = pool(2, Strategy::LeastUsed);
+        let pool = ProxyPool::new(
+            specs(2),
+            Strategy::LeastUsed,
+            HealthConfig {
+                reprobe_after: Duration::ZERO,
+                ..config()
+            },
+        );
         let now = Instant::now();
         for p in 0..2 {
             for _ in 0..3 {

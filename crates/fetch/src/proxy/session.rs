@@ -66,6 +66,9 @@ pub enum SessionPick {
         until: Instant,
         reason: String,
     },
+    /// Sessions are usable but every one's proxy is paced out for the host
+    /// (see [`Pick::Paced`]); no session was retired for it.
+    Paced(crate::pacing::Readiness),
     /// Every proxy is retired.
     NoneLeft,
 }
@@ -207,22 +210,36 @@ impl SessionPool {
                 Err(pick) => refused = Some(pick),
             }
         }
-        // Then the live sessions in turn.
-        while !state.live.is_empty() {
-            let index = state.cursor % state.live.len();
+        // Then the live sessions in turn, skipping (not retiring) those
+        // whose proxy is only paced out for the host.
+        let mut paced: Option<crate::pacing::Readiness> = None;
+        let mut looked = 0;
+        while !state.live.is_empty() && looked < state.live.len() {
+            let index = (state.cursor + looked) % state.live.len();
             let entry = &state.live[index];
-            let usable = match (entry.session.proxy, proxies) {
-                (Some(proxy), Some(pool)) => {
-                    matches!(pool.pick_for_session(proxy, host, now), Pick::Proxy(_))
-                }
-                _ => true,
+            let pick = match (entry.session.proxy, proxies) {
+                (Some(proxy), Some(pool)) => pool.pick_for_session(proxy, host, now),
+                _ => Pick::Proxy(ProxyId::default()),
             };
-            if !usable {
-                state.retire_at(index, RetireReason::ProxyUnusable);
-                continue;
+            match pick {
+                Pick::Proxy(_) => {
+                    state.cursor = index + 1;
+                    return SessionPick::Session(self.use_at(&mut state, index));
+                }
+                Pick::Paced(when) => {
+                    paced = Some(paced.map_or(when, |p| p.earliest(when)));
+                    looked += 1;
+                }
+                Pick::Wait { .. } | Pick::NoneLeft => {
+                    state.retire_at(index, RetireReason::ProxyUnusable);
+                }
             }
-            state.cursor = index + 1;
-            return SessionPick::Session(self.use_at(&mut state, index));
+        }
+        if let Some(when) = paced {
+            return SessionPick::Paced(when);
+        }
+        if let Some(Pick::Paced(when)) = refused {
+            return SessionPick::Paced(when);
         }
         // Every live session was retired: replace one.
         let pick = match refused {
@@ -234,6 +251,7 @@ impl SessionPool {
         };
         match pick {
             Pick::Wait { until, reason } => SessionPick::Wait { until, reason },
+            Pick::Paced(when) => SessionPick::Paced(when),
             Pick::Proxy(_) | Pick::NoneLeft => SessionPick::NoneLeft,
         }
     }
@@ -318,6 +336,8 @@ impl SessionPool {
         match signal {
             Signal::Ok => self.mark_good(id),
             Signal::Banned(_) => self.retire(id, RetireReason::Banned),
+            // The session's proxy only has to slow down for the host.
+            Signal::RateLimited(_) => {}
             Signal::ProxyFailed(_) | Signal::TargetFailed => self.mark_bad(id),
         }
     }
@@ -499,10 +519,14 @@ mod tests {
                 now,
             );
         }
-        assert_eq!(
-            sessions.acquire("elsewhere", Some(&pool), now),
-            SessionPick::NoneLeft
-        );
+        // Retired: wait for its re-probe.
+        match sessions.acquire("elsewhere", Some(&pool), now) {
+            SessionPick::Wait { until, reason } => {
+                assert_eq!(until, now + HealthConfig::default().reprobe_after);
+                assert!(reason.contains("retired"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
