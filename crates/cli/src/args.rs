@@ -251,8 +251,11 @@ pub struct CrawlOpts {
     /// Requests per session before it is replaced.
     #[arg(long, default_value_t = 50)]
     pub session_max_uses: u32,
-    /// Statuses that mean "banned" (with proxies or sessions).
-    #[arg(long = "ban-status", value_delimiter = ',', default_values_t = [403u16, 429, 503])]
+    /// Statuses that mean "banned" (with proxies or sessions). A 429, a
+    /// 503 with Retry-After and an exhausted RateLimit quota are rate
+    /// limits, not bans: the exit is paced down for that host, never
+    /// cooled down.
+    #[arg(long = "ban-status", value_delimiter = ',', default_values_t = [403u16, 503])]
     pub ban_statuses: Vec<u16>,
     /// A body matching this regex (case-insensitive) means "banned"
     /// (repeatable). Default: block-page titles and headings (CAPTCHA, "are
@@ -272,6 +275,16 @@ pub struct CrawlOpts {
     /// Tries of one request on other proxies/sessions after bans.
     #[arg(long, default_value_t = 8)]
     pub proxy_attempts: u32,
+    /// Do not pace exits: by default each exit (a proxy, or this machine
+    /// for direct requests) × host pair finds the rate the site allows
+    /// (slow start, then additive increase and multiplicative decrease on
+    /// 429s, Retry-After, RateLimit headers and latency climbs).
+    #[arg(long)]
+    pub no_pacing: bool,
+    /// Tries of one request after rate-limit answers (429, …), each
+    /// through the first exit ready for the host.
+    #[arg(long, default_value_t = 10)]
+    pub rate_limit_retries: u32,
     /// AutoThrottle: each host's delay follows its latency toward
     /// --autothrottle-target requests in flight, and backs off on 429/503.
     #[arg(long)]

@@ -67,7 +67,10 @@ async fn connect(url: &str, o: &CrawlOpts) -> anyhow::Result<Arc<RedisFrontier>>
     if let Some(id) = &o.worker_id {
         cfg.worker_id = id.clone();
     }
-    cfg.host_limit = o.per_host.max(1);
+    // Each exit may send --per-host requests to a host.
+    cfg.host_limit = crate::run::crawl_config(Vec::new(), o)?
+        .fetch
+        .host_concurrency();
     cfg.host_delay = o.delay;
     cfg.lease_timeout = o.lease_timeout;
     let frontier = RedisFrontier::connect(cfg)

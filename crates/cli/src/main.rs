@@ -6,6 +6,7 @@
 mod args;
 mod distributed;
 mod progress;
+mod reload;
 mod run;
 mod scrape;
 mod sinks;

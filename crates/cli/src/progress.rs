@@ -40,17 +40,50 @@ pub fn line(stats: &CrawlStats, elapsed: Duration, rate: f64) -> String {
         + &format!(" | {:.0}s", elapsed.as_secs_f64())
 }
 
-/// Bans and rotations, when proxies or sessions are in use.
+/// Paced hosts (per exit) shown in the summary.
+const SUMMARY_PACE_ROWS: usize = 5;
+
+/// One pace row: host, state and rate.
+fn pace_line(p: &serde_json::Value) -> String {
+    let mut line = format!(
+        "{} {} at {} r/s",
+        p["host"].as_str().unwrap_or("?"),
+        p["state"].as_str().unwrap_or("?"),
+        p["rate"].as_f64().map_or("-".into(), |r| format!("{r:.1}")),
+    );
+    if let Some(sent) = p["sent_rate"].as_f64() {
+        line.push_str(&format!(" (sending {sent:.1})"));
+    }
+    if let Some(policy) = p["policy_rate"].as_f64() {
+        line.push_str(&format!(", site states {policy:.1} r/s"));
+    }
+    line.push_str(&format!(
+        ", {} rate limits, {} Retry-After",
+        p["rate_limits"], p["retry_afters"]
+    ));
+    line
+}
+
+/// Rate limits, bans and rotations, when there are any.
 fn proxies_part(stats: &CrawlStats) -> String {
     let proxies = stats.proxies.lock();
     let Some(v) = proxies.as_ref() else {
         return String::new();
     };
-    let mut out = format!(
+    let limited = stats.rate_limited.load(Relaxed);
+    let mut out = if limited > 0 {
+        format!(" | rate limited {limited}")
+    } else {
+        String::new()
+    };
+    if v.get("proxies").is_none() && stats.bans.load(Relaxed) == 0 {
+        return out;
+    }
+    out.push_str(&format!(
         " | bans {} rotated {}",
         stats.bans.load(Relaxed),
         stats.rotations.load(Relaxed)
-    );
+    ));
     if let Some(list) = v.get("proxies").and_then(|p| p.as_array()) {
         let up = list.iter().filter(|p| p["state"] == "active").count();
         out.push_str(&format!(" | proxies {up}/{} clear", list.len()));
@@ -150,7 +183,24 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
             s.items_dropped
         ));
     }
-    if let Some(v) = &s.proxies {
+    if s.rate_limited > 0 {
+        out.push_str(&format!(
+            "  rate limits   {} answers (429, 503 + Retry-After, RateLimit quota, latency): paced per exit and host; {} waits for a ready exit\n",
+            s.rate_limited, s.pace_waits
+        ));
+    }
+    for p in s
+        .proxies
+        .as_ref()
+        .and_then(|v| v.get("pacing"))
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .take(SUMMARY_PACE_ROWS)
+    {
+        out.push_str(&format!("  paced         {}\n", pace_line(p)));
+    }
+    if let Some(v) = s.proxies.as_ref().filter(|v| v.get("proxies").is_some()) {
         out.push_str(&format!(
             "  bans          {} ({} requests moved to another proxy/session, {} proxy failures, {} waits for a usable proxy)\n",
             s.bans, s.rotations, s.proxy_failures, s.proxy_waits
@@ -166,17 +216,40 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
                 _ => String::new(),
             };
             out.push_str(&format!(
-                "  proxy         {}{pool} {}: {} requests, {} ok, {} bans, {} failures, {} ms\n",
+                "  proxy         {}{pool} {}: {} requests, {} ok, {} rate limits, {} bans, {} failures, {} ms\n",
                 p["proxy"].as_str().unwrap_or("?"),
                 p["state"].as_str().unwrap_or("?"),
                 p["requests"],
                 p["successes"],
+                p["rate_limits"],
                 p["bans"],
                 p["failures"],
                 p["latency_ms"]
                     .as_f64()
                     .map_or("-".to_string(), |l| format!("{l:.0}"))
             ));
+            let mut hosts: Vec<&serde_json::Value> = p["hosts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|h| h["seen"] != "ok" || h["pace"]["state"] == "paced")
+                .collect();
+            hosts.sort_by_key(|h| std::cmp::Reverse(h["requests"].as_u64().unwrap_or(0)));
+            for h in hosts.iter().take(SUMMARY_PACE_ROWS) {
+                let pace = if h["pace"].is_object() {
+                    format!(", {}", pace_line(&h["pace"]))
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "                  {} {}: {} requests, {} rate limits, {} bans{pace}\n",
+                    h["host"].as_str().unwrap_or("?"),
+                    h["seen"].as_str().unwrap_or("?"),
+                    h["requests"],
+                    h["rate_limits"],
+                    h["bans"],
+                ));
+            }
         }
     }
     for k in &s.sinks {

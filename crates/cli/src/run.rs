@@ -101,7 +101,7 @@ const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 
 /// Proxies from `--proxy`, `--proxy-file` and `TRAWL_PROXIES`; every
 /// error names the proxy with its password masked.
-fn read_proxies(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::ProxySpec>> {
+pub fn read_proxies(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::ProxySpec>> {
     use trawl_fetch::proxy::{ProxySpec, parse_list};
     let mut out = Vec::new();
     for p in &o.proxies {
@@ -120,7 +120,7 @@ fn read_proxies(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::ProxySp
 }
 
 /// Named pools from `--proxy-pool`, then the spider file's.
-fn read_proxy_pools(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::NamedPool>> {
+pub fn read_proxy_pools(o: &CrawlOpts) -> anyhow::Result<Vec<trawl_fetch::proxy::NamedPool>> {
     use trawl_fetch::proxy::{NamedPool, ProxySpec, parse_list};
     let mut pools: Vec<NamedPool> = Vec::new();
     for flag in &o.proxy_pools {
@@ -254,6 +254,11 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
             ..Default::default()
         }),
         proxy_attempts: o.proxy_attempts,
+        pacing: trawl_fetch::pacing::PacingConfig {
+            enabled: !o.no_pacing,
+            ..Default::default()
+        },
+        rate_limit_retries: o.rate_limit_retries,
         autothrottle: o
             .autothrottle
             .then(|| trawl_fetch::autothrottle::AutoThrottleConfig {
@@ -301,7 +306,7 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
         eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
     }
     let specs = output_specs(o, Vec::new())?;
-    let (frontier, checkpoint) = local_frontier(o, cfg.fetch.per_host).await?;
+    let (frontier, checkpoint) = local_frontier(o, cfg.fetch.host_concurrency()).await?;
     let ctx = OutputContext {
         checkpoint: checkpoint.as_deref(),
         append: o.append,
@@ -345,6 +350,7 @@ pub async fn run_engine_custom(
     sinks: Vec<Box<dyn Sink>>,
     o: &CrawlOpts,
 ) -> anyhow::Result<u8> {
+    let engine = crate::reload::attach(engine, o);
     let stats = engine.stats().clone();
     let shutdown = Shutdown::default();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), o.quiet));

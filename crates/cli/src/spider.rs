@@ -174,7 +174,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         return crate::distributed::run_spider(url, run, &o).await;
     }
     let cfg = crawl_config(run.spider.start_urls(), &o)?;
-    let (frontier, checkpoint) = local_frontier(&o, cfg.fetch.per_host).await?;
+    let (frontier, checkpoint) = local_frontier(&o, cfg.fetch.host_concurrency()).await?;
     let stats = Arc::new(CrawlStats::default());
     let (engine, sinks) = run
         .engine(cfg, stats, checkpoint.as_deref(), o.append)

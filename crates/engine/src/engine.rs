@@ -48,7 +48,13 @@ pub struct Engine {
     pipeline: Option<Arc<trawl_pipeline::Pipeline>>,
     /// Where spider error records go (taken by `run`).
     error_sinks: parking_lot::Mutex<Vec<Box<dyn Sink>>>,
+    proxy_reloads: Option<ProxyReloads>,
 }
+
+/// New proxy lists for named pools (`default` for `--proxy`), sent while
+/// the crawl runs (on SIGHUP, or when a proxy file changes).
+pub type ProxyReloads =
+    tokio::sync::watch::Receiver<Vec<(String, Vec<trawl_fetch::proxy::ProxySpec>)>>;
 
 /// Shared by the fetch tasks.
 struct FetchContext {
@@ -66,7 +72,14 @@ impl Engine {
             spider: None,
             pipeline: None,
             error_sinks: parking_lot::Mutex::new(Vec::new()),
+            proxy_reloads: None,
         }
+    }
+
+    /// Apply the proxy lists that arrive on `reloads` to the running crawl.
+    pub fn with_proxy_reloads(mut self, reloads: ProxyReloads) -> Engine {
+        self.proxy_reloads = Some(reloads);
+        self
     }
 
     /// Parse pages with `spider` (its items replace the page records) and
@@ -247,6 +260,25 @@ impl Engine {
             });
         }
 
+        let reloader = self.proxy_reloads.clone().map(|mut reloads| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                while reloads.changed().await.is_ok() {
+                    let lists = reloads.borrow_and_update().clone();
+                    for (pool, specs) in lists {
+                        match ctx.downloader.reload_proxies(&pool, &specs) {
+                            Ok((added, removed)) => tracing::info!(
+                                pool, added, removed, listed = specs.len(),
+                                "Proxy list reloaded."
+                            ),
+                            Err(error) => {
+                                tracing::error!(pool, %error, "Proxy list not reloaded.")
+                            }
+                        }
+                    }
+                }
+            })
+        });
         let stopper = {
             let ctx = ctx.clone();
             let shutdown = shutdown.clone();
@@ -258,6 +290,9 @@ impl Engine {
 
         self.schedule(&ctx, &shutdown, &seeding_done).await;
         stopper.abort();
+        if let Some(task) = reloader {
+            task.abort();
+        }
         ctx.downloader.publish_proxy_stats(true);
 
         // Drain: the last fetch tasks finished inside `schedule`; closing the

@@ -38,5 +38,5 @@ pub mod sink_stage;
 pub mod sitemaps;
 
 pub use config::{CrawlConfig, SinkOptions};
-pub use engine::{Engine, EngineError};
+pub use engine::{Engine, EngineError, ProxyReloads};
 pub use shutdown::Shutdown;

@@ -200,6 +200,9 @@ enum Refusal {
     NoneLeft,
 }
 
+/// Rows of direct pacing kept in the stats.
+const PACING_ROWS: usize = 100;
+
 /// The longest a request waiting for a paced-out exit sleeps before it
 /// looks again (a request ending wakes it sooner).
 const PACE_POLL: Duration = Duration::from_millis(50);
@@ -676,6 +679,52 @@ impl Downloader {
         }
     }
 
+    /// Replace the proxy list of pool `name` (`default` for `--proxy`)
+    /// while the crawl runs: proxies still listed keep their health and
+    /// pace, new ones get a client, dropped ones are never picked again
+    /// (requests in flight finish). Returns how many were added and
+    /// removed.
+    pub fn reload_proxies(
+        &self,
+        name: &str,
+        specs: &[ProxySpec],
+    ) -> Result<(usize, usize), FetchError> {
+        let group = self
+            .routes
+            .group(name)
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        let Some(g) = self.groups.get(group) else {
+            return Err(FetchError::Other(format!("no route group {group}")));
+        };
+        let Some(pool) = &g.pool else {
+            return Err(FetchError::Other(format!(
+                "pool {name} has no proxies to reload (start the crawl with some)"
+            )));
+        };
+        // Clients first, so a new id always has one when it is picked.
+        let mut clients = Vec::new();
+        let mut known = pool.specs();
+        for spec in specs {
+            if known.contains(spec) {
+                continue;
+            }
+            known.push(spec.clone());
+            clients.push(build_client(&self.cfg, &self.roots, Some(spec), None).map_err(
+                |reason| FetchError::Proxy {
+                    proxy: spec.masked(),
+                    reason,
+                },
+            )?);
+        }
+        let mut all_clients = g.proxy_clients.write();
+        all_clients.extend(clients);
+        let (added, removed) = pool.reload(specs);
+        drop(all_clients);
+        self.pause_noted.store(false, Ordering::SeqCst);
+        self.publish_proxy_stats(true);
+        Ok((added.len(), removed.len()))
+    }
+
     /// Put the proxies' and sessions' state into the crawl stats (at most
     /// every 250 ms unless `now`).
     pub fn publish_proxy_stats(&self, force: bool) {
@@ -683,7 +732,8 @@ impl Downloader {
             .groups
             .iter()
             .any(|g| g.pool.is_some() || g.sessions.is_some());
-        if !judged && self.autothrottle.is_none() {
+        let limited = self.stats.rate_limited.load(Ordering::Relaxed) > 0;
+        if !judged && self.autothrottle.is_none() && !limited {
             return;
         }
         {
@@ -710,6 +760,20 @@ impl Downloader {
         }
         if self.groups.iter().any(|g| g.pool.is_some()) {
             value["proxies"] = serde_json::Value::Array(proxies);
+        }
+        // Direct requests' pace, for the hosts where it matters: those
+        // that rate limited (the busiest first, at most PACING_ROWS).
+        let mut paced: Vec<_> = self
+            .groups
+            .iter()
+            .filter(|g| g.pool.is_none())
+            .flat_map(|g| g.pacer.snapshot(now))
+            .filter(|p| p.rate_limits > 0 || p.retry_afters > 0 || p.state != "ramping")
+            .collect();
+        if !paced.is_empty() {
+            paced.sort_by(|a, b| b.requests.cmp(&a.requests));
+            paced.truncate(PACING_ROWS);
+            value["pacing"] = serde_json::to_value(paced).unwrap_or_default();
         }
         if let Some(s) = sessions {
             value["sessions"] = serde_json::to_value(s).unwrap_or_default();

@@ -14,8 +14,10 @@
 //!   site with a limit is overshot by little before the first rate-limit
 //!   answer.
 //! - **Additive increase, multiplicative decrease.** After the first
-//!   rate-limit answer the pair probes upwards slowly (`increase` per clean
-//!   answer: a few per cent a second) and on the next rate-limit answer
+//!   rate-limit answer the pair probes upwards (`increase` per clean
+//!   answer, times the seconds since the last decrease, up to ten: a few
+//!   per cent a second near the last limit, faster the longer no limit is
+//!   met, like CUBIC) and on the next rate-limit answer
 //!   cuts its rate to `decrease` times what it was actually sending
 //!   (halved when leaving slow start). One decrease per round: answers to
 //!   requests sent before the last decrease say nothing new.
@@ -371,7 +373,10 @@ impl Pace {
     fn clean(&mut self, cfg: &PacingConfig, now: Instant) {
         self.clean += 1;
         let gain = if self.limited {
-            cfg.increase
+            let calm = self
+                .last_decrease
+                .map_or(1.0, |at| now.saturating_duration_since(at).as_secs_f64());
+            cfg.increase * calm.clamp(1.0, 10.0)
         } else {
             cfg.slow_start_gain
         };
@@ -869,7 +874,7 @@ mod tests {
     fn rate_limit_answers() {
         let info = RateInfo::from_response(429, |_| None);
         assert!(info.limited && info.retry_after.is_none());
-        let h = (headers(&[("retry-after", "7")]));
+        let h = headers(&[("retry-after", "7")]);
         let info = RateInfo::from_response(503, &h);
         assert!(info.limited);
         assert_eq!(info.retry_after, Some(Duration::from_secs(7)));
@@ -888,27 +893,27 @@ mod tests {
             (&[("x-ratelimit-limit", "100, 100;w=60")], Some(100.0 / 60.0)),
         ];
         for (pairs, rate) in cases {
-            let info = RateInfo::from_response(200, (headers(pairs)));
+            let info = RateInfo::from_response(200, headers(pairs));
             assert_eq!(info.policy_rate, rate, "{pairs:?}");
             assert!(!info.limited);
         }
         // Exhausted quota: wait for the reset, a 4xx is a rate limit.
-        let h = (headers(&[("ratelimit", "\"default\";r=0;t=12")]));
+        let h = headers(&[("ratelimit", "\"default\";r=0;t=12")]);
         let info = RateInfo::from_response(403, &h);
         assert!(info.limited);
         assert_eq!(info.retry_after, Some(Duration::from_secs(12)));
         let info = RateInfo::from_response(200, &h);
         assert!(!info.limited);
         assert_eq!(info.retry_after, Some(Duration::from_secs(12)));
-        let h = (headers(&[
+        let h = headers(&[
             ("x-ratelimit-remaining", "0"),
             ("x-ratelimit-reset", "30"),
-        ]));
+        ]);
         assert_eq!(
             RateInfo::from_response(429, &h).retry_after,
             Some(Duration::from_secs(30))
         );
-        let h = (headers(&[("ratelimit", "limit=100, remaining=0, reset=4")]));
+        let h = headers(&[("ratelimit", "limit=100, remaining=0, reset=4")]);
         assert_eq!(
             RateInfo::from_response(200, &h).retry_after,
             Some(Duration::from_secs(4))

@@ -626,14 +626,14 @@ fn userinfo_encode(s: &str) -> String {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("cannot pick a free port on 127.0.0.1: {e}"))
 }
 
-fn tcp_accepts(addr: SocketAddr) -> bool {
+pub(crate) fn tcp_accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
 }
 
