@@ -155,14 +155,21 @@ fn requests_spread_over_the_proxies_and_never_go_direct() {
     let by_client = site.stats().by_client;
     // Nothing went out directly from 127.0.0.1.
     assert!(!by_client.contains_key(&ip(1)), "{by_client:?}");
-    // Round-robin: each proxy carried about a third.
+    // Round-robin among the proxies ready for the host: each carried a
+    // share; one whose per-host in-flight places are taken (microsocks
+    // answers in ~40 ms here, tinyproxy in ~1 ms) is skipped for a ready
+    // one, so the faster ones carry more.
     let requests: u64 = by_client.values().map(|c| c.ok).sum();
     for last in [2, 3, 4] {
         let n = by_client.get(&ip(last)).map_or(0, |c| c.ok);
         assert!(
-            n * 4 >= requests,
+            n * 20 >= requests,
             "127.0.0.{last} carried {n} of {requests}: {by_client:?}"
         );
+    }
+    for last in [2, 3] {
+        let n = by_client.get(&ip(last)).map_or(0, |c| c.ok);
+        assert!(n * 4 >= requests, "127.0.0.{last} carried {n} of {requests}: {by_client:?}");
     }
     // Per-proxy stats, passwords masked.
     let list = stats["proxies"]["proxies"].as_array().unwrap();
@@ -220,8 +227,9 @@ fn a_dead_proxy_is_named_masked_and_skipped() {
 #[test]
 fn with_rotation_the_defended_site_is_crawled_without_it_a_trickle() {
     // At most 6 requests per client IP per second, then banned for a second
-    // with 429s.
-    let defense = defense(6, BanAnswer::TooManyRequests, BanKey::ClientIp);
+    // with 403s (a 429 would be a rate limit, paced rather than rotated
+    // away from: see tests/ratelimit.rs).
+    let defense = defense(6, BanAnswer::Forbidden, BanKey::ClientIp);
     let direct_site = site(60, Some(defense.clone()));
     let seed = format!("{}/", direct_site.base_url());
     let common = ["-c", "8", "--per-host", "8", "--max-retry-after", "0s"].map(String::from);

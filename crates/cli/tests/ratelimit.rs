@@ -281,3 +281,64 @@ fn per_session_limits_with_sessions() {
     let share_429 = count(&log, 429) as f64 / log.len() as f64;
     assert!(share_429 < 0.15, "{} of {} answered 429", count(&log, 429), log.len());
 }
+
+/// The proxy list is read again on SIGHUP while the crawl runs: a proxy
+/// taken out of the file is not used again, new ones are.
+#[test]
+fn the_proxy_list_reloads_on_sighup() {
+    let root = site(300);
+    let mut opts = NginxOptions::new(root.path());
+    opts.limit = Some(RateLimit::per_ip(15, 3));
+    let nginx = Nginx::start(opts).unwrap();
+    let (old, _) = exits(&[40]);
+    let (new, _) = exits(&[41, 42]);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("proxies.txt");
+    std::fs::write(&list, format!("{}\n", old[0].url())).unwrap();
+    let stats_path = dir.path().join("stats.json");
+    let mut child = trawl()
+        .args(["crawl", &nginx.url(), "-q", "--ignore-robots", "--max-pages", "150"])
+        .arg("--proxy-file")
+        .arg(&list)
+        .arg("-o")
+        .arg(dir.path().join("items.jsonl"))
+        .arg("--stats-json")
+        .arg(&stats_path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until("20 requests through the first exit", std::time::Duration::from_secs(30), || {
+        nginx.access_log().len() >= 20
+    });
+    // The file watch would see the change within 2 s; SIGHUP makes the
+    // reload prompt.
+    std::fs::write(&list, format!("# moved\n{}\n{}\n", new[0].url(), new[1].url())).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reloaded_at = nginx.access_log().last().unwrap().time;
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let log = nginx.access_log();
+    let old_after: Vec<&LogLine> = log
+        .iter()
+        .filter(|l| l.client == ip(40) && l.time > reloaded_at + 0.5)
+        .collect();
+    assert!(old_after.is_empty(), "the removed exit went on: {old_after:?}");
+    for n in [41, 42] {
+        assert!(log.iter().any(|l| l.client == ip(n)), "exit 127.0.0.{n} unused");
+    }
+    assert!(log.iter().all(|l| l.client != ip(1)), "nothing went direct");
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    assert_eq!(stats["pages_ok"], 150, "{stderr}");
+    let states: Vec<&str> = stats["proxies"]["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["removed", "active", "active"]);
+}

@@ -537,7 +537,7 @@ impl Downloader {
                 Refusal::Wait(until, reason) => {
                     self.note_pause("cooling", group, || {
                         format!(
-                            "No proxy can be used for {host} ({reason}); the requests to it wait {:.0?}, until the first is usable again.",
+                            "No proxy can be used for {host} ({reason}): the crawl pauses for {:.0?}, until the first is usable again (said once).",
                             until.saturating_duration_since(now)
                         )
                     });
