@@ -18,6 +18,8 @@ command -v mount >/dev/null || need+=(mount)
 # Real proxy servers for the proxy-rotation tests (HTTP/CONNECT and SOCKS5).
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v microsocks >/dev/null || need+=(microsocks)
+# A real nginx (limit_req, geo, map) for the rate-limit tests.
+{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -68,14 +68,13 @@ fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 }
 
 async fn watch(o: CrawlOpts, tx: tokio::sync::watch::Sender<Lists>) {
-    let mut hangup =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(error) => {
-                tracing::warn!(%error, "Cannot listen for SIGHUP; proxy files are still watched.");
-                None
-            }
-        };
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(error) => {
+            tracing::warn!(%error, "Cannot listen for SIGHUP; proxy files are still watched.");
+            None
+        }
+    };
     let files = files(&o);
     let mut seen = modified(&files);
     loop {

@@ -169,7 +169,10 @@ fn requests_spread_over_the_proxies_and_never_go_direct() {
     }
     for last in [2, 3] {
         let n = by_client.get(&ip(last)).map_or(0, |c| c.ok);
-        assert!(n * 4 >= requests, "127.0.0.{last} carried {n} of {requests}: {by_client:?}");
+        assert!(
+            n * 4 >= requests,
+            "127.0.0.{last} carried {n} of {requests}: {by_client:?}"
+        );
     }
     // Per-proxy stats, passwords masked.
     let list = stats["proxies"]["proxies"].as_array().unwrap();

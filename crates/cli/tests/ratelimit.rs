@@ -14,7 +14,9 @@ use std::path::Path;
 
 use common::trawl;
 use serde_json::Value;
-use trawl_testsite::nginx::{LimitKey, LogLine, Nginx, NginxOptions, RateLimit, write_linked_pages};
+use trawl_testsite::nginx::{
+    LimitKey, LogLine, Nginx, NginxOptions, RateLimit, write_linked_pages,
+};
 use trawl_testsite::proxies::{ProxyOptions, TinyProxy};
 
 fn ip(last: u8) -> IpAddr {
@@ -127,7 +129,12 @@ fn four_exits_crawl_four_times_as_fast_as_one() {
         "4 exits: {four_rate:.1}/s, 1 exit: {one_rate:.1}/s"
     );
     let share_429 = count(&log, 429) as f64 / log.len() as f64;
-    assert!(share_429 < 0.10, "{} of {} answered 429", count(&log, 429), log.len());
+    assert!(
+        share_429 < 0.10,
+        "{} of {} answered 429",
+        count(&log, 429),
+        log.len()
+    );
     let mut per_exit: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for line in &log {
         *per_exit.entry(line.client).or_default() += 1;
@@ -162,12 +169,21 @@ fn retry_after_is_honoured_for_the_pair() {
     let nginx = Nginx::start(opts).unwrap();
     let (code, stderr, stats, items) = crawl(
         &nginx.url(),
-        &["--max-pages".into(), "40".into(), "--per-host".into(), "4".into()],
+        &[
+            "--max-pages".into(),
+            "40".into(),
+            "--per-host".into(),
+            "4".into(),
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 40, "{stderr}");
     let log = nginx.access_log();
-    let limited: Vec<f64> = log.iter().filter(|l| l.status == 429).map(|l| l.time).collect();
+    let limited: Vec<f64> = log
+        .iter()
+        .filter(|l| l.status == 429)
+        .map(|l| l.time)
+        .collect();
     assert!(!limited.is_empty(), "the site never rate limited: {log:?}");
     // After a 429 with Retry-After: 1, requests that started after the
     // answer arrived wait the second out (a few already on their way may
@@ -181,7 +197,10 @@ fn retry_after_is_honoured_for_the_pair() {
     }
     assert!(stats["rate_limited"].as_u64().unwrap() >= 1, "{stats}");
     let pacing = stats["proxies"]["pacing"].as_array().unwrap();
-    assert!(pacing[0]["retry_afters"].as_u64().unwrap() >= 1, "{pacing:?}");
+    assert!(
+        pacing[0]["retry_afters"].as_u64().unwrap() >= 1,
+        "{pacing:?}"
+    );
 }
 
 /// A site that states its quota (`RateLimit-Policy`) is crawled just under
@@ -195,7 +214,12 @@ fn a_stated_policy_is_kept_to() {
     let nginx = Nginx::start(opts).unwrap();
     let (code, stderr, stats, items) = crawl(
         &nginx.url(),
-        &["--max-pages".into(), "100".into(), "--per-host".into(), "8".into()],
+        &[
+            "--max-pages".into(),
+            "100".into(),
+            "--per-host".into(),
+            "8".into(),
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 100);
@@ -279,7 +303,12 @@ fn per_session_limits_with_sessions() {
     let rate = ok_rate(&log);
     assert!(rate > 1.3 * f64::from(LIMIT), "{rate:.1}/s with 4 sessions");
     let share_429 = count(&log, 429) as f64 / log.len() as f64;
-    assert!(share_429 < 0.15, "{} of {} answered 429", count(&log, 429), log.len());
+    assert!(
+        share_429 < 0.15,
+        "{} of {} answered 429",
+        count(&log, 429),
+        log.len()
+    );
 }
 
 /// The proxy list is read again on SIGHUP while the crawl runs: a proxy
@@ -297,7 +326,14 @@ fn the_proxy_list_reloads_on_sighup() {
     std::fs::write(&list, format!("{}\n", old[0].url())).unwrap();
     let stats_path = dir.path().join("stats.json");
     let mut child = trawl()
-        .args(["crawl", &nginx.url(), "-q", "--ignore-robots", "--max-pages", "150"])
+        .args([
+            "crawl",
+            &nginx.url(),
+            "-q",
+            "--ignore-robots",
+            "--max-pages",
+            "150",
+        ])
         .arg("--proxy-file")
         .arg(&list)
         .arg("-o")
@@ -307,12 +343,18 @@ fn the_proxy_list_reloads_on_sighup() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    common::wait_until("20 requests through the first exit", std::time::Duration::from_secs(30), || {
-        nginx.access_log().len() >= 20
-    });
+    common::wait_until(
+        "20 requests through the first exit",
+        std::time::Duration::from_secs(30),
+        || nginx.access_log().len() >= 20,
+    );
     // The file watch would see the change within 2 s; SIGHUP makes the
     // reload prompt.
-    std::fs::write(&list, format!("# moved\n{}\n{}\n", new[0].url(), new[1].url())).unwrap();
+    std::fs::write(
+        &list,
+        format!("# moved\n{}\n{}\n", new[0].url(), new[1].url()),
+    )
+    .unwrap();
     let status = std::process::Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
@@ -327,12 +369,19 @@ fn the_proxy_list_reloads_on_sighup() {
         .iter()
         .filter(|l| l.client == ip(40) && l.time > reloaded_at + 0.5)
         .collect();
-    assert!(old_after.is_empty(), "the removed exit went on: {old_after:?}");
+    assert!(
+        old_after.is_empty(),
+        "the removed exit went on: {old_after:?}"
+    );
     for n in [41, 42] {
-        assert!(log.iter().any(|l| l.client == ip(n)), "exit 127.0.0.{n} unused");
+        assert!(
+            log.iter().any(|l| l.client == ip(n)),
+            "exit 127.0.0.{n} unused"
+        );
     }
     assert!(log.iter().all(|l| l.client != ip(1)), "nothing went direct");
-    let stats: Value = serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_path).unwrap()).unwrap();
     assert_eq!(stats["pages_ok"], 150, "{stderr}");
     let states: Vec<&str> = stats["proxies"]["proxies"]
         .as_array()

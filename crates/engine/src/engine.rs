@@ -268,7 +268,10 @@ impl Engine {
                     for (pool, specs) in lists {
                         match ctx.downloader.reload_proxies(&pool, &specs) {
                             Ok((added, removed)) => tracing::info!(
-                                pool, added, removed, listed = specs.len(),
+                                pool,
+                                added,
+                                removed,
+                                listed = specs.len(),
                                 "Proxy list reloaded."
                             ),
                             Err(error) => {

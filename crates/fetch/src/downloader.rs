@@ -29,8 +29,7 @@ use crate::error::{FetchError, chain, is_retryable_status};
 use crate::pacing::{PaceGuard, PaceSignal, Pacer, RateInfo, Readiness};
 use crate::proxy::{
     GroupIndex, Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, RouteTable, Session, SessionId,
-    SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure,
-    pool::ExitGuard,
+    SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure, pool::ExitGuard,
 };
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
@@ -186,7 +185,20 @@ impl RouteGuard {
 impl Route {
     /// The exit's index in its group's pacer.
     fn exit(&self) -> usize {
-        self.proxy.map_or(0, ProxyId::index)
+        exit_key(self.proxy, self.session.as_ref())
+    }
+}
+
+/// The pacer key of a route: its proxy; without one, its session (a site
+/// may limit each session cookie on its own), or 0 for plain direct
+/// requests.
+fn exit_key(proxy: Option<ProxyId>, session: Option<&Session>) -> usize {
+    match (proxy, session) {
+        (Some(id), _) => id.index(),
+        (None, Some(s)) => {
+            usize::try_from(s.id.get()).map_or(usize::MAX, |id| id.saturating_add(1))
+        }
+        (None, None) => 0,
     }
 }
 
@@ -461,7 +473,10 @@ impl Downloader {
                     SessionPick::Session(session) => {
                         let reserved = match (session.proxy, &g.pool) {
                             (Some(id), Some(p)) => p.try_start(id, host, now).map(RouteGuard::exit),
-                            _ => g.pacer.try_start(0, host, now).map(RouteGuard::pace),
+                            _ => g
+                                .pacer
+                                .try_start(exit_key(None, Some(&session)), host, now)
+                                .map(RouteGuard::pace),
                         };
                         match reserved {
                             Ok(guard) => {
@@ -487,7 +502,10 @@ impl Downloader {
                         Ok(guard) => {
                             let client = g.proxy_clients.read().get(id.index()).cloned();
                             let Some(client) = client else {
-                                return Err(FetchError::Other(format!("no client for proxy {}", id.index())));
+                                return Err(FetchError::Other(format!(
+                                    "no client for proxy {}",
+                                    id.index()
+                                )));
                             };
                             return Ok(self.resumed(Route {
                                 client,
@@ -709,12 +727,14 @@ impl Downloader {
                 continue;
             }
             known.push(spec.clone());
-            clients.push(build_client(&self.cfg, &self.roots, Some(spec), None).map_err(
-                |reason| FetchError::Proxy {
-                    proxy: spec.masked(),
-                    reason,
-                },
-            )?);
+            clients.push(
+                build_client(&self.cfg, &self.roots, Some(spec), None).map_err(|reason| {
+                    FetchError::Proxy {
+                        proxy: spec.masked(),
+                        reason,
+                    }
+                })?,
+            );
         }
         let mut all_clients = g.proxy_clients.write();
         all_clients.extend(clients);
@@ -1100,13 +1120,21 @@ impl Downloader {
         let mut rate_limited = 0u32;
         loop {
             let result = self.exchange(url, &host, cap, headers, pool).await;
+            // A rate limit without Retry-After has its own budget: the
+            // pace makes each try wait. One with Retry-After counts as a
+            // retry (a site answering 503 + Retry-After for good must not
+            // hold a URL for ten waits), without sleeping here: the pair
+            // is held back, and another exit may be ready.
+            let paced_only = matches!(&result, Ok(Exchange::Page(p)) if p.rate_limited && p.retry_after.is_none());
             if let Ok(Exchange::Page(page)) = &result
-                && page.rate_limited
+                && paced_only
             {
                 // The exit's pace for the host was cut (and a Retry-After
                 // holds that pair back): go again at once through whichever
                 // exit is ready first; the pace is the wait.
-                if rate_limited < self.cfg.rate_limit_retries && !self.stopping.load(Ordering::SeqCst) {
+                if rate_limited < self.cfg.rate_limit_retries
+                    && !self.stopping.load(Ordering::SeqCst)
+                {
                     rate_limited += 1;
                     *retries += 1;
                     CrawlStats::inc(&self.stats.retries);
@@ -1128,6 +1156,7 @@ impl Downloader {
                 return result;
             }
             let (retryable, server_wait) = match &result {
+                Ok(Exchange::Page(p)) if p.rate_limited => (true, Some(Duration::ZERO)),
                 Ok(Exchange::Page(p)) => (is_retryable_status(p.status), p.retry_after),
                 Ok(Exchange::Redirect { .. }) => (false, None),
                 Err(e) => (e.is_retryable(), None),

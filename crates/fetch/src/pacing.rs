@@ -19,7 +19,8 @@
 //!   per cent a second near the last limit, faster the longer no limit is
 //!   met, like CUBIC) and on the next rate-limit answer
 //!   cuts its rate to `decrease` times what it was actually sending
-//!   (halved when leaving slow start). One decrease per round: answers to
+//!   (halved while still searching: leaving slow start, or limited again
+//!   within a second of the last cut). One decrease per round: answers to
 //!   requests sent before the last decrease say nothing new.
 //! - **`Retry-After`** (or a `RateLimit` reset with nothing remaining) holds
 //!   back this pair only, never the whole exit or the whole crawl.
@@ -144,8 +145,8 @@ pub struct RateInfo {
 impl RateInfo {
     /// Read a response: `status` and a header lookup (lower-case names).
     pub fn from_response<'a>(status: u16, header: impl Fn(&str) -> Option<&'a str>) -> RateInfo {
-        let retry_after =
-            header("retry-after").and_then(|v| crate::retry::parse_retry_after(v, SystemTime::now()));
+        let retry_after = header("retry-after")
+            .and_then(|v| crate::retry::parse_retry_after(v, SystemTime::now()));
         let quota = RateHeaders::parse(&header);
         let exhausted = quota.remaining == Some(0);
         let mut info = RateInfo {
@@ -217,10 +218,12 @@ impl RateHeaders {
                 if let Some(v) = get("limit") {
                     let first = v.split([',', ';']).next().unwrap_or("");
                     h.limit = first.trim().parse().ok();
-                    let window = v.split([',', ';']).find_map(|p| match p.trim().split_once('=') {
-                        Some(("w", w)) => w.trim().parse().ok(),
-                        _ => None,
-                    });
+                    let window = v
+                        .split([',', ';'])
+                        .find_map(|p| match p.trim().split_once('=') {
+                            Some(("w", w)) => w.trim().parse().ok(),
+                            _ => None,
+                        });
                     h.window = h.window.or(window);
                 }
             }
@@ -397,7 +400,13 @@ impl Pace {
             return; // sent before the last decrease: nothing new
         }
         let sent = self.send_rate(now).unwrap_or(self.rate).min(self.rate);
-        let factor = if self.limited { cfg.decrease } else { 0.5 };
+        // Halve while still finding the limit (slow start, or limited
+        // again within a second of the last cut); afterwards cut gently.
+        let searching = !self.limited
+            || self
+                .last_decrease
+                .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1));
+        let factor = if searching { 0.5 } else { cfg.decrease };
         self.rate = (sent * factor).clamp(cfg.min_rate, self.ceiling(cfg));
         self.limited = true;
         self.last_decrease = Some(now);
@@ -505,6 +514,11 @@ pub struct PaceStatus {
 pub struct Pacer {
     cfg: PacingConfig,
     pairs: Mutex<HashMap<(usize, String), Pace>>,
+    /// The last rate a paced pair of each host settled on: a new pair of
+    /// that host (a new proxy, a new session) starts there instead of in
+    /// slow start, since the site limits each client alike. Locked after
+    /// `pairs` when both are.
+    learned: Mutex<HashMap<String, f64>>,
     changed: Notify,
 }
 
@@ -533,6 +547,7 @@ impl Pacer {
         Pacer {
             cfg,
             pairs: Mutex::new(HashMap::new()),
+            learned: Mutex::new(HashMap::new()),
             changed: Notify::new(),
         }
     }
@@ -562,9 +577,14 @@ impl Pacer {
         if !pairs.contains_key(&key) && pairs.len() >= self.cfg.max_pairs.max(1) {
             pairs.retain(|_, p| !p.is_idle(now));
         }
-        let pace = pairs
-            .entry(key)
-            .or_insert_with(|| Pace::new(&self.cfg, now));
+        let pace = pairs.entry(key).or_insert_with(|| {
+            let mut pace = Pace::new(&self.cfg, now);
+            if let Some(&rate) = self.learned.lock().get(host) {
+                pace.rate = rate;
+                pace.limited = true;
+            }
+            pace
+        });
         match pace.readiness(&self.cfg, now) {
             Readiness::Ready => {
                 pace.start(now);
@@ -593,7 +613,15 @@ impl Pacer {
             let pace = pairs
                 .entry((exit, host.to_string()))
                 .or_insert_with(|| Pace::new(&self.cfg, now));
-            pace.report(&self.cfg, signal, latency, now)
+            let limited = pace.report(&self.cfg, signal, latency, now);
+            if pace.limited {
+                let mut learned = self.learned.lock();
+                if !learned.contains_key(host) && learned.len() >= self.cfg.max_pairs.max(1) {
+                    learned.clear();
+                }
+                learned.insert(host.to_string(), pace.rate);
+            }
+            limited
         };
         if limited {
             tracing::debug!(exit, host, "rate limited; pacing down");
@@ -734,7 +762,11 @@ mod tests {
         let rate = accepted as f64 / 30.0;
         let share = rejected as f64 / (accepted + rejected) as f64;
         assert!(rate > 0.85 * 150.0, "accepted {rate:.1}/s");
-        assert!(share < 0.02, "{rejected} rejected of {}", accepted + rejected);
+        assert!(
+            share < 0.02,
+            "{rejected} rejected of {}",
+            accepted + rejected
+        );
         let snap = pacer.snapshot(Instant::now());
         assert_eq!(snap[0].state, "paced");
         assert!(snap[0].rate < 200.0, "{:?}", snap[0]);
@@ -886,11 +918,20 @@ mod tests {
     #[test]
     fn ratelimit_headers_of_every_draft() {
         let cases: [(&[(&str, &str)], Option<f64>); 5] = [
-            (&[("ratelimit-policy", "\"default\";q=100;w=60")], Some(100.0 / 60.0)),
+            (
+                &[("ratelimit-policy", "\"default\";q=100;w=60")],
+                Some(100.0 / 60.0),
+            ),
             (&[("ratelimit-policy", "10;w=1, 1000;w=3600")], Some(10.0)),
-            (&[("x-ratelimit-limit", "50"), ("ratelimit-policy", "50;w=10")], Some(5.0)),
+            (
+                &[("x-ratelimit-limit", "50"), ("ratelimit-policy", "50;w=10")],
+                Some(5.0),
+            ),
             (&[("x-ratelimit-limit", "5000")], None),
-            (&[("x-ratelimit-limit", "100, 100;w=60")], Some(100.0 / 60.0)),
+            (
+                &[("x-ratelimit-limit", "100, 100;w=60")],
+                Some(100.0 / 60.0),
+            ),
         ];
         for (pairs, rate) in cases {
             let info = RateInfo::from_response(200, headers(pairs));
@@ -905,10 +946,7 @@ mod tests {
         let info = RateInfo::from_response(200, &h);
         assert!(!info.limited);
         assert_eq!(info.retry_after, Some(Duration::from_secs(12)));
-        let h = headers(&[
-            ("x-ratelimit-remaining", "0"),
-            ("x-ratelimit-reset", "30"),
-        ]);
+        let h = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]);
         assert_eq!(
             RateInfo::from_response(429, &h).retry_after,
             Some(Duration::from_secs(30))
@@ -933,6 +971,25 @@ mod tests {
         let snap = &pacer.snapshot(now)[0];
         assert_eq!(snap.rate, 19.0);
         assert_eq!(snap.policy_rate, Some(20.0));
+    }
+
+    #[test]
+    fn a_new_exit_starts_at_the_rate_learned_for_the_host() {
+        let pacer = Arc::new(Pacer::new(cfg()));
+        let now = Instant::now();
+        let info = RateInfo {
+            policy_rate: Some(20.0),
+            ..RateInfo::default()
+        };
+        drop(pacer.try_start(0, "h", now).unwrap());
+        pacer.report(0, "h", &PaceSignal::Answer(info), MS, now);
+        drop(pacer.try_start(7, "h", now).unwrap());
+        drop(pacer.try_start(7, "other", now).unwrap());
+        let snap = pacer.snapshot(now);
+        let new = snap.iter().find(|p| p.exit == 7 && p.host == "h").unwrap();
+        assert_eq!((new.rate, new.state), (19.0, "paced"));
+        let other = snap.iter().find(|p| p.host == "other").unwrap();
+        assert_eq!(other.state, "ramping");
     }
 
     #[test]

@@ -26,7 +26,12 @@ use crate::proxies::{free_port, tcp_accepts};
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where to look for nginx besides `PATH`.
-const EXTRA_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/nginx/sbin"];
+const EXTRA_DIRS: &[&str] = &[
+    "/usr/sbin",
+    "/usr/bin",
+    "/usr/local/sbin",
+    "/usr/local/nginx/sbin",
+];
 
 /// What a rate limit is keyed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +206,10 @@ fn parse_log_line(line: &str) -> Option<LogLine> {
     let time = parts.next()?.parse().ok()?;
     let status = parts.next()?.parse().ok()?;
     let uri = parts.next()?.to_string();
-    let session = parts.next().filter(|s| *s != "-" && !s.is_empty()).map(str::to_string);
+    let session = parts
+        .next()
+        .filter(|s| *s != "-" && !s.is_empty())
+        .map(str::to_string);
     Some(LogLine {
         client,
         time,
@@ -226,7 +234,11 @@ fn config(opts: &NginxOptions, dir: &Path, port: u16) -> String {
             limit.rate
         );
         let nodelay = if limit.nodelay { " nodelay" } else { "" };
-        let _ = writeln!(server, "    limit_req zone=trawl burst={}{nodelay};", limit.burst);
+        let _ = writeln!(
+            server,
+            "    limit_req zone=trawl burst={}{nodelay};",
+            limit.burst
+        );
         if limit.key == LimitKey::SessionCookie {
             http.push_str(
                 "  map $cookie_session $new_session {\n    \"\" \"session=$request_id; Path=/\";\n    default \"\";\n  }\n",

@@ -176,7 +176,10 @@ impl ProxyHealth {
 
     /// A retired proxy whose probe is due and not yet on its way.
     pub fn reprobe_due(&self, now: Instant) -> bool {
-        self.retired && !self.removed && self.in_flight == 0 && self.reprobe_at.is_some_and(|t| t <= now)
+        self.retired
+            && !self.removed
+            && self.in_flight == 0
+            && self.reprobe_at.is_some_and(|t| t <= now)
     }
 
     /// In service: neither retired nor removed.

@@ -291,7 +291,12 @@ impl ProxyPool {
 
     /// Proxies in the list now (not removed by a reload).
     pub fn listed(&self) -> usize {
-        self.state.lock().proxies.iter().filter(|p| !p.removed).count()
+        self.state
+            .lock()
+            .proxies
+            .iter()
+            .filter(|p| !p.removed)
+            .count()
     }
 
     pub fn specs(&self) -> Vec<ProxySpec> {
@@ -577,7 +582,9 @@ fn blocked(proxies: &[ProxyHealth], host: &str, now: Instant) -> Pick {
         let retired = proxies.iter().filter(|p| p.retired && !p.removed).count();
         return Pick::Wait {
             until,
-            reason: format!("all {retired} proxies retired after repeated failures; the next is probed again then"),
+            reason: format!(
+                "all {retired} proxies retired after repeated failures; the next is probed again then"
+            ),
         };
     }
     let down = in_service.iter().filter(|p| p.down(now).is_some()).count();
@@ -990,7 +997,10 @@ mod tests {
         now += config().reprobe_after;
         pool.report(ProxyId(0), "a", &Signal::Ok, SEC, now);
         assert_eq!(pool.snapshot(now)[0].state, ProxyState::Active);
-        assert_eq!(pool.pick_for_session(ProxyId(0), "a", now), Pick::Proxy(ProxyId(0)));
+        assert_eq!(
+            pool.pick_for_session(ProxyId(0), "a", now),
+            Pick::Proxy(ProxyId(0))
+        );
     }
 
     #[test]
@@ -1006,7 +1016,10 @@ mod tests {
         assert_eq!(snap[0].rate_limits, 20);
         assert_eq!(snap[0].bans, 0);
         assert_eq!(snap[0].hosts[0].rate_limits, 20);
-        assert_eq!(pool.pick_for_session(ProxyId(0), "h", now), Pick::Proxy(ProxyId(0)));
+        assert_eq!(
+            pool.pick_for_session(ProxyId(0), "h", now),
+            Pick::Proxy(ProxyId(0))
+        );
     }
 
     #[test]
@@ -1043,7 +1056,8 @@ mod tests {
             retry_after: Some(10 * SEC),
             ..Default::default()
         };
-        pool.pacer().report(0, "h", &crate::pacing::PaceSignal::Answer(info), SEC, now);
+        pool.pacer()
+            .report(0, "h", &crate::pacing::PaceSignal::Answer(info), SEC, now);
         for _ in 0..3 {
             assert_eq!(id(pool.pick("h", now + SEC)), 1);
         }
@@ -1061,7 +1075,10 @@ mod tests {
         let snap = pool.snapshot(now);
         assert_eq!(snap[0].bans, 1);
         assert_eq!(snap[0].hosts[0].seen, "banned");
-        assert!(matches!(pool.pick_for_session(ProxyId(0), "h", now), Pick::Wait { .. }));
+        assert!(matches!(
+            pool.pick_for_session(ProxyId(0), "h", now),
+            Pick::Wait { .. }
+        ));
         // A site nobody reaches is down, not banning.
         for _ in 0..10 {
             pool.report(ProxyId(0), "down", &Signal::TargetFailed, SEC, now);
