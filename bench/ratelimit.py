@@ -185,7 +185,7 @@ def main() -> int:
             cmd = [
                 str(TRAWL), "crawl", f"http://127.0.0.1:{port}/", "-q",
                 "--max-pages", str(PAGES), "-c", str(CONC), "--per-host", str(PER_HOST),
-                "-o", str(out),
+                "-o", str(out), "--stats-json", str(tmp / f"stats-{n}.json"),
             ]
             for p in proxies[:n]:
                 cmd += ["--proxy", p]
@@ -214,6 +214,15 @@ def main() -> int:
             )
             lines.append(line)
             print(line, flush=True)
+            if os.environ.get("PACE_DETAIL"):
+                import json
+                st = json.loads((tmp / f"stats-{n}.json").read_text())
+                px = st.get("proxies") or {}
+                rows = [h.get("pace") for p in px.get("proxies", []) for h in p.get("hosts", [])]
+                rows += px.get("pacing", [])
+                for r in rows:
+                    if r:
+                        print("   ", {k: r[k] for k in ("exit", "state", "rate", "sent_rate", "rate_limits", "decreases", "latency_climbs", "requests")})
         results = BENCH / "out"
         results.mkdir(exist_ok=True)
         (results / "ratelimit-results.md").write_text("\n".join(lines) + "\n")

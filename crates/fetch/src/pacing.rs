@@ -19,8 +19,8 @@
 //!   per cent a second near the last limit, faster the longer no limit is
 //!   met, like CUBIC) and on the next rate-limit answer
 //!   cuts its rate to `decrease` times what it was actually sending
-//!   (halved while still searching: leaving slow start, or limited again
-//!   within a second of the last cut). One decrease per round: answers to
+//!   (halved while still searching: from leaving slow start until a second
+//!   passes without a cut). One decrease per round: answers to
 //!   requests sent before the last decrease say nothing new.
 //! - **`Retry-After`** (or a `RateLimit` reset with nothing remaining) holds
 //!   back this pair only, never the whole exit or the whole crawl.
@@ -269,6 +269,10 @@ pub enum PaceSignal {
     Failed,
 }
 
+/// After a cut, the share of the gap to the rate before it closed per
+/// second.
+const RECOVERY: f64 = 1.5;
+
 /// Sends remembered per pair to measure its rate.
 const STARTS_KEPT: usize = 32;
 /// Latency samples before a climb is judged.
@@ -280,6 +284,11 @@ struct Pace {
     rate: f64,
     /// Seen a rate limit: additive increase, not slow start.
     limited: bool,
+    /// Cutting by half until a second passes without a rate limit.
+    searching: bool,
+    /// The rate before the last cut: clean answers bring the rate back
+    /// towards it quickly, and past it probing goes slowly (CUBIC's idea).
+    rate_before_cut: Option<f64>,
     /// GCRA theoretical arrival time.
     tat: Instant,
     in_flight: usize,
@@ -305,6 +314,8 @@ impl Pace {
         Pace {
             rate: cfg.initial_rate.clamp(cfg.min_rate, cfg.max_rate),
             limited: false,
+            searching: false,
+            rate_before_cut: None,
             tat: now,
             in_flight: 0,
             blocked_until: None,
@@ -375,13 +386,17 @@ impl Pace {
 
     fn clean(&mut self, cfg: &PacingConfig, now: Instant) {
         self.clean += 1;
-        let gain = if self.limited {
+        let gain = if !self.limited {
+            cfg.slow_start_gain
+        } else if let Some(before) = self.rate_before_cut.filter(|&b| self.rate < 0.95 * b) {
+            // Back towards the rate before the cut: the gap shrinks by
+            // RECOVERY per second.
+            (before - self.rate) * RECOVERY / self.rate.max(cfg.min_rate)
+        } else {
             let calm = self
                 .last_decrease
                 .map_or(1.0, |at| now.saturating_duration_since(at).as_secs_f64());
             cfg.increase * calm.clamp(1.0, 10.0)
-        } else {
-            cfg.slow_start_gain
         };
         // Grow only a rate that is being used: a pair sending at 20 r/s
         // because of its in-flight limit learns nothing about 10,000 r/s.
@@ -400,13 +415,24 @@ impl Pace {
             return; // sent before the last decrease: nothing new
         }
         let sent = self.send_rate(now).unwrap_or(self.rate).min(self.rate);
-        // Halve while still finding the limit (slow start, or limited
-        // again within a second of the last cut); afterwards cut gently.
-        let searching = !self.limited
-            || self
-                .last_decrease
-                .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1));
-        let factor = if searching { 0.5 } else { cfg.decrease };
+        // Halve while still finding the limit: from leaving slow start
+        // until a second passes without a cut. Afterwards cut gently.
+        let calm = self
+            .last_decrease
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if !self.limited {
+            self.searching = true;
+        } else if calm {
+            self.searching = false;
+        }
+        let factor = if self.searching { 0.5 } else { cfg.decrease };
+        // Sent at the time of the cut, or (when the cut comes right after
+        // a rise) the rate allowed: the higher one overshot.
+        self.rate_before_cut = Some(if self.searching {
+            sent
+        } else {
+            sent.max(self.rate) * 0.98
+        });
         self.rate = (sent * factor).clamp(cfg.min_rate, self.ceiling(cfg));
         self.limited = true;
         self.last_decrease = Some(now);
