@@ -273,6 +273,11 @@ pub enum PaceSignal {
 /// second.
 const RECOVERY: f64 = 1.5;
 
+/// Clean answers are counted over this window to tell what a site accepts.
+const ACCEPTED_WINDOW: Duration = Duration::from_secs(1);
+/// At most this many answer times are kept per pair.
+const ANSWERS_KEPT: usize = 4096;
+
 /// Sends remembered per pair to measure its rate.
 const STARTS_KEPT: usize = 32;
 /// Latency samples before a climb is judged.
@@ -296,6 +301,9 @@ struct Pace {
     last_decrease: Option<Instant>,
     policy_rate: Option<f64>,
     starts: VecDeque<Instant>,
+    /// When the last clean answers came (to measure what the site accepts).
+    answers: VecDeque<Instant>,
+    first_used: Instant,
     latency_ms: Option<f64>,
     fastest_ms: Option<f64>,
     latency_samples: u32,
@@ -322,6 +330,8 @@ impl Pace {
             last_decrease: None,
             policy_rate: None,
             starts: VecDeque::with_capacity(STARTS_KEPT),
+            answers: VecDeque::new(),
+            first_used: now,
             latency_ms: None,
             fastest_ms: None,
             latency_samples: 0,
@@ -379,6 +389,18 @@ impl Pace {
         (span > 0.0).then(|| (n - 1) as f64 / span)
     }
 
+    /// Clean answers per second over the last second (or since the pair
+    /// began, if that is shorter).
+    fn accepted_rate(&self, now: Instant) -> Option<f64> {
+        let window = now
+            .saturating_duration_since(self.first_used)
+            .min(ACCEPTED_WINDOW)
+            .as_secs_f64();
+        let from = now.checked_sub(ACCEPTED_WINDOW).unwrap_or(self.first_used);
+        let n = self.answers.iter().filter(|&&t| t >= from).count();
+        (window > 0.0 && n > 0).then(|| n as f64 / window)
+    }
+
     fn ceiling(&self, cfg: &PacingConfig) -> f64 {
         let stated = self.policy_rate.map_or(f64::INFINITY, |r| r * 0.95);
         cfg.max_rate.min(stated).max(cfg.min_rate)
@@ -386,6 +408,15 @@ impl Pace {
 
     fn clean(&mut self, cfg: &PacingConfig, now: Instant) {
         self.clean += 1;
+        while self.answers.len() >= ANSWERS_KEPT
+            || self
+                .answers
+                .front()
+                .is_some_and(|&t| now.saturating_duration_since(t) > ACCEPTED_WINDOW)
+        {
+            self.answers.pop_front();
+        }
+        self.answers.push_back(now);
         let gain = if !self.limited {
             cfg.slow_start_gain
         } else if let Some(before) = self.rate_before_cut.filter(|&b| self.rate < 0.95 * b) {
@@ -426,13 +457,11 @@ impl Pace {
             self.searching = false;
         }
         let factor = if self.searching { 0.5 } else { cfg.decrease };
-        // Sent at the time of the cut, or (when the cut comes right after
-        // a rise) the rate allowed: the higher one overshot.
-        self.rate_before_cut = Some(if self.searching {
-            sent
-        } else {
-            sent.max(self.rate) * 0.98
-        });
+        // What the site accepted lately is where the rate goes back to
+        // quickly after the cut.
+        self.rate_before_cut = self
+            .accepted_rate(now)
+            .map(|accepted| accepted.min(sent.max(self.rate)));
         self.rate = (sent * factor).clamp(cfg.min_rate, self.ceiling(cfg));
         self.limited = true;
         self.last_decrease = Some(now);
