@@ -791,7 +791,7 @@ impl Downloader {
             .filter(|p| p.rate_limits > 0 || p.retry_afters > 0 || p.state != "ramping")
             .collect();
         if !paced.is_empty() {
-            paced.sort_by(|a, b| b.requests.cmp(&a.requests));
+            paced.sort_by_key(|p| std::cmp::Reverse(p.requests));
             paced.truncate(PACING_ROWS);
             value["pacing"] = serde_json::to_value(paced).unwrap_or_default();
         }

@@ -483,7 +483,7 @@ impl Pace {
         if self.latency_samples >= LATENCY_SAMPLES
             && avg > fastest * cfg.latency_factor
             && avg > fastest + margin
-            && !self.last_decrease.is_some_and(|at| started < at)
+            && self.last_decrease.is_none_or(|at| started >= at)
         {
             self.latency_climbs += 1;
             self.decrease(
@@ -788,22 +788,17 @@ mod tests {
                 let signal = if ok_answer { ok() } else { limited() };
                 pacer.report(0, "h", &signal, rtt, now);
             }
-            loop {
-                match pacer.try_start(0, "h", now) {
-                    Ok(guard) => {
-                        tokens = (tokens + (now - last).as_secs_f64() * limit).min(burst);
-                        last = now;
-                        let ok_answer = tokens >= 1.0;
-                        if ok_answer {
-                            tokens -= 1.0;
-                            accepted += 1;
-                        } else {
-                            rejected += 1;
-                        }
-                        in_flight.push_back((now + rtt, ok_answer, guard));
-                    }
-                    Err(_) => break,
+            while let Ok(guard) = pacer.try_start(0, "h", now) {
+                tokens = (tokens + (now - last).as_secs_f64() * limit).min(burst);
+                last = now;
+                let ok_answer = tokens >= 1.0;
+                if ok_answer {
+                    tokens -= 1.0;
+                    accepted += 1;
+                } else {
+                    rejected += 1;
                 }
+                in_flight.push_back((now + rtt, ok_answer, guard));
             }
             now += Duration::from_micros(250);
         }
@@ -972,7 +967,8 @@ mod tests {
 
     #[test]
     fn ratelimit_headers_of_every_draft() {
-        let cases: [(&[(&str, &str)], Option<f64>); 5] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<f64>);
+        let cases: [Case; 5] = [
             (
                 &[("ratelimit-policy", "\"default\";q=100;w=60")],
                 Some(100.0 / 60.0),
