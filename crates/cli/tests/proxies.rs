@@ -20,33 +20,18 @@ fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// Run `trawl crawl` to completion; returns (exit code, stderr, stats).
+/// Run `trawl crawl` to completion; returns (exit code, stderr, stats),
+/// the stats with the failed pages' errors under `failed_pages` for
+/// assertion messages.
 fn crawl(seed: &str, args: &[String]) -> (i32, String, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let stats = dir.path().join("stats.json");
-    let out = trawl()
-        .args(["crawl", seed, "-q"])
-        .arg("-o")
-        .arg(dir.path().join("items.jsonl"))
-        .arg("--stats-json")
-        .arg(&stats)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let mut stats: Value = std::fs::read_to_string(&stats)
-        .map(|s| serde_json::from_str(&s).unwrap())
-        .unwrap_or(Value::Null);
-    // Keep the failed pages' errors for assertion messages.
-    let failed: Vec<Value> = std::fs::read_to_string(dir.path().join("items.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let (code, stderr, mut stats, items) = common::crawl_with_stats(seed, args);
+    let failed: Vec<Value> = items
+        .iter()
         .filter(|i| !i["error"].is_null())
         .map(|i| serde_json::json!([i["url"], i["error"]]))
         .collect();
     stats["failed_pages"] = failed.into();
-    (out.status.code().unwrap_or(-1), stderr, stats)
+    (code, stderr, stats)
 }
 
 /// The lines a child writes to its (piped) stderr, as they come.

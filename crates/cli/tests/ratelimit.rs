@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 
 use common::trawl;
 use serde_json::Value;
@@ -30,34 +29,12 @@ fn site(pages: usize) -> tempfile::TempDir {
     dir
 }
 
-/// Run `trawl crawl`; returns (exit code, stderr, stats, items).
+/// Run `trawl crawl --ignore-robots`; returns (exit code, stderr, stats,
+/// items).
 fn crawl(seed: &str, args: &[String]) -> (i32, String, Value, Vec<Value>) {
-    let dir = tempfile::tempdir().unwrap();
-    let stats = dir.path().join("stats.json");
-    let items = dir.path().join("items.jsonl");
-    let out = trawl()
-        .args(["crawl", seed, "-q", "--ignore-robots"])
-        .arg("-o")
-        .arg(&items)
-        .arg("--stats-json")
-        .arg(&stats)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let stats: Value = std::fs::read_to_string(&stats)
-        .map(|s| serde_json::from_str(&s).unwrap())
-        .unwrap_or(Value::Null);
-    let items = read_items(&items);
-    (out.status.code().unwrap_or(-1), stderr, stats, items)
-}
-
-fn read_items(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let mut all = vec!["--ignore-robots".to_string()];
+    all.extend_from_slice(args);
+    common::crawl_with_stats(seed, &all)
 }
 
 fn ok_items(items: &[Value]) -> usize {

@@ -1010,7 +1010,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stated_policy_caps_the_rate() {
+    fn a_stated_policy_caps_the_rate_and_new_exits_start_there() {
         let pacer = Arc::new(Pacer::new(cfg()));
         let now = Instant::now();
         let info = RateInfo {
@@ -1022,18 +1022,8 @@ mod tests {
         let snap = &pacer.snapshot(now)[0];
         assert_eq!(snap.rate, 19.0);
         assert_eq!(snap.policy_rate, Some(20.0));
-    }
-
-    #[test]
-    fn a_new_exit_starts_at_the_rate_learned_for_the_host() {
-        let pacer = Arc::new(Pacer::new(cfg()));
-        let now = Instant::now();
-        let info = RateInfo {
-            policy_rate: Some(20.0),
-            ..RateInfo::default()
-        };
-        drop(pacer.try_start(0, "h", now).unwrap());
-        pacer.report(0, "h", &PaceSignal::Answer(info), MS, now);
+        // Another exit to the same host starts at the learned rate, not in
+        // slow start; another host is new ground.
         drop(pacer.try_start(7, "h", now).unwrap());
         drop(pacer.try_start(7, "other", now).unwrap());
         let snap = pacer.snapshot(now);

@@ -25,3 +25,33 @@ pub fn line_count(path: &Path) -> usize {
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
         .unwrap_or(0)
 }
+
+/// Run `trawl crawl SEED -q -o FILE --stats-json FILE ARGS…` to the end;
+/// returns (exit code, stderr, stats, items).
+pub fn crawl_with_stats(
+    seed: &str,
+    args: &[String],
+) -> (i32, String, serde_json::Value, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.json");
+    let items = dir.path().join("items.jsonl");
+    let out = trawl()
+        .args(["crawl", seed, "-q"])
+        .arg("-o")
+        .arg(&items)
+        .arg("--stats-json")
+        .arg(&stats)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stats = std::fs::read_to_string(&stats)
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    let items = std::fs::read_to_string(&items)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out.status.code().unwrap_or(-1), stderr, stats, items)
+}
