@@ -183,10 +183,10 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
             s.items_dropped
         ));
     }
-    if s.rate_limited > 0 {
+    if s.rate_limited > 0 || s.latency_climbs > 0 {
         out.push_str(&format!(
-            "  rate limits   {} answers (429, 503 + Retry-After, RateLimit quota, latency): paced per exit and host; {} waits for a ready exit\n",
-            s.rate_limited, s.pace_waits
+            "  rate limits   {} answers (429, 503 + Retry-After, RateLimit quota) and {} latency climbs: paced per exit and host; {} waits for a ready exit\n",
+            s.rate_limited, s.latency_climbs, s.pace_waits
         ));
     }
     for p in s

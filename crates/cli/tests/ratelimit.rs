@@ -133,6 +133,55 @@ fn four_exits_crawl_four_times_as_fast_as_one() {
     assert!(!stderr.contains("cooling down"), "{stderr}");
 }
 
+/// nginx `limit_req` without `nodelay` queues the excess: answers slow
+/// down instead of failing. That latency climb is a rate limit too: paced,
+/// the crawl keeps the server's queue short, where without pacing every
+/// request waits in it.
+#[test]
+fn a_latency_climb_is_a_rate_limit() {
+    let root = site(200);
+    let mut opts = NginxOptions::new(root.path());
+    opts.limit = Some(RateLimit {
+        nodelay: false,
+        ..RateLimit::per_ip(20, 100)
+    });
+    let nginx = Nginx::start(opts).unwrap();
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = ["--max-pages", "100", "--per-host", "16"]
+            .map(String::from)
+            .to_vec();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // The median time a request spent at the server over the second half.
+    let queued = |log: &[LogLine]| {
+        let mut times: Vec<f64> = log[log.len() / 2..]
+            .iter()
+            .map(|l| l.request_time)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let (code, stderr, _, items) = crawl(&nginx.url(), &args(&["--no-pacing"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(ok_items(&items), 100);
+    let unpaced_log = nginx.access_log();
+    let unpaced = queued(&unpaced_log);
+
+    let (code, stderr, stats, items) = crawl(&nginx.url(), &args(&[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(ok_items(&items), 100);
+    let paced_log = nginx.access_log().split_off(unpaced_log.len());
+    let paced = queued(&paced_log);
+    assert_eq!(count(&paced_log, 429), 0);
+    assert!(
+        paced * 3.0 < unpaced,
+        "median time queued at the server: paced {paced:.3} s, unpaced {unpaced:.3} s"
+    );
+    let pacing = &stats["proxies"]["pacing"][0];
+    assert!(pacing["latency_climbs"].as_u64().unwrap() >= 1, "{stats}");
+}
+
 /// A `Retry-After` on a 429 holds back that client (the pair) for as long
 /// as it says; the pages still all arrive.
 #[test]

@@ -59,6 +59,8 @@ pub struct CrawlStats {
     pub rate_limited: AtomicU64,
     /// Times a request waited for its exit's pace to the host.
     pub pace_waits: AtomicU64,
+    /// Answers slow enough that an exit's pace to the host was cut.
+    pub latency_climbs: AtomicU64,
     /// The proxies' and sessions' state (set by the downloader).
     pub proxies: parking_lot::Mutex<Option<serde_json::Value>>,
     /// One entry per sink, registered when the crawl starts.
@@ -165,6 +167,7 @@ pub struct StatsSnapshot {
     pub proxy_waits: u64,
     pub rate_limited: u64,
     pub pace_waits: u64,
+    pub latency_climbs: u64,
     /// Each proxy's state and counters, and the session pool's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxies: Option<serde_json::Value>,
@@ -215,6 +218,7 @@ impl CrawlStats {
             proxy_waits: self.proxy_waits.load(Relaxed),
             rate_limited: self.rate_limited.load(Relaxed),
             pace_waits: self.pace_waits.load(Relaxed),
+            latency_climbs: self.latency_climbs.load(Relaxed),
             proxies: self.proxies.lock().clone(),
         }
     }

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, chain, is_retryable_status};
-use crate::pacing::{PaceGuard, PaceSignal, Pacer, RateInfo, Readiness};
+use crate::pacing::{PaceGuard, PaceSignal, PaceVerdict, Pacer, RateInfo, Readiness};
 use crate::proxy::{
     GroupIndex, Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, RouteTable, Session, SessionId,
     SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure, pool::ExitGuard,
@@ -639,18 +639,22 @@ impl Downloader {
 
     /// Tell the route's pace how the host answered; true for a rate limit.
     fn pace(&self, route: &Route, host: &str, rate: &RateInfo, latency: Duration) -> bool {
-        let limited = self.groups[route.group].pacer.report(
+        let verdict = self.groups[route.group].pacer.report(
             route.exit(),
             host,
             &PaceSignal::Answer(rate.clone()),
             latency,
             Instant::now(),
         );
-        if limited {
-            CrawlStats::inc(&self.stats.rate_limited);
+        match verdict {
+            PaceVerdict::Clean => {}
+            PaceVerdict::RateLimited => CrawlStats::inc(&self.stats.rate_limited),
+            PaceVerdict::LatencyClimbed => CrawlStats::inc(&self.stats.latency_climbs),
+        }
+        if verdict != PaceVerdict::Clean {
             self.publish_proxy_stats(false);
         }
-        limited
+        verdict == PaceVerdict::RateLimited
     }
 
     /// Tell the proxy pool and the session pool how an exchange went, and
@@ -752,7 +756,8 @@ impl Downloader {
             .groups
             .iter()
             .any(|g| g.pool.is_some() || g.sessions.is_some());
-        let limited = self.stats.rate_limited.load(Ordering::Relaxed) > 0;
+        let limited = self.stats.rate_limited.load(Ordering::Relaxed) > 0
+            || self.stats.latency_climbs.load(Ordering::Relaxed) > 0;
         if !judged && self.autothrottle.is_none() && !limited {
             return;
         }

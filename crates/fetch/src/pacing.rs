@@ -278,6 +278,18 @@ const ACCEPTED_WINDOW: Duration = Duration::from_secs(1);
 /// At most this many answer times are kept per pair.
 const ANSWERS_KEPT: usize = 4096;
 
+/// What [`Pacer::report`] made of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceVerdict {
+    /// Nothing to slow down for (or no answer at all).
+    Clean,
+    /// A rate-limit answer: the pace was cut (once per round), and the
+    /// request should go again.
+    RateLimited,
+    /// The answer is fine but came slowly enough to cut the pace.
+    LatencyClimbed,
+}
+
 /// Sends remembered per pair to measure its rate.
 const STARTS_KEPT: usize = 32;
 /// Latency samples before a climb is judged.
@@ -654,7 +666,7 @@ impl Pacer {
     }
 
     /// Feed back how a request of `exit` → `host` that took `latency` was
-    /// answered. True when it was a rate limit.
+    /// answered.
     pub fn report(
         &self,
         exit: usize,
@@ -662,13 +674,21 @@ impl Pacer {
         signal: &PaceSignal,
         latency: Duration,
         now: Instant,
-    ) -> bool {
-        let limited = {
+    ) -> PaceVerdict {
+        let verdict = {
             let mut pairs = self.pairs.lock();
             let pace = pairs
                 .entry((exit, host.to_string()))
                 .or_insert_with(|| Pace::new(&self.cfg, now));
+            let climbs = pace.latency_climbs;
             let limited = pace.report(&self.cfg, signal, latency, now);
+            let verdict = if limited {
+                PaceVerdict::RateLimited
+            } else if pace.latency_climbs > climbs {
+                PaceVerdict::LatencyClimbed
+            } else {
+                PaceVerdict::Clean
+            };
             if pace.limited {
                 let mut learned = self.learned.lock();
                 if !learned.contains_key(host) && learned.len() >= self.cfg.max_pairs.max(1) {
@@ -676,12 +696,12 @@ impl Pacer {
                 }
                 learned.insert(host.to_string(), pace.rate);
             }
-            limited
+            verdict
         };
-        if limited {
-            tracing::debug!(exit, host, "rate limited; pacing down");
+        if verdict != PaceVerdict::Clean {
+            tracing::debug!(exit, host, ?verdict, "pacing down");
         }
-        limited
+        verdict
     }
 
     /// Resolves when a request of any pair ends (an in-flight place frees

@@ -7,7 +7,8 @@
 //! `nginx -p DIR -c nginx.conf -g "daemon off; master_process off;"` as
 //! one process of the current user (so it reads any directory root can),
 //! on a free port of 127.0.0.1, and returns once it answers. Each request
-//! is logged to `DIR/access.log` as `CLIENT_IP MSEC STATUS URI SESSION`
+//! is logged to `DIR/access.log` as `CLIENT_IP MSEC STATUS URI SESSION
+//! REQUEST_TIME`
 //! ([`Nginx::access_log`]): tests assert what the server saw, not what
 //! the crawler says. Dropping the value kills nginx and removes the
 //! directory.
@@ -105,6 +106,9 @@ pub struct LogLine {
     pub uri: String,
     /// The `session` cookie sent, if any.
     pub session: Option<String>,
+    /// Seconds from the request's first byte to the answer's last, time
+    /// spent queued by `limit_req` (without `nodelay`) included.
+    pub request_time: f64,
 }
 
 /// A running nginx; see the [module documentation](self).
@@ -210,12 +214,14 @@ fn parse_log_line(line: &str) -> Option<LogLine> {
         .next()
         .filter(|s| *s != "-" && !s.is_empty())
         .map(str::to_string);
+    let request_time = parts.next()?.parse().ok()?;
     Some(LogLine {
         client,
         time,
         status,
         uri,
         session,
+        request_time,
     })
 }
 
@@ -279,7 +285,7 @@ http {{
   fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
-  log_format trawl '$remote_addr $msec $status $request_uri $cookie_session';
+  log_format trawl '$remote_addr $msec $status $request_uri $cookie_session $request_time';
   access_log {d}/access.log trawl;
   keepalive_requests 100000;
 {http}  server {{
