@@ -163,10 +163,10 @@ pub struct CrawlOpts {
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Requests in flight at once, across all hosts.
-    #[arg(short, long, default_value_t = 64)]
+    #[arg(short, long, default_value_t = 64, value_parser = at_least_one)]
     pub concurrency: usize,
-    /// Requests in flight at once per host.
-    #[arg(long, default_value_t = 2)]
+    /// Requests in flight at once per host (per exit, with proxies).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     pub per_host: usize,
     /// Minimum delay between requests to one host, e.g. "500ms" (robots.txt Crawl-delay may raise it).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
@@ -296,9 +296,9 @@ pub struct CrawlOpts {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pub autothrottle_max_delay: std::time::Duration,
     /// Time limit for one HTTP exchange, e.g. "30s".
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, value_parser = positive_duration, default_value = "30s")]
     pub timeout: std::time::Duration,
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = positive_duration, default_value = "10s")]
     pub connect_timeout: std::time::Duration,
     /// Stop reading a body after this many bytes and mark the page truncated.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
@@ -353,4 +353,22 @@ pub struct CrawlOpts {
     /// Show the progress line even when stderr is not a terminal.
     #[arg(long)]
     pub progress: bool,
+}
+
+/// A count that must be at least 1 (`-c 0` would crawl nothing, forever).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A duration that must be above zero (a zero timeout fails every request).
+fn positive_duration(value: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than zero (e.g. 30s)".to_string());
+    }
+    Ok(d)
 }

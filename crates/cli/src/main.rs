@@ -36,7 +36,15 @@ fn main() -> std::process::ExitCode {
             .map(|id| id.to_string())
             .collect();
     }
+    // `-q` means quiet: errors only (and no progress or summary).
+    let quiet = match &cli.command {
+        args::Command::Crawl(c) => c.opts.quiet,
+        args::Command::Run(r) => r.opts.quiet,
+        args::Command::Worker(w) => w.opts.quiet,
+        _ => false,
+    };
     let filter = match cli.verbose {
+        0 if quiet => "error,rustls_platform_verifier=off",
         0 => "warn,rustls_platform_verifier=off",
         1 => "info,rustls_platform_verifier=off",
         _ => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
@@ -46,6 +54,9 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a terminal: logs sent to a file or a pipe stay
+        // plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

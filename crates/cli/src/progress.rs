@@ -151,7 +151,9 @@ pub fn clear() {
 /// The end-of-crawl summary.
 pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
     let mut out = String::new();
-    let head = if s.interrupted {
+    let head = if s.output_closed {
+        "Crawl stopped (its output was closed by the reader)"
+    } else if s.interrupted {
         "Crawl interrupted"
     } else {
         "Crawl finished"

@@ -383,10 +383,39 @@ pub async fn run_engine_custom(
     if !report.sink_errors.is_empty() {
         return Ok(1);
     }
+    if let Some(why) = nothing_fetched(&report.stats) {
+        eprintln!("trawl: nothing was fetched: {why}");
+        return Ok(EXIT_NOTHING_FETCHED);
+    }
     Ok(if report.stats.interrupted {
         EXIT_INTERRUPTED
     } else {
         0
+    })
+}
+
+/// Exit status of a crawl that ran to its end without one good page.
+pub const EXIT_NOTHING_FETCHED: u8 = 1;
+
+/// Why a crawl that ran to its end has nothing to show: every page it
+/// tried failed (the seeds included), or robots.txt kept it from trying.
+/// `None` when some page arrived, when nothing was left to do (a finished
+/// crawl resumed), or when the crawl was stopped early.
+fn nothing_fetched(s: &trawl_core::stats::StatsSnapshot) -> Option<String> {
+    if s.pages_ok > 0 || s.interrupted || s.output_closed {
+        return None;
+    }
+    if s.robots_denied > 0 && s.robots_denied >= s.pages {
+        return Some(format!(
+            "robots.txt disallows every URL tried ({} denied; an unreachable robots.txt disallows its host): --ignore-robots crawls anyway",
+            s.robots_denied
+        ));
+    }
+    (s.pages > 0).then(|| {
+        format!(
+            "all {} pages failed ({} requests, {} retries); the items' \"error\" fields say why",
+            s.pages, s.requests, s.retries
+        )
     })
 }
 

@@ -15,8 +15,24 @@ pub enum SinkError {
     },
     #[error("encoding item: {0}")]
     Encode(String),
+    /// Whoever read the output went away (a broken pipe: `trawl … | head`).
+    /// Not retried: the crawl stops, quietly.
+    #[error("the reader of {target} went away")]
+    ReaderGone { target: String },
     #[error("{0}")]
     Other(String),
+}
+
+impl SinkError {
+    /// An I/O error writing `target`; a broken pipe is [`SinkError::ReaderGone`].
+    pub fn io(target: impl Into<String>, error: std::io::Error) -> SinkError {
+        let target = target.into();
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            SinkError::ReaderGone { target }
+        } else {
+            SinkError::Io { target, error }
+        }
+    }
 }
 
 /// A destination for items. The engine runs each sink on its own task and

@@ -61,6 +61,8 @@ pub struct CrawlStats {
     pub pace_waits: AtomicU64,
     /// Answers slow enough that an exit's pace to the host was cut.
     pub latency_climbs: AtomicU64,
+    /// An output's reader went away (broken pipe): the crawl stopped.
+    pub output_closed: std::sync::atomic::AtomicBool,
     /// The proxies' and sessions' state (set by the downloader).
     pub proxies: parking_lot::Mutex<Option<serde_json::Value>>,
     /// One entry per sink, registered when the crawl starts.
@@ -154,6 +156,8 @@ pub struct StatsSnapshot {
     pub pages_per_sec: f64,
     /// Set when the crawl ended because of a signal.
     pub interrupted: bool,
+    /// The crawl stopped because an output's reader went away.
+    pub output_closed: bool,
     /// Per-sink counters.
     #[serde(default)]
     pub sinks: Vec<SinkStatsSnapshot>,
@@ -211,6 +215,7 @@ impl CrawlStats {
             elapsed_secs: secs,
             pages_per_sec: if secs > 0.0 { pages as f64 / secs } else { 0.0 },
             interrupted: false,
+            output_closed: false,
             sinks: self.sinks.lock().iter().map(|s| s.snapshot()).collect(),
             bans: self.bans.load(Relaxed),
             proxy_failures: self.proxy_failures.load(Relaxed),

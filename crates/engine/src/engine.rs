@@ -184,6 +184,7 @@ impl Engine {
             cfg.sinks.clone(),
             stats.clone(),
             frontier.clone(),
+            shutdown.clone(),
         ));
 
         // Router: links to the frontier, then the item (with its lease) to the sinks.
@@ -313,7 +314,8 @@ impl Engine {
         stats.queued.store(fstats.queued, Ordering::Relaxed);
         stats.leased.store(fstats.leased, Ordering::Relaxed);
         let mut snapshot = stats.snapshot(started.elapsed());
-        snapshot.interrupted = shutdown.is_triggered();
+        snapshot.output_closed = stats.output_closed.load(Ordering::SeqCst);
+        snapshot.interrupted = shutdown.is_triggered() && !snapshot.output_closed;
         Ok(CrawlReport {
             stats: snapshot,
             left_queued: fstats.queued,

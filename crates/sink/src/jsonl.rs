@@ -198,10 +198,7 @@ impl Sink for JsonlSink {
                 })
                 .await
                 .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
-                written.map_err(|source| SinkError::Io {
-                    target: self.label.clone(),
-                    error: source,
-                })?;
+                written.map_err(|source| SinkError::io(&self.label, source))?;
                 self.stdout_bytes += len;
                 Ok(())
             }
@@ -229,10 +226,7 @@ impl Sink for JsonlSink {
                 let res = tokio::task::spawn_blocking(|| std::io::stdout().flush())
                     .await
                     .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
-                res.map_err(|source| SinkError::Io {
-                    target: self.label.clone(),
-                    error: source,
-                })
+                res.map_err(|source| SinkError::io(&self.label, source))
             }
         }
     }

@@ -88,6 +88,7 @@ pub async fn run(
     opts: SinkOptions,
     stats: Arc<CrawlStats>,
     frontier: Arc<dyn Frontier>,
+    shutdown: crate::Shutdown,
 ) -> Vec<String> {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
     let mut dispatcher = Dispatcher {
@@ -116,6 +117,9 @@ pub async fn run(
             feed,
             stats: sink_stats.clone(),
             opts: opts.clone(),
+            crawl_stats: stats.clone(),
+            shutdown: shutdown.clone(),
+            gone: false,
         };
         workers.push(tokio::spawn(worker.run(rx, done_tx.clone())));
         dispatcher.queues.push((tx, sink_stats));
@@ -239,6 +243,11 @@ impl Dispatcher {
                 Outcome::Lost(message) => {
                     p.lost = true;
                     Some(message)
+                }
+                // Not written, and nothing to say: the crawl is stopping.
+                Outcome::ReaderGone => {
+                    p.lost = true;
+                    None
                 }
             };
             if let Some(message) = message {

@@ -36,6 +36,9 @@ pub(crate) enum Outcome {
     DeadLettered(String),
     /// The sink gave up and the dead-letter file could not be written.
     Lost(String),
+    /// The output's reader went away: nothing more can be written, and the
+    /// crawl is stopping.
+    ReaderGone,
 }
 
 pub(crate) struct Completion {
@@ -51,6 +54,12 @@ pub(crate) struct Worker {
     pub feed: Feed,
     pub stats: Arc<SinkStats>,
     pub opts: SinkOptions,
+    /// Crawl-wide stats (to say the output closed).
+    pub crawl_stats: Arc<CrawlStats>,
+    /// Stopped when the output's reader goes away.
+    pub shutdown: crate::Shutdown,
+    /// The reader went away: later batches are not written.
+    pub gone: bool,
 }
 
 impl Worker {
@@ -74,7 +83,9 @@ impl Worker {
             } else {
                 &[]
             };
-            let outcome = if items.is_empty() && exchanges.is_empty() {
+            let outcome = if self.gone {
+                Outcome::ReaderGone
+            } else if items.is_empty() && exchanges.is_empty() {
                 Outcome::Written
             } else {
                 self.write(&name, items, exchanges).await
@@ -91,6 +102,7 @@ impl Worker {
         }
         match self.sink.close().await {
             Ok(()) => None,
+            Err(SinkError::ReaderGone { .. }) => None,
             Err(error) => {
                 tracing::error!(sink = %name, %error, "Closing sink failed.");
                 Some(format!("{name}: closing: {error}"))
@@ -113,6 +125,7 @@ impl Worker {
             if !exchanges_done {
                 match self.sink.write_exchanges(exchanges).await {
                     Ok(()) => exchanges_done = true,
+                    Err(SinkError::ReaderGone { .. }) => return self.reader_gone(name),
                     Err(error) => {
                         tracing::warn!(sink = %name, %error, attempt, "Sink write failed; retrying.");
                         last_error = Some(error);
@@ -129,6 +142,7 @@ impl Worker {
                     CrawlStats::add(&stats.bytes, after.saturating_sub(before));
                     return Outcome::Written;
                 }
+                Err(SinkError::ReaderGone { .. }) => return self.reader_gone(name),
                 Err(error) => {
                     tracing::warn!(sink = %name, %error, attempt, "Sink write failed; retrying.");
                     last_error = Some(error);
@@ -167,6 +181,21 @@ impl Worker {
             }
             Err(join) => Outcome::Lost(format!("{name}: dead-letter task: {join}")),
         }
+    }
+}
+
+impl Worker {
+    /// The output's reader went away (`trawl crawl … | head -1`): like any
+    /// Unix tool, stop at once and quietly. No retries, no dead letters:
+    /// the crawl stops, and what was written so far stays as it is.
+    fn reader_gone(&mut self, name: &str) -> Outcome {
+        tracing::debug!(sink = %name, "The output's reader went away; stopping the crawl.");
+        self.gone = true;
+        self.crawl_stats
+            .output_closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shutdown.trigger();
+        Outcome::ReaderGone
     }
 }
 

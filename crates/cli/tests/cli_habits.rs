@@ -1,0 +1,159 @@
+//! The binary run the way people run Unix tools: piped into `head` and
+//! `wc -l`, under `timeout`, with nothing to fetch, with nonsense limits.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{trawl, wait_until};
+use trawl_testsite::{SiteConfig, TestSite};
+
+async fn site(pages: usize) -> TestSite {
+    TestSite::start(SiteConfig {
+        pages,
+        fanout: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// `trawl crawl URL -q | head -1`: the first line arrives, and trawl ends
+/// as soon as `head` has closed the pipe: exit 0, nothing on stderr, no
+/// dead-letter file, no retries of a write nobody can read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_into_head_ends_the_crawl_at_once_and_quietly() {
+    let site = site(3000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trawl_bin = env!("CARGO_BIN_EXE_trawl");
+    let script = format!(
+        "'{trawl_bin}' crawl {}/ --max-pages 2000 -q | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
+        site.base_url()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        wait_until("the pipeline to end", Duration::from_secs(20), || {
+            child.try_wait().unwrap().is_some()
+        });
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut lines = stdout.lines();
+    let first: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert!(first["url"].as_str().unwrap().starts_with(&site.base_url()));
+    assert_eq!(lines.next(), Some("status=0"), "{stdout}");
+    assert_eq!(stderr, "", "-q is quiet");
+    assert!(
+        !dir.path().join("dead-letter").exists(),
+        "a closed pipe is no sink failure"
+    );
+    // Far fewer requests than the 2,000 allowed reached the site.
+    let requests = site.stats().log.len();
+    assert!(requests < 1500, "{requests} requests after head left");
+}
+
+/// `trawl crawl URL | wc -l` still counts every line (the pipe stays open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_into_wc_gets_every_line() {
+    let site = site(200).await;
+    let trawl_bin = env!("CARGO_BIN_EXE_trawl");
+    let script = format!("'{trawl_bin}' crawl {}/ -q | wc -l", site.base_url());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash").args(["-c", &script]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let count: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(count, site.site().ground_truth().len());
+}
+
+/// Nothing fetched is a failure, said in one line: an unreachable host
+/// (robots.txt cannot be read), a seed that answers 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_that_fetched_nothing_fails_and_says_why() {
+    let unreachable = tokio::task::spawn_blocking(|| {
+        trawl()
+            .args([
+                "crawl",
+                "http://127.0.0.1:1/",
+                "-o",
+                "/dev/null",
+                "--retries",
+                "0",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(unreachable.status.code(), Some(1), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("trawl: nothing was fetched"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("robots.txt"), "{stderr}");
+
+    let site = site(20).await;
+    let missing = format!("{}/no/such/page", site.base_url());
+    let not_found = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["crawl", &missing, "-o", "/dev/null", "-q"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&not_found.stderr);
+    assert_eq!(not_found.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("all 1 pages failed"), "{stderr}");
+
+    // A crawl that got pages is a success.
+    let good = format!("{}/", site.base_url());
+    let ok = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["crawl", &good, "-o", "/dev/null", "-q"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+}
+
+/// Limits that would make a crawl hang or fail every request are refused
+/// before it starts, naming the option.
+#[test]
+fn nonsense_limits_are_refused() {
+    for (flag, value) in [
+        ("--timeout", "0s"),
+        ("--connect-timeout", "0s"),
+        ("-c", "0"),
+        ("--per-host", "0"),
+    ] {
+        let out = trawl()
+            .args(["crawl", "http://127.0.0.1:1/", flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(value) && stderr.contains("must be"),
+            "{stderr}"
+        );
+    }
+}
