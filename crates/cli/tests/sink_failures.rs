@@ -104,7 +104,9 @@ impl Running {
         let stderr = dir.join(format!("{name}.stderr"));
         let child = trawl()
             .current_dir(dir)
-            .env_remove("RUST_LOG")
+            // Warnings are what these tests watch; -q alone would hide
+            // them (it keeps errors only).
+            .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .arg("run")
             .arg(spider)
