@@ -100,9 +100,7 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
                         .map(|e| match &rule.source {
                             Source::Attr(a) => e.value().attr(a).unwrap_or("").to_string(),
                             Source::Html => e.inner_html(),
-                            Source::Text => {
-                                trawl_extract::select::collapse_ws(&e.text().collect::<String>())
-                            }
+                            Source::Text => trawl_extract::select::element_text(e),
                         })
                         .collect();
                     let total = doc.select(&sel).count();
@@ -119,6 +117,11 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
         }
     }
     let extracted = compiled.extract(&doc);
+    if args.explain {
+        for w in &extracted.warnings {
+            eprintln!("{}: {} → null", w.field, w.reason);
+        }
+    }
     let title = Selector::parse("title").ok().and_then(|s| {
         doc.select(&s)
             .next()
@@ -130,6 +133,12 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
     out.insert("status".into(), json!(outcome.status));
     out.insert("title".into(), json!(title));
     out.insert("fields".into(), Value::Object(extracted.fields));
+    if !extracted.warnings.is_empty() {
+        out.insert(
+            "warnings".into(),
+            serde_json::to_value(&extracted.warnings)?,
+        );
+    }
     out.insert("json_ld".into(), Value::Array(structured::json_ld(&doc)));
     out.insert(
         "opengraph".into(),

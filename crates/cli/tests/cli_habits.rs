@@ -157,3 +157,47 @@ fn nonsense_limits_are_refused() {
         );
     }
 }
+
+/// A page served by a real nginx.
+fn served(html: &str) -> (trawl_testsite::nginx::Nginx, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("index.html"), html).unwrap();
+    let opts = trawl_testsite::nginx::NginxOptions::new(root.path());
+    (trawl_testsite::nginx::Nginx::start(opts).unwrap(), root)
+}
+
+/// `-s 'v:number=span.since'` on "1.0.0" is null with a reason (never
+/// 100), and `--explain` says why; a `<pre>` declaration keeps its lines.
+#[test]
+fn scrape_never_invents_numbers_and_keeps_pre_blocks() {
+    let (nginx, _root) = served(
+        "<html><body><span class=\"since\">1.0.0</span><span class=\"price\">1.234,56 €</span>\
+         <pre class=\"decl\">pub struct Vec&lt;T&gt; {\n    len: usize,\n}</pre></body></html>",
+    );
+    let out = trawl()
+        .args(["scrape", &nginx.url(), "--ignore-robots", "--explain"])
+        .args([
+            "-s",
+            "v:number=span.since",
+            "-s",
+            "price:number=.price",
+            "-s",
+            "decl=pre.decl",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["fields"]["v"], serde_json::Value::Null, "{page}");
+    assert_eq!(page["fields"]["price"], 1234.56);
+    assert_eq!(
+        page["fields"]["decl"],
+        "pub struct Vec<T> {\n    len: usize,\n}"
+    );
+    assert_eq!(page["warnings"][0]["reason"], "\"1.0.0\" is not a number");
+    assert!(
+        stderr.contains("v: \"1.0.0\" is not a number → null"),
+        "{stderr}"
+    );
+}

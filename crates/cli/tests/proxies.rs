@@ -430,7 +430,7 @@ headers = {{ "X-Trawl-Test" = "yes" }}
         ),
     )
     .unwrap();
-    let out = trawl()
+    let out = common::trawl_with_warnings()
         .arg("run")
         .arg(&spider)
         .arg("-q")
@@ -642,7 +642,7 @@ fn a_rules_pool_and_headers_go_with_its_requests_across_a_kill_and_resume() {
     let spider = dir.path().join("s.toml");
     std::fs::write(&spider, rule_spider(&site.base_url(), &proxy.url())).unwrap();
     let run = |extra: &[&str]| {
-        let mut cmd = trawl();
+        let mut cmd = common::trawl_with_warnings();
         cmd.arg("run")
             .arg(&spider)
             .args(["-q", "--concurrency", "4", "--per-host", "4"])
@@ -797,7 +797,7 @@ struct LiveCrawl {
 impl LiveCrawl {
     fn start(seed: &str, args: &[&str]) -> LiveCrawl {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = trawl()
+        let mut child = common::trawl_with_warnings()
             .args(["crawl", seed, "-q"])
             .args(args)
             .arg("-o")
@@ -950,7 +950,7 @@ fn captcha_pages_served_with_200_are_bans_not_content() {
     let dir = tempfile::tempdir().unwrap();
     let items = dir.path().join("items.jsonl");
     let stats_path = dir.path().join("stats.json");
-    let out = trawl()
+    let out = common::trawl_with_warnings()
         .args(["crawl", &format!("{}/", site.base_url()), "-q"])
         .arg("-o")
         .arg(&items)

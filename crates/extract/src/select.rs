@@ -8,14 +8,19 @@
 //! # How one field is extracted
 //! 1. The selector picks the matching elements in document order.
 //! 2. The [`Source`] turns an element into a raw string: its text
-//!    (whitespace-collapsed and trimmed), its inner HTML (trimmed), or an
+//!    (whitespace-collapsed and trimmed, except inside `pre`, `code` and
+//!    `textarea`, whose lines and indentation are kept), its inner HTML
+//!    (trimmed), or an
 //!    attribute's value (trimmed). An element without the attribute, or with
 //!    an empty result, yields nothing.
 //! 3. The regex, if any, is applied to that string: the first capture group
 //!    if the regex has one and it took part in the match, else the whole
 //!    match. No match yields nothing.
-//! 4. The [`FieldType`] converts the string; a failed conversion yields
-//!    nothing.
+//! 4. The [`FieldType`] converts the string. A value that does not convert
+//!    (`"1.0.0"` or `"v2"` for a number) never becomes another value: the
+//!    next element is tried, and when none converts the field is `null`
+//!    with a [`FieldWarning`] saying why (a `required` field is then
+//!    missing, with the same reason).
 //!
 //! For scalar kinds the first element that yields a value wins. For
 //! [`FieldType::List`] every element that yields a value contributes one
@@ -23,9 +28,10 @@
 //!
 //! # Missing fields
 //! A field that is not found takes its `default` when one is given, and is
-//! otherwise **absent** from [`Extracted::fields`] (never `null`). A
-//! `required` field that is not found is listed in
-//! [`Extracted::missing_required`] whether or not it has a default.
+//! otherwise **absent** from [`Extracted::fields`] (`null` only when it was
+//! found but did not convert). A `required` field that is not found is
+//! listed in [`Extracted::missing_required`] whether or not it has a
+//! default.
 
 use std::sync::LazyLock;
 
@@ -107,6 +113,18 @@ pub struct Extracted {
     pub fields: Map<String, Value>,
     /// Names of required fields that were not found, in rule order.
     pub missing_required: Vec<String>,
+    /// Fields found whose value did not convert to their type.
+    pub warnings: Vec<FieldWarning>,
+}
+
+/// A field whose value was found but could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldWarning {
+    pub field: String,
+    /// The string found (after the regex, if any).
+    pub value: String,
+    /// Why it did not convert, e.g. `"1.0.0" is not a number`.
+    pub reason: String,
 }
 
 impl Extracted {
@@ -180,10 +198,22 @@ impl CompiledRules {
         let mut out = Extracted::default();
         for rule in &self.rules {
             match rule.apply(doc) {
-                Some(v) => {
+                Applied::Value(v) => {
                     out.fields.insert(rule.name.clone(), v);
                 }
-                None => {
+                Applied::Unconvertible { value, reason } => {
+                    if rule.required {
+                        out.missing_required.push(rule.name.clone());
+                    }
+                    let fallback = rule.default.clone().unwrap_or(Value::Null);
+                    out.fields.insert(rule.name.clone(), fallback);
+                    out.warnings.push(FieldWarning {
+                        field: rule.name.clone(),
+                        value,
+                        reason,
+                    });
+                }
+                Applied::Missing => {
                     if rule.required {
                         out.missing_required.push(rule.name.clone());
                     }
@@ -202,22 +232,51 @@ impl CompiledRules {
     }
 }
 
+/// What one rule made of a page.
+enum Applied {
+    Value(Value),
+    /// Found, but no value converted; the first one and why.
+    Unconvertible {
+        value: String,
+        reason: String,
+    },
+    Missing,
+}
+
 impl CompiledRule {
-    fn apply(&self, doc: &Html) -> Option<Value> {
+    fn apply(&self, doc: &Html) -> Applied {
         let mut values = doc.select(&self.selector).filter_map(|el| self.raw(el));
         match self.kind {
             FieldType::List => {
                 let list: Vec<Value> = values.map(Value::String).collect();
-                (!list.is_empty()).then_some(Value::Array(list))
+                if list.is_empty() {
+                    Applied::Missing
+                } else {
+                    Applied::Value(Value::Array(list))
+                }
             }
-            kind => values.find_map(|s| convert(&s, kind)),
+            kind => {
+                let mut first_failure = None;
+                for s in values {
+                    match convert(&s, kind) {
+                        Ok(v) => return Applied::Value(v),
+                        Err(reason) => {
+                            first_failure.get_or_insert((s, reason));
+                        }
+                    }
+                }
+                match first_failure {
+                    Some((value, reason)) => Applied::Unconvertible { value, reason },
+                    None => Applied::Missing,
+                }
+            }
         }
     }
 
     /// The element's raw string after the source and the regex.
     fn raw(&self, el: ElementRef<'_>) -> Option<String> {
         let raw = match &self.source {
-            Source::Text => collapse_ws(&el.text().collect::<String>()),
+            Source::Text => element_text(el),
             Source::Html => el.inner_html().trim().to_string(),
             Source::Attr(name) => el.attr(name)?.trim().to_string(),
         };
@@ -245,22 +304,98 @@ pub fn collapse_ws(s: &str) -> String {
     out
 }
 
-fn convert(s: &str, kind: FieldType) -> Option<Value> {
-    match kind {
-        FieldType::String | FieldType::List => Some(Value::String(s.to_string())),
-        FieldType::Number => {
-            parse_number(s).and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
+/// Elements whose text keeps its whitespace (lines, indentation).
+const VERBATIM: &[&str] = &["pre", "code", "textarea", "xmp", "listing", "plaintext"];
+
+/// An element's text: whitespace collapsed, except in `pre`, `code` and
+/// `textarea` (the element itself, an ancestor, or a descendant), whose
+/// text is kept as written; the whole is trimmed.
+pub fn element_text(el: ElementRef<'_>) -> String {
+    let verbatim_here = std::iter::once(*el)
+        .chain(el.ancestors())
+        .filter_map(|n| n.value().as_element())
+        .any(|e| VERBATIM.contains(&e.name()));
+    if verbatim_here {
+        return el
+            .text()
+            .collect::<String>()
+            .trim_matches(['\n', '\r'])
+            .trim_end()
+            .to_string();
+    }
+    let has_verbatim = el
+        .descendants()
+        .filter_map(|n| n.value().as_element())
+        .any(|e| VERBATIM.contains(&e.name()));
+    if !has_verbatim {
+        return collapse_ws(&el.text().collect::<String>());
+    }
+    // Mixed: collapse outside the verbatim parts, keep them as written.
+    let mut out = String::new();
+    let mut pending_space = false;
+    for node in el.descendants() {
+        let Some(text) = node.value().as_text() else {
+            continue;
+        };
+        let inside = node
+            .ancestors()
+            .take_while(|a| a.id() != el.id())
+            .filter_map(|a| a.value().as_element())
+            .any(|e| VERBATIM.contains(&e.name()));
+        if inside {
+            if pending_space && !out.is_empty() && !out.ends_with(char::is_whitespace) {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push_str(text);
+        } else {
+            for (i, word) in text.split_whitespace().enumerate() {
+                if (i > 0 || pending_space || text.starts_with(char::is_whitespace))
+                    && !out.is_empty()
+                    && !out.ends_with(char::is_whitespace)
+                {
+                    out.push(' ');
+                }
+                out.push_str(word);
+                pending_space = false;
+            }
+            if text.ends_with(char::is_whitespace) {
+                pending_space = true;
+            }
         }
-        FieldType::Integer => parse_integer(s).map(|n| Value::Number(n.into())),
-        FieldType::Bool => parse_bool(s).map(Value::Bool),
-        FieldType::Date => parse_date(s).map(Value::String),
+    }
+    out.trim().to_string()
+}
+
+fn convert(s: &str, kind: FieldType) -> Result<Value, String> {
+    let fail = |what: &str| format!("{s:?} is not {what}");
+    match kind {
+        FieldType::String | FieldType::List => Ok(Value::String(s.to_string())),
+        FieldType::Number => parse_number(s)
+            .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
+            .ok_or_else(|| fail("a number")),
+        FieldType::Integer => parse_integer(s)
+            .map(|n| Value::Number(n.into()))
+            .ok_or_else(|| fail("a whole number")),
+        FieldType::Bool => parse_bool(s)
+            .map(Value::Bool)
+            .ok_or_else(|| fail("a yes/no value")),
+        FieldType::Date => parse_date(s)
+            .map(Value::String)
+            .ok_or_else(|| fail("a date")),
     }
 }
 
 /// The first number-looking run in `s`: an optional minus sign, then digits
-/// with `.`, `,`, `'` or non-breaking spaces between them.
-fn number_run(s: &str) -> Option<(bool, &str)> {
+/// with `.`, `,`, `'` or non-breaking spaces between them, plus an exponent
+/// (`1e3`) if one follows. `None` when the first digits are glued to a
+/// word (`v2`, `x86`) or the run is no number (`1.0.0`, `3.5.1`: a version,
+/// not one number with thousands separators).
+fn number_run(s: &str) -> Option<(bool, &str, i32)> {
     let start = s.find(|c: char| c.is_ascii_digit())?;
+    if s[..start].ends_with(|c: char| c.is_alphabetic() || c == '_') {
+        return None;
+    }
     // A minus sign directly before the digits or before a currency symbol
     // (`-5`, `-$5`), but not a hyphen inside a word or code (`AB-123`).
     let before = s[..start].trim_end_matches(|c: char| {
@@ -271,13 +406,79 @@ fn number_run(s: &str) -> Option<(bool, &str)> {
         .or_else(|| before.strip_suffix('\u{2212}'))
         .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric()));
     let rest = &s[start..];
+    // A plain space groups thousands only before exactly three digits
+    // (`1 234,56`); otherwise it ends the number (`3 items`).
+    let groups_after = |i: usize| {
+        let tail = rest[i + 1..].as_bytes();
+        tail.len() >= 3
+            && tail[..3].iter().all(u8::is_ascii_digit)
+            && tail.get(3).is_none_or(|b| !b.is_ascii_digit())
+    };
     let end = rest
-        .find(|c: char| {
-            !(c.is_ascii_digit() || matches!(c, '.' | ',' | '\'' | '\u{a0}' | '\u{202f}'))
+        .char_indices()
+        .find(|&(i, c)| {
+            let separator = matches!(c, '.' | ',' | '\'' | '\u{a0}' | '\u{202f}')
+                || (c == ' ' && groups_after(i));
+            !(c.is_ascii_digit() || separator)
         })
-        .unwrap_or(rest.len());
+        .map_or(rest.len(), |(i, _)| i);
     let run = rest[..end].trim_end_matches(|c: char| !c.is_ascii_digit());
-    Some((negative, run))
+    let after = &rest[run.len()..];
+    let mut exponent = 0;
+    if let Some(exp) = after.strip_prefix(['e', 'E']) {
+        let digits_at = usize::from(exp.starts_with(['+', '-']));
+        let digits: String = exp[digits_at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if !digits.is_empty() {
+            let tail = &exp[digits_at + digits.len()..];
+            if tail.starts_with(char::is_alphanumeric) {
+                return None;
+            }
+            exponent = digits.parse::<i32>().ok()?;
+            if exp.starts_with('-') {
+                exponent = -exponent;
+            }
+        }
+    }
+    if !groups_are_valid(run) {
+        return None;
+    }
+    Some((negative, run, exponent))
+}
+
+/// Whether a run's thousands separators group the digits in threes (the
+/// last separator may be the decimal one): `1,234,567`, `1.234,5` and
+/// `12'345.10` are, `1.0.0` and `3.5.1` are not.
+fn groups_are_valid(run: &str) -> bool {
+    let seps: Vec<(usize, char)> = run
+        .char_indices()
+        .filter(|(_, c)| !c.is_ascii_digit())
+        .collect();
+    let Some(&(last_at, last)) = seps.last() else {
+        return true;
+    };
+    // With one kind of separator used more than once, all of them group
+    // thousands; otherwise the last one may be the decimal separator.
+    let same = seps.iter().all(|(_, c)| *c == last);
+    let grouping: &[(usize, char)] = if same && seps.len() > 1 {
+        &seps
+    } else {
+        &seps[..seps.len() - 1]
+    };
+    let integer_end = if same && seps.len() > 1 {
+        run.len()
+    } else {
+        last_at
+    };
+    if grouping.is_empty() {
+        return true;
+    }
+    let integer = &run[..integer_end];
+    let mut parts = integer.split(|c: char| !c.is_ascii_digit());
+    let first = parts.next().unwrap_or("");
+    (1..=3).contains(&first.len()) && parts.all(|p| p.len() == 3)
 }
 
 /// Split a number run into (integer digits, fraction digits) given which
@@ -320,26 +521,26 @@ fn split_run(run: &str, integer_hint: bool) -> (String, String) {
 /// separators: `"$1,234.50"` → `1234.5`, `"1.234,50 €"` → `1234.5`,
 /// `"-$5"` → `-5.0`.
 pub fn parse_number(s: &str) -> Option<f64> {
-    let (negative, run) = number_run(s)?;
+    let (negative, run, exponent) = number_run(s)?;
     let (int, frac) = split_run(run, false);
     if int.is_empty() {
         return None;
     }
     let text = if frac.is_empty() {
-        int
+        format!("{int}e{exponent}")
     } else {
-        format!("{int}.{frac}")
+        format!("{int}.{frac}e{exponent}")
     };
-    let n: f64 = text.parse().ok()?;
+    let n: f64 = text.parse().ok().filter(|n: &f64| n.is_finite())?;
     Some(if negative { -n } else { n })
 }
 
 /// Parse the first whole number in `s`: `"(128 reviews)"` → `128`,
 /// `"1,234 sold"` → `1234`; `"4.5"` is not an integer.
 pub fn parse_integer(s: &str) -> Option<i64> {
-    let (negative, run) = number_run(s)?;
+    let (negative, run, exponent) = number_run(s)?;
     let (int, frac) = split_run(run, true);
-    if frac.chars().any(|c| c != '0') || int.is_empty() {
+    if frac.chars().any(|c| c != '0') || int.is_empty() || exponent != 0 {
         return None;
     }
     let n: i64 = int.parse().ok()?;
@@ -574,6 +775,71 @@ mod tests {
         assert_eq!(parse_number("-$5.25"), Some(-5.25));
         assert_eq!(parse_number("Price: 99."), Some(99.0));
         assert_eq!(parse_number("free"), None);
+        // Never another number than the one written.
+        for not_a_number in ["1.0.0", "3.5.1", "v2", "x86", "12.34.56", "1,23,4"] {
+            assert_eq!(parse_number(not_a_number), None, "{not_a_number}");
+        }
+        assert_eq!(parse_number("1e3"), Some(1000.0));
+        assert_eq!(parse_number("2.5E-2 g"), Some(0.025));
+        assert_eq!(parse_number("1e3x"), None);
+        // Locales, explicitly: the last separator is the decimal one when
+        // two kinds are used; one kind used twice groups thousands; a lone
+        // comma before three digits groups thousands, otherwise decimal.
+        assert_eq!(parse_number("1.234,56"), Some(1234.56));
+        assert_eq!(parse_number("1,234.56"), Some(1234.56));
+        assert_eq!(parse_number("1 234,56 €"), Some(1234.56));
+        assert_eq!(parse_number("3 items for 20"), Some(3.0));
+        assert_eq!(parse_number("1\u{a0}234,56 €"), Some(1234.56));
+        assert_eq!(parse_number("12,50 €"), Some(12.5));
+        assert_eq!(parse_number("€1.234.567"), Some(1_234_567.0));
+        assert_eq!(parse_number("¥ 5,000"), Some(5000.0));
+        assert_eq!(parse_number("1,234"), Some(1234.0));
+        assert_eq!(parse_number("1.234"), Some(1.234));
+        assert_eq!(parse_integer("1e3"), None);
+        assert_eq!(parse_integer("v2"), None);
+    }
+
+    #[test]
+    fn a_value_that_does_not_convert_is_null_with_a_warning() {
+        let html = r#"<span class="since">1.0.0</span><span class="v">v2</span>
+            <i class="n">n/a</i><i class="n">42</i>"#;
+        let mut required = rule("v", ".v", Source::Text, FieldType::Integer);
+        required.required = true;
+        let rules = CompiledRules::compile(&[
+            rule("since", ".since", Source::Text, FieldType::Number),
+            required,
+            rule("n", ".n", Source::Text, FieldType::Integer),
+        ])
+        .unwrap();
+        let out = rules.extract_html(html);
+        assert_eq!(out.fields["since"], Value::Null);
+        assert_eq!(out.fields["v"], Value::Null);
+        // The next element that converts wins, without a warning.
+        assert_eq!(out.fields["n"], json!(42));
+        assert_eq!(out.missing_required, ["v"]);
+        let reasons: Vec<&str> = out.warnings.iter().map(|w| w.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            ["\"1.0.0\" is not a number", "\"v2\" is not a whole number"]
+        );
+    }
+
+    #[test]
+    fn pre_and_code_keep_their_whitespace() {
+        let html = "<div class=\"decl\"><pre class=\"rust\">pub struct Vec&lt;T&gt; {\n    buf: RawVec&lt;T&gt;,\n    len: usize,\n}</pre></div>\n<p class=\"mixed\">Call\n   <code>f(\n  x)</code>   now</p><p class=\"plain\">  a \n  b  </p>";
+        let rules = CompiledRules::compile(&[
+            rule("decl", ".decl", Source::Text, FieldType::String),
+            rule("pre", "pre", Source::Text, FieldType::String),
+            rule("mixed", ".mixed", Source::Text, FieldType::String),
+            rule("plain", ".plain", Source::Text, FieldType::String),
+        ])
+        .unwrap();
+        let out = rules.extract_html(html);
+        let decl = "pub struct Vec<T> {\n    buf: RawVec<T>,\n    len: usize,\n}";
+        assert_eq!(out.fields["decl"], json!(decl));
+        assert_eq!(out.fields["pre"], json!(decl));
+        assert_eq!(out.fields["mixed"], json!("Call f(\n  x) now"));
+        assert_eq!(out.fields["plain"], json!("a b"));
     }
 
     #[test]

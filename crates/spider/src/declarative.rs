@@ -814,7 +814,12 @@ impl Spider for DeclarativeSpider {
                     e.insert("url".into(), response.url.as_str().into());
                     e.insert("rule".into(), rule.name.clone().into());
                     e.insert("field".into(), field.clone().into());
-                    e.insert("error".into(), "required field missing".into());
+                    let why = extracted.warnings.iter().find(|w| &w.field == field);
+                    let error = match why {
+                        Some(w) => format!("required field: {}", w.reason),
+                        None => "required field missing".to_string(),
+                    };
+                    e.insert("error".into(), error.into());
                     out.errors.push(Item(e));
                 }
                 continue;
@@ -823,6 +828,13 @@ impl Spider for DeclarativeSpider {
             fields.insert("url".into(), response.url.as_str().into());
             fields.insert("_rule".into(), rule.name.clone().into());
             fields.extend(extracted.fields);
+            if !extracted.warnings.is_empty() {
+                // Fields found but not convertible are null; say why.
+                fields.insert(
+                    "_warnings".into(),
+                    serde_json::to_value(&extracted.warnings).unwrap_or_default(),
+                );
+            }
             for x in &rule.extractors {
                 let value = match x.as_str() {
                     "json_ld" => Value::Array(structured::json_ld(&doc)),

@@ -11,6 +11,14 @@ pub fn trawl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trawl"))
 }
 
+/// `trawl` with warnings on even under `-q` (which keeps errors only), for
+/// tests that watch what a quiet crawl warns about.
+pub fn trawl_with_warnings() -> Command {
+    let mut cmd = trawl();
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
 /// Poll `cond` every 20 ms until it holds or `deadline` passes.
 pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + deadline;
@@ -35,7 +43,7 @@ pub fn crawl_with_stats(
     let dir = tempfile::tempdir().unwrap();
     let stats = dir.path().join("stats.json");
     let items = dir.path().join("items.jsonl");
-    let out = trawl()
+    let out = trawl_with_warnings()
         .args(["crawl", seed, "-q"])
         .arg("-o")
         .arg(&items)
