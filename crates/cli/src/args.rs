@@ -300,8 +300,10 @@ pub struct CrawlOpts {
     pub timeout: std::time::Duration,
     #[arg(long, value_parser = positive_duration, default_value = "10s")]
     pub connect_timeout: std::time::Duration,
-    /// Stop reading a body after this many bytes and mark the page truncated.
-    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    /// Stop reading a body after this many bytes and mark the page
+    /// truncated: a number of bytes, or with a unit (`512KiB`, `10MiB`,
+    /// `1GB`).
+    #[arg(long, default_value = "10MiB", value_parser = byte_size)]
     pub max_body: usize,
     /// Also trust the CA certificate(s) in this PEM file for HTTPS, on top
     /// of the system's roots (repeatable).
@@ -353,6 +355,38 @@ pub struct CrawlOpts {
     /// Show the progress line even when stderr is not a terminal.
     #[arg(long)]
     pub progress: bool,
+}
+
+/// A size in bytes: `1048576`, `512KiB`, `10MiB`, `1GB`, `64k` (K/M/G
+/// alone are binary, like `ls -h`; kB/MB/GB decimal; KiB/MiB/GiB binary).
+fn byte_size(value: &str) -> Result<usize, String> {
+    let v = value.trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a size (e.g. 10MiB, 512KiB, 1048576)"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (B, kB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    let bytes = number * factor;
+    if !(1.0..=usize::MAX as f64).contains(&bytes) {
+        return Err(format!("{value:?} must be at least 1 byte"));
+    }
+    Ok(bytes as usize)
 }
 
 /// A count that must be at least 1 (`-c 0` would crawl nothing, forever).

@@ -350,6 +350,9 @@ pub async fn run_engine_custom(
     sinks: Vec<Box<dyn Sink>>,
     o: &CrawlOpts,
 ) -> anyhow::Result<u8> {
+    if let Some(path) = &o.stats_json {
+        check_writable(path).context("--stats-json")?;
+    }
     let engine = crate::reload::attach(engine, o);
     let stats = engine.stats().clone();
     let shutdown = Shutdown::default();
@@ -392,6 +395,21 @@ pub async fn run_engine_custom(
     } else {
         0
     })
+}
+
+/// Fail now, not after the crawl, when `path` cannot be written (a missing
+/// directory, no permission). Leaves no file behind that was not there.
+fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("{} cannot be written", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }
 
 /// Exit status of a crawl that ran to its end without one good page.

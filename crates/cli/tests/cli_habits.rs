@@ -201,3 +201,81 @@ fn scrape_never_invents_numbers_and_keeps_pre_blocks() {
         "{stderr}"
     );
 }
+
+/// Outputs that cannot be written fail before the crawl, not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_stats_file_fails_before_crawling() {
+    let site = site(50).await;
+    let seed = format!("{}/", site.base_url());
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args([
+                "crawl",
+                &seed,
+                "-o",
+                "/dev/null",
+                "--stats-json",
+                "/nonexistent/dir/stats.json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--stats-json") && stderr.contains("/nonexistent/dir/stats.json"),
+        "{stderr}"
+    );
+    assert!(site.stats().log.is_empty(), "the crawl started anyway");
+}
+
+/// `--max-body` takes units, and `-vv` shows Scrapy's per-request line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_body_takes_units_and_vv_shows_each_request() {
+    let site = site(20).await;
+    let seed = format!("{}/", site.base_url());
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .env_remove("RUST_LOG")
+            .args([
+                "crawl",
+                &seed,
+                "-o",
+                "-",
+                "--max-body",
+                "1KiB",
+                "--max-pages",
+                "3",
+                "-vv",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        items.iter().all(|i| i["bytes"].as_u64().unwrap() <= 1024),
+        "{items:?}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Crawled (200) <GET {}/> (referer: None)",
+            site.base_url()
+        )),
+        "{stderr}"
+    );
+    let bad = trawl()
+        .args(["crawl", "http://127.0.0.1:1/", "--max-body", "10 parsecs"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown size unit"));
+}

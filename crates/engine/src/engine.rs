@@ -450,6 +450,21 @@ async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
         .downloader
         .fetch_with(&req.url, &RequestOptions::of(req), &in_scope)
         .await;
+    // Scrapy's line, at debug level (`-vv`).
+    match (outcome.status, &outcome.error) {
+        (Some(status), _) => tracing::debug!(
+            target: "trawl::crawled",
+            "Crawled ({status}) <GET {}> (referer: {})",
+            outcome.final_url,
+            req.referrer.as_deref().unwrap_or("None")
+        ),
+        (None, Some(error)) => tracing::debug!(
+            target: "trawl::crawled",
+            "Failed <GET {}>: {error}",
+            req.url
+        ),
+        (None, None) => {}
+    }
     // Remember fetched URLs and their validators for a later --recrawl.
     if outcome
         .status
