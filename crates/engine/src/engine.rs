@@ -182,9 +182,11 @@ impl Engine {
             error_sinks,
             cfg.batch_size,
             cfg.sinks.clone(),
-            stats.clone(),
-            frontier.clone(),
-            shutdown.clone(),
+            crate::sink_stage::Crawl {
+                stats: stats.clone(),
+                frontier: frontier.clone(),
+                shutdown: shutdown.clone(),
+            },
         ));
 
         // Router: links to the frontier, then the item (with its lease) to the sinks.

@@ -245,7 +245,7 @@ enum Applied {
 
 impl CompiledRule {
     fn apply(&self, doc: &Html) -> Applied {
-        let mut values = doc.select(&self.selector).filter_map(|el| self.raw(el));
+        let values = doc.select(&self.selector).filter_map(|el| self.raw(el));
         match self.kind {
             FieldType::List => {
                 let list: Vec<Value> = values.map(Value::String).collect();
@@ -409,7 +409,7 @@ fn number_run(s: &str) -> Option<(bool, &str, i32)> {
     // A plain space groups thousands only before exactly three digits
     // (`1 234,56`); otherwise it ends the number (`3 items`).
     let groups_after = |i: usize| {
-        let tail = rest[i + 1..].as_bytes();
+        let tail = &rest.as_bytes()[i + 1..];
         tail.len() >= 3
             && tail[..3].iter().all(u8::is_ascii_digit)
             && tail.get(3).is_none_or(|b| !b.is_ascii_digit())

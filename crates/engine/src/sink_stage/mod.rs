@@ -77,6 +77,15 @@ struct Dispatcher {
     stats: Arc<CrawlStats>,
 }
 
+/// What the sink stage shares with the rest of the crawl.
+pub struct Crawl {
+    pub stats: Arc<CrawlStats>,
+    /// Acknowledges (or releases) the leases of written batches.
+    pub frontier: Arc<dyn Frontier>,
+    /// Triggered when an output's reader goes away.
+    pub shutdown: crate::Shutdown,
+}
+
 /// Run until the item queue closes and every sink has written everything;
 /// then close the sinks. Returns one message per sink that gave up on
 /// batches (the first batch's message and how many more) or failed to close.
@@ -86,10 +95,13 @@ pub async fn run(
     error_sinks: Vec<Box<dyn Sink>>,
     batch_size: usize,
     opts: SinkOptions,
-    stats: Arc<CrawlStats>,
-    frontier: Arc<dyn Frontier>,
-    shutdown: crate::Shutdown,
+    crawl: Crawl,
 ) -> Vec<String> {
+    let Crawl {
+        stats,
+        frontier,
+        shutdown,
+    } = crawl;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
     let mut dispatcher = Dispatcher {
         queues: Vec::new(),
