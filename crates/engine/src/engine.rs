@@ -485,6 +485,14 @@ async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
     if let Err(error) = ctx.frontier.fetched(&lease).await {
         tracing::error!(%error, "Frontier fetched-mark failed.");
     }
+    if matches!(outcome.error, Some(FetchError::Stopped)) {
+        // Never sent (the crawl stopped while it waited for a route): back
+        // to the queue for a resumed crawl, and no item.
+        if let Err(error) = ctx.frontier.release(&lease).await {
+            tracing::error!(%error, "Frontier release failed.");
+        }
+        return false;
+    }
     if matches!(outcome.error, Some(FetchError::RobotsDenied)) {
         // Not fetched, so no item; the URL is done.
         if let Err(error) = ctx.frontier.ack(&lease).await {

@@ -460,10 +460,10 @@ impl Downloader {
         let Some(g) = self.groups.get(group) else {
             return Err(FetchError::Other(format!("no route group {group}")));
         };
+        // A request that got this far goes out even while the crawl stops
+        // (like any request in flight); only waiting for a route ends
+        // early, below.
         loop {
-            if self.stopping.load(Ordering::SeqCst) {
-                return Err(FetchError::Other("stopping".into()));
-            }
             // Registered before looking, so a request that ends in between
             // still wakes this one.
             let changed = g.pacer.changed();
@@ -548,7 +548,7 @@ impl Downloader {
                         _ = changed => {}
                     }
                     if self.stopping.load(Ordering::SeqCst) {
-                        return Err(FetchError::Other("stopping".into()));
+                        return Err(FetchError::Stopped);
                     }
                     continue;
                 }
@@ -573,7 +573,7 @@ impl Downloader {
             CrawlStats::inc(&self.stats.proxy_waits);
             self.publish_proxy_stats(true);
             if !self.sleep_unless_stopped(wait).await {
-                return Err(FetchError::Other("stopping".into()));
+                return Err(FetchError::Stopped);
             }
         }
     }

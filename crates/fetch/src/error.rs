@@ -38,6 +38,11 @@ pub enum FetchError {
     /// The proxy itself failed (unreachable, bad credentials, garbage).
     #[error("proxy {proxy}: {reason}")]
     Proxy { proxy: String, reason: String },
+    /// The crawl stopped while the request waited for a route (a paced or
+    /// cooling exit); nothing was sent, so it is no page: the URL goes back
+    /// to the queue.
+    #[error("not sent: the crawl is stopping")]
+    Stopped,
 }
 
 impl FetchError {
@@ -70,6 +75,7 @@ impl FetchError {
             FetchError::Other(_) => "other",
             FetchError::Banned { .. } => "banned",
             FetchError::Proxy { .. } => "proxy",
+            FetchError::Stopped => "stopped",
         }
     }
 
