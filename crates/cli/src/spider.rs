@@ -176,8 +176,16 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let cfg = crawl_config(run.spider.start_urls(), &o)?;
     let (frontier, checkpoint) = local_frontier(&o, cfg.fetch.host_concurrency()).await?;
     let stats = Arc::new(CrawlStats::default());
+    let errors_existed = run.errors.exists();
     let (engine, sinks) = run
         .engine(cfg, stats, checkpoint.as_deref(), o.append)
         .await?;
-    run_engine_custom(engine, frontier, sinks, &o).await
+    let code = run_engine_custom(engine, frontier, sinks, &o).await?;
+    // No error record: leave no empty error file behind (one that was
+    // there before stays).
+    if !errors_existed && std::fs::metadata(&run.errors).is_ok_and(|m| m.is_file() && m.len() == 0)
+    {
+        let _ = std::fs::remove_file(&run.errors);
+    }
+    Ok(code)
 }

@@ -279,3 +279,75 @@ async fn max_body_takes_units_and_vv_shows_each_request() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown size unit"));
 }
+
+/// The README's sample record has exactly the fields a real record has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_sample_record_matches_a_real_one() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("Each fetched URL becomes one JSON line:")
+        .unwrap();
+    let block = &readme[start..];
+    let json_start = block.find("```json\n").unwrap() + "```json\n".len();
+    let json_end = json_start + block[json_start..].find("```").unwrap();
+    let sample: serde_json::Value = serde_json::from_str(&block[json_start..json_end]).unwrap();
+    let site = site(5).await;
+    let seed = format!("{}/", site.base_url());
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .args(["crawl", &seed, "-q", "--max-pages", "1"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let real: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let keys = |v: &serde_json::Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(keys(&sample), keys(&real));
+}
+
+/// `trawl run` with no error record leaves no empty error file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_leaves_no_empty_error_file() {
+    let site = site(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spider = dir.path().join("pages.toml");
+    std::fs::write(
+        &spider,
+        format!(
+            "name = \"pages\"\nstart_urls = [\"{}/\"]\n\n[items.page]\nmatch = \".\"\nfields = {{ title = {{ selector = \"title\" }} }}\n",
+            site.base_url()
+        ),
+    )
+    .unwrap();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        trawl()
+            .current_dir(&d)
+            .args([
+                "run",
+                "pages.toml",
+                "-q",
+                "--max-pages",
+                "3",
+                "-o",
+                "items.jsonl",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(common::line_count(&dir.path().join("items.jsonl")) > 0);
+    assert!(!dir.path().join("pages-errors.jsonl").exists());
+}
