@@ -92,12 +92,14 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
     let doc = Html::parse_document(&text);
     if args.explain {
         for rule in &rules {
-            match Selector::parse(&rule.selector) {
+            let (css, pseudo) = trawl_extract::css::split_pseudo(&rule.selector);
+            let source = pseudo.unwrap_or_else(|| rule.source.clone());
+            match trawl_extract::css::parse(css) {
                 Ok(sel) => {
                     let matches: Vec<String> = doc
                         .select(&sel)
                         .take(3)
-                        .map(|e| match &rule.source {
+                        .map(|e| match &source {
                             Source::Attr(a) => e.value().attr(a).unwrap_or("").to_string(),
                             Source::Html => e.inner_html(),
                             Source::Text => trawl_extract::select::element_text(e),
@@ -109,10 +111,7 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
                         rule.name, rule.selector
                     );
                 }
-                Err(e) => eprintln!(
-                    "{}: `{}` is not a valid selector: {e}",
-                    rule.name, rule.selector
-                ),
+                Err(e) => eprintln!("{}: not a valid selector: {e}", rule.name),
             }
         }
     }

@@ -351,3 +351,36 @@ async fn run_leaves_no_empty_error_file() {
     assert!(common::line_count(&dir.path().join("items.jsonl")) > 0);
     assert!(!dir.path().join("pages-errors.jsonl").exists());
 }
+
+/// Scrapy habits: parsel's `::text` and `::attr(name)` work; an XPath or a
+/// broken selector is an error naming it and the column, never "please
+/// report this to the developer".
+#[test]
+fn parsel_selectors_work_and_bad_ones_say_where() {
+    let (nginx, _root) = served(
+        "<html><body><h1>Hello <b>world</b></h1><a class=\"next\" href=\"/p/2\">next</a></body></html>",
+    );
+    let out = trawl()
+        .args(["scrape", &nginx.url(), "--ignore-robots"])
+        .args(["-s", "name=h1::text", "-s", "next=a.next::attr(href)"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["fields"]["name"], "Hello world");
+    assert_eq!(page["fields"]["next"], "/p/2");
+
+    for (selector, column) in [("//h1", 1), ("div > > p", 7)] {
+        let out = trawl()
+            .args(["scrape", &nginx.url(), "--ignore-robots", "-s"])
+            .arg(format!("x={selector}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(selector), "{stderr}");
+        assert!(stderr.contains(&format!("column {column}")), "{stderr}");
+        assert!(!stderr.contains("report this"), "{stderr}");
+    }
+}

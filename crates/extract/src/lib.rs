@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //! - [`charset`]: which encoding a body is in, and decoding it to UTF-8.
+//! - [`css`]: CSS selectors with parsel's `::text` / `::attr(name)`, and
+//!   errors that name the selector and the column.
 //! - [`html`]: streaming link and metadata extraction (lol_html, no DOM).
 //! - [`select`]: user field rules (CSS selector, regex, type conversion)
 //!   over a scraper DOM.
@@ -15,6 +17,7 @@
 //!   image lists.
 
 pub mod charset;
+pub mod css;
 pub mod html;
 pub mod readable;
 pub mod select;

@@ -157,10 +157,12 @@ impl CompiledRules {
     pub fn compile(rules: &[FieldRule]) -> Result<CompiledRules, RuleError> {
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
-            let selector = Selector::parse(&rule.selector).map_err(|e| RuleError::BadSelector {
+            // parsel's `::text` / `::attr(name)` choose the source.
+            let (css, pseudo) = crate::css::split_pseudo(&rule.selector);
+            let selector = crate::css::parse(css).map_err(|e| RuleError::BadSelector {
                 field: rule.name.clone(),
                 selector: rule.selector.clone(),
-                message: e.to_string(),
+                message: format!("{} (column {})", e.message, e.column),
             })?;
             let regex = match &rule.regex {
                 Some(re) => Some(Regex::new(re).map_err(|e| RuleError::BadRegex {
@@ -173,7 +175,7 @@ impl CompiledRules {
             compiled.push(CompiledRule {
                 name: rule.name.clone(),
                 selector,
-                source: rule.source.clone(),
+                source: pseudo.unwrap_or_else(|| rule.source.clone()),
                 regex,
                 kind: rule.kind,
                 required: rule.required,

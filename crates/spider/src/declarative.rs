@@ -492,15 +492,13 @@ impl DeclarativeSpider {
         }
 
         let compile_follow = |f: &FollowSpec| -> Result<Follow, SpiderFileError> {
-            let selector = match &f.selector {
-                Some(s) => Some(Selector::parse(s.get_ref()).map_err(|e| {
-                    invalid(
-                        Some(s.span()),
-                        format!("invalid CSS selector {:?}: {e}", s.get_ref()),
-                    )
-                })?),
-                None => None,
-            };
+            let selector =
+                match &f.selector {
+                    Some(s) => Some(trawl_extract::css::parse(s.get_ref()).map_err(|e| {
+                        invalid(Some(s.span()), format!("invalid CSS selector {e}"))
+                    })?),
+                    None => None,
+                };
             let pattern = match &f.pattern {
                 Some(p) => Some(Regex::new(p.get_ref()).map_err(|e| {
                     invalid(
