@@ -384,3 +384,43 @@ fn parsel_selectors_work_and_bad_ones_say_where() {
         assert!(!stderr.contains("report this"), "{stderr}");
     }
 }
+
+/// Running twice with a state directory and `--errors /dev/null`: the
+/// second run resumes instead of failing to cut `/dev/null` back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_with_dev_null_outputs_works() {
+    let site = site(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pages.toml"),
+        format!(
+            "name = \"pages\"\nstart_urls = [\"{}/\"]\n\n[[follow]]\nselector = \"a\"\n\n[items.page]\nmatch = \".\"\nfields = {{ title = {{ selector = \"title\" }} }}\n",
+            site.base_url()
+        ),
+    )
+    .unwrap();
+    for round in 0..2 {
+        let d = dir.path().to_path_buf();
+        let out = tokio::task::spawn_blocking(move || {
+            trawl()
+                .current_dir(&d)
+                .args([
+                    "run",
+                    "pages.toml",
+                    "-q",
+                    "--state",
+                    "st",
+                    "--errors",
+                    "/dev/null",
+                ])
+                .args(["-o", "items.jsonl", "--max-pages", "10"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "round {round}: {stderr}");
+    }
+    assert!(common::line_count(&dir.path().join("items.jsonl")) >= 10);
+}

@@ -178,10 +178,14 @@ fn create(path: &Path) -> Result<File, SinkError> {
 }
 
 /// Open an existing file, cut it to `len` bytes and continue at its end.
+/// What is not a regular file (`/dev/null`, a FIFO, a terminal) has no
+/// length to cut back to: it is written on.
 fn open_at(path: &Path, len: u64) -> std::io::Result<File> {
     let mut file = OpenOptions::new().write(true).open(path)?;
-    file.set_len(len)?;
-    file.seek(SeekFrom::Start(len))?;
+    if file.metadata()?.file_type().is_file() {
+        file.set_len(len)?;
+        file.seek(SeekFrom::Start(len))?;
+    }
     Ok(file)
 }
 
@@ -470,6 +474,8 @@ impl RotatingFile {
         let disk_bytes = loop {
             let file = rotated_path(base, index);
             let len = match std::fs::metadata(&file) {
+                // `/dev/null` and friends: nothing to check or cut back.
+                Ok(m) if !m.file_type().is_file() => u64::MAX,
                 Ok(m) => m.len(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(SinkError::Other(format!(
