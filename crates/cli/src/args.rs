@@ -183,7 +183,8 @@ pub struct CrawlOpts {
     /// Do not follow links found deeper than this (seeds are depth 0).
     #[arg(long)]
     pub max_depth: Option<u32>,
-    /// Stop after this many fetched pages.
+    /// Stop after this many fetched pages, counted per crawl (a crawl
+    /// resumed from --state counts what earlier runs fetched).
     #[arg(long)]
     pub max_pages: Option<u64>,
     /// Fetch at most this many pages per host.

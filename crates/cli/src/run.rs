@@ -301,12 +301,13 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
 }
 
 async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
-    let cfg = crawl_config(seeds, o)?;
+    let mut cfg = crawl_config(seeds, o)?;
     if o.ignore_robots {
         eprintln!("trawl: robots.txt is IGNORED for this crawl (--ignore-robots).");
     }
     let specs = output_specs(o, Vec::new())?;
     let (frontier, checkpoint) = local_frontier(o, cfg.fetch.host_concurrency()).await?;
+    max_pages_per_crawl(frontier.as_ref(), &mut cfg, o).await?;
     let ctx = OutputContext {
         checkpoint: checkpoint.as_deref(),
         append: o.append,
@@ -315,6 +316,33 @@ async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {
     let sinks = crate::sinks::open_all(&specs, &ctx).await?;
     let engine = Engine::new(cfg, Arc::new(CrawlStats::default()));
     run_engine_custom(engine, frontier, sinks, o).await
+}
+
+/// `--max-pages` counts per crawl, not per run: a crawl resumed from its
+/// `--state` takes off what earlier runs already fetched.
+pub async fn max_pages_per_crawl(
+    frontier: &dyn Frontier,
+    cfg: &mut CrawlConfig,
+    o: &CrawlOpts,
+) -> anyhow::Result<()> {
+    let (Some(max), Some(_)) = (cfg.max_pages, &o.state) else {
+        return Ok(());
+    };
+    if o.recrawl {
+        return Ok(());
+    }
+    let s = frontier.stats().await?;
+    let done = s.seen.saturating_sub(s.queued + s.leased);
+    if done > 0 {
+        let left = max.saturating_sub(done);
+        if !o.quiet {
+            eprintln!(
+                "trawl: resuming: {done} URLs done in earlier runs count toward --max-pages {max}; {left} to go"
+            );
+        }
+        cfg.max_pages = Some(left);
+    }
+    Ok(())
 }
 
 /// The outputs of a crawl: `--sink` specs and the spider file's, plus the

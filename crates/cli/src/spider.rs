@@ -173,8 +173,9 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         // The same file on every machine: each process joins the crawl.
         return crate::distributed::run_spider(url, run, &o).await;
     }
-    let cfg = crawl_config(run.spider.start_urls(), &o)?;
+    let mut cfg = crawl_config(run.spider.start_urls(), &o)?;
     let (frontier, checkpoint) = local_frontier(&o, cfg.fetch.host_concurrency()).await?;
+    crate::run::max_pages_per_crawl(frontier.as_ref(), &mut cfg, &o).await?;
     let stats = Arc::new(CrawlStats::default());
     let errors_existed = run.errors.exists();
     let (engine, sinks) = run
