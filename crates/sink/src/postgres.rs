@@ -105,6 +105,8 @@ pub struct PostgresSink {
     skipped: Arc<AtomicU64>,
     /// Statements built once from the column list.
     sql: Statements,
+    /// JSON bytes of the items written (their `item` column), for stats.
+    bytes: u64,
 }
 
 struct Statements {
@@ -293,6 +295,7 @@ impl PostgresSink {
             warnings: Arc::new(AtomicU64::new(0)),
             skipped: Arc::new(AtomicU64::new(0)),
             sql,
+            bytes: 0,
         };
         let client = sink.client().await?;
         client
@@ -380,6 +383,52 @@ impl PostgresSink {
             );
         }
         out
+    }
+
+    /// Write one batch: one COPY, or (with a key, or row by row) a
+    /// transaction.
+    async fn write_items(&self, items: &[Item]) -> Result<(), SinkError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let rows = self.rows(items);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        if self.mode == WriteMode::Copy && self.key.is_none() {
+            // A single COPY is atomic by itself.
+            return self.write_copy(&client, &rows).await;
+        }
+        // Statements are sent together where they can be, to save round
+        // trips: BEGIN with the staging table, the merge with COMMIT.
+        let (begin, commit) = match self.mode {
+            WriteMode::Copy => (
+                format!("BEGIN; {}", self.sql.create_stage),
+                format!("{}; COMMIT", self.sql.merge_stage),
+            ),
+            WriteMode::RowByRow => ("BEGIN".to_string(), "COMMIT".to_string()),
+        };
+        client
+            .batch_execute(&begin)
+            .await
+            .map_err(|e| self.err("BEGIN", &e))?;
+        let written = match self.mode {
+            WriteMode::Copy => self.write_copy(&client, &rows).await,
+            WriteMode::RowByRow => self.write_rows(&client, &rows).await,
+        };
+        let done = match written {
+            Ok(()) => client
+                .batch_execute(&commit)
+                .await
+                .map_err(|e| self.err("merging and committing", &e)),
+            Err(e) => Err(e),
+        };
+        if done.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
+            // The connection is in an unknown state: keep it out of the pool.
+            drop(Object::take(client));
+        }
+        done
     }
 
     async fn write_copy(
@@ -616,6 +665,23 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
     })
 }
 
+/// The length of `value` as JSON text, without building the text.
+fn json_len(value: &serde_json::Map<String, Value>) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 #[async_trait::async_trait]
 impl Sink for PostgresSink {
     fn name(&self) -> String {
@@ -623,47 +689,13 @@ impl Sink for PostgresSink {
     }
 
     async fn write_batch(&mut self, items: &[Item]) -> Result<(), SinkError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let rows = self.rows(items);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let client = self.client().await?;
-        if self.mode == WriteMode::Copy && self.key.is_none() {
-            // A single COPY is atomic by itself.
-            return self.write_copy(&client, &rows).await;
-        }
-        // Statements are sent together where they can be, to save round
-        // trips: BEGIN with the staging table, the merge with COMMIT.
-        let (begin, commit) = match self.mode {
-            WriteMode::Copy => (
-                format!("BEGIN; {}", self.sql.create_stage),
-                format!("{}; COMMIT", self.sql.merge_stage),
-            ),
-            WriteMode::RowByRow => ("BEGIN".to_string(), "COMMIT".to_string()),
-        };
-        client
-            .batch_execute(&begin)
-            .await
-            .map_err(|e| self.err("BEGIN", &e))?;
-        let written = match self.mode {
-            WriteMode::Copy => self.write_copy(&client, &rows).await,
-            WriteMode::RowByRow => self.write_rows(&client, &rows).await,
-        };
-        let done = match written {
-            Ok(()) => client
-                .batch_execute(&commit)
-                .await
-                .map_err(|e| self.err("merging and committing", &e)),
-            Err(e) => Err(e),
-        };
-        if done.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
-            // The connection is in an unknown state: keep it out of the pool.
-            drop(Object::take(client));
-        }
-        done
+        self.write_items(items).await?;
+        self.bytes += items.iter().map(|item| json_len(&item.0)).sum::<u64>();
+        Ok(())
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.bytes
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
@@ -798,6 +830,12 @@ mod tests {
             sink.write_batch(batch).await.unwrap();
         }
         sink.close().await.unwrap();
+        // The stats count the items' JSON, not zero.
+        let json: usize = items
+            .iter()
+            .map(|i| serde_json::to_string(&i.0).unwrap().len())
+            .sum();
+        assert_eq!(sink.bytes_written(), json as u64);
         let rows = read_all(&sink).await;
         assert_eq!(rows.len(), 1000);
         for (i, row) in rows.iter().enumerate() {

@@ -201,6 +201,10 @@ impl Sink for PostgresTables {
         Ok(())
     }
 
+    fn bytes_written(&self) -> u64 {
+        self.open.values().map(Sink::bytes_written).sum()
+    }
+
     async fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
