@@ -76,7 +76,7 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
     }
     let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
     if let Some(path) = &args.spider {
-        return explain_spider(path, &url, &outcome, &text);
+        return explain_spider(path, &url, &outcome, &text, args.explain);
     }
     match args.format.as_str() {
         "markdown" => {
@@ -167,6 +167,7 @@ fn explain_spider(
     url: &Url,
     outcome: &trawl_fetch::FetchOutcome,
     text: &str,
+    explain: bool,
 ) -> anyhow::Result<u8> {
     let spider = match trawl_spider::DeclarativeSpider::from_file(path) {
         Ok(s) => s,
@@ -193,11 +194,47 @@ fn explain_spider(
         if callback.is_some() && parsed.items.is_empty() && parsed.errors.is_empty() {
             continue;
         }
+        // One entry per distinct (URL, callback): several follow rules
+        // (and the pagination) often find the same link.
+        let mut seen = std::collections::HashSet::new();
+        let follows: Vec<Value> = parsed
+            .requests
+            .iter()
+            .filter(|r| seen.insert((r.url.as_str().to_string(), r.callback.clone())))
+            .map(|r| json!({"url": r.url.as_str(), "callback": r.callback}))
+            .collect();
+        if explain {
+            let rules: std::collections::BTreeSet<&str> = parsed
+                .items
+                .iter()
+                .filter_map(|i| i.0.get("_rule").and_then(Value::as_str))
+                .collect();
+            eprintln!(
+                "{}: {} item(s){}, {} error record(s), {} link(s) to follow ({} found)",
+                match &callback {
+                    Some(c) => format!("as callback {c:?}"),
+                    None => "by URL".to_string(),
+                },
+                parsed.items.len(),
+                if rules.is_empty() {
+                    String::new()
+                } else {
+                    format!(" from {}", rules.into_iter().collect::<Vec<_>>().join(", "))
+                },
+                parsed.errors.len(),
+                follows.len(),
+                parsed.requests.len()
+            );
+            for e in &parsed.errors {
+                eprintln!("  error: {}", Value::Object(e.0.clone()));
+            }
+        }
         results.push(json!({
             "as_callback": callback,
             "items": parsed.items,
             "errors": parsed.errors,
-            "follows": parsed.requests.iter().map(|r| json!({"url": r.url.as_str(), "callback": r.callback})).collect::<Vec<_>>(),
+            "follows_found": parsed.requests.len(),
+            "follows": follows,
         }));
     }
     out.insert("url".into(), url.as_str().into());

@@ -426,3 +426,45 @@ async fn resuming_with_dev_null_outputs_works() {
     // --max-pages counts per crawl: the second run had nothing left to do.
     assert_eq!(common::line_count(&dir.path().join("items.jsonl")), 10);
 }
+
+/// `scrape --spider`: each link to follow is listed once however many
+/// rules found it, and `--explain` says what each pass produced.
+#[test]
+fn scrape_spider_lists_each_follow_once_and_explains() {
+    let (nginx, root) = served(
+        "<html><head><title>T</title></head><body><nav><a href=\"/a\">A</a><a href=\"/b\">B</a></nav>\
+         <main><a href=\"/a\">A again</a><a href=\"/b\">B again</a></main></body></html>",
+    );
+    let spider = root.path().join("s.toml");
+    std::fs::write(
+        &spider,
+        format!(
+            "name = \"s\"\nstart_urls = [\"{}\"]\n\n[[follow]]\nselector = \"nav a\"\n\n[[follow]]\nselector = \"a\"\n\n[items.page]\nmatch = \".\"\nfields = {{ title = {{ selector = \"title\" }} }}\n",
+            nginx.url()
+        ),
+    )
+    .unwrap();
+    let out = trawl()
+        .args([
+            "scrape",
+            &nginx.url(),
+            "--ignore-robots",
+            "--explain",
+            "--spider",
+        ])
+        .arg(&spider)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &page["results"][0];
+    assert_eq!(first["follows"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(first["follows_found"], 6);
+    assert!(
+        stderr.contains(
+            "by URL: 1 item(s) from page, 0 error record(s), 2 link(s) to follow (6 found)"
+        ),
+        "{stderr}"
+    );
+}
