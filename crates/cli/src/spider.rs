@@ -20,6 +20,9 @@ const EXIT_BAD_SPIDER: u8 = 2;
 pub fn check(args: &CheckArgs) -> anyhow::Result<u8> {
     match DeclarativeSpider::from_file(&args.spider) {
         Ok(spider) => {
+            for warning in spider.warnings() {
+                eprintln!("{}: warning: {warning}", args.spider.display());
+            }
             println!(
                 "{}: ok: spider {:?}, {} start URL(s)",
                 args.spider.display(),

@@ -382,6 +382,54 @@ fn stage_error(text: &str, at: &Range<usize>) -> Option<(Range<usize>, String)> 
 
 impl DeclarativeSpider {
     /// Read and check a spider file.
+    /// What `trawl check` warns about: item rules that can apply to no
+    /// page (no `match` and no follow rule's `callback` names them, or a
+    /// `match` with nothing to reach pages beyond the start URLs, which it
+    /// does not match), and start URLs that no rule does anything with.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let rules = self.follow.iter().chain(self.pagination.as_ref());
+        let callbacks: Vec<&str> = rules.filter_map(|f| f.callback.as_deref()).collect();
+        let goes_on = !self.follow.is_empty()
+            || self.pagination.is_some()
+            || self.settings.sitemaps == Some(true);
+        for rule in &self.items {
+            let called = callbacks.contains(&rule.name.as_str());
+            match &rule.url_match {
+                None if !called => out.push(format!(
+                    "item rule `{}` applies to no page: it has no `match`, and no follow rule names it as `callback`",
+                    rule.name
+                )),
+                Some(re)
+                    if !called
+                        && !goes_on
+                        && !self.start_urls.iter().any(|u| re.is_match(u.as_str())) =>
+                {
+                    out.push(format!(
+                        "item rule `{}` applies to no page: its `match` fits no start URL, and no follow rule (or sitemap) leads anywhere else",
+                        rule.name
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if self.follow.is_empty() && self.pagination.is_none() {
+            for url in &self.start_urls {
+                let matched = self.items.iter().any(|r| {
+                    r.url_match
+                        .as_ref()
+                        .is_some_and(|re| re.is_match(url.as_str()))
+                });
+                if !matched {
+                    out.push(format!(
+                        "start URL {url} is handled by no rule: no item rule matches it and there is no follow rule to take links from it"
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     pub fn from_file(path: &Path) -> Result<DeclarativeSpider, SpiderFileError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpiderFileError::Read {
             path: path.display().to_string(),
@@ -1305,5 +1353,113 @@ key = ["sku"]
             e.starts_with("s.toml:8:15: rules: \"q\" names no [items.q] rule"),
             "{e}"
         );
+    }
+}
+
+/// `docs/spider-file.md` documents every key of the file (read from the
+/// code), and every example in it is a valid spider file.
+#[cfg(test)]
+mod reference {
+    use serde::de::{self, Deserializer, Visitor};
+
+    use super::*;
+
+    /// A deserializer that only records the field names a struct asks for.
+    struct FieldNames<'a>(&'a mut Vec<&'static str>);
+
+    impl<'de> Deserializer<'de> for FieldNames<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.extend_from_slice(fields);
+            Err(de::Error::custom("field names recorded"))
+        }
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    fn keys<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
+        let mut names = Vec::new();
+        let _ = T::deserialize(FieldNames(&mut names));
+        assert!(!names.is_empty());
+        names
+    }
+
+    const DOC: &str = include_str!("../../../docs/spider-file.md");
+
+    /// The text of the section whose heading starts with `heading`.
+    fn section(heading: &str) -> &'static str {
+        let start = DOC
+            .find(&format!("\n{heading}"))
+            .unwrap_or_else(|| panic!("no section {heading:?} in docs/spider-file.md"));
+        let rest = &DOC[start + 1..];
+        let end = rest[1..].find("\n## ").map_or(rest.len(), |i| i + 1);
+        &rest[..end]
+    }
+
+    #[test]
+    fn reference_documents_every_key() {
+        let sections: [(&str, Vec<&str>); 6] = [
+            ("## Top level", keys::<SpiderFile>()),
+            ("## `[[follow]]`", keys::<FollowSpec>()),
+            ("## `[items.NAME]`", keys::<ItemSpec>()),
+            ("### Field rules", keys::<FieldSpec>()),
+            ("## `[settings]`", keys::<Settings>()),
+            ("## `[proxy_pools.NAME]`", keys::<PoolSpec>()),
+        ];
+        for (heading, keys) in sections {
+            let text = section(heading);
+            for key in keys {
+                assert!(
+                    text.contains(&format!("| `{key}` |")),
+                    "docs/spider-file.md: `{key}` is missing from the table under {heading:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn check_warns_about_rules_that_reach_nothing() {
+        let spider = |text: &str| DeclarativeSpider::from_str("t.toml", text).unwrap();
+        let lonely = spider(
+            "name = \"t\"\nstart_urls = [\"https://a.example/\"]\n\n[items.orphan]\nfields = { t = { selector = \"h1\" } }\n\n[items.deep]\nmatch = \"/deep/\"\nfields = { t = { selector = \"h1\" } }\n",
+        );
+        let warnings = lonely.warnings();
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+        let has = |a: &str, b: &str| warnings.iter().any(|w| w.contains(a) && w.contains(b));
+        assert!(has("`orphan`", "no `match`"), "{warnings:#?}");
+        assert!(has("`deep`", "fits no start URL"), "{warnings:#?}");
+        assert!(has("https://a.example/", "no rule"), "{warnings:#?}");
+        // A follow rule reaches further pages and names its callback.
+        let fine = spider(
+            "name = \"t\"\nstart_urls = [\"https://a.example/\"]\n\n[[follow]]\nselector = \"a\"\ncallback = \"orphan\"\n\n[items.orphan]\nfields = { t = { selector = \"h1\" } }\n\n[items.deep]\nmatch = \"/deep/\"\nfields = { t = { selector = \"h1\" } }\n",
+        );
+        assert_eq!(fine.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_example_in_the_reference_is_a_valid_spider() {
+        let mut examples = 0;
+        for (i, block) in DOC.split("```toml\n").skip(1).enumerate() {
+            let toml = &block[..block.find("```").expect("closed code block")];
+            if let Err(error) = DeclarativeSpider::from_str(&format!("example {}", i + 1), toml) {
+                panic!("docs/spider-file.md example {}: {error}\n{toml}", i + 1);
+            }
+            examples += 1;
+        }
+        assert!(examples >= 8, "{examples} examples");
     }
 }
