@@ -40,6 +40,8 @@ fi
 
 # The WARC writer tests (crates/sink/src/warc) read archives back with warcio.
 python3 -c 'import warcio' 2>/dev/null || python3 -m pip install -q warcio || python3 -m pip install -q --break-system-packages warcio
+# The Markdown comparison test (crates/extract/tests) runs trafilatura.
+python3 -c 'import trafilatura' 2>/dev/null || python3 -m pip install -q trafilatura lxml_html_clean || python3 -m pip install -q --break-system-packages trafilatura lxml_html_clean
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

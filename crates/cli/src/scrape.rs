@@ -80,7 +80,7 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
     }
     match args.format.as_str() {
         "markdown" => {
-            println!("{}", readable::main_markdown(&text));
+            println!("{}", readable::main_markdown_at(&text, &outcome.final_url));
             return Ok(0);
         }
         "text" => {

@@ -269,9 +269,22 @@ pub fn main_text(html: &str) -> String {
 
 /// The main content as Markdown (htmd: ATX `#` headings, fenced code
 /// blocks, `-` bullets, inline links). Should htmd fail, the plain text of
-/// [`main_text`] is returned instead.
+/// [`main_text`] is returned instead. Links and images stay as written;
+/// [`main_markdown_at`] makes them absolute.
 pub fn main_markdown(html: &str) -> String {
-    let main = main_html(html);
+    markdown_of(html, None)
+}
+
+/// [`main_markdown`] of a page fetched from `url`: links and images are
+/// absolute (against `<base href>` or `url`).
+pub fn main_markdown_at(html: &str, url: &Url) -> String {
+    let base = doc_base(&Html::parse_document(html), url);
+    markdown_of(html, Some(&base))
+}
+
+fn markdown_of(html: &str, base: Option<&Url>) -> String {
+    let main = code_in_every_pre(&main_html(html));
+    let main = tidy_for_markdown(&main, base).unwrap_or(main);
     let converter = htmd::HtmlToMarkdown::builder()
         .options(htmd::options::Options {
             bullet_list_marker: htmd::options::BulletListMarker::Dash,
@@ -279,12 +292,225 @@ pub fn main_markdown(html: &str) -> String {
             ol_number_spacing: 1,
             ..Default::default()
         })
-        .skip_tags(vec!["script", "style", "noscript", "template"])
+        .skip_tags(vec!["script", "style", "noscript", "template", "button"])
         .build();
     match converter.convert(&main) {
-        Ok(md) => md.trim().to_string(),
+        Ok(md) => {
+            // Links with nothing to click on say nothing.
+            static EMPTY_LINK: LazyLock<regex::Regex> = LazyLock::new(|| {
+                regex::Regex::new(r"\[\]\([^)\s]*(?:\s+\x22[^\x22]*\x22)?\)")
+                    .expect("a valid regex")
+            });
+            // Self-anchor marks left at the end of a heading.
+            static HEADING_MARK: LazyLock<regex::Regex> = LazyLock::new(|| {
+                regex::Regex::new(r"(?m)^(#{1,6} .*?)\s*[¶§#🔗]$").expect("a valid regex")
+            });
+            let md = EMPTY_LINK.replace_all(&md, "");
+            HEADING_MARK.replace_all(&md, "$1").trim().to_string()
+        }
         Err(_) => main_text(html),
     }
+}
+
+/// Prepare the main HTML for Markdown, the way a reader wants it: links
+/// and images absolute (with `base`), headings without their self-anchor
+/// links (`¶`), no links inside code blocks, `<sup>`/`<sub>` as `^…^` /
+/// `~…~`, code blocks labelled with the language found in the classes of
+/// the block or of a `highlight-LANG` wrapper (Sphinx), and no
+/// interface-only text (buttons, rustdoc's "Expand description"
+/// toggles). `None` if the rewriter fails.
+fn tidy_for_markdown(main: &str, base: Option<&Url>) -> Option<String> {
+    use lol_html::{HtmlRewriter, Settings, element};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let languages: Rc<RefCell<Vec<String>>> = Rc::default();
+    let absolute = |raw: &str| -> Option<String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        base.and_then(|b| b.join(raw).ok()).map(|u| u.to_string())
+    };
+    let mut out = Vec::with_capacity(main.len());
+    let wrappers = languages.clone();
+    let blocks = languages.clone();
+    let handlers = vec![
+        element!(
+            "a.headerlink, a.anchor, a.doc-anchor, a.hash-link, a.header-anchor",
+            |el| {
+                el.remove();
+                Ok(())
+            }
+        ),
+        // A heading linking to itself is a heading, not a link.
+        element!(
+            "h1 a[href^='#'], h2 a[href^='#'], h3 a[href^='#'], h4 a[href^='#'], h5 a[href^='#'], h6 a[href^='#']",
+            |el| {
+                el.remove_and_keep_content();
+                Ok(())
+            }
+        ),
+        element!(
+            "summary.hideme, details.toggle > summary, .toggle-wrapper > summary",
+            |el| {
+                el.remove();
+                Ok(())
+            }
+        ),
+        element!("pre a, pre button", |el| {
+            el.remove_and_keep_content();
+            Ok(())
+        }),
+        element!("a[href]", |el| {
+            if let Some(href) = el.get_attribute("href").and_then(|h| absolute(&h)) {
+                el.set_attribute("href", &href)?;
+            }
+            Ok(())
+        }),
+        element!("img[src]", |el| {
+            if let Some(src) = el.get_attribute("src").and_then(|h| absolute(&h)) {
+                el.set_attribute("src", &src)?;
+            }
+            Ok(())
+        }),
+        element!("sup", |el| {
+            el.before("^", lol_html::html_content::ContentType::Text);
+            el.after("^", lol_html::html_content::ContentType::Text);
+            el.remove_and_keep_content();
+            Ok(())
+        }),
+        element!("sub", |el| {
+            el.before("~", lol_html::html_content::ContentType::Text);
+            el.after("~", lol_html::html_content::ContentType::Text);
+            el.remove_and_keep_content();
+            Ok(())
+        }),
+        element!(
+            "div[class*='highlight-'], div[class*='language-']",
+            move |el| {
+                let lang = el.get_attribute("class").and_then(|c| language_of(&c));
+                if let Some(lang) = lang {
+                    wrappers.borrow_mut().push(lang);
+                    let stack = wrappers.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        let pop: lol_html::EndTagHandler<'static> = Box::new(move |_end| {
+                            stack.borrow_mut().pop();
+                            Ok(())
+                        });
+                        handlers.push(pop);
+                    }
+                }
+                Ok(())
+            }
+        ),
+        element!("pre, pre > code", move |el| {
+            let class = el.get_attribute("class").unwrap_or_default();
+            if class.split_whitespace().any(|c| c.starts_with("language-")) {
+                return Ok(());
+            }
+            let lang = language_of(&class).or_else(|| blocks.borrow().last().cloned());
+            if let Some(lang) = lang {
+                el.set_attribute("class", &format!("language-{lang} {class}"))?;
+            }
+            Ok(())
+        }),
+    ];
+    let settings = handlers
+        .into_iter()
+        .fold(Settings::new(), |settings, handler| {
+            settings.append_element_content_handler(handler)
+        });
+    let mut rewriter = HtmlRewriter::new(settings, |chunk: &[u8]| out.extend_from_slice(chunk));
+    rewriter.write(main.as_bytes()).ok()?;
+    rewriter.end().ok()?;
+    String::from_utf8(out).ok()
+}
+
+/// Wrap the content of every `<pre>` that has no `<code>` of its own in
+/// one (Sphinx writes bare `<pre>`): htmd fences only `pre > code`.
+fn code_in_every_pre(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html;
+    while let Some(open) = rest.find("<pre") {
+        let after_name = &rest[open + 4..];
+        let is_pre = after_name.starts_with(['>', ' ', '\t', '\n', '\r']);
+        let Some(tag_end) = after_name.find('>').filter(|_| is_pre) else {
+            out.push_str(&rest[..open + 4]);
+            rest = after_name;
+            continue;
+        };
+        let body_start = open + 4 + tag_end + 1;
+        out.push_str(&rest[..body_start]);
+        rest = &rest[body_start..];
+        let Some(close) = rest.find("</pre>") else {
+            break;
+        };
+        let body = &rest[..close];
+        if body.trim_start().starts_with("<code") {
+            out.push_str(body);
+        } else {
+            out.push_str("<code>");
+            out.push_str(body);
+            out.push_str("</code>");
+        }
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The language a code block's classes name: `language-x`, `lang-x`,
+/// `highlight-x`, `sourceCode x`, or a bare well-known language name
+/// (rustdoc writes `<pre class="rust">`).
+fn language_of(class: &str) -> Option<String> {
+    const KNOWN: &[&str] = &[
+        "rust",
+        "python",
+        "python3",
+        "javascript",
+        "js",
+        "typescript",
+        "ts",
+        "c",
+        "cpp",
+        "go",
+        "java",
+        "ruby",
+        "php",
+        "bash",
+        "sh",
+        "shell",
+        "console",
+        "sql",
+        "json",
+        "toml",
+        "yaml",
+        "html",
+        "css",
+        "xml",
+    ];
+    let classes: Vec<&str> = class.split_whitespace().collect();
+    for c in &classes {
+        for prefix in ["language-", "lang-", "highlight-"] {
+            if let Some(lang) = c.strip_prefix(prefix)
+                && !lang.is_empty()
+                && lang != "default"
+            {
+                return Some(lang.to_string());
+            }
+        }
+    }
+    if classes.contains(&"sourceCode") {
+        return classes
+            .iter()
+            .find(|c| **c != "sourceCode")
+            .map(|c| c.to_string());
+    }
+    classes
+        .iter()
+        .find(|c| KNOWN.contains(c))
+        .map(|c| c.to_string())
 }
 
 /// The URL relative references resolve against: `<base href>` (itself
@@ -416,6 +642,51 @@ mod tests {
         assert!(md.contains("```\nfn main() {"), "{md}");
         assert!(md.contains("[a link](/x)"), "{md}");
         assert!(!md.contains("Nav A") && !md.contains("Copyright"), "{md}");
+    }
+
+    #[test]
+    fn markdown_reads_like_a_page_not_like_its_markup() {
+        let html = r##"<html><head><base href="https://docs.example/lib/"></head><body><main>
+<h1>Vec<a class="anchor" href="#vec">§</a></h1>
+<h2 id="growth">Growth<a class="headerlink" href="#growth" title="Link">¶</a></h2>
+<p>Capacity doubles: 2<sup>n-1</sup> slots, H<sub>2</sub>O. See <a href="guide.html">the guide</a>
+and <a href="/api/">the API</a>.<a href="x.html"></a></p>
+<details class="toggle top-doc"><summary class="hideme"><span>Expand description</span></summary>
+<p>The description itself.</p></details>
+<div class="highlight-python3 notranslate"><div class="highlight"><pre>print(<a href="len.html">len</a>(xs))
+</pre></div></div>
+<pre class="rust item-decl"><code>pub struct Vec&lt;T&gt; { .. }</code></pre>
+<p><img src="img/growth.png" alt="growth"></p>
+<button>Copy</button>
+</main></body></html>"##;
+        let base: Url = "https://docs.example/lib/page.html".parse().unwrap();
+        let md = main_markdown_at(html, &base);
+        assert!(md.lines().any(|l| l == "# Vec"), "heading anchors go: {md}");
+        assert!(md.lines().any(|l| l == "## Growth"), "{md}");
+        assert!(
+            md.contains("2^n-1^") && md.contains("H~2~O"),
+            "sup and sub: {md}"
+        );
+        assert!(
+            md.contains("[the guide](https://docs.example/lib/guide.html)"),
+            "{md}"
+        );
+        assert!(md.contains("[the API](https://docs.example/api/)"), "{md}");
+        assert!(!md.contains("[]("), "empty links go: {md}");
+        assert!(!md.contains("Expand description"), "{md}");
+        assert!(md.contains("The description itself."), "{md}");
+        assert!(
+            md.contains("```python3\nprint(len(xs))"),
+            "links in code go, language kept: {md}"
+        );
+        assert!(md.contains("```rust\npub struct Vec<T> { .. }"), "{md}");
+        assert!(
+            md.contains("![growth](https://docs.example/lib/img/growth.png)"),
+            "{md}"
+        );
+        assert!(!md.contains("Copy"), "{md}");
+        // Without a page URL, links stay as written.
+        assert!(main_markdown(html).contains("[the guide](guide.html)"));
     }
 
     #[test]

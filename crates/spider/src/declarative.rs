@@ -889,7 +889,7 @@ impl Spider for DeclarativeSpider {
                     "meta" => Value::Object(structured::meta(&doc)),
                     "microdata" => Value::Array(structured::microdata(&doc)),
                     "main_text" => readable::main_text(response.text).into(),
-                    "markdown" => readable::main_markdown(response.text).into(),
+                    "markdown" => readable::main_markdown_at(response.text, response.url).into(),
                     "links" => readable::links(&doc, response.url).into(),
                     "images" => readable::images(&doc, response.url).into(),
                     _ => continue,
