@@ -15,6 +15,9 @@ command -v psql >/dev/null || need+=(postgresql-client)
 { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 command -v mount >/dev/null || need+=(mount)
+# The CLI habit tests pipe trawl into jq and run it under timeout.
+command -v jq >/dev/null || need+=(jq)
+command -v timeout >/dev/null || need+=(coreutils)
 # Real proxy servers for the proxy-rotation tests (HTTP/CONNECT and SOCKS5).
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v microsocks >/dev/null || need+=(microsocks)

@@ -468,3 +468,71 @@ fn scrape_spider_lists_each_follow_once_and_explains() {
         "{stderr}"
     );
 }
+
+/// `trawl crawl URL | jq -c .url` sees one JSON object per line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_into_jq_reads_every_record() {
+    let site = site(60).await;
+    let trawl_bin = env!("CARGO_BIN_EXE_trawl");
+    let script = format!(
+        "set -o pipefail; '{trawl_bin}' crawl {}/ -q | jq -r .url | sort -u | wc -l",
+        site.base_url()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash").args(["-c", &script]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let count: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(count, site.site().ground_truth().len());
+}
+
+/// `timeout 1 trawl crawl SLOW-SITE` ends soon after the SIGTERM (it
+/// drains what is in flight, it does not wait out the crawl), with its
+/// output complete to the last line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_stops_a_crawl_promptly() {
+    let site = TestSite::start(SiteConfig {
+        pages: 2000,
+        fanout: 10,
+        latency: Some(Duration::from_millis(50)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("items.jsonl");
+    let trawl_bin = env!("CARGO_BIN_EXE_trawl");
+    let script = format!(
+        "timeout -s TERM 1 '{trawl_bin}' crawl {}/ -q -o '{}'; echo \"status=$?\"",
+        site.base_url(),
+        out.display()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        wait_until(
+            "trawl to stop after SIGTERM",
+            Duration::from_secs(15),
+            || child.try_wait().unwrap().is_some(),
+        );
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // timeout reports 124 when it had to stop the command.
+    assert!(stdout.contains("status=124"), "{stdout}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "half a line at the end"
+    );
+    let lines = text.lines().count();
+    assert!(lines > 0 && lines < 2000, "{lines} items");
+}
