@@ -34,7 +34,10 @@ pub fn parse_select(spec: &str) -> anyhow::Result<FieldRule> {
             "--select {spec:?}: unknown type {other:?} (string, number, integer, bool, date, list)"
         ),
     };
-    let (selector, source) = if let Some(css) = selector.strip_suffix("::html") {
+    let (selector, source) = if trawl_extract::xpath::looks_like_xpath(selector) {
+        // XPath says `@attr` itself.
+        (selector, Source::Text)
+    } else if let Some(css) = selector.strip_suffix("::html") {
         (css, Source::Html)
     } else if let Some((css, attr)) = selector.rsplit_once('@') {
         (css, Source::Attr(attr.to_string()))
@@ -92,6 +95,22 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
     let doc = Html::parse_document(&text);
     if args.explain {
         for rule in &rules {
+            if trawl_extract::xpath::looks_like_xpath(&rule.selector) {
+                match trawl_extract::xpath::XPath::parse(&rule.selector) {
+                    Ok(xpath) => {
+                        let values = xpath.values(&text, &rule.source);
+                        let first: Vec<&String> = values.iter().take(3).collect();
+                        eprintln!(
+                            "{}: XPath `{}` selected {} value(s); first: {first:?}",
+                            rule.name,
+                            rule.selector,
+                            values.len()
+                        );
+                    }
+                    Err(e) => eprintln!("{}: not a valid selector: {e}", rule.name),
+                }
+                continue;
+            }
             let (css, pseudo) = trawl_extract::css::split_pseudo(&rule.selector);
             let source = pseudo.unwrap_or_else(|| rule.source.clone());
             match trawl_extract::css::parse(css) {
@@ -115,7 +134,7 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let extracted = compiled.extract(&doc);
+    let extracted = compiled.extract_page(&doc, Some(&text));
     if args.explain {
         for w in &extracted.warnings {
             eprintln!("{}: {} → null", w.field, w.reason);

@@ -363,6 +363,7 @@ fn parsel_selectors_work_and_bad_ones_say_where() {
     let out = trawl()
         .args(["scrape", &nginx.url(), "--ignore-robots"])
         .args(["-s", "name=h1::text", "-s", "next=a.next::attr(href)"])
+        .args(["-s", "x_name=//h1", "-s", "x_next=//a[@class='next']/@href"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -370,8 +371,11 @@ fn parsel_selectors_work_and_bad_ones_say_where() {
     let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(page["fields"]["name"], "Hello world");
     assert_eq!(page["fields"]["next"], "/p/2");
+    // XPath, as in parsel.
+    assert_eq!(page["fields"]["x_name"], "Hello world");
+    assert_eq!(page["fields"]["x_next"], "/p/2");
 
-    for (selector, column) in [("//h1", 1), ("div > > p", 7)] {
+    for (selector, column) in [("//a[@href", 1), ("div > > p", 7)] {
         let out = trawl()
             .args(["scrape", &nginx.url(), "--ignore-robots", "-s"])
             .arg(format!("x={selector}"))

@@ -5,8 +5,9 @@
 //! `h1::text` takes the element's text and `a::attr(href)` its attribute
 //! (where parsel's `::text` selects only an element's own text nodes,
 //! trawl takes its whole text, whitespace collapsed outside `pre`/`code`).
-//! XPath is not supported: a selector that looks like XPath (`//h1`) gets
-//! an error saying so, not a parser's internal message.
+//! XPath (`//h1`) is for field rules ([`crate::xpath`]); where only CSS
+//! works (follow rules) it gets an error saying so, not a parser's
+//! internal message.
 
 use scraper::Selector;
 
@@ -52,7 +53,7 @@ pub fn parse(selector: &str) -> Result<Selector, SelectorError> {
     if trimmed.starts_with('/') || trimmed.starts_with("./") || trimmed.starts_with("(/") {
         return Err(fail(
             selector.len() - trimmed.len() + 1,
-            "this looks like XPath; trawl takes CSS selectors (`h1`, `h1::text`, `a::attr(href)`)"
+            "this looks like XPath, which only field rules take; here a CSS selector is needed (`a.next`, `h1::text`, `a::attr(href)`)"
                 .to_string(),
         ));
     }

@@ -13,6 +13,7 @@
 //!   over a scraper DOM.
 //! - [`structured`]: JSON-LD, OpenGraph, Twitter cards, `<meta>` pairs and
 //!   microdata.
+//! - [`xpath`]: XPath field selectors (skyscraper), for Scrapy habits.
 //! - [`readable`]: main-content text and Markdown (htmd), absolute link and
 //!   image lists.
 
@@ -22,6 +23,7 @@ pub mod html;
 pub mod readable;
 pub mod select;
 pub mod structured;
+pub mod xpath;
 
 pub use html::{PageInfo, extract_page};
 

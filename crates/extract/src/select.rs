@@ -92,7 +92,7 @@ pub struct FieldRule {
 /// A rule set that cannot be compiled; each variant names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
-    #[error("field `{field}`: bad CSS selector `{selector}`: {message}")]
+    #[error("field `{field}`: bad selector `{selector}`: {message}")]
     BadSelector {
         field: String,
         selector: String,
@@ -137,12 +137,19 @@ impl Extracted {
 #[derive(Debug)]
 struct CompiledRule {
     name: String,
-    selector: Selector,
+    query: Query,
     source: Source,
     regex: Option<Regex>,
     kind: FieldType,
     required: bool,
     default: Option<Value>,
+}
+
+/// What picks a rule's values: a CSS selector, or an XPath expression.
+#[derive(Debug)]
+enum Query {
+    Css(Selector),
+    XPath(crate::xpath::XPath),
 }
 
 /// A rule set with its selectors and regexes compiled once; `Send + Sync`,
@@ -158,12 +165,18 @@ impl CompiledRules {
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
             // parsel's `::text` / `::attr(name)` choose the source.
-            let (css, pseudo) = crate::css::split_pseudo(&rule.selector);
-            let selector = crate::css::parse(css).map_err(|e| RuleError::BadSelector {
+            let bad = |e: crate::css::SelectorError| RuleError::BadSelector {
                 field: rule.name.clone(),
                 selector: rule.selector.clone(),
                 message: format!("{} (column {})", e.message, e.column),
-            })?;
+            };
+            let (query, pseudo) = if crate::xpath::looks_like_xpath(&rule.selector) {
+                let xpath = crate::xpath::XPath::parse(&rule.selector).map_err(bad)?;
+                (Query::XPath(xpath), None)
+            } else {
+                let (css, pseudo) = crate::css::split_pseudo(&rule.selector);
+                (Query::Css(crate::css::parse(css).map_err(bad)?), pseudo)
+            };
             let regex = match &rule.regex {
                 Some(re) => Some(Regex::new(re).map_err(|e| RuleError::BadRegex {
                     field: rule.name.clone(),
@@ -174,7 +187,7 @@ impl CompiledRules {
             };
             compiled.push(CompiledRule {
                 name: rule.name.clone(),
-                selector,
+                query,
                 source: pseudo.unwrap_or_else(|| rule.source.clone()),
                 regex,
                 kind: rule.kind,
@@ -195,11 +208,32 @@ impl CompiledRules {
         self.rules.is_empty()
     }
 
-    /// Apply every rule to a parsed document.
+    /// Apply every rule to a parsed document (XPath rules see the
+    /// document serialized again; [`CompiledRules::extract_page`] spares
+    /// that).
     pub fn extract(&self, doc: &Html) -> Extracted {
+        self.extract_page(doc, None)
+    }
+
+    /// Apply every rule to a page parsed into `doc` from `html`.
+    pub fn extract_page(&self, doc: &Html, html: Option<&str>) -> Extracted {
         let mut out = Extracted::default();
+        let mut serialized = None;
         for rule in &self.rules {
-            match rule.apply(doc) {
+            let applied = match &rule.query {
+                Query::Css(selector) => {
+                    rule.apply(doc.select(selector).filter_map(|el| rule.raw(el)))
+                }
+                Query::XPath(xpath) => {
+                    let text = match html {
+                        Some(t) => t,
+                        None => serialized.get_or_insert_with(|| doc.html()).as_str(),
+                    };
+                    let values = xpath.values(text, &rule.source);
+                    rule.apply(values.into_iter().filter_map(|v| rule.refine(v)))
+                }
+            };
+            match applied {
                 Applied::Value(v) => {
                     out.fields.insert(rule.name.clone(), v);
                 }
@@ -230,7 +264,7 @@ impl CompiledRules {
 
     /// Parse `html` as a document and apply every rule to it.
     pub fn extract_html(&self, html: &str) -> Extracted {
-        self.extract(&Html::parse_document(html))
+        self.extract_page(&Html::parse_document(html), Some(html))
     }
 }
 
@@ -246,8 +280,7 @@ enum Applied {
 }
 
 impl CompiledRule {
-    fn apply(&self, doc: &Html) -> Applied {
-        let values = doc.select(&self.selector).filter_map(|el| self.raw(el));
+    fn apply(&self, values: impl Iterator<Item = String>) -> Applied {
         match self.kind {
             FieldType::List => {
                 let list: Vec<Value> = values.map(Value::String).collect();
@@ -282,6 +315,11 @@ impl CompiledRule {
             Source::Html => el.inner_html().trim().to_string(),
             Source::Attr(name) => el.attr(name)?.trim().to_string(),
         };
+        self.refine(raw)
+    }
+
+    /// A raw string after the regex; nothing when empty or unmatched.
+    fn refine(&self, raw: String) -> Option<String> {
         let value = match &self.regex {
             Some(re) => {
                 let caps = re.captures(&raw)?;

@@ -853,7 +853,7 @@ impl Spider for DeclarativeSpider {
             }
         }
         for rule in self.rules_for(response) {
-            let extracted = rule.fields.extract(&doc);
+            let extracted = rule.fields.extract_page(&doc, Some(response.text));
             if !extracted.missing_required.is_empty() {
                 for field in &extracted.missing_required {
                     let mut e = Map::new();
