@@ -50,7 +50,13 @@ impl XPath {
                 expr: expr.trim().to_string(),
                 broken: Default::default(),
             }),
-            Ok(Err(e)) => Err(fail(format!("not a valid XPath expression: {e}"))),
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                let mut error = fail(format!("not a valid XPath expression: {message}"));
+                error.column =
+                    error_column(expr.trim(), &message) + (expr.len() - expr.trim_start().len());
+                Err(error)
+            }
             Err(_) => Err(fail("this XPath expression is not supported".to_string())),
         }
     }
@@ -84,6 +90,18 @@ impl XPath {
                 Vec::new()
             }
         }
+    }
+}
+
+/// Where the parser stopped, from its message's trailing input (1-based).
+fn error_column(expr: &str, message: &str) -> usize {
+    let trailing = message
+        .split("input: \"")
+        .nth(1)
+        .and_then(|rest| rest.rsplit_once('"').map(|(t, _)| t));
+    match trailing {
+        Some(t) if expr.ends_with(t) => expr[..expr.len() - t.len()].chars().count() + 1,
+        _ => 1,
     }
 }
 
@@ -131,5 +149,7 @@ mod tests {
     fn a_bad_expression_is_an_error_naming_it() {
         let e = XPath::parse("//a[@href").unwrap_err();
         assert!(e.to_string().contains("//a[@href"), "{e}");
+        let e = XPath::parse("//a[@class='x']/").unwrap_err();
+        assert_eq!(e.column, 16, "{e}");
     }
 }
