@@ -273,6 +273,9 @@ pub enum PaceSignal {
 /// second.
 const RECOVERY: f64 = 1.5;
 
+/// Exits of a host (by index) told of its first rate limit.
+const SHARED_EXITS: usize = 256;
+
 /// Clean answers are counted over this window to tell what a site accepts.
 const ACCEPTED_WINDOW: Duration = Duration::from_secs(1);
 /// At most this many answer times are kept per pair.
@@ -586,6 +589,8 @@ pub struct Pacer {
     /// slow start, since the site limits each client alike. Locked after
     /// `pairs` when both are.
     learned: Mutex<HashMap<String, f64>>,
+    /// One past the highest exit index used (bounds the sharing above).
+    exits_seen: std::sync::atomic::AtomicUsize,
     changed: Notify,
 }
 
@@ -615,6 +620,7 @@ impl Pacer {
             cfg,
             pairs: Mutex::new(HashMap::new()),
             learned: Mutex::new(HashMap::new()),
+            exits_seen: std::sync::atomic::AtomicUsize::new(0),
             changed: Notify::new(),
         }
     }
@@ -639,6 +645,8 @@ impl Pacer {
         host: &str,
         now: Instant,
     ) -> Result<PaceGuard, Readiness> {
+        self.exits_seen
+            .fetch_max(exit.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
         let mut pairs = self.pairs.lock();
         let key = (exit, host.to_string());
         if !pairs.contains_key(&key) && pairs.len() >= self.cfg.max_pairs.max(1) {
@@ -681,6 +689,7 @@ impl Pacer {
                 .entry((exit, host.to_string()))
                 .or_insert_with(|| Pace::new(&self.cfg, now));
             let climbs = pace.latency_climbs;
+            let was_ramping = !pace.limited;
             let limited = pace.report(&self.cfg, signal, latency, now);
             let verdict = if limited {
                 PaceVerdict::RateLimited
@@ -695,6 +704,22 @@ impl Pacer {
                     learned.clear();
                 }
                 learned.insert(host.to_string(), pace.rate);
+            }
+            // The first limit one exit meets on a host is news for the
+            // host's other exits still in slow start: they start from this
+            // rate instead of each overshooting on its own.
+            if was_ramping && pace.limited {
+                let rate = pace.rate;
+                let last = self.exits_seen.load(std::sync::atomic::Ordering::Relaxed);
+                for other in (0..last.min(SHARED_EXITS)).filter(|&e| e != exit) {
+                    if let Some(p) = pairs.get_mut(&(other, host.to_string()))
+                        && !p.limited
+                    {
+                        p.rate = rate;
+                        p.limited = true;
+                        p.tat = p.tat.max(now);
+                    }
+                }
             }
             verdict
         };
@@ -1051,6 +1076,33 @@ mod tests {
         assert_eq!((new.rate, new.state), (19.0, "paced"));
         let other = snap.iter().find(|p| p.host == "other").unwrap();
         assert_eq!(other.state, "ramping");
+    }
+
+    #[test]
+    fn a_hosts_first_limit_is_shared_with_its_ramping_exits() {
+        let pacer = Arc::new(Pacer::new(PacingConfig {
+            initial_rate: 1000.0,
+            ..cfg()
+        }));
+        let t0 = Instant::now();
+        for exit in 0..3 {
+            drop(pacer.try_start(exit, "h", t0).unwrap());
+        }
+        drop(pacer.try_start(1, "other", t0).unwrap());
+        pacer.report(0, "h", &limited(), MS, t0 + MS);
+        let snap = pacer.snapshot(t0 + MS);
+        let on = |exit: usize, host: &str| {
+            snap.iter()
+                .find(|p| p.exit == exit && p.host == host)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(on(0, "h").state, "paced");
+        for exit in [1, 2] {
+            assert_eq!(on(exit, "h").state, "paced", "exit {exit}");
+            assert_eq!(on(exit, "h").rate, on(0, "h").rate);
+        }
+        assert_eq!(on(1, "other").state, "ramping");
     }
 
     #[test]
