@@ -773,13 +773,6 @@ impl Pacer {
         rows.sort_by(|a, b| a.host.cmp(&b.host).then(a.exit.cmp(&b.exit)));
         rows
     }
-
-    /// Pairs of `exit` (e.g. a proxy being reported on).
-    pub fn snapshot_exit(&self, exit: usize, now: Instant) -> Vec<PaceStatus> {
-        let mut rows = self.snapshot(now);
-        rows.retain(|r| r.exit == exit);
-        rows
-    }
 }
 
 fn round2(x: f64) -> f64 {

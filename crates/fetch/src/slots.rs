@@ -4,7 +4,7 @@
 //! semaphore with `per_host` permits plus the earliest instant the next
 //! request may start; each acquisition moves that instant forward by the
 //! host's delay, so requests to a host start at most once per delay however
-//! many tasks want it. A `Retry-After` pushes the instant further.
+//! many tasks want it. (`Retry-After` is per exit × host: see [`crate::pacing`].)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,13 +93,6 @@ impl Slots {
         slot.timing.lock().1 = delay.max(floor);
     }
 
-    /// No request to `host` starts before `after` from now.
-    pub fn defer(&self, host: &str, after: Duration) {
-        let slot = self.slot(host);
-        let mut timing = slot.timing.lock();
-        timing.0 = timing.0.max(Instant::now() + after);
-    }
-
     /// The delay in force for `host`.
     pub fn delay(&self, host: &str) -> Duration {
         self.slot(host).timing.lock().1
@@ -157,14 +150,5 @@ mod tests {
         slots.set_min_delay("h", Duration::from_secs(1));
         slots.set_delay("h", Duration::from_millis(10));
         assert_eq!(slots.delay("h"), Duration::from_secs(1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn defer_pushes_next_start() {
-        let slots = Slots::new(1, Duration::ZERO);
-        slots.defer("h", Duration::from_secs(5));
-        let t0 = Instant::now();
-        let _p = slots.acquire("h").await;
-        assert!(Instant::now() - t0 >= Duration::from_secs(5));
     }
 }
