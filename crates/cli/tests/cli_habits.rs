@@ -5,18 +5,28 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{trawl, wait_until};
 use trawl_testsite::{SiteConfig, TestSite};
 
 /// Run a command to its end off the async runtime.
-async fn run(cmd: &mut Command) -> std::process::Output {
+async fn run(cmd: &mut Command) -> Output {
     let mut cmd = std::mem::replace(cmd, Command::new("true"));
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()
+}
+
+/// Wait (with a deadline) for a spawned command to end; its output.
+async fn finish(mut child: Child, what: &'static str, deadline: Duration) -> Output {
+    tokio::task::spawn_blocking(move || {
+        wait_until(what, deadline, || child.try_wait().unwrap().is_some());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 async fn site(pages: usize) -> TestSite {
@@ -41,21 +51,14 @@ async fn a_pipe_into_head_ends_the_crawl_at_once_and_quietly() {
         "'{trawl_bin}' crawl {}/ --max-pages 2000 -q | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
         site.base_url()
     );
-    let mut child = Command::new("bash")
+    let child = Command::new("bash")
         .args(["-c", &script])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        wait_until("the pipeline to end", Duration::from_secs(20), || {
-            child.try_wait().unwrap().is_some()
-        });
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let out = finish(child, "the pipeline to end", Duration::from_secs(20)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let mut lines = stdout.lines();
@@ -88,21 +91,15 @@ async fn a_pipe_into_wc_gets_every_line() {
 /// (robots.txt cannot be read), a seed that answers 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_that_fetched_nothing_fails_and_says_why() {
-    let unreachable = tokio::task::spawn_blocking(|| {
-        trawl()
-            .args([
-                "crawl",
-                "http://127.0.0.1:1/",
-                "-o",
-                "/dev/null",
-                "--retries",
-                "0",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let unreachable = run(trawl().args([
+        "crawl",
+        "http://127.0.0.1:1/",
+        "-o",
+        "/dev/null",
+        "--retries",
+        "0",
+    ]))
+    .await;
     let stderr = String::from_utf8_lossy(&unreachable.stderr);
     assert_eq!(unreachable.status.code(), Some(1), "{stderr}");
     let said: Vec<&str> = stderr
@@ -197,21 +194,15 @@ fn scrape_never_invents_numbers_and_keeps_pre_blocks() {
 async fn an_unwritable_stats_file_fails_before_crawling() {
     let site = site(50).await;
     let seed = format!("{}/", site.base_url());
-    let out = tokio::task::spawn_blocking(move || {
-        trawl()
-            .args([
-                "crawl",
-                &seed,
-                "-o",
-                "/dev/null",
-                "--stats-json",
-                "/nonexistent/dir/stats.json",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run(trawl().args([
+        "crawl",
+        &seed,
+        "-o",
+        "/dev/null",
+        "--stats-json",
+        "/nonexistent/dir/stats.json",
+    ]))
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -226,25 +217,18 @@ async fn an_unwritable_stats_file_fails_before_crawling() {
 async fn max_body_takes_units_and_vv_shows_each_request() {
     let site = site(20).await;
     let seed = format!("{}/", site.base_url());
-    let out = tokio::task::spawn_blocking(move || {
-        trawl()
-            .env_remove("RUST_LOG")
-            .args([
-                "crawl",
-                &seed,
-                "-o",
-                "-",
-                "--max-body",
-                "1KiB",
-                "--max-pages",
-                "3",
-                "-vv",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run(trawl().env_remove("RUST_LOG").args([
+        "crawl",
+        &seed,
+        "-o",
+        "-",
+        "--max-body",
+        "1KiB",
+        "--max-pages",
+        "3",
+        "-vv",
+    ]))
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let items: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -312,23 +296,16 @@ async fn run_leaves_no_empty_error_file() {
     )
     .unwrap();
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        trawl()
-            .current_dir(&d)
-            .args([
-                "run",
-                "pages.toml",
-                "-q",
-                "--max-pages",
-                "3",
-                "-o",
-                "items.jsonl",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = run(trawl().current_dir(&d).args([
+        "run",
+        "pages.toml",
+        "-q",
+        "--max-pages",
+        "3",
+        "-o",
+        "items.jsonl",
+    ]))
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(common::line_count(&dir.path().join("items.jsonl")) > 0);
@@ -389,24 +366,19 @@ async fn resuming_with_dev_null_outputs_works() {
     .unwrap();
     for round in 0..2 {
         let d = dir.path().to_path_buf();
-        let out = tokio::task::spawn_blocking(move || {
-            trawl()
-                .current_dir(&d)
-                .args([
-                    "run",
-                    "pages.toml",
-                    "-q",
-                    "--state",
-                    "st",
-                    "--errors",
-                    "/dev/null",
-                ])
-                .args(["-o", "items.jsonl", "--max-pages", "10"])
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let out = run(trawl()
+            .current_dir(&d)
+            .args([
+                "run",
+                "pages.toml",
+                "-q",
+                "--state",
+                "st",
+                "--errors",
+                "/dev/null",
+            ])
+            .args(["-o", "items.jsonl", "--max-pages", "10"]))
+        .await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "round {round}: {stderr}");
     }
@@ -493,21 +465,17 @@ async fn timeout_stops_a_crawl_promptly() {
         site.base_url(),
         out.display()
     );
-    let mut child = Command::new("bash")
+    let child = Command::new("bash")
         .args(["-c", &script])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        wait_until(
-            "trawl to stop after SIGTERM",
-            Duration::from_secs(15),
-            || child.try_wait().unwrap().is_some(),
-        );
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let output = finish(
+        child,
+        "trawl to stop after SIGTERM",
+        Duration::from_secs(15),
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     // timeout reports 124 when it had to stop the command.
     assert!(stdout.contains("status=124"), "{stdout}");

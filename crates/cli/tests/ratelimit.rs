@@ -37,6 +37,11 @@ fn crawl(seed: &str, args: &[String]) -> (i32, String, Value, Vec<Value>) {
     common::crawl_with_stats(seed, &all)
 }
 
+/// Owned arguments for [`crawl`].
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 fn ok_items(items: &[Value]) -> usize {
     items.iter().filter(|i| i["status"] == 200).count()
 }
@@ -81,7 +86,7 @@ fn four_exits_crawl_four_times_as_fast_as_one() {
     let (_one, one_args) = exits(&[2]);
     let (code, stderr, _, items) = crawl(
         &nginx.url(),
-        &[one_args, vec!["--max-pages".into(), "100".into()]].concat(),
+        &[one_args, strings(&["--max-pages", "100"])].concat(),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 100, "{stderr}");
@@ -95,7 +100,7 @@ fn four_exits_crawl_four_times_as_fast_as_one() {
     let (_four, four_args) = exits(&[3, 4, 5, 6]);
     let (code, stderr, stats, items) = crawl(
         &nginx.url(),
-        &[four_args, vec!["--max-pages".into(), "400".into()]].concat(),
+        &[four_args, strings(&["--max-pages", "400"])].concat(),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 400, "{stderr}");
@@ -195,12 +200,7 @@ fn retry_after_is_honoured_for_the_pair() {
     let nginx = Nginx::start(opts).unwrap();
     let (code, stderr, stats, items) = crawl(
         &nginx.url(),
-        &[
-            "--max-pages".into(),
-            "40".into(),
-            "--per-host".into(),
-            "4".into(),
-        ],
+        &strings(&["--max-pages", "40", "--per-host", "4"]),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 40, "{stderr}");
@@ -240,12 +240,7 @@ fn a_stated_policy_is_kept_to() {
     let nginx = Nginx::start(opts).unwrap();
     let (code, stderr, stats, items) = crawl(
         &nginx.url(),
-        &[
-            "--max-pages".into(),
-            "100".into(),
-            "--per-host".into(),
-            "8".into(),
-        ],
+        &strings(&["--max-pages", "100", "--per-host", "8"]),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 100);
@@ -268,7 +263,7 @@ fn a_blocked_exit_is_banned_and_the_others_carry_on() {
     let (_exits, args) = exits(&[10, 11, 12]);
     let (code, stderr, stats, items) = crawl(
         &nginx.url(),
-        &[args, vec!["--max-pages".into(), "150".into()]].concat(),
+        &[args, strings(&["--max-pages", "150"])].concat(),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 150, "{stderr}");
@@ -310,16 +305,16 @@ fn per_session_limits_with_sessions() {
     let nginx = Nginx::start(opts).unwrap();
     let (code, stderr, _stats, items) = crawl(
         &nginx.url(),
-        &[
-            "--max-pages".into(),
-            "120".into(),
-            "--sessions".into(),
-            "4".into(),
-            "--session-max-uses".into(),
-            "1000".into(),
-            "--per-host".into(),
-            "4".into(),
-        ],
+        &strings(&[
+            "--max-pages",
+            "120",
+            "--sessions",
+            "4",
+            "--session-max-uses",
+            "1000",
+            "--per-host",
+            "4",
+        ]),
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(ok_items(&items), 120, "{stderr}");
