@@ -273,9 +273,6 @@ pub enum PaceSignal {
 /// second.
 const RECOVERY: f64 = 1.5;
 
-/// Exits of a host (by index) told of its first rate limit.
-const SHARED_EXITS: usize = 256;
-
 /// Clean answers are counted over this window to tell what a site accepts.
 const ACCEPTED_WINDOW: Duration = Duration::from_secs(1);
 /// At most this many answer times are kept per pair.
@@ -583,15 +580,64 @@ pub struct PaceStatus {
 #[derive(Debug)]
 pub struct Pacer {
     cfg: PacingConfig,
-    pairs: Mutex<HashMap<(usize, String), Pace>>,
+    pairs: Mutex<Pairs>,
     /// The last rate a paced pair of each host settled on: a new pair of
     /// that host (a new proxy, a new session) starts there instead of in
     /// slow start, since the site limits each client alike. Locked after
     /// `pairs` when both are.
     learned: Mutex<HashMap<String, f64>>,
-    /// One past the highest exit index used (bounds the sharing above).
-    exits_seen: std::sync::atomic::AtomicUsize,
     changed: Notify,
+}
+
+/// Every host's paces by exit. Keyed by host first, so a lookup by `&str`
+/// allocates nothing and a host's exits are found together.
+#[derive(Debug, Default)]
+struct Pairs {
+    hosts: HashMap<Arc<str>, HashMap<usize, Pace>>,
+    /// Pairs over all hosts.
+    count: usize,
+}
+
+impl Pairs {
+    fn get(&self, exit: usize, host: &str) -> Option<&Pace> {
+        self.hosts.get(host)?.get(&exit)
+    }
+
+    fn get_mut(&mut self, exit: usize, host: &str) -> Option<&mut Pace> {
+        self.hosts.get_mut(host)?.get_mut(&exit)
+    }
+
+    /// The pair, made by `make` if new; when `max` pairs exist already,
+    /// idle ones are forgotten first. Returns the host key with it.
+    fn entry(
+        &mut self,
+        exit: usize,
+        host: &str,
+        max: usize,
+        now: Instant,
+        make: impl FnOnce() -> Pace,
+    ) -> (Arc<str>, &mut Pace) {
+        if self.get(exit, host).is_none() {
+            if self.count >= max.max(1) {
+                for exits in self.hosts.values_mut() {
+                    exits.retain(|_, p| !p.is_idle(now));
+                }
+                self.hosts.retain(|_, exits| !exits.is_empty());
+                self.count = self.hosts.values().map(HashMap::len).sum();
+            }
+            self.count += 1;
+        }
+        let key = match self.hosts.get_key_value(host) {
+            Some((key, _)) => key.clone(),
+            None => {
+                let key: Arc<str> = Arc::from(host);
+                self.hosts.insert(key.clone(), HashMap::new());
+                key
+            }
+        };
+        let exits = self.hosts.entry(key.clone()).or_default();
+        (key, exits.entry(exit).or_insert_with(make))
+    }
 }
 
 /// Holds one request's in-flight place in its pair until dropped.
@@ -599,14 +645,14 @@ pub struct Pacer {
 pub struct PaceGuard {
     pacer: Arc<Pacer>,
     exit: usize,
-    host: String,
+    host: Arc<str>,
 }
 
 impl Drop for PaceGuard {
     fn drop(&mut self) {
         {
             let mut pairs = self.pacer.pairs.lock();
-            if let Some(pace) = pairs.get_mut(&(self.exit, std::mem::take(&mut self.host))) {
+            if let Some(pace) = pairs.get_mut(self.exit, &self.host) {
                 pace.in_flight = pace.in_flight.saturating_sub(1);
             }
         }
@@ -618,9 +664,8 @@ impl Pacer {
     pub fn new(cfg: PacingConfig) -> Pacer {
         Pacer {
             cfg,
-            pairs: Mutex::new(HashMap::new()),
+            pairs: Mutex::new(Pairs::default()),
             learned: Mutex::new(HashMap::new()),
-            exits_seen: std::sync::atomic::AtomicUsize::new(0),
             changed: Notify::new(),
         }
     }
@@ -632,7 +677,7 @@ impl Pacer {
     /// Whether `exit` may start a request to `host` now.
     pub fn readiness(&self, exit: usize, host: &str, now: Instant) -> Readiness {
         let pairs = self.pairs.lock();
-        match pairs.get(&(exit, host.to_string())) {
+        match pairs.get(exit, host) {
             Some(pace) => pace.readiness(&self.cfg, now),
             None => Readiness::Ready,
         }
@@ -645,14 +690,8 @@ impl Pacer {
         host: &str,
         now: Instant,
     ) -> Result<PaceGuard, Readiness> {
-        self.exits_seen
-            .fetch_max(exit.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
         let mut pairs = self.pairs.lock();
-        let key = (exit, host.to_string());
-        if !pairs.contains_key(&key) && pairs.len() >= self.cfg.max_pairs.max(1) {
-            pairs.retain(|_, p| !p.is_idle(now));
-        }
-        let pace = pairs.entry(key).or_insert_with(|| {
+        let (key, pace) = pairs.entry(exit, host, self.cfg.max_pairs, now, || {
             let mut pace = Pace::new(&self.cfg, now);
             if let Some(&rate) = self.learned.lock().get(host) {
                 pace.rate = rate;
@@ -666,7 +705,7 @@ impl Pacer {
                 Ok(PaceGuard {
                     pacer: self.clone(),
                     exit,
-                    host: host.to_string(),
+                    host: key,
                 })
             }
             other => Err(other),
@@ -685,9 +724,9 @@ impl Pacer {
     ) -> PaceVerdict {
         let verdict = {
             let mut pairs = self.pairs.lock();
-            let pace = pairs
-                .entry((exit, host.to_string()))
-                .or_insert_with(|| Pace::new(&self.cfg, now));
+            let (_, pace) = pairs.entry(exit, host, self.cfg.max_pairs, now, || {
+                Pace::new(&self.cfg, now)
+            });
             let climbs = pace.latency_climbs;
             let was_ramping = !pace.limited;
             let limited = pace.report(&self.cfg, signal, latency, now);
@@ -710,15 +749,15 @@ impl Pacer {
             // rate instead of each overshooting on its own.
             if was_ramping && pace.limited {
                 let rate = pace.rate;
-                let last = self.exits_seen.load(std::sync::atomic::Ordering::Relaxed);
-                for other in (0..last.min(SHARED_EXITS)).filter(|&e| e != exit) {
-                    if let Some(p) = pairs.get_mut(&(other, host.to_string()))
-                        && !p.limited
-                    {
-                        p.rate = rate;
-                        p.limited = true;
-                        p.tat = p.tat.max(now);
-                    }
+                let others = pairs
+                    .hosts
+                    .get_mut(host)
+                    .into_iter()
+                    .flat_map(|e| e.values_mut());
+                for p in others.filter(|p| !p.limited) {
+                    p.rate = rate;
+                    p.limited = true;
+                    p.tat = p.tat.max(now);
                 }
             }
             verdict
@@ -739,12 +778,14 @@ impl Pacer {
     pub fn snapshot(&self, now: Instant) -> Vec<PaceStatus> {
         let pairs = self.pairs.lock();
         let mut rows: Vec<PaceStatus> = pairs
+            .hosts
             .iter()
-            .map(|((exit, host), p)| {
+            .flat_map(|(host, exits)| exits.iter().map(move |(exit, p)| (exit, host, p)))
+            .map(|(exit, host, p)| {
                 let waiting = p.blocked_until.filter(|&u| u > now);
                 PaceStatus {
                     exit: *exit,
-                    host: host.clone(),
+                    host: host.to_string(),
                     state: if waiting.is_some() {
                         "waiting"
                     } else if p.limited {
