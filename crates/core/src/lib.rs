@@ -16,11 +16,13 @@
 //! - [`sink`]: the `Sink` trait (where items go).
 //! - [`exchange`]: a raw HTTP exchange, for sinks that archive them (WARC).
 //! - [`stats`]: lock-free counters shared by all stages.
+//! - [`render`]: how a page is rendered in a browser (mode, waits, actions).
 
 pub mod canon;
 pub mod exchange;
 pub mod frontier;
 pub mod item;
+pub mod render;
 pub mod request;
 pub mod scope;
 pub mod sink;
@@ -30,6 +32,7 @@ pub use canon::{canonicalize, host_key, parse_canonical};
 pub use exchange::Exchange;
 pub use frontier::{Frontier, FrontierError, FrontierStats, Lease};
 pub use item::{Item, PageRecord};
+pub use render::{RenderMode, RenderSpec};
 pub use request::{Prehashed, Request, fingerprint};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
 pub use sink::{Sink, SinkError};

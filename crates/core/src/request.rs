@@ -40,6 +40,10 @@ pub struct Request {
     /// would get.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_pool: Option<Arc<str>>,
+    /// How this page is rendered in a browser (a spider rule's `render`);
+    /// none: the crawl's `--render` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<Arc<crate::RenderSpec>>,
 }
 
 impl Request {
@@ -55,6 +59,7 @@ impl Request {
             callback: None,
             headers: None,
             proxy_pool: None,
+            render: None,
         }
     }
 
@@ -76,6 +81,7 @@ impl Request {
             callback: None,
             headers: None,
             proxy_pool: None,
+            render: None,
         }
     }
 

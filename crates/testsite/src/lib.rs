@@ -52,6 +52,7 @@ mod body;
 mod compress;
 mod config;
 mod defense;
+pub mod js_site;
 pub mod nginx;
 pub mod postgres;
 pub mod proxies;
