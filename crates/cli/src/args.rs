@@ -238,6 +238,12 @@ pub struct CrawlOpts {
     pub spider_pools: Vec<trawl_fetch::proxy::NamedPool>,
     #[arg(skip)]
     pub spider_host_pools: Vec<trawl_fetch::proxy::HostRule>,
+    /// The spider file's crawl-wide `render` (`--render` wins).
+    #[arg(skip)]
+    pub spider_render: Option<trawl_core::RenderSpec>,
+    /// Some rule of the spider file renders: the crawl needs a browser.
+    #[arg(skip)]
+    pub spider_renders: bool,
     /// How requests are spread over the proxies.
     #[arg(
         long,
@@ -286,6 +292,49 @@ pub struct CrawlOpts {
     /// through the first exit ready for the host.
     #[arg(long, default_value_t = 10)]
     pub rate_limit_retries: u32,
+    /// Render pages in headless Chromium: `never`, `auto` (plain HTTP
+    /// first; rendered only when the page needs it: a required selector
+    /// missing, an almost empty body with scripts, an empty app mount, a
+    /// `<noscript>` asking for JavaScript) or `always`. Spider rules may
+    /// set their own.
+    #[arg(long, default_value = "never", value_name = "never|auto|always")]
+    pub render: trawl_core::RenderMode,
+    /// Browser tabs rendering at once (apart from --concurrency).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub render_tabs: usize,
+    /// Deadline of one rendered page (waits and actions included).
+    #[arg(long, value_parser = positive_duration, default_value = "30s")]
+    pub render_timeout: std::time::Duration,
+    /// Wait until this CSS selector matches before taking the DOM.
+    #[arg(long, value_name = "SELECTOR")]
+    pub wait_for: Option<String>,
+    /// Wait until no request has been in flight this long (e.g. 500ms).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub network_idle: Option<std::time::Duration>,
+    /// Also block stylesheets (images, media and fonts are always blocked).
+    #[arg(long)]
+    pub block_stylesheets: bool,
+    /// Block requests to hosts other than the page's.
+    #[arg(long)]
+    pub block_third_party: bool,
+    /// A full-page PNG of each rendered page (in --render-dir; the item's
+    /// `_screenshot` names it).
+    #[arg(long)]
+    pub screenshots: bool,
+    /// A PDF of each rendered page (`_pdf`).
+    #[arg(long)]
+    pub pdfs: bool,
+    /// Where screenshots and PDFs go.
+    #[arg(long, default_value = "renders", value_name = "DIR")]
+    pub render_dir: PathBuf,
+    /// The browser is restarted when all its processes together use more
+    /// memory than this (e.g. 2GiB).
+    #[arg(long, value_parser = byte_size, default_value = "2GiB", value_name = "SIZE")]
+    pub render_memory: usize,
+    /// The Chromium executable (default: $TRAWL_CHROMIUM, else `chromium`
+    /// on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub chromium: Option<PathBuf>,
     /// AutoThrottle: each host's delay follows its latency toward
     /// --autothrottle-target requests in flight, and backs off on 429/503.
     #[arg(long)]

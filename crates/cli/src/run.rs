@@ -259,6 +259,10 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
             ..Default::default()
         },
         rate_limit_retries: o.rate_limit_retries,
+        render: match &o.spider_render {
+            Some(spec) if !o.given.contains("render") => spec.clone(),
+            _ => render_spec(o),
+        },
         autothrottle: o
             .autothrottle
             .then(|| trawl_fetch::autothrottle::AutoThrottleConfig {
@@ -290,6 +294,10 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
     if let Some(n) = o.parse_threads {
         cfg.parse_threads = n.max(1);
     }
+    if cfg.fetch.render.mode != trawl_core::RenderMode::Never || o.spider_renders {
+        cfg.render = Some(render_config(o));
+    }
+    cfg.render_dir = o.render_dir.clone();
     cfg.batch_size = o.batch_size.max(1);
     cfg.sinks = trawl_engine::SinkOptions {
         attempts: o.sink_attempts.max(1),
@@ -298,6 +306,47 @@ pub fn crawl_config(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<CrawlConfi
         ..trawl_engine::SinkOptions::default()
     };
     Ok(cfg)
+}
+
+/// The crawl-wide render spec of the command line.
+pub fn render_spec(o: &CrawlOpts) -> trawl_core::RenderSpec {
+    use trawl_core::render::{Blocked, STEP_TIMEOUT, Until, Wait};
+    let mut spec = trawl_core::RenderSpec::mode(o.render);
+    if let Some(sel) = &o.wait_for {
+        spec.wait.push(Wait {
+            until: Until::Selector(sel.clone()),
+            timeout: STEP_TIMEOUT.min(o.render_timeout),
+        });
+    }
+    if let Some(quiet) = o.network_idle {
+        spec.wait.push(Wait {
+            until: Until::NetworkIdle(quiet),
+            timeout: STEP_TIMEOUT.min(o.render_timeout),
+        });
+    }
+    if o.block_stylesheets {
+        spec.block.push(Blocked::Stylesheet);
+    }
+    if o.block_third_party {
+        spec.block.push(Blocked::ThirdParty);
+    }
+    spec.screenshot = o.screenshots;
+    spec.pdf = o.pdfs;
+    spec
+}
+
+/// The browser pool of the command line.
+pub fn render_config(o: &CrawlOpts) -> trawl_render::RenderConfig {
+    let mut rc = trawl_render::RenderConfig {
+        tabs: o.render_tabs.max(1),
+        page_timeout: o.render_timeout,
+        memory_ceiling: Some(o.render_memory as u64),
+        ..trawl_render::RenderConfig::default()
+    };
+    if let Some(path) = &o.chromium {
+        rc.launch.executable = path.clone();
+    }
+    rc
 }
 
 async fn crawl(seeds: Vec<Url>, o: &CrawlOpts) -> anyhow::Result<u8> {

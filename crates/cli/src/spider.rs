@@ -76,6 +76,8 @@ fn apply_settings(spider: &DeclarativeSpider, o: &CrawlOpts) -> anyhow::Result<C
     o.proxies.extend(s.proxies.iter().cloned());
     o.spider_pools = spider.proxy_pools().to_vec();
     o.spider_host_pools = spider.host_pools().to_vec();
+    o.spider_render = spider.render().cloned();
+    o.spider_renders = spider.renders();
     o.headers
         .extend(s.headers.iter().map(|(k, v)| format!("{k}: {v}")));
     if let Some(strategy) = s.proxy_strategy.as_ref().filter(|_| free("proxy_strategy")) {

@@ -24,6 +24,9 @@ pub struct Exchange {
     /// truncated at the body cap.
     pub body: bytes::Bytes,
     pub truncated: bool,
+    /// The page's DOM after rendering in a browser, when it was rendered
+    /// (`body` is then the response as it came).
+    pub rendered: Option<bytes::Bytes>,
     pub ip: Option<IpAddr>,
     /// When the response arrived.
     pub date: SystemTime,

@@ -65,6 +65,14 @@ pub struct CrawlStats {
     pub output_closed: std::sync::atomic::AtomicBool,
     /// The proxies' and sessions' state (set by the downloader).
     pub proxies: parking_lot::Mutex<Option<serde_json::Value>>,
+    /// Pages rendered in the browser.
+    pub rendered: AtomicU64,
+    /// Browser tabs rendering now, and how many there are.
+    pub render_busy: AtomicU64,
+    pub render_tabs: AtomicU64,
+    /// The renderer's state: render times, restarts, `auto`'s counts (set
+    /// by the downloader).
+    pub render: parking_lot::Mutex<Option<serde_json::Value>>,
     /// One entry per sink, registered when the crawl starts.
     pub sinks: parking_lot::Mutex<Vec<Arc<SinkStats>>>,
 }
@@ -175,6 +183,16 @@ pub struct StatsSnapshot {
     /// Each proxy's state and counters, and the session pool's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxies: Option<serde_json::Value>,
+    #[serde(default)]
+    pub rendered: u64,
+    #[serde(default)]
+    pub render_busy: u64,
+    #[serde(default)]
+    pub render_tabs: u64,
+    /// Tabs, render times (p50/p90/p99), restarts, and `auto`'s plain vs
+    /// rendered pages and their cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<serde_json::Value>,
 }
 
 impl CrawlStats {
@@ -225,6 +243,10 @@ impl CrawlStats {
             pace_waits: self.pace_waits.load(Relaxed),
             latency_climbs: self.latency_climbs.load(Relaxed),
             proxies: self.proxies.lock().clone(),
+            rendered: self.rendered.load(Relaxed),
+            render_busy: self.render_busy.load(Relaxed),
+            render_tabs: self.render_tabs.load(Relaxed),
+            render: self.render.lock().clone(),
         }
     }
 }

@@ -31,6 +31,11 @@ pub struct CrawlConfig {
     /// Offer the seeds to the frontier at start. Workers joining a shared
     /// crawl only use them for the scope.
     pub push_seeds: bool,
+    /// Browser tabs for rendered pages; none: pages are never rendered
+    /// (whatever `fetch.render` and the requests say).
+    pub render: Option<trawl_render::RenderConfig>,
+    /// Where screenshots and PDFs of rendered pages are written.
+    pub render_dir: std::path::PathBuf,
 }
 
 impl Default for CrawlConfig {
@@ -48,6 +53,8 @@ impl Default for CrawlConfig {
             batch_size: 256,
             sinks: SinkOptions::default(),
             push_seeds: true,
+            render: None,
+            render_dir: std::path::PathBuf::from("renders"),
         }
     }
 }

@@ -122,8 +122,17 @@ impl Engine {
         let scope = Scope::new(&seeds, cfg.scope.clone())?;
         let mut fetch_cfg = cfg.fetch.clone();
         fetch_cfg.record_exchanges |= sinks.iter().any(|s| s.wants_exchanges());
-        let downloader =
+        let mut downloader =
             Downloader::new(fetch_cfg, stats.clone()).map_err(EngineError::Downloader)?;
+        if let Some(rc) = &cfg.render {
+            let renderer = Arc::new(trawl_render::Renderer::new(rc.clone()));
+            // A missing or broken Chromium stops the crawl before it starts.
+            renderer
+                .start()
+                .await
+                .map_err(|e| EngineError::Downloader(FetchError::Other(e.to_string())))?;
+            downloader = downloader.with_renderer(renderer);
+        }
         if cfg.push_seeds {
             frontier
                 .push(seeds.iter().cloned().map(Request::seed).collect())
@@ -147,6 +156,7 @@ impl Engine {
             max_depth: cfg.max_depth,
             stats: stats.clone(),
             pipeline: self.pipeline.clone(),
+            render_dir: cfg.render_dir.clone(),
         });
         let mut workers = Vec::with_capacity(parse_threads);
         for n in 0..parse_threads {
@@ -300,6 +310,11 @@ impl Engine {
             task.abort();
         }
         ctx.downloader.publish_proxy_stats(true);
+        ctx.downloader.publish_render_stats(true);
+        if let Some(r) = ctx.downloader.renderer() {
+            // Every fetch is done: no page needs the browser any more.
+            r.shutdown().await;
+        }
 
         // Drain: the last fetch tasks finished inside `schedule`; closing the
         // parse queue lets each stage finish in turn.

@@ -42,6 +42,8 @@ pub struct ParseContext {
     /// Item pipeline stages (validate, drop, dedupe, transform), run on
     /// every item before it leaves the parse pool.
     pub pipeline: Option<Arc<trawl_pipeline::Pipeline>>,
+    /// Where screenshots and PDFs of rendered pages go.
+    pub render_dir: std::path::PathBuf,
 }
 
 /// Run the item pipeline over a page's items: invalid items become error
@@ -62,9 +64,69 @@ fn run_pipeline(ctx: &ParseContext, parsed: &mut Parsed) {
 
 /// Turn one response into an item and child requests.
 pub fn parse(ctx: &ParseContext, fetched: Fetched) -> Parsed {
+    let rendered = fetched.outcome.rendered.clone().map(|r| {
+        let html = r
+            .keep_html
+            .then(|| String::from_utf8_lossy(&fetched.outcome.body).into_owned());
+        (r, html)
+    });
     let mut parsed = parse_page(ctx, fetched);
+    if let Some((r, html)) = rendered {
+        attach_render(ctx, &mut parsed, r, html);
+    }
     run_pipeline(ctx, &mut parsed);
     parsed
+}
+
+/// Says in each item of a rendered page that it was rendered (`_render`:
+/// why, how long, requests made and blocked), and adds the rendered HTML
+/// (`_rendered_html`), and the screenshot's and PDF's paths (`_screenshot`,
+/// `_pdf`: files named by the URL's fingerprint under the render
+/// directory), when the rule asked for them.
+fn attach_render(
+    ctx: &ParseContext,
+    parsed: &mut Parsed,
+    r: trawl_fetch::RenderedPage,
+    html: Option<String>,
+) {
+    let url = parsed.lease.request.url.as_str();
+    let name: String = trawl_core::fingerprint(url)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut files = serde_json::Map::new();
+    for (key, bytes, ext) in [
+        ("_screenshot", &r.screenshot, "png"),
+        ("_pdf", &r.pdf, "pdf"),
+    ] {
+        let Some(bytes) = bytes else { continue };
+        let path = ctx.render_dir.join(format!("{name}.{ext}"));
+        let written =
+            std::fs::create_dir_all(&ctx.render_dir).and_then(|()| std::fs::write(&path, bytes));
+        match written {
+            Ok(()) => {
+                files.insert(key.into(), path.display().to_string().into());
+            }
+            Err(error) => {
+                tracing::error!(%error, path = %path.display(), "Could not write a render file.")
+            }
+        }
+    }
+    let info = serde_json::json!({
+        "reason": r.reason,
+        "ms": r.elapsed.as_millis() as u64,
+        "requests": r.requests,
+        "blocked": r.blocked,
+    });
+    for item in &mut parsed.items {
+        item.0.insert("_render".into(), info.clone());
+        for (k, v) in &files {
+            item.0.insert(k.clone(), v.clone());
+        }
+        if let Some(h) = &html {
+            item.0.insert("_rendered_html".into(), h.clone().into());
+        }
+    }
 }
 
 fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {

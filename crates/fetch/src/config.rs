@@ -69,6 +69,10 @@ pub struct FetchConfig {
     /// Per (exit, host) request rates ([`crate::pacing`]); its
     /// `max_in_flight` is set from `per_host` by the downloader.
     pub pacing: crate::pacing::PacingConfig,
+    /// How pages are rendered unless their request says otherwise
+    /// (`--render`); rendering needs a renderer
+    /// ([`crate::Downloader::with_renderer`]).
+    pub render: trawl_core::RenderSpec,
     /// Tries of one request after rate-limit answers (429, …), on top of
     /// `retries`: each waits for a ready exit, not a back-off.
     pub rate_limit_retries: u32,
@@ -147,6 +151,7 @@ impl Default for FetchConfig {
             sessions: None,
             proxy_attempts: 8,
             pacing: crate::pacing::PacingConfig::default(),
+            render: trawl_core::RenderSpec::mode(trawl_core::RenderMode::Never),
             rate_limit_retries: 10,
         }
     }

@@ -31,6 +31,7 @@ use crate::proxy::{
     GroupIndex, Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, RouteTable, Session, SessionId,
     SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure, pool::ExitGuard,
 };
+use crate::rendering::RenderedPage;
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
 use crate::slots::Slots;
@@ -56,6 +57,8 @@ pub struct FetchOutcome {
     /// The last response's raw exchange, when
     /// [`FetchConfig::record_exchanges`] is on.
     pub exchange: Option<trawl_core::Exchange>,
+    /// Set when the page was rendered: `body` is then the rendered DOM.
+    pub rendered: Option<RenderedPage>,
 }
 
 /// One HTTP exchange's result.
@@ -79,6 +82,18 @@ struct Page {
     truncated: bool,
     /// Version, reason, headers and peer of the response, when recorded.
     raw: Option<Box<RawResponse>>,
+    /// The body as it came, when `body` is the rendered DOM.
+    raw_body: Option<Bytes>,
+    rendered: Option<Box<RenderedPage>>,
+}
+
+/// What a browser tab needs of the exchange besides the body.
+struct RenderInput<'a> {
+    /// The response's headers.
+    headers: &'a [(String, String)],
+    user_agent: Option<&'a str>,
+    /// The request's own headers (and validators, left out).
+    request_headers: &'a header::HeaderMap,
 }
 
 struct RawResponse {
@@ -107,6 +122,7 @@ impl FetchOutcome {
             elapsed: started.elapsed(),
             error: Some(error),
             exchange: None,
+            rendered: None,
         }
     }
 }
@@ -131,14 +147,21 @@ pub struct Downloader {
     /// By [`GroupIndex`]: the default pool, direct, then named pools.
     groups: Vec<RouteGroup>,
     /// One client (proxy + cookie jar) per live session, per group.
-    session_clients: parking_lot::Mutex<HashMap<(GroupIndex, SessionId), reqwest::Client>>,
+    session_clients: parking_lot::Mutex<HashMap<(GroupIndex, SessionId), SessionClient>>,
     /// A pause for want of proxies is going on (announced once).
     pause_noted: AtomicBool,
     /// What the pauses announced so far were about, so each kind is said
     /// once a crawl, not at every cooldown.
     pauses_said: parking_lot::Mutex<HashSet<&'static str>>,
     last_publish: parking_lot::Mutex<Instant>,
+    /// The browser tabs, when the crawl renders pages.
+    renderer: Option<Arc<trawl_render::Renderer>>,
+    /// What `render = "auto"` learned per URL pattern, and its counts.
+    auto: trawl_render::auto::AutoMemory,
 }
+
+/// A session's client and its cookie jar.
+type SessionClient = (reqwest::Client, Arc<reqwest::cookie::Jar>);
 
 /// A proxy pool (none: direct) with its clients and its sessions.
 struct RouteGroup {
@@ -156,6 +179,8 @@ struct Route {
     group: GroupIndex,
     proxy: Option<ProxyId>,
     session: Option<Session>,
+    /// The session's cookie jar (shared with the browser when rendering).
+    jar: Option<Arc<reqwest::cookie::Jar>>,
     /// Its in-flight place and pace reservation, held for the exchange.
     _guard: RouteGuard,
 }
@@ -219,6 +244,19 @@ const PACING_ROWS: usize = 100;
 /// looks again (a request ending wakes it sooner).
 const PACE_POLL: Duration = Duration::from_millis(50);
 
+/// robots.txt and sitemaps are never rendered.
+static NEVER_RENDER: trawl_core::RenderSpec = trawl_core::RenderSpec {
+    mode: trawl_core::RenderMode::Never,
+    wait: Vec::new(),
+    actions: Vec::new(),
+    block: Vec::new(),
+    html: false,
+    screenshot: false,
+    pdf: false,
+    require: Vec::new(),
+    timeout: None,
+};
+
 /// What one fetch asks for besides its URL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestOptions<'a> {
@@ -229,6 +267,8 @@ pub struct RequestOptions<'a> {
     pub headers: &'a [(String, String)],
     /// A named proxy pool (or `direct`) instead of the host's.
     pub proxy_pool: Option<&'a str>,
+    /// How to render the page, instead of the crawl's [`FetchConfig::render`].
+    pub render: Option<&'a trawl_core::RenderSpec>,
 }
 
 impl<'a> RequestOptions<'a> {
@@ -239,6 +279,7 @@ impl<'a> RequestOptions<'a> {
             last_modified: request.last_modified.as_deref(),
             headers: request.own_headers(),
             proxy_pool: request.proxy_pool.as_deref(),
+            render: request.render.as_deref(),
         }
     }
 }
@@ -442,6 +483,8 @@ impl Downloader {
             pause_noted: AtomicBool::new(false),
             pauses_said: parking_lot::Mutex::new(HashSet::new()),
             last_publish: parking_lot::Mutex::new(Instant::now()),
+            renderer: None,
+            auto: trawl_render::auto::AutoMemory::default(),
         })
     }
 
@@ -480,12 +523,13 @@ impl Downloader {
                         };
                         match reserved {
                             Ok(guard) => {
-                                let client = self.session_client(group, &session)?;
+                                let (client, jar) = self.session_client(group, &session)?;
                                 return Ok(self.resumed(Route {
                                     client,
                                     group,
                                     proxy: session.proxy,
                                     session: Some(session),
+                                    jar: Some(jar),
                                     _guard: guard,
                                 }));
                             }
@@ -512,6 +556,7 @@ impl Downloader {
                                 group,
                                 proxy: Some(id),
                                 session: None,
+                                jar: None,
                                 _guard: RouteGuard::exit(guard),
                             }));
                         }
@@ -529,6 +574,7 @@ impl Downloader {
                             group,
                             proxy: None,
                             session: None,
+                            jar: None,
                             _guard: RouteGuard::pace(guard),
                         });
                     }
@@ -616,7 +662,7 @@ impl Downloader {
         &self,
         group: GroupIndex,
         session: &Session,
-    ) -> Result<reqwest::Client, FetchError> {
+    ) -> Result<(reqwest::Client, Arc<reqwest::cookie::Jar>), FetchError> {
         let g = &self.groups[group];
         let mut clients = self.session_clients.lock();
         if let Some(sessions) = &g.sessions {
@@ -631,10 +677,10 @@ impl Downloader {
             .proxy
             .and_then(|id| g.pool.as_ref().and_then(|p| p.spec(id)));
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = build_client(&self.cfg, &self.roots, spec.as_ref(), Some(jar))
+        let client = build_client(&self.cfg, &self.roots, spec.as_ref(), Some(jar.clone()))
             .map_err(|e| FetchError::Other(format!("building a session client: {e}")))?;
-        clients.insert((group, session.id), client.clone());
-        Ok(client)
+        clients.insert((group, session.id), (client.clone(), jar.clone()));
+        Ok((client, jar))
     }
 
     /// Tell the route's pace how the host answered; true for a rate limit.
@@ -936,6 +982,7 @@ impl Downloader {
                     MAX_ROBOTS_FETCH,
                     &header::HeaderMap::new(),
                     None,
+                    &NEVER_RENDER,
                     &mut retries,
                 )
                 .await;
@@ -1031,6 +1078,7 @@ impl Downloader {
                     self.cfg.max_body,
                     &headers,
                     options.proxy_pool,
+                    options.render.unwrap_or(&self.cfg.render),
                     &mut retries,
                 )
                 .await
@@ -1103,6 +1151,7 @@ impl Downloader {
                         elapsed: started.elapsed(),
                         error,
                         exchange,
+                        rendered: page.rendered.map(|r| *r),
                     };
                 }
             }
@@ -1117,6 +1166,7 @@ impl Downloader {
         cap: usize,
         headers: &header::HeaderMap,
         pool: Option<&str>,
+        render: &trawl_core::RenderSpec,
         retries: &mut u32,
     ) -> Result<Exchange, FetchError> {
         let host = host_key(url);
@@ -1124,7 +1174,7 @@ impl Downloader {
         let mut rotations = 0u32;
         let mut rate_limited = 0u32;
         loop {
-            let result = self.exchange(url, &host, cap, headers, pool).await;
+            let result = self.exchange(url, &host, cap, headers, pool, render).await;
             // A rate limit without Retry-After has its own budget: the
             // pace makes each try wait. One with Retry-After counts as a
             // retry (a site answering 503 + Retry-After for good must not
@@ -1194,7 +1244,9 @@ impl Downloader {
         cap: usize,
         headers: &header::HeaderMap,
         pool: Option<&str>,
+        render: &trawl_core::RenderSpec,
     ) -> Result<Exchange, FetchError> {
+        let own_headers = headers;
         if let Some(at) = &self.autothrottle {
             self.slots.set_delay(host, at.delay(host));
         }
@@ -1206,6 +1258,14 @@ impl Downloader {
         let request_headers =
             self.request_headers(url, route.session.map(|s| s.user_agent), headers);
         let sent_headers = self.cfg.record_exchanges.then(|| request_headers.clone());
+        let may_render = self.renderer.is_some() && render.mode != trawl_core::RenderMode::Never;
+        let user_agent = may_render.then(|| {
+            request_headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(&self.cfg.user_agent)
+                .to_string()
+        });
         let _in_flight = GaugeGuard::new(&self.stats.in_flight);
         CrawlStats::inc(&self.stats.requests);
         let sent = Instant::now();
@@ -1306,17 +1366,66 @@ impl Downloader {
         let last_modified = text(header::LAST_MODIFIED);
         let retry_after =
             text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let (body, truncated) = self.read_body(response, cap).await?;
+        let document_headers: Vec<(String, String)> = if may_render {
+            header_list(headers)
+        } else {
+            Vec::new()
+        };
+        let (mut body, truncated) = self.read_body(response, cap).await?;
         let latency = sent.elapsed();
         let mut rate_limited = false;
+        // Rendered only when the page is a clean, whole HTML answer.
+        let wants_render = if may_render
+            && status < 400
+            && status != 304
+            && !truncated
+            && !refused
+            && crate::rendering::is_html(content_type.as_deref())
+        {
+            crate::rendering::reason(render, &self.auto, url, &body)
+        } else {
+            None
+        };
+        let plain_in_auto =
+            render.mode == trawl_core::RenderMode::Auto && wants_render.is_none() && status < 400;
+        let mut raw_body = None;
+        let mut rendered = None;
+        let document = RenderInput {
+            headers: &document_headers,
+            user_agent: user_agent.as_deref(),
+            request_headers: own_headers,
+        };
         if judged {
             let failure = refused.then_some(TransportFailure::ProxyAuth);
-            let signal = self
+            let mut signal = self
                 .cfg
                 .ban_rules
                 .classify_with(Some(status), &body, failure, &rate);
             if let Signal::RateLimited(_) = &signal {
                 rate_limited = true;
+            }
+            if let (Signal::Ok, Some(reason)) = (&signal, wants_render) {
+                match self
+                    .render_page(
+                        url, &route, status, &body, &document, render, reason, latency,
+                    )
+                    .await
+                {
+                    Ok((page, info)) => {
+                        // A block page or CAPTCHA built by script is a ban too.
+                        signal = self
+                            .cfg
+                            .ban_rules
+                            .classify_with(Some(status), &page, None, &rate);
+                        raw_body = Some(std::mem::replace(&mut body, page));
+                        rendered = Some(Box::new(info));
+                    }
+                    Err(error) => {
+                        self.pace(&route, host, &rate, latency);
+                        self.judge(&route, host, signal, latency)?;
+                        return Err(error);
+                    }
+                }
             }
             if !matches!(signal, Signal::Banned(_)) {
                 self.pace(&route, host, &rate, latency);
@@ -1324,6 +1433,18 @@ impl Downloader {
             self.judge(&route, host, signal, latency)?;
         } else {
             rate_limited = self.pace(&route, host, &rate, latency);
+            if !rate_limited && let Some(reason) = wants_render {
+                let (page, info) = self
+                    .render_page(
+                        url, &route, status, &body, &document, render, reason, latency,
+                    )
+                    .await?;
+                raw_body = Some(std::mem::replace(&mut body, page));
+                rendered = Some(Box::new(info));
+            }
+        }
+        if plain_in_auto {
+            self.auto.count(false, false, latency.as_millis() as u64);
         }
         Ok(Exchange::Page(Page {
             status,
@@ -1335,7 +1456,143 @@ impl Downloader {
             body,
             truncated,
             raw,
+            raw_body,
+            rendered,
         }))
+    }
+
+    /// Renders a fetched page in a browser tab that goes out the way the
+    /// request did (the same proxy, the session's cookies, the identity's
+    /// User-Agent); the session's jar gets the browser's cookies back.
+    #[allow(clippy::too_many_arguments)]
+    async fn render_page(
+        &self,
+        url: &Url,
+        route: &Route,
+        status: u16,
+        body: &Bytes,
+        document: &RenderInput<'_>,
+        spec: &trawl_core::RenderSpec,
+        reason: trawl_render::auto::Reason,
+        fetch_latency: Duration,
+    ) -> Result<(Bytes, RenderedPage), FetchError> {
+        let Some(renderer) = &self.renderer else {
+            return Err(FetchError::Render {
+                reason: "no renderer".into(),
+                retryable: false,
+            });
+        };
+        let proxy = route.proxy.and_then(|id| {
+            self.groups[route.group]
+                .pool
+                .as_ref()
+                .and_then(|p| p.spec(id))
+                .map(|spec| crate::rendering::browser_proxy(&spec))
+        });
+        let cookies = route
+            .jar
+            .as_ref()
+            .map(|jar| crate::rendering::jar_cookies(jar, url))
+            .unwrap_or_default();
+        let mut request_headers: Vec<(String, String)> = self.cfg.headers.clone();
+        for (k, v) in document.request_headers {
+            if k == header::IF_NONE_MATCH || k == header::IF_MODIFIED_SINCE {
+                continue;
+            }
+            if let Ok(v) = v.to_str() {
+                request_headers.push((k.as_str().to_string(), v.to_string()));
+            }
+        }
+        let job = trawl_render::RenderJob {
+            url,
+            status,
+            headers: document.headers,
+            body,
+            spec,
+            proxy: proxy.as_ref(),
+            session: route.session.as_ref().map(|s| s.id.get()),
+            user_agent: document.user_agent,
+            request_headers: &request_headers,
+            cookies: &cookies,
+        };
+        let result = {
+            let _busy = GaugeGuard::new(&self.stats.render_busy);
+            renderer.render(&job).await
+        };
+        self.publish_render_stats(false);
+        let learned = matches!(reason, trawl_render::auto::Reason::Learned(_));
+        match result {
+            Ok(page) => {
+                CrawlStats::inc(&self.stats.rendered);
+                if spec.mode == trawl_core::RenderMode::Auto {
+                    self.auto.count(
+                        true,
+                        learned,
+                        (fetch_latency + page.elapsed).as_millis() as u64,
+                    );
+                }
+                if let Some(jar) = &route.jar {
+                    crate::rendering::store_cookies(jar, url, &page.cookies);
+                }
+                let info = RenderedPage {
+                    reason: reason.to_string(),
+                    screenshot: page.screenshot.map(Bytes::from),
+                    pdf: page.pdf.map(Bytes::from),
+                    keep_html: spec.html,
+                    elapsed: page.elapsed,
+                    requests: page.requests,
+                    blocked: page.blocked,
+                };
+                Ok((Bytes::from(page.html), info))
+            }
+            Err(e) => {
+                let retryable = matches!(
+                    e,
+                    trawl_render::RenderError::Browser(_) | trawl_render::RenderError::Crashed
+                );
+                Err(FetchError::Render {
+                    reason: e.to_string(),
+                    retryable,
+                })
+            }
+        }
+    }
+
+    /// Renders pages of this crawl in `renderer`'s tabs (per the crawl's
+    /// [`FetchConfig::render`] and each request's own spec).
+    pub fn with_renderer(mut self, renderer: Arc<trawl_render::Renderer>) -> Downloader {
+        self.stats
+            .render_tabs
+            .store(renderer.config().tabs.max(1) as u64, Ordering::Relaxed);
+        self.renderer = Some(renderer);
+        self
+    }
+
+    /// The renderer, when the crawl renders.
+    pub fn renderer(&self) -> Option<&Arc<trawl_render::Renderer>> {
+        self.renderer.as_ref()
+    }
+
+    /// Put the renderer's state and `auto`'s counts into the crawl stats
+    /// (at most every 500 ms unless `force`).
+    pub fn publish_render_stats(&self, force: bool) {
+        let Some(renderer) = &self.renderer else {
+            return;
+        };
+        static LAST: parking_lot::Mutex<Option<Instant>> = parking_lot::Mutex::new(None);
+        {
+            let mut last = LAST.lock();
+            if !force && last.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let mut value = renderer.stats().to_json();
+        if self.auto.plain.load(Ordering::Relaxed) + self.auto.rendered.load(Ordering::Relaxed) > 0
+        {
+            value["auto"] = self.auto.to_json();
+        }
+        *self.stats.render.lock() = Some(value);
     }
 
     /// The exchange of a final response, with the request headers as sent
@@ -1358,7 +1615,8 @@ impl Downloader {
             reason: raw.reason,
             http_version: raw.version.to_string(),
             response_headers: raw.headers,
-            body: page.body.clone(),
+            body: page.raw_body.clone().unwrap_or_else(|| page.body.clone()),
+            rendered: page.raw_body.is_some().then(|| page.body.clone()),
             truncated: page.truncated,
             ip: raw.ip,
             date: SystemTime::now(),

@@ -43,6 +43,10 @@ pub enum FetchError {
     /// to the queue.
     #[error("not sent: the crawl is stopping")]
     Stopped,
+    /// The page was fetched but its rendering failed (a wait or action
+    /// timed out, the tab crashed, the browser died).
+    #[error("rendering: {reason}")]
+    Render { reason: String, retryable: bool },
 }
 
 impl FetchError {
@@ -54,6 +58,7 @@ impl FetchError {
             | FetchError::Reset
             | FetchError::Body(_) => true,
             FetchError::Status { status, .. } => is_retryable_status(*status),
+            FetchError::Render { retryable, .. } => *retryable,
             _ => false,
         }
     }
@@ -76,6 +81,7 @@ impl FetchError {
             FetchError::Banned { .. } => "banned",
             FetchError::Proxy { .. } => "proxy",
             FetchError::Stopped => "stopped",
+            FetchError::Render { .. } => "render",
         }
     }
 

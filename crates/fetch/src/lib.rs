@@ -19,6 +19,8 @@
 //! - [`pacing`]: per (exit, host) request rates: slow start, AIMD on rate
 //!   limits, `Retry-After` and `RateLimit` headers.
 //! - [`proxy`]: proxy rotation, ban detection, cooldowns and sessions.
+//! - [`rendering`]: handing a fetched page to a browser tab when its render
+//!   mode says so (`always`, or `auto` and the page needs it).
 //! - [`retry`]: back-off and `Retry-After` parsing.
 //! - [`robots_cache`]: robots.txt fetched once per host and cached.
 //! - [`slots`]: per-host concurrency and delay (Scrapy's download slots).
@@ -30,6 +32,7 @@ pub mod error;
 pub mod identity;
 pub mod pacing;
 pub mod proxy;
+pub mod rendering;
 pub mod retry;
 pub mod robots_cache;
 pub mod slots;
@@ -37,3 +40,4 @@ pub mod slots;
 pub use config::FetchConfig;
 pub use downloader::{Downloader, FetchOutcome, RequestOptions};
 pub use error::FetchError;
+pub use rendering::RenderedPage;

@@ -204,7 +204,7 @@ impl AutoMemory {
 
     pub fn to_json(&self) -> serde_json::Value {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let avg = |total: u64, n: u64| if n == 0 { 0 } else { total / n };
+        let avg = |total: u64, n: u64| total.checked_div(n).unwrap_or(0);
         serde_json::json!({
             "plain": get(&self.plain),
             "plain_avg_ms": avg(get(&self.plain_ms), get(&self.plain)),

@@ -220,25 +220,38 @@ impl Renderer {
             .await
             .map_err(|_| RenderError::Closed)?;
         let _busy = trawl_core::stats::GaugeGuard::new(&self.stats.busy);
-        let deadline = job.spec.timeout.unwrap_or(self.cfg.page_timeout);
+        let limit = job.spec.timeout.unwrap_or(self.cfg.page_timeout);
         let started = Instant::now();
-        let result = tokio::time::timeout(deadline, self.render_in_tab(job)).await;
-        let result = match result {
+        let deadline = tokio::time::Instant::now() + limit;
+        // The tab's own deadline fires first and says what the page was
+        // doing; this one catches a wait for a tab or for the browser.
+        let outer = deadline + Duration::from_millis(250);
+        let result = match tokio::time::timeout_at(outer, self.render_in_tab(job, deadline)).await {
             Ok(r) => r,
             Err(_) => Err(RenderError::Timeout(format!(
-                "after {}s (the page's deadline)",
-                deadline.as_secs_f64()
+                "after {}s (the page's deadline) waiting for a tab or the browser",
+                limit.as_secs_f64()
             ))),
         };
         self.stats.record(&result, started.elapsed());
         result
     }
 
-    async fn render_in_tab(&self, job: &RenderJob<'_>) -> Result<Rendered, RenderError> {
+    async fn render_in_tab(
+        &self,
+        job: &RenderJob<'_>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Rendered, RenderError> {
         let browser = self.browser().await?;
         let key: ContextKey = (job.proxy.cloned(), job.session);
         let tab = self.take_tab(&browser, &key, job.proxy).await?;
-        let outcome = tab.render(job).await;
+        let outcome = match tokio::time::timeout_at(deadline, tab.render(job)).await {
+            Ok(r) => r,
+            Err(_) => Err(RenderError::Timeout(format!(
+                "at the page's deadline, {}",
+                tab.step()
+            ))),
+        };
         match &outcome {
             Ok(_) => {
                 // Stop the page before the tab waits for its next one.

@@ -34,6 +34,14 @@ use crate::{Cookie, RenderError, RenderJob, Rendered};
 
 /// How often a condition in the page is checked.
 const POLL: Duration = Duration::from_millis(25);
+/// After a scroll, a page that has not grown and has had no request in
+/// flight for this long is at the end of its list.
+const SCROLL_QUIET: Duration = Duration::from_millis(1000);
+/// Without waits of its own, a page is taken after `load` and this long
+/// without a request in flight…
+const DEFAULT_IDLE: Duration = Duration::from_millis(500);
+/// …or this long after `load` at most.
+const DEFAULT_SETTLE: Duration = Duration::from_secs(5);
 
 /// What the tab's request handler needs to know about the page being
 /// rendered now.
@@ -69,6 +77,8 @@ pub(crate) struct Tab {
     crashed: Arc<Notify>,
     crashed_flag: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
+    /// What the page is doing now, for a deadline's message.
+    step: parking_lot::Mutex<String>,
 }
 
 impl Drop for Tab {
@@ -141,7 +151,17 @@ impl Tab {
             crashed,
             crashed_flag,
             tasks,
+            step: parking_lot::Mutex::new(String::new()),
         })
+    }
+
+    /// What the page was doing last ("waiting for selector `…`").
+    pub(crate) fn step(&self) -> String {
+        self.step.lock().clone()
+    }
+
+    fn doing(&self, what: &str) {
+        *self.step.lock() = what.to_string();
     }
 
     pub(crate) fn crashed(&self) -> bool {
@@ -211,6 +231,7 @@ impl Tab {
             self.page.execute(SetCookiesParams::new(cookies)).await?;
         }
 
+        self.doing("loading the page");
         let nav = self
             .page
             .execute(NavigateParams::new(job.url.as_str().to_string()))
@@ -218,20 +239,31 @@ impl Tab {
         if let Some(text) = &nav.result.error_text {
             return Err(RenderError::Navigation(text.clone()));
         }
-        let waits: Vec<Wait> = if spec.wait.is_empty() {
-            vec![Wait {
+        if spec.wait.is_empty() {
+            // The default: `load`, then what scripts fetch after it (most
+            // apps build their content from an XHR started on load): up
+            // to DEFAULT_SETTLE for 500 ms without a request, and no error
+            // if the page never goes quiet.
+            self.wait(&Wait {
                 until: Until::Load,
                 timeout: trawl_core::render::STEP_TIMEOUT,
-            }]
-        } else {
-            spec.wait.clone()
-        };
-        for wait in &waits {
+            })
+            .await?;
+            let _ = self
+                .network_idle(
+                    DEFAULT_IDLE,
+                    Instant::now() + DEFAULT_SETTLE,
+                    "network idle",
+                )
+                .await;
+        }
+        for wait in &spec.wait {
             self.wait(wait).await?;
         }
         for (n, action) in spec.actions.iter().enumerate() {
             self.act(n, action).await?;
         }
+        self.doing("reading the DOM");
         let html = self.page.content().await?;
         let final_url = self
             .page
@@ -301,6 +333,7 @@ impl Tab {
 
     async fn wait(&self, wait: &Wait) -> Result<(), RenderError> {
         let what = describe_wait(&wait.until);
+        self.doing(&what);
         let deadline = Instant::now() + wait.timeout;
         match &wait.until {
             Until::Delay(d) => {
@@ -377,6 +410,7 @@ impl Tab {
     async fn act(&self, n: usize, action: &Action) -> Result<(), RenderError> {
         let deadline = Instant::now() + action.timeout;
         let what = format!("action {} ({})", n + 1, describe_step(&action.step));
+        self.doing(&what);
         let timed_out = || RenderError::Timeout(what.clone());
         match &action.step {
             Step::Wait(d) => {
@@ -398,7 +432,7 @@ impl Tab {
                         let idle = self.network.lock().in_flight.is_empty();
                         match (idle, quiet_since) {
                             (true, None) => quiet_since = Some(Instant::now()),
-                            (true, Some(t)) if t.elapsed() >= Duration::from_millis(500) => break,
+                            (true, Some(t)) if t.elapsed() >= SCROLL_QUIET => break,
                             (false, _) => quiet_since = None,
                             _ => {}
                         }

@@ -95,3 +95,184 @@ fn a_client_built_list_is_in_the_rendered_dom_and_the_document_is_not_fetched_ag
         "the document came from trawl: {uris:?}"
     );
 }
+
+fn wait(until: Until, secs: u64) -> Wait {
+    Wait {
+        until,
+        timeout: Duration::from_secs(secs),
+    }
+}
+
+fn action(step: Step) -> Action {
+    Action {
+        step,
+        timeout: Duration::from_secs(10),
+        optional: false,
+    }
+}
+
+#[test]
+fn infinite_scroll_loads_every_page_only_after_the_scrolls() {
+    let (root, nginx) = site();
+    let spec = |n| RenderSpec {
+        wait: vec![wait(Until::Selector("li.row".into()), 10)],
+        actions: vec![action(Step::Scroll(n))],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let none = runtime()
+        .block_on(render(&nginx, root.path(), "/js/scroll.html", &spec(0)))
+        .unwrap();
+    assert_eq!(count(&none.html, "li.row"), 10);
+    let five = runtime()
+        .block_on(render(&nginx, root.path(), "/js/scroll.html", &spec(5)))
+        .unwrap();
+    assert_eq!(count(&five.html, "li.row"), 60, "after 5 scrolls");
+}
+
+#[test]
+fn load_more_clicks_and_a_delayed_link_and_typing() {
+    let (root, nginx) = site();
+    let spec = RenderSpec {
+        wait: vec![wait(Until::Selector("li.row".into()), 10)],
+        actions: vec![Action {
+            step: Step::Click {
+                selector: "button.more".into(),
+                times: 3,
+            },
+            timeout: Duration::from_secs(10),
+            optional: false,
+        }],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/loadmore.html", &spec))
+        .unwrap();
+    assert_eq!(count(&r.html, "li.row"), 20, "5 + 3 clicks × 5");
+    assert_eq!(count(&r.html, "button.more"), 0);
+
+    // The link comes after 500 ms: load alone misses it, a selector wait sees it.
+    let load = RenderSpec::mode(RenderMode::Always);
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/delayed.html", &load))
+        .unwrap();
+    assert_eq!(count(&r.html, "a#later"), 0);
+    let sel = RenderSpec {
+        wait: vec![wait(Until::Selector("a#later".into()), 5)],
+        ..load.clone()
+    };
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/delayed.html", &sel))
+        .unwrap();
+    assert_eq!(count(&r.html, "a#later[href='/js/later.html']"), 1);
+    let js = RenderSpec {
+        wait: vec![wait(Until::Js("document.links.length > 0".into()), 5)],
+        ..load.clone()
+    };
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/delayed.html", &js))
+        .unwrap();
+    assert_eq!(count(&r.html, "a#later"), 1);
+
+    // An optional click on nothing is skipped; a required one is an error.
+    let optional = RenderSpec {
+        actions: vec![Action {
+            step: Step::Click {
+                selector: "#cookie-ok".into(),
+                times: 1,
+            },
+            timeout: Duration::from_millis(300),
+            optional: true,
+        }],
+        ..load.clone()
+    };
+    runtime()
+        .block_on(render(&nginx, root.path(), "/js/later.html", &optional))
+        .unwrap();
+    let required = RenderSpec {
+        actions: vec![Action {
+            step: Step::Click {
+                selector: "#cookie-ok".into(),
+                times: 1,
+            },
+            timeout: Duration::from_millis(300),
+            optional: false,
+        }],
+        ..load
+    };
+    let e = runtime()
+        .block_on(render(&nginx, root.path(), "/js/later.html", &required))
+        .unwrap_err();
+    assert!(
+        matches!(e, RenderError::Timeout(ref w) if w.contains("#cookie-ok")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_page_that_never_goes_idle_times_out_and_the_next_page_renders() {
+    let (root, nginx) = site();
+    let idle = RenderSpec {
+        wait: vec![wait(Until::NetworkIdle(Duration::from_millis(500)), 2)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let started = std::time::Instant::now();
+    let e = runtime()
+        .block_on(render(&nginx, root.path(), "/js/busy.html", &idle))
+        .unwrap_err();
+    assert!(
+        matches!(e, RenderError::Timeout(ref w) if w.contains("network idle")),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let ok = runtime()
+        .block_on(render(
+            &nginx,
+            root.path(),
+            "/js/product-2.html",
+            &RenderSpec {
+                wait: vec![wait(Until::Selector("h1.name".into()), 10)],
+                ..RenderSpec::mode(RenderMode::Always)
+            },
+        ))
+        .unwrap();
+    assert_eq!(count(&ok.html, "h1.name"), 1);
+    // Network idle is reached on a quiet page.
+    runtime()
+        .block_on(render(&nginx, root.path(), "/js/list.html", &idle))
+        .unwrap();
+}
+
+#[test]
+fn a_tab_that_crashes_fails_alone() {
+    let (root, nginx) = site();
+    let spec = RenderSpec {
+        wait: vec![wait(Until::Delay(Duration::from_secs(60)), 70)],
+        timeout: Some(Duration::from_secs(60)),
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let started = std::time::Instant::now();
+    let e = runtime()
+        .block_on(render(&nginx, root.path(), "/js/crash.html", &spec))
+        .unwrap_err();
+    assert!(
+        matches!(e, RenderError::Crashed),
+        "{e} after {:?}",
+        started.elapsed()
+    );
+    let ok = runtime()
+        .block_on(render(
+            &nginx,
+            root.path(),
+            "/js/product-1.html",
+            &RenderSpec {
+                wait: vec![wait(Until::Selector("h1.name".into()), 10)],
+                ..RenderSpec::mode(RenderMode::Always)
+            },
+        ))
+        .unwrap();
+    assert_eq!(count(&ok.html, "h1.name"), 1);
+}

@@ -167,6 +167,32 @@ struct SpiderFile {
     /// Named proxy pools, in file order.
     #[serde(default)]
     proxy_pools: indexmap::IndexMap<String, Spanned<PoolSpec>>,
+    /// How pages are rendered unless their rule says otherwise.
+    render: Option<Spanned<RenderRule>>,
+}
+
+/// `render = "auto"`, or a table with `mode` and the options of
+/// [`trawl_core::RenderSpec`].
+#[derive(Debug)]
+struct RenderRule(trawl_core::RenderSpec);
+
+impl<'de> Deserialize<'de> for RenderRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        match value {
+            toml::Value::String(mode) => mode
+                .parse::<trawl_core::RenderMode>()
+                .map(|m| RenderRule(trawl_core::RenderSpec::mode(m)))
+                .map_err(serde::de::Error::custom),
+            table @ toml::Value::Table(_) => trawl_core::RenderSpec::deserialize(table)
+                .map(RenderRule)
+                .map_err(|e| serde::de::Error::custom(format!("render: {}", e.message()))),
+            other => Err(serde::de::Error::custom(format!(
+                "render: expected \"never\", \"auto\", \"always\" or a table, found {}",
+                other.type_str()
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +215,8 @@ struct FollowSpec {
     proxy_pool: Option<Spanned<String>>,
     /// Headers of the requests it makes.
     headers: Option<Spanned<indexmap::IndexMap<String, String>>>,
+    /// How the pages it finds are rendered.
+    render: Option<Spanned<RenderRule>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,6 +284,38 @@ pub struct Settings {
     pub host_pools: indexmap::IndexMap<String, String>,
 }
 
+/// The selectors of a render spec, checked before the crawl starts.
+fn check_render(spec: &trawl_core::RenderSpec) -> Result<(), String> {
+    use trawl_core::render::{Step, Until};
+    let mut selectors: Vec<&str> = spec.require.iter().map(String::as_str).collect();
+    for w in &spec.wait {
+        if let Until::Selector(s) = &w.until {
+            selectors.push(s);
+        }
+    }
+    for a in &spec.actions {
+        match &a.step {
+            Step::Click { selector, .. } | Step::Type { selector, .. } => selectors.push(selector),
+            Step::WaitFor(s) => selectors.push(s),
+            _ => {}
+        }
+    }
+    for s in selectors {
+        Selector::parse(s).map_err(|e| format!("render: invalid CSS selector `{s}`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The CSS selectors of an item rule's required fields.
+fn required_css(item: &ItemSpec) -> Vec<String> {
+    item.fields
+        .values()
+        .filter(|f| f.get_ref().required)
+        .map(|f| f.get_ref().selector.clone())
+        .filter(|s| Selector::parse(s).is_ok())
+        .collect()
+}
+
 /// Built-in extractors an item rule may ask for.
 const EXTRACTORS: &[&str] = &[
     "json_ld",
@@ -277,6 +337,7 @@ struct Follow {
     /// Shared by every request the rule makes.
     proxy_pool: Option<std::sync::Arc<str>>,
     headers: Option<std::sync::Arc<[(String, String)]>>,
+    render: Option<std::sync::Arc<trawl_core::RenderSpec>>,
 }
 
 struct ItemRule {
@@ -290,6 +351,8 @@ struct ItemRule {
 
 /// A spider built from a TOML file. See the module documentation.
 pub struct DeclarativeSpider {
+    /// The crawl-wide `render`.
+    render: Option<trawl_core::RenderSpec>,
     name: String,
     start_urls: Vec<Url>,
     follow: Vec<Follow>,
@@ -588,6 +651,22 @@ impl DeclarativeSpider {
                     );
                 }
             }
+            let render = f
+                .render
+                .as_ref()
+                .map(|r| {
+                    let mut spec = r.get_ref().0.clone();
+                    check_render(&spec).map_err(|e| invalid(Some(r.span()), e))?;
+                    // `auto` looks for what the target rule requires.
+                    if spec.require.is_empty()
+                        && let Some(cb) = &f.callback
+                        && let Some(item) = file.items.get(cb.get_ref())
+                    {
+                        spec.require = required_css(item);
+                    }
+                    Ok::<_, SpiderFileError>(std::sync::Arc::new(spec))
+                })
+                .transpose()?;
             Ok(Follow {
                 selector,
                 pattern,
@@ -595,6 +674,7 @@ impl DeclarativeSpider {
                 max_depth: f.max_depth,
                 proxy_pool: f.proxy_pool.as_ref().map(|p| p.get_ref().as_str().into()),
                 headers: (!headers.is_empty()).then(|| headers.into()),
+                render,
             })
         };
         let follow = file
@@ -709,7 +789,15 @@ impl DeclarativeSpider {
             pipeline.push(compiled);
         }
 
+        let render = match &file.render {
+            Some(r) => {
+                check_render(&r.get_ref().0).map_err(|e| invalid(Some(r.span()), e))?;
+                Some(r.get_ref().0.clone())
+            }
+            None => None,
+        };
         Ok(DeclarativeSpider {
+            render,
             name: file.name,
             start_urls,
             follow,
@@ -721,6 +809,23 @@ impl DeclarativeSpider {
             proxy_pools,
             host_pools,
         })
+    }
+
+    /// The file's crawl-wide `render`, if it has one.
+    pub fn render(&self) -> Option<&trawl_core::RenderSpec> {
+        self.render.as_ref()
+    }
+
+    /// Whether any page of this spider may be rendered (the crawl needs a
+    /// browser).
+    pub fn renders(&self) -> bool {
+        let renders = |s: &trawl_core::RenderSpec| s.mode != trawl_core::RenderMode::Never;
+        self.render.as_ref().is_some_and(renders)
+            || self
+                .follow
+                .iter()
+                .chain(&self.pagination)
+                .any(|f| f.render.as_deref().is_some_and(renders))
     }
 
     /// The `[proxy_pools]` tables, in file order.
@@ -815,6 +920,7 @@ impl DeclarativeSpider {
             req.callback = rule.callback.clone();
             req.proxy_pool = rule.proxy_pool.clone();
             req.headers = rule.headers.clone();
+            req.render = rule.render.clone();
             out.push(req);
         }
     }
@@ -849,6 +955,9 @@ impl Spider for DeclarativeSpider {
                 }
                 if rule.headers.is_none() {
                     req.headers = response.request.headers.clone();
+                }
+                if rule.render.is_none() {
+                    req.render = response.request.render.clone();
                 }
             }
         }

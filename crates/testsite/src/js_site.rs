@@ -203,7 +203,7 @@ pub fn write_mixed_site(
         r#"(async () => {
   const n = location.pathname.match(/(\d+)\.html/)[1];
   const d = await (await fetch('/api/mixed-' + n + '.json')).json();
-  document.getElementById('root').innerHTML = '<h1>' + d.title + '</h1><p>' + d.text + '</p>' +
+  document.getElementById('app').innerHTML = '<h1>' + d.title + '</h1><p>' + d.text + '</p>' +
     d.links.map(l => '<a href="/mixed/' + l + '.html">page ' + l + '</a>').join(' ');
 })();
 "#,

@@ -135,6 +135,12 @@ impl ProxySpec {
         (!self.username.is_empty()).then_some(self.username.as_str())
     }
 
+    /// The password, for clients that take it apart from the URL (a
+    /// browser's proxy authentication).
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
     pub fn has_password(&self) -> bool {
         self.password.is_some()
     }

@@ -73,6 +73,7 @@ fn record(e: &trawl_core::Exchange) -> Exchange<'_> {
         response_headers: &e.response_headers,
         body: &e.body,
         truncated: e.truncated,
+        rendered: e.rendered.as_deref(),
         ip: e.ip,
         date: e.date,
     }

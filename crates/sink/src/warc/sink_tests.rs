@@ -29,6 +29,7 @@ fn page(n: u32, body_len: usize) -> trawl_core::Exchange {
         ],
         body: noise(u64::from(n), body_len).into_bytes().into(),
         truncated: false,
+        rendered: None,
         ip: Some("10.0.0.1".parse().expect("ip")),
         date: UNIX_EPOCH + Duration::from_secs(1_700_000_000 + u64::from(n)),
     }

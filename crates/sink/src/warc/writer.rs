@@ -25,6 +25,9 @@ pub struct Exchange<'a> {
     /// The body was cut short (a size cap): the response record gets
     /// `WARC-Truncated: length`.
     pub truncated: bool,
+    /// The page's DOM after rendering: written as a `conversion` record
+    /// that refers to the response.
+    pub rendered: Option<&'a [u8]>,
     pub ip: Option<IpAddr>,
     pub date: SystemTime,
 }
@@ -211,6 +214,19 @@ impl WarcWriter {
             ex.body,
             &extra,
         )?;
+        if let Some(dom) = ex.rendered {
+            // WARC 1.1 §6.7: an alternative version of a record's content.
+            self.write_record(
+                "conversion",
+                &record_id(),
+                &date,
+                Some(ex.url),
+                "text/html; charset=utf-8",
+                b"",
+                dom,
+                &[("WARC-Refers-To", resp_id.clone())],
+            )?;
+        }
         self.last_response_id = Some(resp_id);
         Ok(())
     }
