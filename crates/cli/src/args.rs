@@ -84,6 +84,19 @@ pub struct ScrapeArgs {
     pub ignore_robots: bool,
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub timeout: std::time::Duration,
+    /// Render the page in headless Chromium before extracting.
+    #[arg(long)]
+    pub render: bool,
+    /// With --render: wait until this CSS selector matches.
+    #[arg(long, value_name = "SELECTOR", requires = "render")]
+    pub wait_for: Option<String>,
+    /// With --render: write a full-page PNG here.
+    #[arg(long, value_name = "FILE", requires = "render")]
+    pub screenshot: Option<PathBuf>,
+    /// The Chromium executable (default: $TRAWL_CHROMIUM, else `chromium`
+    /// on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub chromium: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

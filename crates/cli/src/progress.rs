@@ -35,9 +35,26 @@ pub fn line(stats: &CrawlStats, elapsed: Duration, rate: f64) -> String {
         stats.queued.load(Relaxed),
         stats.errors.load(Relaxed),
         bytes(stats.bytes.load(Relaxed)),
-    ) + &proxies_part(stats)
+    ) + &render_part(stats, elapsed)
+        + &proxies_part(stats)
         + &sinks_part(stats)
         + &format!(" | {:.0}s", elapsed.as_secs_f64())
+}
+
+/// Tabs busy and pages rendered, when the crawl renders.
+fn render_part(stats: &CrawlStats, elapsed: Duration) -> String {
+    let tabs = stats.render_tabs.load(Relaxed);
+    if tabs == 0 {
+        return String::new();
+    }
+    let rendered = stats.rendered.load(Relaxed);
+    format!(
+        " | render {}/{} tabs, {} pages, {:.1}/s",
+        stats.render_busy.load(Relaxed),
+        tabs,
+        rendered,
+        rendered as f64 / elapsed.as_secs_f64().max(0.001)
+    )
 }
 
 /// Paced hosts (per exit) shown in the summary.
@@ -184,6 +201,28 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
             "  items dropped {} (item pipeline)\n",
             s.items_dropped
         ));
+    }
+    if let Some(r) = &s.render {
+        out.push_str(&format!(
+            "  rendered      {} pages in {} tabs ({:.1}/s; p50 {} ms, p90 {} ms, p99 {} ms; {} failed, {} timed out, {} tab crashes, {} browser restarts; browser peak {} MiB)\n",
+            s.rendered,
+            r["tabs"],
+            r["rendered_per_sec"].as_f64().unwrap_or(0.0),
+            r["p50_ms"],
+            r["p90_ms"],
+            r["p99_ms"],
+            r["failed"],
+            r["timeouts"],
+            r["crashes"],
+            r["restarts"],
+            r["browser_peak_rss_mb"],
+        ));
+        if let Some(a) = r.get("auto") {
+            out.push_str(&format!(
+                "  render auto   {} plain ({} ms avg), {} rendered ({} ms avg, fetch + render; {} by URL pattern)\n",
+                a["plain"], a["plain_avg_ms"], a["rendered"], a["rendered_avg_ms"], a["rendered_by_pattern"]
+            ));
+        }
     }
     if s.rate_limited > 0 || s.latency_climbs > 0 {
         out.push_str(&format!(

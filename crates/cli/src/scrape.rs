@@ -63,14 +63,62 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let compiled = CompiledRules::compile(&rules)?;
     let url = Url::parse(&args.url).with_context(|| format!("invalid URL {:?}", args.url))?;
-    let cfg = FetchConfig {
+    let mut cfg = FetchConfig {
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
         ..FetchConfig::default()
     };
-    let downloader =
+    let mut renderer = None;
+    if args.render {
+        let mut spec = trawl_core::RenderSpec::mode(trawl_core::RenderMode::Always);
+        if let Some(sel) = &args.wait_for {
+            spec.wait.push(trawl_core::render::Wait {
+                until: trawl_core::render::Until::Selector(sel.clone()),
+                timeout: args.timeout,
+            });
+        }
+        spec.screenshot = args.screenshot.is_some();
+        cfg.render = spec;
+        let mut rc = trawl_render::RenderConfig {
+            tabs: 1,
+            page_timeout: args.timeout,
+            ..trawl_render::RenderConfig::default()
+        };
+        if let Some(path) = &args.chromium {
+            rc.launch.executable = path.clone();
+        }
+        renderer = Some(Arc::new(trawl_render::Renderer::new(rc)));
+    }
+    let mut downloader =
         Downloader::new(cfg, Arc::new(CrawlStats::default())).map_err(anyhow::Error::msg)?;
+    if let Some(r) = &renderer {
+        downloader = downloader.with_renderer(r.clone());
+    }
     let outcome = downloader.fetch(&url, &|_| true).await;
+    if let Some(r) = &renderer {
+        r.shutdown().await;
+    }
+    if let (Some(path), Some(png)) = (
+        &args.screenshot,
+        outcome
+            .rendered
+            .as_ref()
+            .and_then(|r| r.screenshot.as_ref()),
+    ) {
+        std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("trawl: screenshot written to {}", path.display());
+    }
+    if args.explain
+        && let Some(r) = &outcome.rendered
+    {
+        eprintln!(
+            "rendered ({}) in {} ms: {} requests, {} blocked",
+            r.reason,
+            r.elapsed.as_millis(),
+            r.requests,
+            r.blocked
+        );
+    }
     if let Some(error) = &outcome.error {
         if outcome.body.is_empty() {
             bail!("{url}: {error}");

@@ -448,3 +448,47 @@ fn no_chromium_survives_ctrl_c() {
     }
     wait_group_gone(group);
 }
+
+/// `trawl scrape URL --render --wait-for SEL --screenshot FILE`: the
+/// fields come from the rendered DOM and the PNG is written.
+#[test]
+fn scrape_renders_waits_and_screenshots() {
+    let (_root, nginx) = js_site();
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("shot.png");
+    let url = format!("{}js/loadmore.html", nginx.url());
+    let out = common::trawl()
+        .args([
+            "scrape",
+            &url,
+            "--ignore-robots",
+            "--render",
+            "--wait-for",
+            "li.row",
+            "-s",
+            "rows:list=li.row",
+            "--screenshot",
+        ])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fields"]["rows"].as_array().map(Vec::len), Some(5), "{v}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // Without --render the list is empty: it is built by script.
+    let plain = common::trawl()
+        .args(["scrape", &url, "--ignore-robots", "-s", "rows:list=li.row"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(
+        v["fields"]["rows"].as_array().is_none_or(Vec::is_empty),
+        "{v}"
+    );
+}

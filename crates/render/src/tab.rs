@@ -422,6 +422,12 @@ impl Tab {
                     let before = self.height().await?;
                     self.eval("window.scrollTo(0, document.documentElement.scrollHeight); true")
                         .await?;
+                    // Scroll handlers run before the next frame's callbacks:
+                    // from then on, what they started is in flight.
+                    self.eval(
+                        "new Promise(r => requestAnimationFrame(() => setTimeout(() => r(true), 0)))",
+                    )
+                    .await?;
                     // Until the page grows, or the network has been quiet
                     // for a while without it growing (the end of the list).
                     let mut quiet_since: Option<Instant> = None;

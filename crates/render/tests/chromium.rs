@@ -130,7 +130,7 @@ fn infinite_scroll_loads_every_page_only_after_the_scrolls() {
 }
 
 #[test]
-fn load_more_clicks_and_a_delayed_link_and_typing() {
+fn load_more_clicks_a_delayed_link_and_optional_clicks() {
     let (root, nginx) = site();
     let spec = RenderSpec {
         wait: vec![wait(Until::Selector("li.row".into()), 10)],
@@ -151,7 +151,10 @@ fn load_more_clicks_and_a_delayed_link_and_typing() {
     assert_eq!(count(&r.html, "button.more"), 0);
 
     // The link comes after 500 ms: load alone misses it, a selector wait sees it.
-    let load = RenderSpec::mode(RenderMode::Always);
+    let load = RenderSpec {
+        wait: vec![wait(Until::Load, 10)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
     let r = runtime()
         .block_on(render(&nginx, root.path(), "/js/delayed.html", &load))
         .unwrap();
@@ -209,6 +212,25 @@ fn load_more_clicks_and_a_delayed_link_and_typing() {
 }
 
 #[test]
+fn typing_into_a_field_runs_the_page_s_handlers() {
+    let (root, nginx) = site();
+    let spec = RenderSpec {
+        actions: vec![
+            action(Step::Type {
+                selector: "#q".into(),
+                text: "rust crawler".into(),
+            }),
+            action(Step::WaitFor("li.hit".into())),
+        ],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/search.html", &spec))
+        .unwrap();
+    assert!(r.html.contains("Result for rust crawler"), "{}", r.html);
+}
+
+#[test]
 fn a_page_that_never_goes_idle_times_out_and_the_next_page_renders() {
     let (root, nginx) = site();
     let idle = RenderSpec {
@@ -254,25 +276,157 @@ fn a_tab_that_crashes_fails_alone() {
         timeout: Some(Duration::from_secs(60)),
         ..RenderSpec::mode(RenderMode::Always)
     };
+    // A browser of its own with a small script heap, so the page dies
+    // fast and does not starve the other tests' tabs.
+    let own = Renderer::new(RenderConfig {
+        tabs: 1,
+        launch: trawl_render::LaunchConfig {
+            js_heap_mb: Some(64),
+            ..Default::default()
+        },
+        ..RenderConfig::default()
+    });
+    let go = |path: &str, spec: &RenderSpec| {
+        let url =
+            url::Url::parse(&format!("{}{}", nginx.url(), path.trim_start_matches('/'))).unwrap();
+        let body = std::fs::read(root.path().join(path.trim_start_matches('/'))).unwrap();
+        let job = RenderJob {
+            url: &url,
+            status: 200,
+            headers: &[],
+            body: &body,
+            spec,
+            proxy: None,
+            session: None,
+            user_agent: None,
+            request_headers: &[],
+            cookies: &[],
+        };
+        runtime().block_on(own.render(&job))
+    };
     let started = std::time::Instant::now();
-    let e = runtime()
-        .block_on(render(&nginx, root.path(), "/js/crash.html", &spec))
-        .unwrap_err();
+    let e = go("/js/crash.html", &spec).unwrap_err();
     assert!(
         matches!(e, RenderError::Crashed),
         "{e} after {:?}",
         started.elapsed()
     );
-    let ok = runtime()
-        .block_on(render(
-            &nginx,
-            root.path(),
-            "/js/product-1.html",
-            &RenderSpec {
-                wait: vec![wait(Until::Selector("h1.name".into()), 10)],
-                ..RenderSpec::mode(RenderMode::Always)
-            },
-        ))
-        .unwrap();
+    let ok = go(
+        "/js/product-1.html",
+        &RenderSpec {
+            wait: vec![wait(Until::Selector("h1.name".into()), 10)],
+            ..RenderSpec::mode(RenderMode::Always)
+        },
+    )
+    .unwrap();
     assert_eq!(count(&ok.html, "h1.name"), 1);
+    assert_eq!(own.stats().snapshot().crashes, 1);
+    assert_eq!(own.stats().snapshot().restarts, 0, "only the tab died");
+    runtime().block_on(own.shutdown());
+}
+
+/// A browser that dies (killed here) is replaced at the next page, and
+/// none of its processes is left.
+#[test]
+fn a_dead_browser_is_restarted_and_leaves_nothing_behind() {
+    let (root, nginx) = site();
+    let spec = RenderSpec {
+        wait: vec![wait(Until::Selector("h1.name".into()), 10)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    runtime()
+        .block_on(render(&nginx, root.path(), "/js/product-1.html", &spec))
+        .unwrap();
+    let pid = runtime().block_on(renderer().browser_pid()).unwrap() as i32;
+    let restarts = renderer().stats().snapshot().restarts;
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    while !trawl_render::process::group_members(pid).is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "chromium helpers outlived their browser"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The page after the death renders in a new browser (a page caught
+    // in between may fail; the crawl retries those).
+    let mut rendered = None;
+    for _ in 0..3 {
+        if let Ok(r) = runtime().block_on(render(&nginx, root.path(), "/js/product-2.html", &spec))
+        {
+            rendered = Some(r);
+            break;
+        }
+    }
+    assert_eq!(count(&rendered.unwrap().html, "h1.name"), 1);
+    assert!(renderer().stats().snapshot().restarts > restarts);
+    let new_pid = runtime().block_on(renderer().browser_pid()).unwrap() as i32;
+    assert_ne!(new_pid, pid);
+}
+
+/// Past the memory ceiling the browser is replaced between pages.
+#[test]
+fn a_browser_past_the_memory_ceiling_is_replaced() {
+    let (root, nginx) = site();
+    let small = Renderer::new(RenderConfig {
+        tabs: 1,
+        memory_ceiling: Some(1 << 20),
+        ..RenderConfig::default()
+    });
+    let spec = RenderSpec {
+        wait: vec![wait(Until::Selector("h1.name".into()), 10)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let go = |path: &str| {
+        let url =
+            url::Url::parse(&format!("{}{}", nginx.url(), path.trim_start_matches('/'))).unwrap();
+        let body = std::fs::read(root.path().join(path.trim_start_matches('/'))).unwrap();
+        let job = RenderJob {
+            url: &url,
+            status: 200,
+            headers: &[],
+            body: &body,
+            spec: &spec,
+            proxy: None,
+            session: None,
+            user_agent: None,
+            request_headers: &[],
+            cookies: &[],
+        };
+        runtime().block_on(small.render(&job))
+    };
+    go("/js/product-1.html").unwrap();
+    let first = runtime().block_on(small.browser_pid()).unwrap() as i32;
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while small.stats().snapshot().browser_rss_mb == 0 {
+        assert!(std::time::Instant::now() < end, "no memory reading");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    go("/js/product-2.html").unwrap();
+    assert_eq!(small.stats().snapshot().restarts, 1);
+    let second = runtime().block_on(small.browser_pid()).unwrap() as i32;
+    assert_ne!(first, second);
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    while !trawl_render::process::group_members(first).is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the replaced browser lives on"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    runtime().block_on(small.shutdown());
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    while !trawl_render::process::group_members(second).is_empty() {
+        assert!(
+            std::time::Instant::now() < end,
+            "shutdown left chromium running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

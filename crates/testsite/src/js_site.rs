@@ -11,6 +11,7 @@
 //! | `/js/scroll.html` | 10 `li.row`; each scroll to the bottom loads 10 more, 5 times (60) |
 //! | `/js/loadmore.html` | 5 `li.row`; `button.more` loads 5 more, 3 times, then goes away |
 //! | `/js/delayed.html` | `a#later` → `/js/later.html` appears after 500 ms |
+//! | `/js/search.html` | typing into `input#q` shows `li.hit` "Result for …" |
 //! | `/js/busy.html` | a request every 50 ms forever: never network-idle |
 //! | `/js/crash.html` | allocates until its tab dies |
 //! | `/js/shop-N.html` | one page of the mixed site: built by script (see [`write_mixed_site`]) |
@@ -163,6 +164,14 @@ pub fn write_js_site(root: &Path, products: usize) -> std::io::Result<()> {
         ),
     )?;
     fs::write(js.join("later.html"), page("Arrived", "<h1>Arrived</h1>"))?;
+    fs::write(
+        js.join("search.html"),
+        page(
+            "Search",
+            "<input id=\"q\"><ul id=\"results\"></ul><script>document.getElementById('q').addEventListener('input', e => { \
+             document.getElementById('results').innerHTML = '<li class=\"hit\">Result for ' + e.target.value + '</li>'; });</script>",
+        ),
+    )?;
     fs::write(api.join("ping.json"), "{}")?;
     fs::write(
         js.join("busy.html"),
