@@ -1034,6 +1034,38 @@ mod tests {
     }
 
     #[test]
+    fn render_rules_are_checked_and_go_on_requests() {
+        let base = "name = \"t\"\nstart_urls = [\"https://a.example/\"]\n\n[[follow]]\nselector = \"a\"\ncallback = \"p\"\nRENDER\n\n[items.p]\nfields = { n = { selector = \"h1.n\", required = true } }\n";
+        let with = |r: &str| base.replace("RENDER", r);
+        let e = err(&with("render = \"sometimes\""));
+        assert!(
+            e.starts_with("s.toml:7:") && e.contains("unknown render mode"),
+            "{e}"
+        );
+        let e = err(&with(
+            "render = { mode = \"always\", wait = [{ selector = \"a[\" }] }",
+        ));
+        assert!(
+            e.starts_with("s.toml:7:") && e.contains("invalid CSS selector `a[`"),
+            "{e}"
+        );
+        let e = err(&with(
+            "render = { mode = \"always\", wait = [{ selector = \"a\", js = \"1\" }] }",
+        ));
+        assert!(e.contains("exactly one"), "{e}");
+        let spider = DeclarativeSpider::from_str("t.toml", &with("render = \"auto\"")).unwrap();
+        assert!(spider.renders());
+        let page = Request::seed(Url::parse("https://a.example/").unwrap());
+        let out = parse_page(&spider, &page, "<a href=\"/p/1\">1</a>");
+        let spec = out.requests[0].render.as_deref().unwrap();
+        assert_eq!(spec.mode, trawl_core::RenderMode::Auto);
+        // auto looks for the callback's required fields.
+        assert_eq!(spec.require, vec!["h1.n".to_string()]);
+        let plain = DeclarativeSpider::from_str("t.toml", &with("")).unwrap();
+        assert!(!plain.renders());
+    }
+
+    #[test]
     fn errors_name_file_line_and_column() {
         let e = err("name = \"x\"\nstart_urls = [\"http://e.com/\"]\nbogus = 1\n");
         assert!(e.starts_with("s.toml:3:1: unknown field `bogus`"), "{e}");
@@ -1521,13 +1553,14 @@ mod reference {
 
     #[test]
     fn reference_documents_every_key() {
-        let sections: [(&str, Vec<&str>); 6] = [
+        let sections: [(&str, Vec<&str>); 7] = [
             ("## Top level", keys::<SpiderFile>()),
             ("## `[[follow]]`", keys::<FollowSpec>()),
             ("## `[items.NAME]`", keys::<ItemSpec>()),
             ("### Field rules", keys::<FieldSpec>()),
             ("## `[settings]`", keys::<Settings>()),
             ("## `[proxy_pools.NAME]`", keys::<PoolSpec>()),
+            ("## `render`", keys::<trawl_core::RenderSpec>()),
         ];
         for (heading, keys) in sections {
             let text = section(heading);
