@@ -492,3 +492,48 @@ fn scrape_renders_waits_and_screenshots() {
         "{v}"
     );
 }
+
+/// With sessions, a cookie a page sets from script goes back into the
+/// session's jar: the next plain HTTP request of the session sends it
+/// (nginx logs the `session` cookie each request came with).
+#[test]
+fn cookies_set_in_the_browser_go_back_to_the_session() {
+    let (_root, nginx) = js_site();
+    let seed = format!("{}js/cookie.html", nginx.url());
+    let (code, stderr, _stats, items) = crawl(&seed, &["--render", "auto", "--sessions", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(items.len(), 2, "{items:?}");
+    let log = nginx.access_log();
+    let later: Vec<_> = log.iter().filter(|l| l.uri == "/js/later.html").collect();
+    assert_eq!(later.len(), 1, "{log:?}");
+    assert_eq!(later[0].session.as_deref(), Some("from-js"), "{log:?}");
+    let first: Vec<_> = log.iter().filter(|l| l.uri == "/js/cookie.html").collect();
+    assert_eq!(first[0].session, None, "{log:?}");
+}
+
+/// Ban detection reads the rendered page: a page that turns itself into a
+/// block page by script bans the session that fetched it.
+#[test]
+fn a_block_page_built_by_script_is_a_ban() {
+    let (_root, nginx) = js_site();
+    let seed = format!("{}js/blocked.html", nginx.url());
+    let (code, stderr, stats, items) = crawl(
+        &seed,
+        &[
+            "--render",
+            "always",
+            "--sessions",
+            "2",
+            "--proxy-attempts",
+            "1",
+            "--retries",
+            "0",
+        ],
+    );
+    assert_ne!(code, 0, "nothing fetched: {stderr}");
+    assert!(stats["bans"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(
+        items[0]["error"].as_str().unwrap().contains("banned"),
+        "{items:?}"
+    );
+}

@@ -12,6 +12,8 @@
 //! | `/js/loadmore.html` | 5 `li.row`; `button.more` loads 5 more, 3 times, then goes away |
 //! | `/js/delayed.html` | `a#later` → `/js/later.html` appears after 500 ms |
 //! | `/js/search.html` | typing into `input#q` shows `li.hit` "Result for …" |
+//! | `/js/cookie.html` | sets the cookie `session=from-js` from script; links to `/js/later.html` |
+//! | `/js/blocked.html` | turns itself into an "Access denied" block page |
 //! | `/js/busy.html` | a request every 50 ms forever: never network-idle |
 //! | `/js/crash.html` | allocates until its tab dies |
 //! | `/js/shop-N.html` | one page of the mixed site: built by script (see [`write_mixed_site`]) |
@@ -170,6 +172,24 @@ pub fn write_js_site(root: &Path, products: usize) -> std::io::Result<()> {
             "Search",
             "<input id=\"q\"><ul id=\"results\"></ul><script>document.getElementById('q').addEventListener('input', e => { \
              document.getElementById('results').innerHTML = '<li class=\"hit\">Result for ' + e.target.value + '</li>'; });</script>",
+        ),
+    )?;
+    fs::write(
+        js.join("cookie.html"),
+        page(
+            "Cookie",
+            "<p>Sets a cookie from script.</p><script>document.cookie = 'session=from-js; path=/';</script>\
+             <a href=\"/js/later.html\">later</a>",
+        ),
+    )?;
+    // The words are split so that the page as served is no block page;
+    // only its rendering is.
+    fs::write(
+        js.join("blocked.html"),
+        page(
+            "Shop",
+            "<p>Loading…</p><script>document.title = 'Access ' + 'denied'; \
+             document.body.innerHTML = '<h1>Access ' + 'denied</h1><p>Are you a ' + 'robot?</p>';</script>",
         ),
     )?;
     fs::write(api.join("ping.json"), "{}")?;
