@@ -11,9 +11,9 @@ The site, from Debian's python3.11-doc HTML (real documentation pages):
 page i holds the body of the i-th documentation page and links to the next
 LINKS pages. A script-built page is a shell (`<div id="app"></div>` and a
 script) whose script fetches `/api/i.json` (that page's HTML) and inserts
-it. nginx serves the site with `limit_rate RATE` (default 64k per
-response): a 20 KB page takes ~0.3 s to arrive, as from a real origin, not
-in the microseconds of loopback. Set RATE=0 for no limit.
+it. Part 1 is served by nginx as fast as it can; part 2 by nginx with
+`limit_rate RATE` (default 64k per response): a 20 KB page takes ~0.3 s
+to arrive, as from a real origin, not in the microseconds of loopback.
 
 1. Rendered pages/s with 1, 2 and 4 tabs (TABS): every page script-built
    (JS_PAGES of them). trawl crawls them (`--render always --wait-for
@@ -27,7 +27,7 @@ in the microseconds of loopback. Set RATE=0 for no limit.
 
 Printed as tables and written to bench/out/render-results.md.
 
-Knobs (environment): TABS ("1 2 4"), JS_PAGES (200), MIXED (1000), LINKS
+Knobs (environment): TABS ("1 2 4"), JS_PAGES (200), MIXED (500), LINKS
 (3), RATE (64k), CONC (32), PER_HOST (16), TRAWL (target/release/trawl),
 CHROMIUM (/usr/bin/chromium).
 """
@@ -54,7 +54,7 @@ TRAWL = Path(os.environ.get("TRAWL", ROOT / "target" / "release" / "trawl"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TABS = [int(x) for x in os.environ.get("TABS", "1 2 4").split()]
 JS_PAGES = int(os.environ.get("JS_PAGES", "200"))
-MIXED = int(os.environ.get("MIXED", "1000"))
+MIXED = int(os.environ.get("MIXED", "500"))
 LINKS = int(os.environ.get("LINKS", "3"))
 RATE = os.environ.get("RATE", "64k")
 CONC = int(os.environ.get("CONC", "32"))
@@ -135,11 +135,11 @@ def make_site(root: Path, name: str, pages: int, js_every: int) -> None:
         (d / f"{i}.html").write_text(page)
 
 
-def start_nginx(tmp: Path, root: Path) -> tuple[subprocess.Popen, int]:
+def start_nginx(tmp: Path, root: Path, limit: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    d = tmp / "nginx"
+    d = tmp / f"nginx-{port}"
     d.mkdir()
-    rate = "" if RATE in ("0", "") else f"limit_rate {RATE};"
+    rate = "" if limit in ("0", "") else f"limit_rate {limit};"
     (d / "nginx.conf").write_text(
         f"""worker_processes 1;
 pid {d}/nginx.pid;
@@ -171,9 +171,11 @@ http {{
 
 
 class TreeSampler:
-    """Peak RSS and CPU seconds of a process and all its descendants,
+    """Peak memory and CPU seconds of a process and all its descendants,
     sampled every 50 ms from /proc (Chromium's helpers are grandchildren;
-    getrusage would miss those killed with their browser)."""
+    getrusage would miss those killed with their browser). Memory is the
+    sum of proportional set sizes (smaps_rollup Pss): the libraries and
+    shared memory Chromium's processes share count once."""
 
     def __init__(self, pid: int):
         self.pid = pid
@@ -210,8 +212,8 @@ class TreeSampler:
                     stat = Path(f"/proc/{p}/stat").read_text()
                     fields = stat[stat.rfind(")") + 2 :].split()
                     self.cpu[p] = (int(fields[11]) + int(fields[12])) / self.tick
-                    status = Path(f"/proc/{p}/status").read_text()
-                    m = re.search(r"VmRSS:\s+(\d+)", status)
+                    rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
+                    m = re.search(r"^Pss:\s+(\d+)", rollup, re.M)
                     rss += int(m.group(1)) * 1024 if m else 0
                 except (OSError, ValueError, IndexError):
                     pass
@@ -317,20 +319,22 @@ def main() -> int:
         print(line, flush=True)
         lines.append(line)
 
-    nginx = None
+    servers = []
     try:
         site = tmp / "site"
         make_site(site, "js", JS_PAGES, 1)
         make_site(site, "mixed", MIXED, 10)
-        nginx, port = start_nginx(tmp, site)
-        base = f"http://127.0.0.1:{port}"
+        fast, fast_port = start_nginx(tmp, site, "0")
+        slow, slow_port = start_nginx(tmp, site, RATE)
+        servers = [fast, slow]
+        base = f"http://127.0.0.1:{fast_port}"
         cores = os.cpu_count()
-        say(f"# Rendering benchmark ({cores} cores; nginx limit_rate {RATE or 'off'}; "
-            f"pages from python3.11-doc)")
+        say(f"# Rendering benchmark ({cores} cores; pages from python3.11-doc)")
         say()
-        say(f"## 1. Rendered pages/s: {JS_PAGES} script-built pages, wait for `#app h1`")
+        say(f"## 1. Rendered pages/s: {JS_PAGES} script-built pages, wait for `#app h1`, "
+            "nginx without limits (rendering is the work)")
         say()
-        say("| tabs | tool | pages | wall s | pages/s | peak RSS MiB | CPU s | ratio |")
+        say("| tabs | tool | pages | wall s | pages/s | peak memory MiB (PSS) | CPU s | ratio |")
         say("|---:|---|---:|---:|---:|---:|---:|---:|")
         urls = [f"{base}/js/{i}.html" for i in range(JS_PAGES)]
         for tabs in TABS:
@@ -341,7 +345,9 @@ def main() -> int:
             say(f"| {tabs} | trawl | {t['ok']} | {t['wall']:.1f} | {t_rate:.1f} | {t['rss']:.0f} | {t['cpu']:.1f} | {t_rate / p_rate:.2f}× |")
             say(f"| {tabs} | Playwright | {p['pages']} | {p['wall']:.1f} | {p_rate:.1f} | {p['rss']:.0f} | {p['cpu']:.1f} | 1.00× |")
         say()
-        say(f"## 2. Plain vs auto vs always: {MIXED} pages, every 10th script-built")
+        base = f"http://127.0.0.1:{slow_port}"
+        say(f"## 2. Plain vs auto vs always: {MIXED} pages, every 10th script-built, "
+            f"nginx `limit_rate {RATE}` per response (an origin's pace, not loopback's)")
         say()
         say("| mode | pages | rendered | pages with their links | wall s | vs never |")
         say("|---|---:|---:|---:|---:|---:|")
@@ -351,8 +357,8 @@ def main() -> int:
             plain = plain or r["wall"]
             say(f"| {mode} | {r['pages']} | {r['rendered']} | {r['with_links']} | {r['wall']:.1f} | {r['wall'] / plain:.2f}× |")
     finally:
-        if nginx:
-            nginx.kill()
+        for server in servers:
+            server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     out = BENCH / "out"
     out.mkdir(exist_ok=True)

@@ -161,7 +161,9 @@ struct Context {
 
 /// One running browser.
 struct Browser {
-    process: parking_lot::Mutex<ChromiumProcess>,
+    /// Taken by `Drop`, which ends it off the runtime's threads.
+    process: parking_lot::Mutex<Option<ChromiumProcess>>,
+    pid: u32,
     cdp: chromiumoxide::Browser,
     alive: Arc<AtomicBool>,
     contexts: tokio::sync::Mutex<HashMap<ContextKey, Context>>,
@@ -175,13 +177,23 @@ impl Drop for Browser {
         for t in &self.tasks {
             t.abort();
         }
-        // ChromiumProcess's drop kills the group.
+        // SIGTERM, a grace period, SIGKILL to the group: not on a runtime
+        // thread.
+        if let Some(process) = self.process.lock().take() {
+            let spawned = std::thread::Builder::new()
+                .name("trawl-chromium-stop".into())
+                .spawn(move || drop(process));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "Stopping Chromium on this thread.");
+            }
+        }
     }
 }
 
 impl Browser {
     fn usable(&self) -> bool {
-        self.alive.load(Ordering::SeqCst) && !self.process.lock().exited()
+        self.alive.load(Ordering::SeqCst)
+            && self.process.lock().as_mut().is_some_and(|p| !p.exited())
     }
 }
 
@@ -253,15 +265,11 @@ impl Renderer {
             ))),
         };
         match &outcome {
-            Ok(_) => {
-                // Stop the page before the tab waits for its next one.
-                let blanked = tokio::time::timeout(Duration::from_secs(5), tab.blank()).await;
-                if matches!(blanked, Ok(Ok(()))) && !tab.crashed() {
-                    self.put_back(&browser, key, tab).await;
-                } else {
-                    self.close_tab(&browser, tab).await;
-                }
+            Ok(_) if !tab.crashed() => {
+                tab.done();
+                self.put_back(&browser, key, tab).await;
             }
+            Ok(_) => self.close_tab(&browser, tab).await,
             Err(RenderError::Crashed) => {
                 CrawlCounter::inc(&self.stats.crashes);
                 self.close_tab(&browser, tab).await;
@@ -409,20 +417,30 @@ impl Renderer {
         })];
         let rss = Arc::new(AtomicU64::new(0));
         let (r, pgid, stats) = (rss.clone(), process.pid() as i32, self.stats.clone());
+        let ceiling = self.cfg.memory_ceiling.unwrap_or(u64::MAX);
         tasks.push(tokio::spawn(async move {
-            loop {
-                let bytes = tokio::task::spawn_blocking(move || process::group_rss(pgid))
-                    .await
-                    .unwrap_or(0);
-                r.store(bytes, Ordering::Relaxed);
-                stats.browser_rss.store(bytes, Ordering::Relaxed);
-                stats.browser_peak_rss.fetch_max(bytes, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(500)).await;
+            // Each second the cheap sum of RSS (an upper bound); the
+            // proportional size (what the ceiling means) when that bound
+            // passes the ceiling, and every fifth second for the stats.
+            for tick in 0u64.. {
+                let bytes = tokio::task::spawn_blocking(move || {
+                    let bound = process::group_rss_bound(pgid);
+                    (bound > ceiling || tick % 5 == 0).then(|| process::group_memory(pgid))
+                })
+                .await
+                .unwrap_or(None);
+                if let Some(bytes) = bytes {
+                    r.store(bytes, Ordering::Relaxed);
+                    stats.browser_rss.store(bytes, Ordering::Relaxed);
+                    stats.browser_peak_rss.fetch_max(bytes, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }));
         tracing::info!(pid = process.pid(), generation, "Chromium started.");
         Ok(Browser {
-            process: parking_lot::Mutex::new(process),
+            pid: process.pid(),
+            process: parking_lot::Mutex::new(Some(process)),
             cdp,
             alive,
             contexts: tokio::sync::Mutex::new(HashMap::new()),
@@ -438,19 +456,19 @@ impl Renderer {
         let taken = self.browser.lock().await.take();
         if let Some(b) = taken {
             tracing::debug!(generation = b.generation, "Chromium stopped.");
-            // Kill now even if a page still holds the browser.
-            let pid = b.process.lock().pid() as i32;
-            process::kill_group_now(pid);
+            // Now, even if a page still holds the browser: SIGTERM (it
+            // reaps its helpers), then SIGKILL to what is left.
+            let pid = b.pid as i32;
+            let _ = tokio::task::spawn_blocking(move || {
+                process::terminate_group(pid, Duration::from_secs(2))
+            })
+            .await;
         }
     }
 
     /// The browser's process id, while one runs.
     pub async fn browser_pid(&self) -> Option<u32> {
-        self.browser
-            .lock()
-            .await
-            .as_ref()
-            .map(|b| b.process.lock().pid())
+        self.browser.lock().await.as_ref().map(|b| b.pid)
     }
 }
 

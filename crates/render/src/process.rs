@@ -191,15 +191,31 @@ impl ChromiumProcess {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Resident memory of the browser and all its helpers, bytes.
-    pub fn group_rss(&self) -> u64 {
-        group_rss(self.child.id() as i32)
+    /// Memory of the browser and all its helpers, bytes (proportional
+    /// set size: pages shared between them counted once).
+    pub fn group_memory(&self) -> u64 {
+        group_memory(self.child.id() as i32)
+    }
+
+    /// Asks the browser to quit (SIGTERM: it closes its tabs and reaps its
+    /// helpers), waits up to `grace` for it, then kills whatever of the
+    /// group is left. Blocking.
+    pub fn terminate(&mut self, grace: std::time::Duration) {
+        let pid = self.child.id() as i32;
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal(pid, libc::SIGTERM);
+            let end = std::time::Instant::now() + grace;
+            while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < end {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        kill_group(&mut self.child);
     }
 }
 
 impl Drop for ChromiumProcess {
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        self.terminate(std::time::Duration::from_secs(2));
     }
 }
 
@@ -242,10 +258,35 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// SIGKILL to a browser's process group, whoever holds it.
-pub fn kill_group_now(pgid: i32) {
-    if pgid > 0 {
-        signal_group(pgid);
+/// SIGTERM to a browser (whoever holds its process), up to `grace` for
+/// it to quit, then SIGKILL to its process group. Blocking.
+pub fn terminate_group(pgid: i32, grace: std::time::Duration) {
+    if pgid <= 0 {
+        return;
+    }
+    signal(pgid, libc::SIGTERM);
+    let end = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < end {
+        // The browser leader gone (reaped, or a zombie): done waiting.
+        let state = std::fs::read_to_string(format!("/proc/{pgid}/stat")).ok();
+        let alive = state.as_deref().is_some_and(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next())
+                .is_some_and(|st| st != "Z")
+        });
+        if !alive {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    signal_group(pgid);
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::kill(pid, sig);
     }
 }
 
@@ -279,19 +320,33 @@ fn set_parent_death_signal(command: &mut Command) {
     }
 }
 
-/// Sum of VmRSS over the processes of a process group.
-pub fn group_rss(pgid: i32) -> u64 {
+/// Memory of the processes of a process group: the sum of their
+/// proportional set sizes (`Pss` of `/proc/PID/smaps_rollup`), so the
+/// libraries and shared memory Chromium's processes share are counted
+/// once, not once per process as a sum of RSS would.
+pub fn group_memory(pgid: i32) -> u64 {
     group_members(pgid)
         .into_iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .filter_map(|status| {
-            status
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|rollup| {
+            rollup
                 .lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with("Pss:"))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map(|kb| kb * 1024)
+        .sum()
+}
+
+/// The sum of the group's resident sizes (`/proc/PID/statm`): cheap, and
+/// at least [`group_memory`] (shared pages are counted in every process).
+pub fn group_rss_bound(pgid: i32) -> u64 {
+    group_members(pgid)
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/statm")).ok())
+        .filter_map(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * 4096)
         .sum()
 }
 

@@ -79,7 +79,12 @@ pub(crate) struct Tab {
     tasks: Vec<JoinHandle<()>>,
     /// What the page is doing now, for a deadline's message.
     step: parking_lot::Mutex<String>,
+    /// The User-Agent and headers last set on the tab (set again only
+    /// when a page needs others).
+    identity: parking_lot::Mutex<Option<Identity>>,
 }
+
+type Identity = (Option<String>, Vec<(String, String)>);
 
 impl Drop for Tab {
     fn drop(&mut self) {
@@ -152,6 +157,7 @@ impl Tab {
             crashed_flag,
             tasks,
             step: parking_lot::Mutex::new(String::new()),
+            identity: parking_lot::Mutex::new(None),
         })
     }
 
@@ -195,23 +201,30 @@ impl Tab {
             let mut net = self.network.lock();
             *net = Network::default();
         }
-        if let Some(ua) = job.user_agent {
+        let identity: Identity = (
+            job.user_agent.map(str::to_string),
+            job.request_headers.to_vec(),
+        );
+        if self.identity.lock().as_ref() != Some(&identity) {
+            if let Some(ua) = job.user_agent {
+                self.page
+                    .execute(SetUserAgentOverrideParams::new(ua.to_string()))
+                    .await?;
+            }
+            let headers: serde_json::Map<String, serde_json::Value> = job
+                .request_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
             self.page
-                .execute(SetUserAgentOverrideParams::new(ua.to_string()))
+                .execute(SetExtraHttpHeadersParams::new(
+                    chromiumoxide::cdp::browser_protocol::network::Headers::new(
+                        serde_json::Value::Object(headers),
+                    ),
+                ))
                 .await?;
+            *self.identity.lock() = Some(identity);
         }
-        let headers: serde_json::Map<String, serde_json::Value> = job
-            .request_headers
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
-        self.page
-            .execute(SetExtraHttpHeadersParams::new(
-                chromiumoxide::cdp::browser_protocol::network::Headers::new(
-                    serde_json::Value::Object(headers),
-                ),
-            ))
-            .await?;
         if !job.cookies.is_empty() {
             let cookies = job
                 .cookies
@@ -284,7 +297,13 @@ impl Tab {
         } else {
             None
         };
-        let cookies = self.cookies(job).await.unwrap_or_default();
+        // Cookies go back to a session's jar; without a session nobody
+        // reads them.
+        let cookies = if job.session.is_some() {
+            self.cookies(job).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let (requests, blocked) = {
             let n = self.network.lock();
             (n.requests, n.blocked)
@@ -301,14 +320,11 @@ impl Tab {
         })
     }
 
-    /// Leaves the page, so its timers and requests stop before the tab
-    /// is reused.
-    pub(crate) async fn blank(&self) -> Result<(), RenderError> {
+    /// Forgets the page: requests it still makes are let through, and
+    /// the next page's navigation ends it (a navigation to about:blank in
+    /// between would cost every page a second navigation).
+    pub(crate) fn done(&self) {
         *self.current.lock() = Current::default();
-        self.page
-            .execute(NavigateParams::new("about:blank".to_string()))
-            .await?;
-        Ok(())
     }
 
     async fn cookies(&self, job: &RenderJob<'_>) -> Result<Vec<Cookie>, RenderError> {
@@ -380,16 +396,28 @@ impl Tab {
         }
     }
 
-    /// Evaluates `expr` until it is true.
+    /// Waits until `expr` is true. The page checks it itself every 10 ms
+    /// (one round trip per second of waiting, not one per check); a check
+    /// cut short by a navigation is tried again until the deadline.
     async fn poll_js(&self, expr: &str, deadline: Instant, what: &str) -> Result<(), RenderError> {
         loop {
-            if self.eval_bool(expr).await? {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(RenderError::Timeout(what.to_string()));
             }
-            tokio::time::sleep(POLL).await;
+            let slice = left.min(Duration::from_secs(1)).as_millis();
+            let js = format!(
+                "new Promise(resolve => {{ const end = Date.now() + {slice}; \
+                 const check = () => {{ let ok = false; try {{ ok = !!({expr}); }} catch (e) {{}} \
+                 if (ok) resolve(true); else if (Date.now() >= end) resolve(false); \
+                 else setTimeout(check, 10); }}; check(); }})"
+            );
+            match self.eval(&js).await {
+                Ok(v) if v.as_bool() == Some(true) => return Ok(()),
+                Ok(_) => {}
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                Err(e) => return Err(e),
+            }
         }
     }
 
