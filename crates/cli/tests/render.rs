@@ -537,3 +537,40 @@ fn a_block_page_built_by_script_is_a_ban() {
         "{items:?}"
     );
 }
+
+/// `--screenshots --pdfs`: a PNG and a PDF per rendered page in
+/// `--render-dir`, named in the item.
+#[test]
+fn screenshots_and_pdfs_are_written_and_named_in_items() {
+    let (_root, nginx) = js_site();
+    let dir = tempfile::tempdir().unwrap();
+    let renders = dir.path().join("renders");
+    let seed = format!("{}js/product-1.html", nginx.url());
+    let render_dir = renders.display().to_string();
+    let (code, stderr, _stats, items) = crawl(
+        &seed,
+        &[
+            "--render",
+            "always",
+            "--wait-for",
+            "h1.name",
+            "--max-depth",
+            "0",
+            "--screenshots",
+            "--pdfs",
+            "--render-dir",
+            &render_dir,
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let png = std::fs::read(items[0]["_screenshot"].as_str().unwrap()).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let pdf = std::fs::read(items[0]["_pdf"].as_str().unwrap()).unwrap();
+    assert_eq!(&pdf[..5], b"%PDF-");
+    assert!(
+        items[0]["_screenshot"]
+            .as_str()
+            .unwrap()
+            .starts_with(&render_dir)
+    );
+}

@@ -162,7 +162,7 @@ struct Context {
 /// One running browser.
 struct Browser {
     /// Taken by `Drop`, which ends it off the runtime's threads.
-    process: parking_lot::Mutex<Option<ChromiumProcess>>,
+    process: Arc<parking_lot::Mutex<Option<ChromiumProcess>>>,
     pid: u32,
     cdp: chromiumoxide::Browser,
     alive: Arc<AtomicBool>,
@@ -235,16 +235,7 @@ impl Renderer {
         let limit = job.spec.timeout.unwrap_or(self.cfg.page_timeout);
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + limit;
-        // The tab's own deadline fires first and says what the page was
-        // doing; this one catches a wait for a tab or for the browser.
-        let outer = deadline + Duration::from_millis(250);
-        let result = match tokio::time::timeout_at(outer, self.render_in_tab(job, deadline)).await {
-            Ok(r) => r,
-            Err(_) => Err(RenderError::Timeout(format!(
-                "after {}s (the page's deadline) waiting for a tab or the browser",
-                limit.as_secs_f64()
-            ))),
-        };
+        let result = self.render_in_tab(job, deadline).await;
         self.stats.record(&result, started.elapsed());
         result
     }
@@ -254,15 +245,32 @@ impl Renderer {
         job: &RenderJob<'_>,
         deadline: tokio::time::Instant,
     ) -> Result<Rendered, RenderError> {
-        let browser = self.browser().await?;
+        let late = |what: &str| {
+            RenderError::Timeout(format!("at the page's deadline, waiting for {what}"))
+        };
+        let browser = tokio::time::timeout_at(deadline, self.browser())
+            .await
+            .map_err(|_| late("the browser"))??;
         let key: ContextKey = (job.proxy.cloned(), job.session);
-        let tab = self.take_tab(&browser, &key, job.proxy).await?;
+        let tab = match tokio::time::timeout_at(deadline, self.take_tab(&browser, &key, job.proxy))
+            .await
+        {
+            Ok(tab) => tab?,
+            Err(_) => {
+                self.check_responsive(&browser).await;
+                return Err(late("a tab"));
+            }
+        };
         let outcome = match tokio::time::timeout_at(deadline, tab.render(job)).await {
             Ok(r) => r,
-            Err(_) => Err(RenderError::Timeout(format!(
-                "at the page's deadline, {}",
-                tab.step()
-            ))),
+            Err(_) => {
+                // A slow page, or a browser that stopped answering?
+                self.check_responsive(&browser).await;
+                Err(RenderError::Timeout(format!(
+                    "at the page's deadline, {}",
+                    tab.step()
+                )))
+            }
         };
         match &outcome {
             Ok(_) if !tab.crashed() => {
@@ -284,6 +292,16 @@ impl Renderer {
         if let Some(ctx) = contexts.get_mut(&key) {
             ctx.idle.push(tab);
             ctx.last_used = Instant::now();
+        }
+    }
+
+    /// Marks the browser for replacement when it does not answer a
+    /// version query within 2 s (hung, or stopped).
+    async fn check_responsive(&self, browser: &Arc<Browser>) {
+        let answered = tokio::time::timeout(Duration::from_secs(2), browser.cdp.version()).await;
+        if !matches!(answered, Ok(Ok(_))) {
+            tracing::warn!("Chromium does not answer; restarting it.");
+            browser.alive.store(false, Ordering::SeqCst);
         }
     }
 
@@ -358,6 +376,14 @@ impl Renderer {
             })
             .await?;
         }
+        // Every tab behaves as the focused one (as Playwright does): pages
+        // that pause work without focus render all the same.
+        page.execute(
+            chromiumoxide::cdp::browser_protocol::emulation::SetFocusEmulationEnabledParams::new(
+                true,
+            ),
+        )
+        .await?;
         Tab::new(page).await
     }
 
@@ -409,6 +435,8 @@ impl Renderer {
         let (cdp, mut handler) =
             chromiumoxide::Browser::connect_with_config(process.ws_url.clone(), config).await?;
         let alive = Arc::new(AtomicBool::new(true));
+        let pid = process.pid();
+        let held = Arc::new(parking_lot::Mutex::new(Some(process)));
         let a = alive.clone();
         let mut tasks = vec![tokio::spawn(async move {
             while handler.next().await.is_some() {}
@@ -416,13 +444,20 @@ impl Renderer {
             a.store(false, Ordering::SeqCst);
         })];
         let rss = Arc::new(AtomicU64::new(0));
-        let (r, pgid, stats) = (rss.clone(), process.pid() as i32, self.stats.clone());
+        let (r, pgid, stats) = (rss.clone(), pid as i32, self.stats.clone());
+        let (a, h) = (alive.clone(), held.clone());
         let ceiling = self.cfg.memory_ceiling.unwrap_or(u64::MAX);
         tasks.push(tokio::spawn(async move {
             // Each second the cheap sum of RSS (an upper bound); the
             // proportional size (what the ceiling means) when that bound
             // passes the ceiling, and every fifth second for the stats.
             for tick in 0u64.. {
+                // A browser that exited (crashed, killed) is reaped here,
+                // so it is no zombie while the pool waits for a page.
+                if h.lock().as_mut().is_some_and(|p| p.exited()) {
+                    a.store(false, Ordering::SeqCst);
+                    break;
+                }
                 let bytes = tokio::task::spawn_blocking(move || {
                     let bound = process::group_rss_bound(pgid);
                     (bound > ceiling || tick % 5 == 0).then(|| process::group_memory(pgid))
@@ -437,10 +472,10 @@ impl Renderer {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }));
-        tracing::info!(pid = process.pid(), generation, "Chromium started.");
+        tracing::info!(pid, generation, "Chromium started.");
         Ok(Browser {
-            pid: process.pid(),
-            process: parking_lot::Mutex::new(Some(process)),
+            pid,
+            process: held,
             cdp,
             alive,
             contexts: tokio::sync::Mutex::new(HashMap::new()),

@@ -448,12 +448,15 @@ impl Tab {
             Step::Scroll(times) => {
                 for _ in 0..*times {
                     let before = self.height().await?;
-                    self.eval("window.scrollTo(0, document.documentElement.scrollHeight); true")
-                        .await?;
-                    // Scroll handlers run before the next frame's callbacks:
-                    // from then on, what they started is in flight.
+                    // The scroll event is dispatched at the next frame, which
+                    // a tab rendering in the background may not get soon:
+                    // dispatch it now too, so the page's handlers run
+                    // (those that look at the scroll position see the new
+                    // one), then let what they started begin.
                     self.eval(
-                        "new Promise(r => requestAnimationFrame(() => setTimeout(() => r(true), 0)))",
+                        "window.scrollTo(0, document.documentElement.scrollHeight); \
+                         window.dispatchEvent(new Event('scroll')); \
+                         new Promise(r => setTimeout(() => r(true), 20))",
                     )
                     .await?;
                     // Until the page grows, or the network has been quiet
@@ -484,17 +487,12 @@ impl Tab {
                          if (!e || e.disabled) return false; e.scrollIntoView(); e.click(); return true; }})()",
                         json(selector)
                     );
-                    loop {
-                        if self.eval_bool(&js).await? {
-                            break;
-                        }
-                        if Instant::now() >= deadline {
-                            if action.optional {
-                                return Ok(());
-                            }
-                            return Err(timed_out());
-                        }
-                        tokio::time::sleep(POLL).await;
+                    if !self.until_done(&js, deadline).await? {
+                        return if action.optional {
+                            Ok(())
+                        } else {
+                            Err(timed_out())
+                        };
                     }
                     // Let what the click started arrive.
                     let settle = Instant::now() + Duration::from_millis(2000);
@@ -512,21 +510,27 @@ impl Tab {
                     json(selector),
                     json(text)
                 );
-                loop {
-                    if self.eval_bool(&js).await? {
-                        break;
-                    }
-                    if Instant::now() >= deadline {
-                        if action.optional {
-                            return Ok(());
-                        }
-                        return Err(timed_out());
-                    }
-                    tokio::time::sleep(POLL).await;
+                if !self.until_done(&js, deadline).await? && !action.optional {
+                    return Err(timed_out());
                 }
             }
         }
         Ok(())
+    }
+
+    /// Runs `js` (which does something to an element and says whether it
+    /// found it) until it returns true; false when the deadline passed
+    /// first.
+    async fn until_done(&self, js: &str, deadline: Instant) -> Result<bool, RenderError> {
+        loop {
+            if self.eval_bool(js).await? {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     async fn height(&self) -> Result<f64, RenderError> {

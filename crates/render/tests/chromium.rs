@@ -47,6 +47,17 @@ async fn render(
     path: &str,
     spec: &RenderSpec,
 ) -> Result<Rendered, RenderError> {
+    render_in(renderer(), nginx, root, path, spec).await
+}
+
+/// Renders the site's file `path` (as trawl would hand it over) in `with`.
+async fn render_in(
+    with: &Renderer,
+    nginx: &Nginx,
+    root: &std::path::Path,
+    path: &str,
+    spec: &RenderSpec,
+) -> Result<Rendered, RenderError> {
     let url = url::Url::parse(&format!("{}{}", nginx.url(), path.trim_start_matches('/'))).unwrap();
     let body = std::fs::read(root.join(path.trim_start_matches('/'))).unwrap();
     let headers = vec![(
@@ -65,7 +76,7 @@ async fn render(
         request_headers: &[],
         cookies: &[],
     };
-    renderer().render(&job).await
+    with.render(&job).await
 }
 
 fn count(html: &str, sel: &str) -> usize {
@@ -287,22 +298,7 @@ fn a_tab_that_crashes_fails_alone() {
         ..RenderConfig::default()
     });
     let go = |path: &str, spec: &RenderSpec| {
-        let url =
-            url::Url::parse(&format!("{}{}", nginx.url(), path.trim_start_matches('/'))).unwrap();
-        let body = std::fs::read(root.path().join(path.trim_start_matches('/'))).unwrap();
-        let job = RenderJob {
-            url: &url,
-            status: 200,
-            headers: &[],
-            body: &body,
-            spec,
-            proxy: None,
-            session: None,
-            user_agent: None,
-            request_headers: &[],
-            cookies: &[],
-        };
-        runtime().block_on(own.render(&job))
+        runtime().block_on(render_in(&own, &nginx, root.path(), path, spec))
     };
     let started = std::time::Instant::now();
     let e = go("/js/crash.html", &spec).unwrap_err();
@@ -330,15 +326,22 @@ fn a_tab_that_crashes_fails_alone() {
 #[test]
 fn a_dead_browser_is_restarted_and_leaves_nothing_behind() {
     let (root, nginx) = site();
+    // A browser of its own: killing the shared one would fail the other
+    // tests' pages.
+    let own = Renderer::new(RenderConfig {
+        tabs: 1,
+        ..RenderConfig::default()
+    });
+    let go = |path: &str, spec: &RenderSpec| {
+        runtime().block_on(render_in(&own, &nginx, root.path(), path, spec))
+    };
     let spec = RenderSpec {
         wait: vec![wait(Until::Selector("h1.name".into()), 10)],
         ..RenderSpec::mode(RenderMode::Always)
     };
-    runtime()
-        .block_on(render(&nginx, root.path(), "/js/product-1.html", &spec))
-        .unwrap();
-    let pid = runtime().block_on(renderer().browser_pid()).unwrap() as i32;
-    let restarts = renderer().stats().snapshot().restarts;
+    go("/js/product-1.html", &spec).unwrap();
+    let pid = runtime().block_on(own.browser_pid()).unwrap() as i32;
+    let restarts = own.stats().snapshot().restarts;
     assert!(
         std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
@@ -350,7 +353,11 @@ fn a_dead_browser_is_restarted_and_leaves_nothing_behind() {
     while !trawl_render::process::group_members(pid).is_empty() {
         assert!(
             std::time::Instant::now() < end,
-            "chromium helpers outlived their browser"
+            "chromium helpers outlived their browser: {:?}",
+            trawl_render::process::group_members(pid)
+                .iter()
+                .map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -358,16 +365,16 @@ fn a_dead_browser_is_restarted_and_leaves_nothing_behind() {
     // in between may fail; the crawl retries those).
     let mut rendered = None;
     for _ in 0..3 {
-        if let Ok(r) = runtime().block_on(render(&nginx, root.path(), "/js/product-2.html", &spec))
-        {
+        if let Ok(r) = go("/js/product-2.html", &spec) {
             rendered = Some(r);
             break;
         }
     }
     assert_eq!(count(&rendered.unwrap().html, "h1.name"), 1);
-    assert!(renderer().stats().snapshot().restarts > restarts);
-    let new_pid = runtime().block_on(renderer().browser_pid()).unwrap() as i32;
+    assert!(own.stats().snapshot().restarts > restarts);
+    let new_pid = runtime().block_on(own.browser_pid()).unwrap() as i32;
     assert_ne!(new_pid, pid);
+    runtime().block_on(own.shutdown());
 }
 
 /// Past the memory ceiling the browser is replaced between pages.
@@ -383,24 +390,7 @@ fn a_browser_past_the_memory_ceiling_is_replaced() {
         wait: vec![wait(Until::Selector("h1.name".into()), 10)],
         ..RenderSpec::mode(RenderMode::Always)
     };
-    let go = |path: &str| {
-        let url =
-            url::Url::parse(&format!("{}{}", nginx.url(), path.trim_start_matches('/'))).unwrap();
-        let body = std::fs::read(root.path().join(path.trim_start_matches('/'))).unwrap();
-        let job = RenderJob {
-            url: &url,
-            status: 200,
-            headers: &[],
-            body: &body,
-            spec: &spec,
-            proxy: None,
-            session: None,
-            user_agent: None,
-            request_headers: &[],
-            cookies: &[],
-        };
-        runtime().block_on(small.render(&job))
-    };
+    let go = |path: &str| runtime().block_on(render_in(&small, &nginx, root.path(), path, &spec));
     go("/js/product-1.html").unwrap();
     let first = runtime().block_on(small.browser_pid()).unwrap() as i32;
     let end = std::time::Instant::now() + Duration::from_secs(10);
@@ -429,4 +419,72 @@ fn a_browser_past_the_memory_ceiling_is_replaced() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Images and media are blocked by default (the server never sees them);
+/// stylesheets and scripts load; `block` per rule changes that.
+#[test]
+fn images_and_media_are_blocked_by_default() {
+    use trawl_core::render::Blocked;
+    let (root, nginx) = site();
+    let spec = RenderSpec {
+        wait: vec![wait(Until::Selector("ul.products li".into()), 10)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/media.html", &spec))
+        .unwrap();
+    assert!(r.blocked >= 2, "{r:?}");
+    let seen = |uri: &str| nginx.access_log().iter().any(|l| l.uri == uri);
+    assert!(!seen("/img/photo.png") && !seen("/img/clip.mp4"));
+    assert!(seen("/js/style.css") && seen("/js/list.js"));
+
+    let (root, nginx) = site();
+    let strict = RenderSpec {
+        block: vec![Blocked::Stylesheet],
+        ..spec.clone()
+    };
+    runtime()
+        .block_on(render(&nginx, root.path(), "/js/media.html", &strict))
+        .unwrap();
+    let seen = |uri: &str| nginx.access_log().iter().any(|l| l.uri == uri);
+    assert!(!seen("/js/style.css"), "stylesheets blocked");
+    assert!(seen("/img/photo.png"), "images allowed when not listed");
+}
+
+/// A browser that stops answering (SIGSTOP here) fails the page at its
+/// deadline and is replaced; the hung one is killed, group and all.
+#[test]
+fn a_hung_browser_is_replaced() {
+    let (root, nginx) = site();
+    let own = Renderer::new(RenderConfig {
+        tabs: 1,
+        page_timeout: Duration::from_secs(3),
+        ..RenderConfig::default()
+    });
+    let spec = RenderSpec {
+        wait: vec![wait(Until::Selector("h1.name".into()), 10)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let go = |path: &str| runtime().block_on(render_in(&own, &nginx, root.path(), path, &spec));
+    go("/js/product-1.html").unwrap();
+    let hung = runtime().block_on(own.browser_pid()).unwrap() as i32;
+    let stop = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &hung.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(stop("-STOP").success());
+    let e = go("/js/product-2.html").unwrap_err();
+    assert!(matches!(e, RenderError::Timeout(_)), "{e}");
+    let r = go("/js/product-3.html").unwrap();
+    assert_eq!(count(&r.html, "h1.name"), 1);
+    assert_eq!(own.stats().snapshot().restarts, 1);
+    let end = std::time::Instant::now() + Duration::from_secs(15);
+    while !trawl_render::process::group_members(hung).is_empty() {
+        assert!(std::time::Instant::now() < end, "the hung browser lives on");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    runtime().block_on(own.shutdown());
 }

@@ -14,6 +14,7 @@
 //! | `/js/search.html` | typing into `input#q` shows `li.hit` "Result for …" |
 //! | `/js/cookie.html` | sets the cookie `session=from-js` from script; links to `/js/later.html` |
 //! | `/js/blocked.html` | turns itself into an "Access denied" block page |
+//! | `/js/media.html` | a stylesheet, an image, a video and a script |
 //! | `/js/busy.html` | a request every 50 ms forever: never network-idle |
 //! | `/js/crash.html` | allocates until its tab dies |
 //! | `/js/shop-N.html` | one page of the mixed site: built by script (see [`write_mixed_site`]) |
@@ -190,6 +191,16 @@ pub fn write_js_site(root: &Path, products: usize) -> std::io::Result<()> {
             "Shop",
             "<p>Loading…</p><script>document.title = 'Access ' + 'denied'; \
              document.body.innerHTML = '<h1>Access ' + 'denied</h1><p>Are you a ' + 'robot?</p>';</script>",
+        ),
+    )?;
+    fs::write(js.join("style.css"), "h1 { color: #333; }")?;
+    fs::write(
+        js.join("media.html"),
+        page(
+            "Media",
+            "<link rel=\"stylesheet\" href=\"/js/style.css\"><h1>Media</h1>\
+             <img src=\"/img/photo.png\"><video src=\"/img/clip.mp4\" autoplay muted></video>\
+             <script src=\"/js/list.js\"></script><div id=\"root\"></div>",
         ),
     )?;
     fs::write(api.join("ping.json"), "{}")?;
