@@ -177,7 +177,7 @@ fn scroll_actions_load_an_endless_list() {
         r#"
 name = "endless"
 start_urls = ["{base}js/scroll.html"]
-render = {{ mode = "always", wait = [{{ selector = "li.row" }}], actions = [{{ scroll = 5 }}] }}
+render = {{ mode = "always", wait = [{{ selector = "li.row" }}], actions = [{{ scroll = 5 }}], html = true }}
 
 [items.rows]
 match = "scroll"
@@ -195,6 +195,9 @@ rows = {{ selector = "li.row", type = "list" }}
         "{}",
         items[0]
     );
+    // `html = true`: the rendered HTML is in the item.
+    let html = items[0]["_rendered_html"].as_str().unwrap();
+    assert_eq!(html.matches("class=\"row\"").count(), 60);
     let uris: Vec<String> = nginx.access_log().into_iter().map(|l| l.uri).collect();
     assert!(uris.contains(&"/api/scroll-5.json".to_string()), "{uris:?}");
 }

@@ -161,6 +161,21 @@ mod tests {
     }
 
     #[test]
+    fn a_render_spec_travels_with_the_request() {
+        let mut r = Request::seed(Url::parse("http://a.test/app").unwrap());
+        let spec: crate::RenderSpec = serde_json::from_value(serde_json::json!({
+            "mode": "always",
+            "wait": [{"selector": "ul li", "timeout": "3s"}],
+            "actions": [{"scroll": 2}],
+            "screenshot": true
+        }))
+        .unwrap();
+        r.render = Some(Arc::new(spec));
+        let back: Request = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
     fn old_records_without_the_fields_still_load() {
         let r: Request = serde_json::from_str(r#"{"url":"http://a.test/","depth":0}"#).unwrap();
         assert!(r.headers.is_none() && r.own_headers().is_empty());
