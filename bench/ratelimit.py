@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from ports import free_port, wait_port
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -46,22 +47,6 @@ PER_HOST = int(os.environ.get("PER_HOST", "32"))
 EXITS = [int(x) for x in os.environ.get("EXITS", "0 1 2 4 8").split()]
 COPIES = int(os.environ.get("COPIES", "60"))
 DOCS = Path("/usr/share/doc/python3.11/html")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, deadline: float = 10.0) -> None:
-    end = time.time() + deadline
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def make_site(root: Path) -> int:

@@ -48,6 +48,8 @@ import threading
 import time
 from pathlib import Path
 
+from ports import free_port, wait_port
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 TRAWL = Path(os.environ.get("TRAWL", ROOT / "target" / "release" / "trawl"))
@@ -66,22 +68,6 @@ PAGE_JS = """(async () => {
   document.getElementById('app').innerHTML = d.html;
 })();
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, deadline: float = 10.0) -> None:
-    end = time.time() + deadline
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nginx did not listen on {port}")
 
 
 def doc_bodies(n: int) -> list[str]:

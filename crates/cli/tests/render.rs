@@ -300,17 +300,7 @@ fn warc_keeps_the_raw_response_and_the_rendered_page() {
     let (_root, nginx) = js_site();
     let dir = tempfile::tempdir().unwrap();
     let seed = format!("{}js/product-2.html", nginx.url());
-    let out = common::trawl()
-        .args([
-            "crawl",
-            &seed,
-            "-q",
-            "--ignore-robots",
-            "--render",
-            "always",
-            "--wait-for",
-            "h1.name",
-        ])
+    let out = rendering_crawl(&seed, &["--wait-for", "h1.name"])
         .args(["--max-depth", "0", "-o", "/dev/null", "--sink"])
         .arg(format!("warc:{}", dir.path().join("warc").display()))
         .output()
@@ -369,26 +359,21 @@ fn browser_of(trawl: u32) -> Option<i32> {
         })
 }
 
+/// `trawl crawl SEED -q --ignore-robots --render always ARGS…`.
+fn rendering_crawl(seed: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = common::trawl();
+    cmd.args(["crawl", seed, "-q", "--ignore-robots", "--render", "always"])
+        .args(args);
+    cmd
+}
+
 /// Starts a crawl that keeps a tab busy (a page that never goes idle,
 /// with a long deadline) and returns it with its browser's process group
 /// once the browser is rendering.
 fn busy_crawl(nginx: &Nginx) -> (std::process::Child, i32) {
     let seed = format!("{}js/busy.html", nginx.url());
-    let child = common::trawl()
-        .args([
-            "crawl",
-            &seed,
-            "-q",
-            "--ignore-robots",
-            "--render",
-            "always",
-            "--network-idle",
-            "1s",
-            "--render-timeout",
-            "120s",
-            "-o",
-            "/dev/null",
-        ])
+    let child = rendering_crawl(&seed, &["--network-idle", "1s", "--render-timeout", "120s"])
+        .args(["-o", "/dev/null"])
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -438,17 +423,11 @@ fn no_chromium_survives_ctrl_c() {
         .status()
         .unwrap();
     assert!(sent.success());
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "trawl did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        "trawl to stop after Ctrl-C",
+        Duration::from_secs(20),
+        || child.try_wait().unwrap().is_some(),
+    );
     wait_group_gone(group);
 }
 
