@@ -28,8 +28,8 @@ to arrive, as from a real origin, not in the microseconds of loopback.
 Printed as tables and written to bench/out/render-results.md.
 
 Knobs (environment): TABS ("1 2 4"), JS_PAGES (200), MIXED (500), LINKS
-(3), RATE (64k), CONC (32), PER_HOST (16), TRAWL (target/release/trawl),
-CHROMIUM (/usr/bin/chromium).
+(3), RATE (64k; 0: none), CONC (32), PER_HOST (16), PARTS ("1 2"), TRAWL
+(target/release/trawl), CHROMIUM (/usr/bin/chromium).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ LINKS = int(os.environ.get("LINKS", "3"))
 RATE = os.environ.get("RATE", "64k")
 CONC = int(os.environ.get("CONC", "32"))
 PER_HOST = int(os.environ.get("PER_HOST", "16"))
+PARTS = os.environ.get("PARTS", "1 2").split()
 DOCS = Path("/usr/share/doc/python3.11/html")
 PAGE_JS = """(async () => {
   const n = location.pathname.match(/(\\d+)\\.html/)[1];
@@ -317,6 +318,8 @@ def main() -> int:
         cores = os.cpu_count()
         say(f"# Rendering benchmark ({cores} cores; pages from python3.11-doc)")
         say()
+        if "1" not in PARTS:
+            TABS.clear()
         say(f"## 1. Rendered pages/s: {JS_PAGES} script-built pages, wait for `#app h1`, "
             "nginx without limits (rendering is the work)")
         say()
@@ -338,7 +341,7 @@ def main() -> int:
         say("| mode | pages | rendered | pages with their links | wall s | vs never |")
         say("|---|---:|---:|---:|---:|---:|")
         plain = None
-        for mode in ("never", "auto", "always"):
+        for mode in ("never", "auto", "always") if "2" in PARTS else ():
             r = run_trawl(f"{base}/mixed/0.html", mode, 4, [])
             plain = plain or r["wall"]
             say(f"| {mode} | {r['pages']} | {r['rendered']} | {r['with_links']} | {r['wall']:.1f} | {r['wall'] / plain:.2f}× |")
