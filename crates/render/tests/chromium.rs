@@ -428,7 +428,12 @@ fn images_and_media_are_blocked_by_default() {
     use trawl_core::render::Blocked;
     let (root, nginx) = site();
     let spec = RenderSpec {
-        wait: vec![wait(Until::Selector("ul.products li".into()), 10)],
+        // The list, then quiet: every request the page makes has been
+        // made (or refused).
+        wait: vec![
+            wait(Until::Selector("ul.products li".into()), 10),
+            wait(Until::NetworkIdle(Duration::from_millis(300)), 10),
+        ],
         ..RenderSpec::mode(RenderMode::Always)
     };
     let r = runtime()
@@ -450,6 +455,23 @@ fn images_and_media_are_blocked_by_default() {
     let seen = |uri: &str| nginx.access_log().iter().any(|l| l.uri == uri);
     assert!(!seen("/js/style.css"), "stylesheets blocked");
     assert!(seen("/img/photo.png"), "images allowed when not listed");
+
+    // Third parties: the page's request to another host never leaves.
+    let (root, nginx) = site();
+    let own_host = RenderSpec {
+        block: vec![Blocked::ThirdParty],
+        ..spec.clone()
+    };
+    let r = runtime()
+        .block_on(render(&nginx, root.path(), "/js/media.html", &own_host))
+        .unwrap();
+    let seen = |uri: &str| nginx.access_log().iter().any(|l| l.uri == uri);
+    assert!(
+        seen("/js/list.js") && seen("/img/photo.png"),
+        "the page's own host is no third party"
+    );
+    // Only the request to `localhost` (another host name) was refused.
+    assert_eq!(r.blocked, 1, "{r:?}");
 }
 
 /// A browser that stops answering (SIGSTOP here) fails the page at its

@@ -14,7 +14,7 @@
 //! | `/js/search.html` | typing into `input#q` shows `li.hit` "Result for …" |
 //! | `/js/cookie.html` | sets the cookie `session=from-js` from script; links to `/js/later.html` |
 //! | `/js/blocked.html` | turns itself into an "Access denied" block page |
-//! | `/js/media.html` | a stylesheet, an image, a video and a script |
+//! | `/js/media.html` | a stylesheet, an image, a video, a script, and a request to another host (`localhost`) |
 //! | `/js/busy.html` | a request every 50 ms forever: never network-idle |
 //! | `/js/crash.html` | allocates until its tab dies |
 //! | `/js/shop-N.html` | one page of the mixed site: built by script (see [`write_mixed_site`]) |
@@ -200,7 +200,8 @@ pub fn write_js_site(root: &Path, products: usize) -> std::io::Result<()> {
             "Media",
             "<link rel=\"stylesheet\" href=\"/js/style.css\"><h1>Media</h1>\
              <img src=\"/img/photo.png\"><video src=\"/img/clip.mp4\" autoplay muted></video>\
-             <script src=\"/js/list.js\"></script><div id=\"root\"></div>",
+             <script src=\"/js/list.js\"></script><div id=\"root\"></div>\
+             <script>fetch('http://localhost:' + location.port + '/api/ping.json?third-party', {mode: 'no-cors'});</script>",
         ),
     )?;
     fs::write(api.join("ping.json"), "{}")?;
