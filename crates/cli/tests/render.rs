@@ -315,17 +315,11 @@ fn warc_keeps_the_raw_response_and_the_rendered_page() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
         .collect();
-    let read = std::process::Command::new("python3")
-        .args(["-c", WARC_KINDS])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "warcio: {}",
-        String::from_utf8_lossy(&read.stderr)
+    let v = json_of(
+        std::process::Command::new("python3")
+            .args(["-c", WARC_KINDS])
+            .args(&files),
     );
-    let v: Value = serde_json::from_slice(&read.stdout).unwrap();
     let raw = v["response_body"].as_str().unwrap();
     assert!(raw.contains("<div id=\"root\"></div>"), "{raw}");
     assert!(!raw.contains("h1 class"), "{raw}");
@@ -357,6 +351,17 @@ fn browser_of(trawl: u32) -> Option<i32> {
                 .ok()?;
             (ppid == trawl && comm.contains("chrom")).then_some(pid)
         })
+}
+
+/// Runs `cmd`, which must succeed, and parses its standard output as JSON.
+fn json_of(cmd: &mut std::process::Command) -> Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// `trawl crawl SEED -q --ignore-robots --render always ARGS…`.
@@ -439,36 +444,32 @@ fn scrape_renders_waits_and_screenshots() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("shot.png");
     let url = format!("{}js/loadmore.html", nginx.url());
-    let out = common::trawl()
-        .args([
-            "scrape",
-            &url,
-            "--ignore-robots",
-            "--render",
-            "--wait-for",
-            "li.row",
-            "-s",
-            "rows:list=li.row",
-            "--screenshot",
-        ])
-        .arg(&png)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = json_of(
+        common::trawl()
+            .args([
+                "scrape",
+                &url,
+                "--ignore-robots",
+                "--render",
+                "--wait-for",
+                "li.row",
+                "-s",
+                "rows:list=li.row",
+                "--screenshot",
+            ])
+            .arg(&png),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["fields"]["rows"].as_array().map(Vec::len), Some(5), "{v}");
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     // Without --render the list is empty: it is built by script.
-    let plain = common::trawl()
-        .args(["scrape", &url, "--ignore-robots", "-s", "rows:list=li.row"])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    let v = json_of(common::trawl().args([
+        "scrape",
+        &url,
+        "--ignore-robots",
+        "-s",
+        "rows:list=li.row",
+    ]));
     assert!(
         v["fields"]["rows"].as_array().is_none_or(Vec::is_empty),
         "{v}"
