@@ -289,9 +289,17 @@ impl Renderer {
 
     async fn put_back(&self, browser: &Arc<Browser>, key: ContextKey, tab: Tab) {
         let mut contexts = browser.contexts.lock().await;
-        if let Some(ctx) = contexts.get_mut(&key) {
-            ctx.idle.push(tab);
-            ctx.last_used = Instant::now();
+        match contexts.get_mut(&key) {
+            Some(ctx) => {
+                ctx.idle.push(tab);
+                ctx.last_used = Instant::now();
+            }
+            // Its context was closed meanwhile (the least recently used
+            // one, to make room): the tab goes with it.
+            None => {
+                drop(contexts);
+                self.close_tab(browser, tab).await;
+            }
         }
     }
 
