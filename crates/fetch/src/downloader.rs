@@ -154,6 +154,8 @@ pub struct Downloader {
     /// once a crawl, not at every cooldown.
     pauses_said: parking_lot::Mutex<HashSet<&'static str>>,
     last_publish: parking_lot::Mutex<Instant>,
+    /// When the renderer's state was last put into the stats.
+    last_render_publish: parking_lot::Mutex<Instant>,
     /// The browser tabs, when the crawl renders pages.
     renderer: Option<Arc<trawl_render::Renderer>>,
     /// What `render = "auto"` learned per URL pattern, and its counts.
@@ -483,6 +485,7 @@ impl Downloader {
             pause_noted: AtomicBool::new(false),
             pauses_said: parking_lot::Mutex::new(HashSet::new()),
             last_publish: parking_lot::Mutex::new(Instant::now()),
+            last_render_publish: parking_lot::Mutex::new(Instant::now()),
             renderer: None,
             auto: trawl_render::auto::AutoMemory::default(),
         })
@@ -807,12 +810,8 @@ impl Downloader {
         if !judged && self.autothrottle.is_none() && !limited {
             return;
         }
-        {
-            let mut last = self.last_publish.lock();
-            if !force && last.elapsed() < Duration::from_millis(250) {
-                return;
-            }
-            *last = Instant::now();
+        if !due(&self.last_publish, Duration::from_millis(250), force) {
+            return;
         }
         let mut value = serde_json::json!({});
         let now = Instant::now();
@@ -1579,13 +1578,8 @@ impl Downloader {
         let Some(renderer) = &self.renderer else {
             return;
         };
-        static LAST: parking_lot::Mutex<Option<Instant>> = parking_lot::Mutex::new(None);
-        {
-            let mut last = LAST.lock();
-            if !force && last.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
-                return;
-            }
-            *last = Some(Instant::now());
+        if !due(&self.last_render_publish, Duration::from_millis(500), force) {
+            return;
         }
         let mut value = renderer.stats().to_json();
         if self.auto.plain.load(Ordering::Relaxed) + self.auto.rendered.load(Ordering::Relaxed) > 0
@@ -1656,6 +1650,17 @@ impl Downloader {
         }
         Ok((buf.freeze(), false))
     }
+}
+
+/// Whether `every` has passed since `last` (or `force`); if so, `last`
+/// becomes now. Paces how often state is published into the stats.
+fn due(last: &parking_lot::Mutex<Instant>, every: Duration, force: bool) -> bool {
+    let mut last = last.lock();
+    if !force && last.elapsed() < every {
+        return false;
+    }
+    *last = Instant::now();
+    true
 }
 
 /// A request's own headers as a header map; a name or value that is not

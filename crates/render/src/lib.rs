@@ -279,7 +279,7 @@ impl Renderer {
             }
             Ok(_) => self.close_tab(&browser, tab).await,
             Err(RenderError::Crashed) => {
-                CrawlCounter::inc(&self.stats.crashes);
+                trawl_core::CrawlStats::inc(&self.stats.crashes);
                 self.close_tab(&browser, tab).await;
             }
             Err(_) => self.close_tab(&browser, tab).await,
@@ -409,7 +409,7 @@ impl Renderer {
             } else {
                 tracing::warn!("Chromium exited or stopped answering; restarting it.");
             }
-            CrawlCounter::inc(&self.stats.restarts);
+            trawl_core::CrawlStats::inc(&self.stats.restarts);
             // Pages still rendering in it fail; the process group is
             // killed when the last of them lets go.
             *slot = None;
@@ -496,24 +496,18 @@ impl Renderer {
             tracing::debug!(generation = b.generation, "Chromium stopped.");
             // Now, even if a page still holds the browser: SIGTERM (it
             // reaps its helpers), then SIGKILL to what is left.
-            let pid = b.pid as i32;
-            let _ = tokio::task::spawn_blocking(move || {
-                process::terminate_group(pid, Duration::from_secs(2))
-            })
-            .await;
+            // Taken out of the browser, which pages may still hold: they
+            // find it gone.
+            let process = b.process.lock().take();
+            if let Some(mut p) = process {
+                let _ =
+                    tokio::task::spawn_blocking(move || p.terminate(Duration::from_secs(2))).await;
+            }
         }
     }
 
     /// The browser's process id, while one runs.
     pub async fn browser_pid(&self) -> Option<u32> {
         self.browser.lock().await.as_ref().map(|b| b.pid)
-    }
-}
-
-/// Counter helpers shared with trawl-core's stats.
-struct CrawlCounter;
-impl CrawlCounter {
-    fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -258,30 +258,6 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// SIGTERM to a browser (whoever holds its process), up to `grace` for
-/// it to quit, then SIGKILL to its process group. Blocking.
-pub fn terminate_group(pgid: i32, grace: std::time::Duration) {
-    if pgid <= 0 {
-        return;
-    }
-    signal(pgid, libc::SIGTERM);
-    let end = std::time::Instant::now() + grace;
-    while std::time::Instant::now() < end {
-        // The browser leader gone (reaped, or a zombie): done waiting.
-        let state = std::fs::read_to_string(format!("/proc/{pgid}/stat")).ok();
-        let alive = state.as_deref().is_some_and(|s| {
-            s.rfind(')')
-                .and_then(|i| s[i + 1..].split_whitespace().next())
-                .is_some_and(|st| st != "Z")
-        });
-        if !alive {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    signal_group(pgid);
-}
-
 #[allow(unsafe_code)]
 fn signal(pid: i32, sig: libc::c_int) {
     // SAFETY: kill takes plain integers and touches no memory of ours.
