@@ -313,7 +313,7 @@ pub struct CrawlOpts {
     #[arg(long, default_value = "never", value_name = "never|auto|always")]
     pub render: trawl_core::RenderMode,
     /// Browser tabs rendering at once (apart from --concurrency).
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = at_least_one)]
     pub render_tabs: usize,
     /// Deadline of one rendered page (waits and actions included).
     #[arg(long, value_parser = positive_duration, default_value = "30s")]

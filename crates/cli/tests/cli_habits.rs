@@ -131,6 +131,8 @@ fn nonsense_limits_are_refused() {
         ("--connect-timeout", "0s"),
         ("-c", "0"),
         ("--per-host", "0"),
+        ("--render-tabs", "0"),
+        ("--render-timeout", "0s"),
     ] {
         let out = trawl()
             .args(["crawl", "http://127.0.0.1:1/", flag, value])
