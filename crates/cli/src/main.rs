@@ -1,46 +1,32 @@
-//! The `trawl` command: argument parsing, signals, progress and the summary.
+//! The `trawl` command: a thin binary over the library crates. It parses
+//! the command line ([`args`]), turns flags into a settings layer
+//! ([`flags`]), dispatches to one module per subcommand ([`commands`]) and
+//! runs crawls under the terminal ([`crawl`]: signals, progress, summary).
 //!
 //! This is the only place that uses `anyhow`; everything it drives lives in
 //! the library crates.
 
 mod args;
-mod distributed;
+mod commands;
+mod crawl;
+mod flags;
 mod progress;
 mod reload;
-mod run;
-mod scrape;
-mod sinks;
-mod spider;
 
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let matches = args::Cli::command().get_matches();
-    let mut cli = match args::Cli::from_arg_matches(&matches) {
+    let matches = flags::with_defaults(args::Cli::command()).get_matches();
+    let cli = match args::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    // A spider file's settings fill in only what the command line left
-    // alone: remember which options were given.
-    if let (args::Command::Run(run), Some(("run", sub))) = (&mut cli.command, matches.subcommand())
-    {
-        run.opts.given = sub
-            .ids()
-            .filter(|id| {
-                matches!(
-                    sub.value_source(id.as_str()),
-                    Some(clap::parser::ValueSource::CommandLine)
-                        | Some(clap::parser::ValueSource::EnvVariable)
-                )
-            })
-            .map(|id| id.to_string())
-            .collect();
-    }
     // `-q` means quiet: errors only (and no progress or summary).
     let quiet = match &cli.command {
-        args::Command::Crawl(c) => c.opts.quiet,
-        args::Command::Run(r) => r.opts.quiet,
-        args::Command::Worker(w) => w.opts.quiet,
+        args::Command::Crawl(c) => c.run.quiet,
+        args::Command::Run(r) => r.run.quiet,
+        args::Command::Worker(w) => w.run.quiet,
+        args::Command::Demo(d) => d.run.quiet,
         _ => false,
     };
     let filter = match cli.verbose {
@@ -68,7 +54,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(run::main(cli)) {
+    match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
             eprintln!("trawl: error: {error:#}");

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 use trawl_engine::Engine;
 use trawl_fetch::proxy::ProxySpec;
 
-use crate::args::CrawlOpts;
+use trawl_settings::{Effective, SpiderParts};
+
+use crate::crawl::Job;
 
 /// How often the proxy files' modification times are looked at.
 const POLL: Duration = Duration::from_secs(2);
@@ -22,42 +24,19 @@ type Lists = Vec<(String, Vec<ProxySpec>)>;
 /// Have `engine` take new proxy lists while it runs, when the crawl reads
 /// any from files (or has proxies at all: SIGHUP re-reads `--proxy`,
 /// `TRAWL_PROXIES` and the files).
-pub fn attach(engine: Engine, o: &CrawlOpts) -> Engine {
-    let Ok(first) = read_lists(o) else {
+pub fn attach(engine: Engine, job: &Job) -> Engine {
+    let settings = job.settings.clone();
+    let parts = job.parts();
+    let Ok(first) = settings.proxy_lists(&parts) else {
         return engine;
     };
     if first.iter().all(|(_, list)| list.is_empty()) {
         return engine;
     }
     let (tx, rx) = tokio::sync::watch::channel(first);
-    let o = o.clone();
-    tokio::spawn(async move { watch(o, tx).await });
+    let quiet = job.run.quiet;
+    tokio::spawn(async move { watch(settings, parts, quiet, tx).await });
     engine.with_proxy_reloads(rx)
-}
-
-/// Every pool's list as the command line and files give it now.
-fn read_lists(o: &CrawlOpts) -> anyhow::Result<Lists> {
-    let mut lists = vec![(
-        trawl_fetch::proxy::DEFAULT.to_string(),
-        crate::run::read_proxies(o)?,
-    )];
-    for pool in crate::run::read_proxy_pools(o)? {
-        lists.push((pool.name, pool.proxies));
-    }
-    Ok(lists)
-}
-
-/// The proxy files named on the command line.
-fn files(o: &CrawlOpts) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = o.proxy_file.iter().cloned().collect();
-    for flag in &o.proxy_pools {
-        if let Some((_, list)) = flag.split_once('=')
-            && let Some(path) = list.trim().strip_prefix('@')
-        {
-            files.push(PathBuf::from(path));
-        }
-    }
-    files
 }
 
 fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
@@ -67,7 +46,12 @@ fn modified(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
-async fn watch(o: CrawlOpts, tx: tokio::sync::watch::Sender<Lists>) {
+async fn watch(
+    settings: Effective,
+    parts: SpiderParts,
+    quiet: bool,
+    tx: tokio::sync::watch::Sender<Lists>,
+) {
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(error) => {
@@ -75,7 +59,7 @@ async fn watch(o: CrawlOpts, tx: tokio::sync::watch::Sender<Lists>) {
             None
         }
     };
-    let files = files(&o);
+    let files = settings.proxy_files();
     let mut seen = modified(&files);
     loop {
         let why = tokio::select! {
@@ -94,9 +78,9 @@ async fn watch(o: CrawlOpts, tx: tokio::sync::watch::Sender<Lists>) {
                 }
             } => "SIGHUP",
         };
-        match read_lists(&o) {
+        match settings.proxy_lists(&parts) {
             Ok(lists) => {
-                if !o.quiet {
+                if !quiet {
                     let total: usize = lists.iter().map(|(_, l)| l.len()).sum();
                     crate::progress::clear();
                     eprintln!("trawl: {why}: reloading the proxy lists ({total} proxies)");

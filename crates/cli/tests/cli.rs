@@ -233,7 +233,8 @@ fn bad_input_gets_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("invalid include regex"),
+        // The flag is named, with what is wrong with its value.
+        String::from_utf8_lossy(&out.stderr).contains("'--include <INCLUDE>': regex parse error"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -19,13 +19,16 @@
 //! - [`render`]: how a page is rendered in a browser (mode, waits, actions).
 
 pub mod canon;
+pub mod checkpoint;
 pub mod exchange;
 pub mod frontier;
 pub mod item;
+pub mod number;
 pub mod render;
 pub mod request;
 pub mod scope;
 pub mod sink;
+pub mod spider;
 pub mod stats;
 
 pub use canon::{canonicalize, host_key, parse_canonical};
@@ -36,5 +39,6 @@ pub use render::{RenderMode, RenderSpec};
 pub use request::{Prehashed, Request, fingerprint};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
 pub use sink::{Sink, SinkError};
+pub use spider::{Output, Response, Spider};
 pub use stats::{CrawlStats, SinkStats, SinkStatsSnapshot, StatsSnapshot};
 pub use url::Url;

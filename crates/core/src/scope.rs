@@ -22,6 +22,17 @@ pub enum ScopeMode {
     Any,
 }
 
+impl std::fmt::Display for ScopeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScopeMode::Host => "host",
+            ScopeMode::Domain => "domain",
+            ScopeMode::Prefix => "prefix",
+            ScopeMode::Any => "any",
+        })
+    }
+}
+
 impl std::str::FromStr for ScopeMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
+use trawl_core::Spider;
 use trawl_core::{
     CrawlStats, Frontier, FrontierError, Lease, Request, Scope, ScopeError, Sink, StatsSnapshot,
     canonicalize,
 };
 use trawl_fetch::{Downloader, FetchError, RequestOptions};
-use trawl_spider::Spider;
 
 use crate::config::CrawlConfig;
 use crate::parse::{Fetched, ParseContext, Parsed, parse};

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use trawl_core::{CrawlStats, Item, Lease, PageRecord, Request, Scope};
+use trawl_core::{Response, Spider};
 use trawl_extract::{charset, content_hash, extract_page, is_html};
 use trawl_fetch::FetchOutcome;
-use trawl_spider::{Response, Spider};
 
 /// A response on its way to the parse pool.
 pub struct Fetched {

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use regex::Regex;
 use serde_json::{Map, Number, Value};
 use trawl_core::Item;
-use trawl_extract::select::parse_number;
+use trawl_core::number::parse_number;
 
 use crate::spec::{CompileError, TransformOp, TransformSpec, regex};
 use crate::{ItemPipeline, RuleFilter, Verdict};

@@ -20,6 +20,7 @@
 pub mod csv;
 pub mod jsonl;
 pub mod memory;
+pub mod open;
 pub mod postgres;
 pub mod postgres_tables;
 pub mod rotating;
@@ -29,6 +30,7 @@ pub mod warc;
 pub use csv::{CsvOptions, CsvSink};
 pub use jsonl::JsonlSink;
 pub use memory::MemorySink;
+pub use open::{ItemSchema, OpenError, OutputContext};
 pub use spec::SinkSpec;
 pub use warc::WarcSink;
 

@@ -125,7 +125,7 @@ use trawl_pipeline::{
     DedupeSpec, DropSpec, Pipeline, StageSpec, TransformSpec, ValidateSpec, compile,
 };
 
-use crate::spider::{Output, Response, Spider};
+use trawl_core::spider::{Output, Response, Spider};
 
 /// A spider file that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
@@ -156,8 +156,10 @@ struct SpiderFile {
     pagination: Option<FollowSpec>,
     #[serde(default)]
     items: BTreeMap<String, ItemSpec>,
+    /// Crawl settings: read by `trawl-settings` (the same keys as the
+    /// command line's flags), not by the spider.
     #[serde(default)]
-    settings: Settings,
+    settings: toml::Table,
     /// Item pipeline stages, in order.
     #[serde(default)]
     pipeline: Vec<Spanned<StageSpec>>,
@@ -246,44 +248,6 @@ struct FieldSpec {
     default: Option<toml::Value>,
 }
 
-/// Crawl settings a spider file may carry.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub concurrency: Option<usize>,
-    pub per_host: Option<usize>,
-    /// e.g. "500ms".
-    pub delay: Option<String>,
-    /// host, domain, prefix or any.
-    pub scope: Option<String>,
-    pub max_depth: Option<u32>,
-    pub max_pages: Option<u64>,
-    pub output: Option<String>,
-    /// Where error records go (required fields missing).
-    pub errors: Option<String>,
-    pub obey_robots: Option<bool>,
-    /// Also start from the sitemaps listed in robots.txt (or /sitemap.xml).
-    pub sitemaps: Option<bool>,
-    /// Proxies to rotate through (URLs, as `--proxy`).
-    #[serde(default)]
-    pub proxies: Vec<String>,
-    /// round-robin, random, least-used or least-latency.
-    pub proxy_strategy: Option<String>,
-    /// Sticky sessions (proxy + cookie jar + identity).
-    pub sessions: Option<usize>,
-    /// "builtin", or a list of User-Agent strings to rotate.
-    pub user_agents: Option<toml::Value>,
-    /// Headers sent with every request.
-    #[serde(default)]
-    pub headers: indexmap::IndexMap<String, String>,
-    /// AutoThrottle on or off.
-    pub autothrottle: Option<bool>,
-    /// Host pattern → pool name ("direct", "default" or a `[proxy_pools]`
-    /// name), after the pools' own `hosts`.
-    #[serde(default)]
-    pub host_pools: indexmap::IndexMap<String, String>,
-}
-
 /// The selectors of a render spec, checked before the crawl starts.
 fn check_render(spec: &trawl_core::RenderSpec) -> Result<(), String> {
     use trawl_core::render::{Step, Until};
@@ -358,7 +322,8 @@ pub struct DeclarativeSpider {
     follow: Vec<Follow>,
     pagination: Option<Follow>,
     items: Vec<ItemRule>,
-    settings: Settings,
+    /// `[settings] sitemaps = true`: the crawl also starts from sitemaps.
+    sitemaps: bool,
     pipeline: Pipeline,
     sinks: Vec<trawl_sink::SinkSpec>,
     /// The `[proxy_pools]` tables; their `hosts` are in `host_pools`.
@@ -374,13 +339,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         before[nl + 1..].chars().count()
     }) + 1;
     (line, column)
-}
-
-/// The span of `[settings.host_pools]`'s key `pattern`.
-fn settings_host_pool_span(text: &str, pattern: &str) -> Option<Range<usize>> {
-    let doc = DeTable::parse(text).ok()?;
-    let table = doc.get_ref().get("settings")?.get_ref().get("host_pools")?;
-    Some(table.get_ref().get(pattern)?.span())
 }
 
 /// The span of a value inside the `index`th `[[pipeline]]` stage: `key`
@@ -453,9 +411,7 @@ impl DeclarativeSpider {
         let mut out = Vec::new();
         let rules = self.follow.iter().chain(self.pagination.as_ref());
         let callbacks: Vec<&str> = rules.filter_map(|f| f.callback.as_deref()).collect();
-        let goes_on = !self.follow.is_empty()
-            || self.pagination.is_some()
-            || self.settings.sitemaps == Some(true);
+        let goes_on = !self.follow.is_empty() || self.pagination.is_some() || self.sitemaps;
         for rule in &self.items {
             let called = callbacks.contains(&rule.name.as_str());
             match &rule.url_match {
@@ -585,22 +541,6 @@ impl DeclarativeSpider {
             };
             invalid(span, e.to_string())
         })?;
-        for (pattern, pool) in &file.settings.host_pools {
-            let at = || {
-                settings_host_pool_span(text, pattern)
-                    .or_else(|| file.proxy_pools.first().map(|(_, p)| p.span()))
-            };
-            let pattern: trawl_fetch::proxy::HostPattern = pattern
-                .parse()
-                .map_err(|e: trawl_fetch::proxy::HostPatternError| invalid(at(), e.to_string()))?;
-            routes
-                .group(pool)
-                .map_err(|e| invalid(at(), format!("settings.host_pools: {e}")))?;
-            host_pools.push(trawl_fetch::proxy::HostRule {
-                pattern,
-                pool: pool.clone(),
-            });
-        }
 
         let compile_follow = |f: &FollowSpec| -> Result<Follow, SpiderFileError> {
             let selector =
@@ -803,7 +743,7 @@ impl DeclarativeSpider {
             follow,
             pagination,
             items,
-            settings: file.settings,
+            sitemaps: file.settings.get("sitemaps") == Some(&toml::Value::Boolean(true)),
             pipeline,
             sinks: file.sinks,
             proxy_pools,
@@ -833,8 +773,8 @@ impl DeclarativeSpider {
         &self.proxy_pools
     }
 
-    /// Host rules: the pools' `hosts` in file order, then
-    /// `[settings.host_pools]`.
+    /// Host rules: the pools' `hosts` in file order (`[settings]
+    /// host_pools` are settings, added by `trawl-settings`).
     pub fn host_pools(&self) -> &[trawl_fetch::proxy::HostRule] {
         &self.host_pools
     }
@@ -857,11 +797,6 @@ impl DeclarativeSpider {
     /// The outputs the file's `[[sinks]]` tables ask for.
     pub fn sinks(&self) -> Vec<trawl_sink::SinkSpec> {
         self.sinks.clone()
-    }
-
-    /// The crawl settings the file carries.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     /// The item pipeline of the `[[pipeline]]` stages (empty without any).
@@ -1181,7 +1116,8 @@ price = { selector = ".price", type = "number", required = true }
             ["transform[0]", "validate[1]", "drop[2]", "dedupe[3]"]
         );
         assert_eq!(spider.proxy_pools().len(), 1);
-        assert_eq!(spider.host_pools().len(), 2);
+        // The pool's `hosts`; `[settings.host_pools]` is read by trawl-settings.
+        assert_eq!(spider.host_pools().len(), 1);
     }
 
     const POOLS: &str = r#"
@@ -1193,9 +1129,6 @@ strategy = "least-latency"
 hosts = ["*.shop.test", "api.test:8080"]
 [proxy_pools.dc]
 proxies = ["http://10.0.0.9:3128"]
-[settings.host_pools]
-"static.test" = "direct"
-"*" = "dc"
 [[follow]]
 selector = "a.item"
 callback = "item"
@@ -1221,21 +1154,16 @@ name = { selector = "h1" }
             Some(trawl_fetch::proxy::Strategy::LeastLatency)
         );
         assert_eq!(pools[1].strategy, None);
-        // Pools' hosts first, in file order, then [settings.host_pools].
+        // Pools' hosts, in file order.
         let rules: Vec<(String, String)> = spider
             .host_pools()
             .iter()
             .map(|r| (r.pattern.to_string(), r.pool.clone()))
             .collect();
-        let expected: Vec<(String, String)> = [
-            ("*.shop.test", "res"),
-            ("api.test:8080", "res"),
-            ("static.test", "direct"),
-            ("*", "dc"),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+        let expected: Vec<(String, String)> = [("*.shop.test", "res"), ("api.test:8080", "res")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(rules, expected);
 
         let url = Url::parse("http://e.com/list").unwrap();
@@ -1272,7 +1200,7 @@ name = { selector = "h1" }
         let e = bad("proxy_pool = \"res\"", "proxy_pool = \"rez\"");
         assert!(
             e.starts_with(
-                "s.toml:16:14: unknown proxy pool \"rez\" (known: default, direct, res, dc)"
+                "s.toml:13:14: unknown proxy pool \"rez\" (known: default, direct, res, dc)"
             ),
             "{e}"
         );
@@ -1288,14 +1216,6 @@ name = { selector = "h1" }
             e.starts_with("s.toml:7:25:") && e.contains("invalid host pattern"),
             "{e}"
         );
-        let e = bad(
-            "\"static.test\" = \"direct\"",
-            "\"static.test\" = \"drect\"",
-        );
-        assert!(
-            e.starts_with("s.toml:11:17:") && e.contains("unknown proxy pool \"drect\""),
-            "{e}"
-        );
         let e = bad("[proxy_pools.dc]", "[proxy_pools.direct]");
         assert!(e.contains("reserved"), "{e}");
         let e = bad("proxies = [\"http://10.0.0.9:3128\"]", "proxies = []");
@@ -1304,7 +1224,7 @@ name = { selector = "h1" }
             "\"X-Requested-With\" = \"XMLHttpRequest\"",
             "\"X-Bad\" = \"a\\nb\"",
         );
-        assert!(e.starts_with("s.toml:17:11:") && e.contains("x-bad"), "{e}");
+        assert!(e.starts_with("s.toml:14:11:") && e.contains("x-bad"), "{e}");
     }
 
     #[test]
@@ -1553,12 +1473,11 @@ mod reference {
 
     #[test]
     fn reference_documents_every_key() {
-        let sections: [(&str, Vec<&str>); 7] = [
+        let sections: [(&str, Vec<&str>); 6] = [
             ("## Top level", keys::<SpiderFile>()),
             ("## `[[follow]]`", keys::<FollowSpec>()),
             ("## `[items.NAME]`", keys::<ItemSpec>()),
             ("### Field rules", keys::<FieldSpec>()),
-            ("## `[settings]`", keys::<Settings>()),
             ("## `[proxy_pools.NAME]`", keys::<PoolSpec>()),
             ("## `render`", keys::<trawl_core::RenderSpec>()),
         ];

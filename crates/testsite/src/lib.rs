@@ -52,9 +52,13 @@ mod body;
 mod compress;
 mod config;
 mod defense;
+#[cfg(feature = "fixtures")]
 pub mod js_site;
+#[cfg(feature = "fixtures")]
 pub mod nginx;
+#[cfg(feature = "fixtures")]
 pub mod postgres;
+#[cfg(feature = "fixtures")]
 pub mod proxies;
 mod render;
 mod rng;
@@ -64,6 +68,7 @@ mod shop;
 mod site;
 mod stats;
 mod tls;
+#[cfg(feature = "fixtures")]
 pub mod tmpfs;
 
 pub use config::{

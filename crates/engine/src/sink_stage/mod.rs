@@ -23,7 +23,7 @@
 //! [`checkpoint`]): a persistent frontier stores both in one atomic write,
 //! which is what makes the output exactly-once across `kill -9` and resume.
 
-pub mod checkpoint;
+pub use trawl_core::checkpoint;
 pub mod dead_letter;
 mod worker;
 
@@ -36,7 +36,6 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use trawl_core::{CrawlStats, Exchange, Frontier, Item, Lease, Sink, SinkStats};
 
-pub use checkpoint::{position_in, single_position};
 use worker::{Batch, Completion, Feed, Outcome, Worker};
 
 use crate::config::SinkOptions;
@@ -290,7 +289,7 @@ impl Dispatcher {
             }
             CrawlStats::add(&self.stats.items_written, done.items);
             self.acked.extend(done.positions);
-            let checkpoint = checkpoint::encode(&self.acked);
+            let checkpoint = trawl_core::checkpoint::encode(&self.acked);
             let frontier = &self.frontier;
             let leases = &done.leases;
             let ack = || frontier.ack_batch(leases, Some(checkpoint.clone()));

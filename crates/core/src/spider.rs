@@ -1,6 +1,7 @@
-//! The `Spider` trait.
+//! The `Spider` trait: the seam between the engine and whatever turns
+//! pages into items (a declarative spider file, a Rust spider).
 
-use trawl_core::{Item, Request, Url};
+use crate::{Item, Request, Url};
 
 /// A fetched page as a spider sees it.
 pub struct Response<'a> {

@@ -1,17 +1,46 @@
-//! Opening the outputs of a crawl: `-o`, `--sink` specs and a spider file's
-//! `[[sinks]]`, each resumed at its checkpointed position when a crawl
-//! resumes.
+//! Opening outputs from their specs: each sink builds itself from its
+//! [`SinkSpec`] (as Vector's `SinkConfig::build`), resumed at its
+//! checkpointed position when a crawl resumes. A new kind of sink is a
+//! spec variant and an arm here; nothing outside this crate changes.
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use trawl_core::Sink;
-use trawl_engine::sink_stage::{position_in, single_position};
-use trawl_sink::postgres::{ColumnType, WriteMode};
-use trawl_sink::postgres_tables::{PostgresTables, TableSchema, Tables};
-use trawl_sink::spec::PgMode;
-use trawl_sink::warc::WarcSink;
-use trawl_sink::{CsvOptions, CsvSink, JsonlSink, SinkSpec};
+use trawl_core::checkpoint::{position_in, single_position};
+use trawl_core::{Sink, SinkError};
+
+use crate::postgres::{ColumnType, WriteMode};
+use crate::postgres_tables::{PostgresTables, TableSchema, Tables};
+use crate::spec::PgMode;
+use crate::warc::WarcSink;
+use crate::{CsvOptions, CsvSink, JsonlSink, SinkSpec};
+
+/// An output that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The sink's error is in the message (not chained as a source, so
+    /// error reports don't print it twice).
+    #[error("{what}: {error}")]
+    Sink { what: String, error: SinkError },
+    #[error("two outputs write {0}")]
+    SameTarget(String),
+}
+
+trait Context<T> {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, OpenError>;
+    fn context(self, what: &str) -> Result<T, OpenError>;
+}
+
+impl<T> Context<T> for Result<T, SinkError> {
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, OpenError> {
+        self.map_err(|error| OpenError::Sink {
+            what: what(),
+            error,
+        })
+    }
+    fn context(self, what: &str) -> Result<T, OpenError> {
+        self.with_context(|| what.to_string())
+    }
+}
 
 /// An item type's fields, in order, with their declared types
 /// ("text", "number", "integer", "bool", "date", "list", "json").
@@ -39,7 +68,7 @@ pub struct OutputContext<'a> {
 pub async fn open_all(
     specs: &[SinkSpec],
     ctx: &OutputContext<'_>,
-) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+) -> Result<Vec<Box<dyn Sink>>, OpenError> {
     let mut sinks = Vec::with_capacity(specs.len());
     for spec in specs {
         sinks.push(open(spec, ctx, specs.len() == 1).await?);
@@ -58,7 +87,7 @@ pub async fn open(
     spec: &SinkSpec,
     ctx: &OutputContext<'_>,
     only: bool,
-) -> anyhow::Result<Box<dyn Sink>> {
+) -> Result<Box<dyn Sink>, OpenError> {
     Ok(match spec {
         SinkSpec::Jsonl {
             path,
@@ -66,14 +95,16 @@ pub async fn open(
             rotate_rows,
             rotate_bytes,
         } => {
-            let opts = trawl_sink::jsonl::JsonlOptions {
+            let opts = crate::jsonl::JsonlOptions {
                 gzip: *gzip,
                 rotate_rows: *rotate_rows,
                 rotate_bytes: *rotate_bytes,
             };
             let name = JsonlSink::open_name(path);
             let sink = match position(ctx, &name, only) {
-                _ if path == Path::new("-") => JsonlSink::open_with(path, opts, true)?,
+                _ if path == Path::new("-") => {
+                    JsonlSink::open_with(path, opts, true).context("opening standard output")?
+                }
                 Some(pos) if path.exists() => JsonlSink::resume_with(path, opts, pos)
                     .with_context(|| format!("resuming {}", path.display()))?,
                 None if ctx.checkpoint.is_some() && path.exists() => {
@@ -117,6 +148,10 @@ pub async fn open(
             items,
         } => {
             std::fs::create_dir_all(dir)
+                .map_err(|error| SinkError::Io {
+                    target: dir.display().to_string(),
+                    error,
+                })
                 .with_context(|| format!("creating the WARC directory {}", dir.display()))?;
             let name = WarcSink::open_name(dir, prefix);
             let sink = match ctx.checkpoint {
@@ -225,22 +260,15 @@ fn table_schema(s: &ItemSchema) -> TableSchema {
     }
 }
 
-/// `--sink` arguments, checked.
-pub fn parse_specs(args: &[String]) -> anyhow::Result<Vec<SinkSpec>> {
-    args.iter()
-        .map(|a| SinkSpec::parse_cli(a).map_err(anyhow::Error::from))
-        .collect()
-}
-
 /// Refuse two outputs writing the same file or directory.
-pub fn check_distinct(specs: &[SinkSpec]) -> anyhow::Result<()> {
+pub fn check_distinct(specs: &[SinkSpec]) -> Result<(), OpenError> {
     let mut seen = std::collections::HashSet::new();
     for s in specs {
         if let Some(p) = s.local_path()
             && p != Path::new("-")
             && !seen.insert(std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
         {
-            bail!("two outputs write {}", p.display());
+            return Err(OpenError::SameTarget(p.display().to_string()));
         }
     }
     Ok(())

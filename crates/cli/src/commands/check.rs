@@ -1,0 +1,46 @@
+//! `trawl check spider.toml`: everything `run` would refuse, without
+//! crawling: the rules, and the settings (the file's, the environment's
+//! and the flags') built exactly as `run` builds them.
+
+use trawl_spider::{DeclarativeSpider, Spider};
+
+use super::EXIT_BAD_INPUT;
+use crate::args::CheckArgs;
+use crate::crawl::spider_parts;
+use crate::flags::{Files, load};
+
+pub fn run(args: &CheckArgs) -> u8 {
+    let path = args.spider.display().to_string();
+    let text = match std::fs::read_to_string(&args.spider) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("trawl: {path}: {error}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let spider = match DeclarativeSpider::from_str(&path, &text) {
+        Ok(spider) => spider,
+        Err(error) => {
+            eprintln!("trawl: {error}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let files = Files {
+        spider: Some((&args.spider, &text)),
+    };
+    let built = load(&args.settings, files)
+        .and_then(|settings| Ok(settings.build(spider.start_urls(), &spider_parts(&spider))?));
+    if let Err(error) = built {
+        eprintln!("trawl: {error:#}");
+        return EXIT_BAD_INPUT;
+    }
+    for warning in spider.warnings() {
+        eprintln!("{path}: warning: {warning}");
+    }
+    println!(
+        "{path}: ok: spider {:?}, {} start URL(s)",
+        spider.name(),
+        spider.start_urls().len()
+    );
+    0
+}

@@ -1,0 +1,30 @@
+//! One module per subcommand. Each parses what is its own, loads the
+//! settings ([`crate::flags::load`]) and hands a crawl to
+//! [`crate::crawl`]; no command calls another.
+
+mod check;
+mod config;
+mod crawl;
+mod demo;
+mod run;
+pub mod scrape;
+mod status;
+mod worker;
+
+use crate::args::{Cli, Command};
+
+/// Exit code for a spider file or settings that cannot be used.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Crawl(args) => crawl::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
+        Command::Status(args) => status::run(&args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Check(args) => Ok(check::run(&args)),
+        Command::Scrape(args) => scrape::run(&args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Config(args) => config::run(&args),
+    }
+}
