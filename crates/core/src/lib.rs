@@ -20,6 +20,7 @@
 
 pub mod canon;
 pub mod checkpoint;
+pub mod config;
 pub mod exchange;
 pub mod frontier;
 pub mod item;

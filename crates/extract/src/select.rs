@@ -75,6 +75,27 @@ pub enum FieldType {
     List,
 }
 
+impl std::str::FromStr for FieldType {
+    type Err = String;
+
+    /// `string`, `number`, `integer`, `bool`, `date` or `list`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "string" => FieldType::String,
+            "number" => FieldType::Number,
+            "integer" => FieldType::Integer,
+            "bool" => FieldType::Bool,
+            "date" => FieldType::Date,
+            "list" => FieldType::List,
+            other => {
+                return Err(format!(
+                    "unknown type {other:?}: expected string, number, integer, bool, date or list"
+                ));
+            }
+        })
+    }
+}
+
 /// One field to extract from a page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldRule {

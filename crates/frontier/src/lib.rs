@@ -12,6 +12,7 @@
 pub mod embedded;
 pub mod memory;
 pub mod redis;
+mod ring;
 pub mod spec;
 #[doc(hidden)]
 pub mod testing;

@@ -11,13 +11,15 @@
 //! The seen-set keeps a 128-bit fingerprint of every canonical URL ever
 //! accepted (16 bytes a URL instead of the string).
 
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Request};
+
+use crate::ring::{HostRing, HostWork};
 
 /// A queued request, ordered by priority (higher first), then by arrival.
 struct Queued {
@@ -50,14 +52,14 @@ impl Ord for Queued {
 #[derive(Default)]
 struct HostQueue {
     queue: BinaryHeap<Queued>,
-    /// Leases of this host whose fetch is not over (the politeness limit).
-    fetching: usize,
     /// Leases of this host not yet acknowledged.
     leased: usize,
-    /// Not before this instant (Retry-After and the like).
-    not_before: Option<Instant>,
-    /// Whether the host's key is in `ready` right now.
-    in_ready: bool,
+}
+
+impl HostWork for HostQueue {
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty()
+    }
 }
 
 /// Fingerprints are random already: no need to hash them again.
@@ -66,8 +68,7 @@ type FingerprintSet = HashSet<[u8; 16], Prehashed>;
 #[derive(Default)]
 struct Inner {
     seen: FingerprintSet,
-    hosts: HashMap<String, HostQueue>,
-    ready: VecDeque<String>,
+    hosts: HostRing<HostQueue>,
     /// Outstanding leases, and whether each is still fetching.
     leases: HashMap<u64, (Lease, bool)>,
     next_id: u64,
@@ -95,49 +96,6 @@ impl MemoryFrontier {
     }
 }
 
-impl Inner {
-    /// Put `host` in the ready ring if it can be leased from now.
-    fn maybe_ready(&mut self, host: &str, limit: usize, now: Instant) {
-        if let Some(h) = self.hosts.get_mut(host) {
-            let backing_off = h.not_before.is_some_and(|t| t > now);
-            if !h.in_ready && !h.queue.is_empty() && h.fetching < limit && !backing_off {
-                h.in_ready = true;
-                self.ready.push_back(host.to_string());
-            }
-        }
-    }
-
-    /// Re-admit hosts whose back-off has expired.
-    fn wake_deferred(&mut self, limit: usize, now: Instant) {
-        let due: Vec<String> = self
-            .hosts
-            .iter()
-            .filter(|(_, h)| h.not_before.is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for host in due {
-            if let Some(h) = self.hosts.get_mut(&host) {
-                h.not_before = None;
-            }
-            self.maybe_ready(&host, limit, now);
-        }
-    }
-
-    fn drop_host_if_idle(&mut self, host: &str) {
-        if self
-            .hosts
-            .get(host)
-            .is_some_and(|h| h.queue.is_empty() && h.leased == 0 && h.not_before.is_none())
-        {
-            self.hosts.remove(host);
-        }
-    }
-
-    fn next_deferred(&self) -> Option<Instant> {
-        self.hosts.values().filter_map(|h| h.not_before).min()
-    }
-}
-
 #[async_trait::async_trait]
 impl Frontier for MemoryFrontier {
     async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError> {
@@ -159,14 +117,9 @@ impl Frontier for MemoryFrontier {
                     seq: inner.next_seq,
                     request: req,
                 };
-                inner
-                    .hosts
-                    .entry(host.clone())
-                    .or_default()
-                    .queue
-                    .push(queued);
+                inner.hosts.entry(&host).work.queue.push(queued);
                 inner.queued += 1;
-                inner.maybe_ready(&host, self.host_limit, now);
+                inner.hosts.offer(&host, self.host_limit, now);
                 added += 1;
             }
         }
@@ -180,21 +133,16 @@ impl Frontier for MemoryFrontier {
         let now = Instant::now();
         let mut out = Vec::new();
         let mut inner = self.inner.lock();
-        if inner.hosts.values().any(|h| h.not_before.is_some()) {
-            inner.wake_deferred(self.host_limit, now);
-        }
+        inner.hosts.wake_due(self.host_limit, now);
         while out.len() < max {
-            let Some(host) = inner.ready.pop_front() else {
+            let Some(host) = inner.hosts.next_ready() else {
                 break;
             };
-            let Some(h) = inner.hosts.get_mut(&host) else {
+            let h = inner.hosts.entry(&host);
+            let Some(Queued { request, .. }) = h.work.queue.pop() else {
                 continue;
             };
-            h.in_ready = false;
-            let Some(Queued { request, .. }) = h.queue.pop() else {
-                continue;
-            };
-            h.leased += 1;
+            h.work.leased += 1;
             h.fetching += 1;
             inner.queued -= 1;
             inner.next_id += 1;
@@ -204,7 +152,7 @@ impl Frontier for MemoryFrontier {
                 host: host.clone(),
             };
             inner.leases.insert(lease.id, (lease.clone(), true));
-            inner.maybe_ready(&host, self.host_limit, now);
+            inner.hosts.offer(&host, self.host_limit, now);
             out.push(lease);
         }
         Ok(out)
@@ -217,12 +165,10 @@ impl Frontier for MemoryFrontier {
             let Some((_, fetching)) = inner.leases.get_mut(&lease.id) else {
                 return Err(FrontierError::UnknownLease(lease.id));
             };
-            if std::mem::replace(fetching, false)
-                && let Some(h) = inner.hosts.get_mut(&lease.host)
-            {
-                h.fetching = h.fetching.saturating_sub(1);
+            if std::mem::replace(fetching, false) {
+                inner.hosts.finished(&lease.host);
             }
-            inner.maybe_ready(&lease.host, self.host_limit, now);
+            inner.hosts.offer(&lease.host, self.host_limit, now);
         }
         self.notify.notify_waiters();
         Ok(())
@@ -236,13 +182,15 @@ impl Frontier for MemoryFrontier {
                 return Err(FrontierError::UnknownLease(lease.id));
             };
             if let Some(h) = inner.hosts.get_mut(&lease.host) {
-                h.leased = h.leased.saturating_sub(1);
+                h.work.leased = h.work.leased.saturating_sub(1);
                 if fetching {
                     h.fetching = h.fetching.saturating_sub(1);
                 }
             }
-            inner.maybe_ready(&lease.host, self.host_limit, now);
-            inner.drop_host_if_idle(&lease.host);
+            inner.hosts.offer(&lease.host, self.host_limit, now);
+            inner
+                .hosts
+                .remove_if(&lease.host, |h| h.queue.is_empty() && h.leased == 0);
         }
         self.notify.notify_waiters();
         Ok(())
@@ -255,19 +203,19 @@ impl Frontier for MemoryFrontier {
             let Some((lease, fetching)) = inner.leases.remove(&lease.id) else {
                 return Err(FrontierError::UnknownLease(lease.id));
             };
-            let h = inner.hosts.entry(lease.host.clone()).or_default();
-            h.leased = h.leased.saturating_sub(1);
+            let h = inner.hosts.entry(&lease.host);
+            h.work.leased = h.work.leased.saturating_sub(1);
             if fetching {
                 h.fetching = h.fetching.saturating_sub(1);
             }
             // Back at the head of its priority class.
-            h.queue.push(Queued {
+            h.work.queue.push(Queued {
                 priority: lease.request.priority,
                 seq: 0,
                 request: lease.request,
             });
             inner.queued += 1;
-            inner.maybe_ready(&lease.host, self.host_limit, now);
+            inner.hosts.offer(&lease.host, self.host_limit, now);
         }
         self.notify.notify_waiters();
         Ok(())
@@ -275,13 +223,7 @@ impl Frontier for MemoryFrontier {
 
     async fn defer_host(&self, host: &str, delay: Duration) -> Result<(), FrontierError> {
         let until = Instant::now() + delay;
-        let mut inner = self.inner.lock();
-        let h = inner.hosts.entry(host.to_string()).or_default();
-        h.not_before = Some(h.not_before.map_or(until, |t| t.max(until)));
-        if h.in_ready {
-            h.in_ready = false;
-            inner.ready.retain(|k| k != host);
-        }
+        self.inner.lock().hosts.defer(host, until);
         Ok(())
     }
 
@@ -289,11 +231,11 @@ impl Frontier for MemoryFrontier {
         let notified = self.notify.notified();
         let deadline = {
             let inner = self.inner.lock();
-            if !inner.ready.is_empty() {
+            if inner.hosts.has_ready() {
                 return;
             }
             let cap = Instant::now() + timeout;
-            inner.next_deferred().map_or(cap, |t| t.min(cap))
+            inner.hosts.next_due().map_or(cap, |t| t.min(cap))
         };
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
@@ -304,7 +246,7 @@ impl Frontier for MemoryFrontier {
             queued: inner.queued,
             leased: inner.leases.len() as u64,
             seen: inner.seen.len() as u64,
-            hosts: inner.hosts.len() as u64,
+            hosts: inner.hosts.host_count() as u64,
         })
     }
 }

@@ -331,15 +331,7 @@ pub struct DeclarativeSpider {
     host_pools: Vec<trawl_fetch::proxy::HostRule>,
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-        before[nl + 1..].chars().count()
-    }) + 1;
-    (line, column)
-}
+use trawl_core::config::line_col;
 
 /// The span of a value inside the `index`th `[[pipeline]]` stage: `key`
 /// walks tables by key and arrays by index (see
@@ -656,22 +648,12 @@ impl DeclarativeSpider {
                     field.clone(),
                     spec.kind.clone().unwrap_or_else(|| "text".to_string()),
                 ));
-                let kind = match spec.kind.as_deref().unwrap_or("string") {
-                    "string" => FieldType::String,
-                    "number" => FieldType::Number,
-                    "integer" => FieldType::Integer,
-                    "bool" => FieldType::Bool,
-                    "date" => FieldType::Date,
-                    "list" => FieldType::List,
-                    other => {
-                        return Err(invalid(
-                            Some(span),
-                            format!(
-                                "field `{field}`: unknown type {other:?}: expected string, number, integer, bool, date or list"
-                            ),
-                        ));
-                    }
-                };
+                let kind: FieldType = spec
+                    .kind
+                    .as_deref()
+                    .unwrap_or("string")
+                    .parse()
+                    .map_err(|e| invalid(Some(span.clone()), format!("field `{field}`: {e}")))?;
                 let source = match (&spec.attr, spec.html) {
                     (Some(a), _) => Source::Attr(a.clone()),
                     (None, true) => Source::Html,
@@ -1421,40 +1403,10 @@ key = ["sku"]
 /// code), and every example in it is a valid spider file.
 #[cfg(test)]
 mod reference {
-    use serde::de::{self, Deserializer, Visitor};
-
     use super::*;
 
-    /// A deserializer that only records the field names a struct asks for.
-    struct FieldNames<'a>(&'a mut Vec<&'static str>);
-
-    impl<'de> Deserializer<'de> for FieldNames<'_> {
-        type Error = de::value::Error;
-
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _visitor: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0.extend_from_slice(fields);
-            Err(de::Error::custom("field names recorded"))
-        }
-
-        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-            bytes byte_buf option unit unit_struct newtype_struct seq tuple
-            tuple_struct map enum identifier ignored_any
-        }
-    }
-
     fn keys<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
-        let mut names = Vec::new();
-        let _ = T::deserialize(FieldNames(&mut names));
+        let names = trawl_core::config::field_names::<T>();
         assert!(!names.is_empty());
         names
     }

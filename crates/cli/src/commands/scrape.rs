@@ -23,17 +23,9 @@ pub fn parse_select(spec: &str) -> anyhow::Result<FieldRule> {
         Some((n, t)) => (n, t),
         None => (head, "string"),
     };
-    let kind = match kind {
-        "string" => FieldType::String,
-        "number" => FieldType::Number,
-        "integer" => FieldType::Integer,
-        "bool" => FieldType::Bool,
-        "date" => FieldType::Date,
-        "list" => FieldType::List,
-        other => bail!(
-            "--select {spec:?}: unknown type {other:?} (string, number, integer, bool, date, list)"
-        ),
-    };
+    let kind: FieldType = kind
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--select {spec:?}: {e}"))?;
     let (selector, source) = if trawl_extract::xpath::looks_like_xpath(selector) {
         // XPath says `@attr` itself.
         (selector, Source::Text)

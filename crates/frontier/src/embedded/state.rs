@@ -1,6 +1,6 @@
 //! The `DiskFrontier` implementation (see the module documentation).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,6 +9,8 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use trawl_core::{Frontier, FrontierError, FrontierStats, Lease, Prehashed, Request};
+
+use crate::ring::{HostRing, HostWork};
 
 /// Memtable size per keyspace.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
@@ -89,21 +91,22 @@ fn mark_ready(dir: &Path) -> Result<(), FrontierError> {
 struct Host {
     /// Requests of this host on disk and not leased.
     queued: u64,
-    /// Leases whose fetch is not over (the politeness limit).
-    fetching: usize,
     /// Key of the last request read from disk; the next read starts after it.
     cursor: Option<Vec<u8>>,
     /// Leases given back (read again before the disk).
     /// By key, so they come out in queue order.
     returned: BTreeMap<Vec<u8>, Request>,
-    not_before: Option<Instant>,
-    in_ready: bool,
+}
+
+impl HostWork for Host {
+    fn has_work(&self) -> bool {
+        self.queued > 0 || !self.returned.is_empty()
+    }
 }
 
 #[derive(Default)]
 struct State {
-    hosts: HashMap<String, Host>,
-    ready: VecDeque<String>,
+    hosts: HostRing<Host>,
     /// Lease id → (lease, its queue key, still fetching).
     leases: HashMap<u64, (Lease, Vec<u8>, bool)>,
     next_id: u64,
@@ -191,7 +194,7 @@ impl DiskFrontier {
         for guard in queue.iter() {
             let key = guard.key().map_err(|e| storage("scanning the queue", e))?;
             if let Some(host) = host_of_key(&key) {
-                state.hosts.entry(host.to_string()).or_default().queued += 1;
+                state.hosts.entry(host).work.queued += 1;
                 state.queued += 1;
             }
         }
@@ -205,14 +208,11 @@ impl DiskFrontier {
             host_limit: host_limit.max(1),
             notify: Notify::new(),
         };
-        {
-            let mut state = frontier.state.lock();
-            let hosts: Vec<String> = state.hosts.keys().cloned().collect();
-            let now = Instant::now();
-            for host in hosts {
-                frontier.maybe_ready(&mut state, &host, now);
-            }
-        }
+        frontier
+            .state
+            .lock()
+            .hosts
+            .offer_all(frontier.host_limit, Instant::now());
         Ok(frontier)
     }
 
@@ -268,17 +268,6 @@ impl DiskFrontier {
     /// Whether this state directory already holds a crawl.
     pub fn is_resumed(&self) -> bool {
         self.state.lock().seen > 0
-    }
-
-    fn maybe_ready(&self, state: &mut State, host: &str, now: Instant) {
-        if let Some(h) = state.hosts.get_mut(host) {
-            let backing_off = h.not_before.is_some_and(|t| t > now);
-            let has_work = h.queued > 0 || !h.returned.is_empty();
-            if !h.in_ready && has_work && h.fetching < self.host_limit && !backing_off {
-                h.in_ready = true;
-                state.ready.push_back(host.to_string());
-            }
-        }
     }
 
     /// Read the next unleased request of `host` from disk.
@@ -375,7 +364,7 @@ impl Frontier for DiskFrontier {
             }
             let added = fresh.len();
             for (host, key, req) in fresh {
-                let h = state.hosts.entry(host.clone()).or_default();
+                let h = &mut state.hosts.entry(&host).work;
                 if h.cursor.as_ref().is_some_and(|c| key < *c) {
                     // Higher priority than what the host's disk reads have
                     // passed: served from memory, in key order, before them.
@@ -384,7 +373,7 @@ impl Frontier for DiskFrontier {
                     h.queued += 1;
                     state.queued += 1;
                 }
-                self.maybe_ready(&mut state, &host, now);
+                state.hosts.offer(&host, self.host_limit, now);
             }
             added
         };
@@ -397,27 +386,13 @@ impl Frontier for DiskFrontier {
         let mut out = Vec::new();
         let mut guard = self.state.lock();
         let state = &mut *guard;
-        let due: Vec<String> = state
-            .hosts
-            .iter()
-            .filter(|(_, h)| h.not_before.is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for host in due {
-            if let Some(h) = state.hosts.get_mut(&host) {
-                h.not_before = None;
-            }
-            self.maybe_ready(state, &host, now);
-        }
+        state.hosts.wake_due(self.host_limit, now);
         while out.len() < max {
-            let Some(host) = state.ready.pop_front() else {
+            let Some(host) = state.hosts.next_ready() else {
                 break;
             };
             let (returned, cursor) = match state.hosts.get_mut(&host) {
-                Some(h) => {
-                    h.in_ready = false;
-                    (h.returned.pop_first(), h.cursor.clone())
-                }
+                Some(h) => (h.work.returned.pop_first(), h.work.cursor.clone()),
                 None => continue,
             };
             let next = match returned {
@@ -425,21 +400,19 @@ impl Frontier for DiskFrontier {
                 None => {
                     let next = self.next_from_disk(&host, cursor.as_deref())?;
                     if let (Some((key, _)), Some(h)) = (&next, state.hosts.get_mut(&host)) {
-                        h.cursor = Some(key.clone());
-                        h.queued = h.queued.saturating_sub(1);
+                        h.work.cursor = Some(key.clone());
+                        h.work.queued = h.work.queued.saturating_sub(1);
                         state.queued = state.queued.saturating_sub(1);
                     } else if let Some(h) = state.hosts.get_mut(&host) {
                         // Counters said there was work but the disk has none.
-                        state.queued = state.queued.saturating_sub(h.queued);
-                        h.queued = 0;
+                        state.queued = state.queued.saturating_sub(h.work.queued);
+                        h.work.queued = 0;
                     }
                     next
                 }
             };
             let Some((key, request)) = next else { continue };
-            if let Some(h) = state.hosts.get_mut(&host) {
-                h.fetching += 1;
-            }
+            state.hosts.started(&host);
             state.next_id += 1;
             let lease = Lease {
                 id: state.next_id,
@@ -447,7 +420,7 @@ impl Frontier for DiskFrontier {
                 host: host.clone(),
             };
             state.leases.insert(lease.id, (lease.clone(), key, true));
-            self.maybe_ready(state, &host, now);
+            state.hosts.offer(&host, self.host_limit, now);
             out.push(lease);
         }
         Ok(out)
@@ -461,12 +434,10 @@ impl Frontier for DiskFrontier {
             let Some((_, _, fetching)) = state.leases.get_mut(&lease.id) else {
                 return Err(FrontierError::UnknownLease(lease.id));
             };
-            if std::mem::replace(fetching, false)
-                && let Some(h) = state.hosts.get_mut(&lease.host)
-            {
-                h.fetching = h.fetching.saturating_sub(1);
+            if std::mem::replace(fetching, false) {
+                state.hosts.finished(&lease.host);
             }
-            self.maybe_ready(state, &lease.host, now);
+            state.hosts.offer(&lease.host, self.host_limit, now);
         }
         self.notify.notify_waiters();
         Ok(())
@@ -500,10 +471,10 @@ impl Frontier for DiskFrontier {
                 .commit()
                 .map_err(|e| storage("acknowledging leases", e))?;
             for (host, fetching) in done {
-                if let Some(h) = state.hosts.get_mut(&host).filter(|_| fetching) {
-                    h.fetching = h.fetching.saturating_sub(1);
+                if fetching {
+                    state.hosts.finished(&host);
                 }
-                self.maybe_ready(&mut state, &host, now);
+                state.hosts.offer(&host, self.host_limit, now);
             }
         }
         self.notify.notify_waiters();
@@ -543,12 +514,12 @@ impl Frontier for DiskFrontier {
             let Some((lease, key, fetching)) = state.leases.remove(&lease.id) else {
                 return Err(FrontierError::UnknownLease(lease.id));
             };
-            let h = state.hosts.entry(lease.host.clone()).or_default();
+            let h = state.hosts.entry(&lease.host);
             if fetching {
                 h.fetching = h.fetching.saturating_sub(1);
             }
-            h.returned.insert(key, lease.request);
-            self.maybe_ready(&mut state, &lease.host, now);
+            h.work.returned.insert(key, lease.request);
+            state.hosts.offer(&lease.host, self.host_limit, now);
         }
         self.notify.notify_waiters();
         Ok(())
@@ -556,13 +527,7 @@ impl Frontier for DiskFrontier {
 
     async fn defer_host(&self, host: &str, delay: Duration) -> Result<(), FrontierError> {
         let until = Instant::now() + delay;
-        let mut state = self.state.lock();
-        let h = state.hosts.entry(host.to_string()).or_default();
-        h.not_before = Some(h.not_before.map_or(until, |t| t.max(until)));
-        if h.in_ready {
-            h.in_ready = false;
-            state.ready.retain(|k| k != host);
-        }
+        self.state.lock().hosts.defer(host, until);
         Ok(())
     }
 
@@ -570,31 +535,30 @@ impl Frontier for DiskFrontier {
         let notified = self.notify.notified();
         let deadline = {
             let state = self.state.lock();
-            if !state.ready.is_empty() {
+            if state.hosts.has_ready() {
                 return;
             }
             let cap = Instant::now() + timeout;
-            state
-                .hosts
-                .values()
-                .filter_map(|h| h.not_before)
-                .min()
-                .map_or(cap, |t| t.min(cap))
+            state.hosts.next_due().map_or(cap, |t| t.min(cap))
         };
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
 
     async fn stats(&self) -> Result<FrontierStats, FrontierError> {
         let state = self.state.lock();
-        let returned: u64 = state.hosts.values().map(|h| h.returned.len() as u64).sum();
+        let returned: u64 = state
+            .hosts
+            .entries()
+            .map(|(_, h)| h.work.returned.len() as u64)
+            .sum();
         Ok(FrontierStats {
             queued: state.queued + returned,
             leased: state.leases.len() as u64,
             seen: state.seen,
             hosts: state
                 .hosts
-                .values()
-                .filter(|h| h.queued > 0 || h.fetching > 0 || !h.returned.is_empty())
+                .entries()
+                .filter(|(_, h)| h.work.has_work() || h.fetching > 0)
                 .count() as u64,
         })
     }
