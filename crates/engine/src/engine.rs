@@ -15,8 +15,9 @@ use trawl_core::{
 use trawl_fetch::{Downloader, FetchError, RequestOptions};
 
 use crate::config::CrawlConfig;
-use crate::parse::{Fetched, ParseContext, Parsed, parse};
+use crate::parse::{Fetched, ParseContext, Parsed};
 use crate::shutdown::Shutdown;
+use crate::stages;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -57,11 +58,11 @@ pub type ProxyReloads =
     tokio::sync::watch::Receiver<Vec<(String, Vec<trawl_fetch::proxy::ProxySpec>)>>;
 
 /// Shared by the fetch tasks.
-struct FetchContext {
-    downloader: Downloader,
-    scope: Scope,
-    frontier: Arc<dyn Frontier>,
-    parse_tx: async_channel::Sender<Fetched>,
+pub(crate) struct FetchContext {
+    pub(crate) downloader: Downloader,
+    pub(crate) scope: Scope,
+    pub(crate) frontier: Arc<dyn Frontier>,
+    pub(crate) parse_tx: async_channel::Sender<Fetched>,
 }
 
 impl Engine {
@@ -106,6 +107,11 @@ impl Engine {
 
     /// Crawl until the frontier is exhausted, a limit is reached or
     /// `shutdown` is triggered; then drain the pipeline and close the sinks.
+    ///
+    /// The stages (`crate::stages`): the downloader (with the browser when
+    /// pages may be rendered), the parse pool, the router, the sink stage,
+    /// sitemap seeding and proxy reloads in the background; then the
+    /// scheduler runs until done and every stage drains in turn.
     pub async fn run(
         &self,
         frontier: Arc<dyn Frontier>,
@@ -120,19 +126,8 @@ impl Engine {
             return Err(EngineError::NoSeeds);
         }
         let scope = Scope::new(&seeds, cfg.scope.clone())?;
-        let mut fetch_cfg = cfg.fetch.clone();
-        fetch_cfg.record_exchanges |= sinks.iter().any(|s| s.wants_exchanges());
-        let mut downloader =
-            Downloader::new(fetch_cfg, stats.clone()).map_err(EngineError::Downloader)?;
-        if let Some(rc) = &cfg.render {
-            let renderer = Arc::new(trawl_render::Renderer::new(rc.clone()));
-            // A missing or broken Chromium stops the crawl before it starts.
-            renderer
-                .start()
-                .await
-                .map_err(|e| EngineError::Downloader(FetchError::Other(e.to_string())))?;
-            downloader = downloader.with_renderer(renderer);
-        }
+        let wants_exchanges = sinks.iter().any(|s| s.wants_exchanges());
+        let downloader = stages::downloader(cfg, &stats, wants_exchanges).await?;
         if cfg.push_seeds {
             frontier
                 .push(seeds.iter().cloned().map(Request::seed).collect())
@@ -146,10 +141,6 @@ impl Engine {
         let (route_tx, route_rx) = async_channel::bounded::<Parsed>(parse_threads * 4);
         let (item_tx, item_rx) = mpsc::channel(cfg.batch_size * 2);
 
-        // Parse pool: OS threads, so CPU work never blocks the runtime.
-        stats
-            .cpu_workers
-            .store(parse_threads as u64, Ordering::Relaxed);
         let parse_ctx = Arc::new(ParseContext {
             scope: scope.clone(),
             spider: self.spider.clone(),
@@ -158,33 +149,7 @@ impl Engine {
             pipeline: self.pipeline.clone(),
             render_dir: cfg.render_dir.clone(),
         });
-        let mut workers = Vec::with_capacity(parse_threads);
-        for n in 0..parse_threads {
-            let rx = parse_rx.clone();
-            let tx = route_tx.clone();
-            let ctx = parse_ctx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("trawl-parse-{n}"))
-                .spawn(move || {
-                    while let Ok(fetched) = rx.recv_blocking() {
-                        let parsed = {
-                            let _busy = trawl_core::stats::GaugeGuard::new(&ctx.stats.cpu_busy);
-                            parse(&ctx, fetched)
-                        };
-                        if tx.send_blocking(parsed).is_err() {
-                            break;
-                        }
-                    }
-                });
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(error) => tracing::error!(%error, "Could not start a parse worker."),
-            }
-        }
-        drop(parse_rx);
-        drop(route_tx);
-
-        // Sink stage.
+        let workers = stages::parse_pool(parse_threads, parse_ctx, parse_rx, route_tx);
         let error_sinks = std::mem::take(&mut *self.error_sinks.lock());
         let sink_task = tokio::spawn(crate::sink_stage::run(
             item_rx,
@@ -198,49 +163,7 @@ impl Engine {
                 shutdown: shutdown.clone(),
             },
         ));
-
-        // Router: links to the frontier, then the item (with its lease) to the sinks.
-        let router = {
-            let frontier = frontier.clone();
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                while let Ok(Parsed {
-                    lease,
-                    items,
-                    errors,
-                    children,
-                    exchange,
-                }) = route_rx.recv().await
-                {
-                    let offered = children.len();
-                    if offered > 0 {
-                        // Never drop links: while the frontier's storage is
-                        // unreachable (Redis restarting), wait and retry.
-                        match crate::retry::persist("push", || frontier.push(children.clone()))
-                            .await
-                        {
-                            Ok(added) => {
-                                CrawlStats::add(&stats.duplicates, (offered - added) as u64)
-                            }
-                            Err(error) => {
-                                tracing::error!(%error, "Frontier push failed; links dropped.")
-                            }
-                        }
-                    }
-                    CrawlStats::inc(&stats.pages);
-                    // The sink stage acknowledges the lease once the item is written.
-                    let done = crate::sink_stage::Done {
-                        items,
-                        errors,
-                        exchange,
-                        lease,
-                    };
-                    if item_tx.send(done).await.is_err() {
-                        tracing::error!("Sink stage stopped; item dropped.");
-                    }
-                }
-            })
-        };
+        let router = stages::router(frontier.clone(), stats.clone(), route_rx, item_tx);
 
         let ctx = Arc::new(FetchContext {
             downloader,
@@ -248,61 +171,12 @@ impl Engine {
             frontier: frontier.clone(),
             parse_tx,
         });
-
-        // Sitemaps seed in the background; the crawl is not over until they are read.
-        let seeding_done = Arc::new(AtomicBool::new(!cfg.sitemaps));
-        if cfg.sitemaps {
-            let ctx = ctx.clone();
-            let seeds = seeds.clone();
-            let stats = stats.clone();
-            let done = seeding_done.clone();
-            tokio::spawn(async move {
-                if let Err(error) = crate::sitemaps::seed(
-                    &ctx.downloader,
-                    &seeds,
-                    &ctx.scope,
-                    ctx.frontier.as_ref(),
-                    &stats,
-                )
-                .await
-                {
-                    tracing::error!(%error, "Sitemap seeding failed.");
-                }
-                done.store(true, Ordering::SeqCst);
-                ctx.frontier.wait_ready(Duration::ZERO).await;
-            });
-        }
-
-        let reloader = self.proxy_reloads.clone().map(|mut reloads| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                while reloads.changed().await.is_ok() {
-                    let lists = reloads.borrow_and_update().clone();
-                    for (pool, specs) in lists {
-                        match ctx.downloader.reload_proxies(&pool, &specs) {
-                            Ok((added, removed)) => tracing::info!(
-                                pool,
-                                added,
-                                removed,
-                                listed = specs.len(),
-                                "Proxy list reloaded."
-                            ),
-                            Err(error) => {
-                                tracing::error!(pool, %error, "Proxy list not reloaded.")
-                            }
-                        }
-                    }
-                }
-            })
-        });
-        let stopper = {
-            let ctx = ctx.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                shutdown.wait().await;
-                ctx.downloader.stop_retrying();
-            })
-        };
+        let seeding_done = stages::sitemap_seeding(cfg.sitemaps, &ctx, &seeds, &stats);
+        let reloader = self
+            .proxy_reloads
+            .clone()
+            .map(|reloads| stages::proxy_reloader(reloads, ctx.clone()));
+        let stopper = stages::retry_stopper(shutdown.clone(), ctx.clone());
 
         self.schedule(&ctx, &shutdown, &seeding_done).await;
         stopper.abort();

@@ -36,6 +36,7 @@ mod retry;
 pub mod shutdown;
 pub mod sink_stage;
 pub mod sitemaps;
+mod stages;
 
 pub use config::{CrawlConfig, SinkOptions};
 pub use engine::{Engine, EngineError, ProxyReloads};
