@@ -12,7 +12,7 @@ use trawl_core::{
     CrawlStats, Frontier, FrontierError, Lease, Request, Scope, ScopeError, Sink, StatsSnapshot,
     canonicalize,
 };
-use trawl_fetch::{Downloader, FetchError, RequestOptions};
+use trawl_fetch::{FetchError, Fetcher, RequestOptions};
 
 use crate::config::CrawlConfig;
 use crate::parse::{Fetched, ParseContext, Parsed};
@@ -50,6 +50,8 @@ pub struct Engine {
     /// Where spider error records go (taken by `run`).
     error_sinks: parking_lot::Mutex<Vec<Box<dyn Sink>>>,
     proxy_reloads: Option<ProxyReloads>,
+    /// Fetches pages instead of a downloader built from the config.
+    fetcher: Option<Arc<dyn Fetcher>>,
 }
 
 /// New proxy lists for named pools (`default` for `--proxy`), sent while
@@ -59,7 +61,7 @@ pub type ProxyReloads =
 
 /// Shared by the fetch tasks.
 pub(crate) struct FetchContext {
-    pub(crate) downloader: Downloader,
+    pub(crate) fetcher: Arc<dyn Fetcher>,
     pub(crate) scope: Scope,
     pub(crate) frontier: Arc<dyn Frontier>,
     pub(crate) parse_tx: async_channel::Sender<Fetched>,
@@ -74,7 +76,15 @@ impl Engine {
             pipeline: None,
             error_sinks: parking_lot::Mutex::new(Vec::new()),
             proxy_reloads: None,
+            fetcher: None,
         }
+    }
+
+    /// Fetch pages with `fetcher` instead of a downloader built from the
+    /// config (`fetch` and `render` are then unused).
+    pub fn with_fetcher(mut self, fetcher: Arc<dyn Fetcher>) -> Engine {
+        self.fetcher = Some(fetcher);
+        self
     }
 
     /// Apply the proxy lists that arrive on `reloads` to the running crawl.
@@ -127,7 +137,10 @@ impl Engine {
         }
         let scope = Scope::new(&seeds, cfg.scope.clone())?;
         let wants_exchanges = sinks.iter().any(|s| s.wants_exchanges());
-        let downloader = stages::downloader(cfg, &stats, wants_exchanges).await?;
+        let fetcher: Arc<dyn Fetcher> = match &self.fetcher {
+            Some(f) => f.clone(),
+            None => Arc::new(stages::downloader(cfg, &stats, wants_exchanges).await?),
+        };
         if cfg.push_seeds {
             frontier
                 .push(seeds.iter().cloned().map(Request::seed).collect())
@@ -166,7 +179,7 @@ impl Engine {
         let router = stages::router(frontier.clone(), stats.clone(), route_rx, item_tx);
 
         let ctx = Arc::new(FetchContext {
-            downloader,
+            fetcher,
             scope,
             frontier: frontier.clone(),
             parse_tx,
@@ -183,12 +196,8 @@ impl Engine {
         if let Some(task) = reloader {
             task.abort();
         }
-        ctx.downloader.publish_proxy_stats(true);
-        ctx.downloader.publish_render_stats(true);
-        if let Some(r) = ctx.downloader.renderer() {
-            // Every fetch is done: no page needs the browser any more.
-            r.shutdown().await;
-        }
+        // Every fetch is done: no page needs the browser any more.
+        ctx.fetcher.finish().await;
 
         // Drain: the last fetch tasks finished inside `schedule`; closing the
         // parse queue lets each stage finish in turn.
@@ -338,8 +347,8 @@ async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
     let in_scope = |u: &trawl_core::Url| ctx.scope.allows(u).is_ok();
     let req = &lease.request;
     let outcome = ctx
-        .downloader
-        .fetch_with(&req.url, &RequestOptions::of(req), &in_scope)
+        .fetcher
+        .fetch(&req.url, &RequestOptions::of(req), &in_scope)
         .await;
     // Scrapy's line, at debug level (`-vv`).
     match (outcome.status, &outcome.error) {

@@ -1,14 +1,14 @@
 //! Seeding from sitemaps (`--sitemaps`).
 //!
 //! For each seed origin, the sitemaps listed in its robots.txt (or
-//! `/sitemap.xml` when none are listed) are fetched through the downloader
+//! `/sitemap.xml` when none are listed) are fetched through the fetcher (the downloader)
 //! (so politeness applies), sitemap indexes are followed, and every
 //! in-scope URL becomes a depth-0 request. Parsing runs off the runtime.
 
 use std::collections::{HashSet, VecDeque};
 
 use trawl_core::{CrawlStats, Frontier, FrontierError, Request, Scope, Url, parse_canonical};
-use trawl_fetch::Downloader;
+use trawl_fetch::{Fetcher, RequestOptions};
 use trawl_robots::sitemap::{self, Sitemap};
 
 /// Sitemap documents fetched at most per crawl.
@@ -17,7 +17,7 @@ const MAX_SITEMAPS: usize = 1000;
 /// Fetch the seeds' sitemaps and push their URLs. Returns how many new
 /// requests were queued.
 pub async fn seed(
-    downloader: &Downloader,
+    fetcher: &dyn Fetcher,
     seeds: &[Url],
     scope: &Scope,
     frontier: &dyn Frontier,
@@ -29,7 +29,7 @@ pub async fn seed(
         if !origins.insert(seed.origin().ascii_serialization()) {
             continue;
         }
-        let listed: Vec<Url> = downloader
+        let listed: Vec<Url> = fetcher
             .robots(seed)
             .await
             .sitemaps()
@@ -53,7 +53,9 @@ pub async fn seed(
         if !done.insert(url.to_string()) || !in_scope(&url) {
             continue;
         }
-        let outcome = downloader.fetch(&url, &in_scope).await;
+        let outcome = fetcher
+            .fetch(&url, &RequestOptions::default(), &in_scope)
+            .await;
         if outcome.error.is_some() || outcome.status != Some(200) {
             tracing::info!(%url, status = ?outcome.status, error = ?outcome.error, "Sitemap not fetched.");
             continue;

@@ -133,7 +133,7 @@ pub(crate) fn sitemap_seeding(
         let done = seeding_done.clone();
         tokio::spawn(async move {
             if let Err(error) = crate::sitemaps::seed(
-                &ctx.downloader,
+                ctx.fetcher.as_ref(),
                 &seeds,
                 &ctx.scope,
                 ctx.frontier.as_ref(),
@@ -156,7 +156,7 @@ pub(crate) fn proxy_reloader(mut reloads: ProxyReloads, ctx: Arc<FetchContext>) 
         while reloads.changed().await.is_ok() {
             let lists = reloads.borrow_and_update().clone();
             for (pool, specs) in lists {
-                match ctx.downloader.reload_proxies(&pool, &specs) {
+                match ctx.fetcher.reload_proxies(&pool, &specs) {
                     Ok((added, removed)) => tracing::info!(
                         pool,
                         added,
@@ -177,6 +177,6 @@ pub(crate) fn proxy_reloader(mut reloads: ProxyReloads, ctx: Arc<FetchContext>) 
 pub(crate) fn retry_stopper(shutdown: Shutdown, ctx: Arc<FetchContext>) -> JoinHandle<()> {
     tokio::spawn(async move {
         shutdown.wait().await;
-        ctx.downloader.stop_retrying();
+        ctx.fetcher.stop_retrying();
     })
 }

@@ -107,8 +107,28 @@ struct RawResponse {
 }
 
 impl FetchOutcome {
+    /// An answer from a [`Fetcher`](crate::Fetcher) other than the
+    /// downloader: `status`, `content_type` and `body` from `final_url`;
+    /// no redirects, retries, validators or raw exchange.
+    pub fn answered(
+        final_url: Url,
+        status: u16,
+        content_type: Option<String>,
+        body: impl Into<Bytes>,
+        elapsed: Duration,
+    ) -> FetchOutcome {
+        FetchOutcome {
+            status: Some(status),
+            content_type,
+            body: body.into(),
+            elapsed,
+            error: None,
+            ..FetchOutcome::failed(final_url, Instant::now(), FetchError::Stopped)
+        }
+    }
+
     /// An outcome without a response: `error` for `url`.
-    fn failed(final_url: Url, started: Instant, error: FetchError) -> FetchOutcome {
+    pub fn failed(final_url: Url, started: Instant, error: FetchError) -> FetchOutcome {
         FetchOutcome {
             final_url,
             status: None,
