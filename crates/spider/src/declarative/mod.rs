@@ -108,210 +108,17 @@
 //! key, an invalid CSS selector or regex, a stage's `rules` naming no item
 //! rule is reported with the file, line and column and what was expected.
 
-use std::collections::BTreeMap;
-use std::ops::Range;
+mod compile;
+mod file;
+mod runtime;
+
 use std::path::Path;
 
-use regex::Regex;
-use scraper::{Html, Selector};
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
-use trawl_core::{Item, Request, Url, parse_canonical};
-use trawl_extract::select::{CompiledRules, FieldRule, FieldType, Source};
-use trawl_extract::{readable, structured};
-use trawl_pipeline::{
-    DedupeSpec, DropSpec, Pipeline, StageSpec, TransformSpec, ValidateSpec, compile,
-};
+use trawl_core::Url;
+use trawl_pipeline::Pipeline;
 
-use trawl_core::spider::{Output, Response, Spider};
-
-/// A spider file that cannot be used, with where and why.
-#[derive(Debug, thiserror::Error)]
-pub enum SpiderFileError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}:{column}: {message}")]
-    Invalid {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-}
-
-/// The file as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SpiderFile {
-    name: String,
-    #[serde(default)]
-    start_urls: Vec<Spanned<String>>,
-    #[serde(default)]
-    follow: Vec<FollowSpec>,
-    pagination: Option<FollowSpec>,
-    #[serde(default)]
-    items: BTreeMap<String, ItemSpec>,
-    /// Crawl settings: read by `trawl-settings` (the same keys as the
-    /// command line's flags), not by the spider.
-    #[serde(default)]
-    settings: toml::Table,
-    /// Item pipeline stages, in order.
-    #[serde(default)]
-    pipeline: Vec<Spanned<StageSpec>>,
-    /// Outputs besides `-o` (see `trawl_sink::spec`).
-    #[serde(default)]
-    sinks: Vec<trawl_sink::SinkSpec>,
-    /// Named proxy pools, in file order.
-    #[serde(default)]
-    proxy_pools: indexmap::IndexMap<String, Spanned<PoolSpec>>,
-    /// How pages are rendered unless their rule says otherwise.
-    render: Option<Spanned<RenderRule>>,
-}
-
-/// `render = "auto"`, or a table with `mode` and the options of
-/// [`trawl_core::RenderSpec`].
-#[derive(Debug)]
-struct RenderRule(trawl_core::RenderSpec);
-
-impl<'de> Deserialize<'de> for RenderRule {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = toml::Value::deserialize(d)?;
-        match value {
-            toml::Value::String(mode) => mode
-                .parse::<trawl_core::RenderMode>()
-                .map(|m| RenderRule(trawl_core::RenderSpec::mode(m)))
-                .map_err(serde::de::Error::custom),
-            table @ toml::Value::Table(_) => trawl_core::RenderSpec::deserialize(table)
-                .map(RenderRule)
-                .map_err(|e| serde::de::Error::custom(format!("render: {}", e.message()))),
-            other => Err(serde::de::Error::custom(format!(
-                "render: expected \"never\", \"auto\", \"always\" or a table, found {}",
-                other.type_str()
-            ))),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PoolSpec {
-    proxies: Vec<Spanned<String>>,
-    strategy: Option<Spanned<String>>,
-    #[serde(default)]
-    hosts: Vec<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FollowSpec {
-    selector: Option<Spanned<String>>,
-    pattern: Option<Spanned<String>>,
-    callback: Option<Spanned<String>>,
-    max_depth: Option<u32>,
-    /// A named pool (or "direct"/"default") for the requests it makes.
-    proxy_pool: Option<Spanned<String>>,
-    /// Headers of the requests it makes.
-    headers: Option<Spanned<indexmap::IndexMap<String, String>>>,
-    /// How the pages it finds are rendered.
-    render: Option<Spanned<RenderRule>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ItemSpec {
-    #[serde(rename = "match")]
-    url_match: Option<Spanned<String>>,
-    #[serde(default)]
-    extractors: Vec<Spanned<String>>,
-    #[serde(default)]
-    /// In file order: items keep the fields in the order they are written.
-    fields: indexmap::IndexMap<String, Spanned<FieldSpec>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FieldSpec {
-    selector: String,
-    attr: Option<String>,
-    #[serde(default)]
-    html: bool,
-    regex: Option<String>,
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    required: bool,
-    default: Option<toml::Value>,
-}
-
-/// The selectors of a render spec, checked before the crawl starts.
-fn check_render(spec: &trawl_core::RenderSpec) -> Result<(), String> {
-    use trawl_core::render::{Step, Until};
-    let mut selectors: Vec<&str> = spec.require.iter().map(String::as_str).collect();
-    for w in &spec.wait {
-        if let Until::Selector(s) = &w.until {
-            selectors.push(s);
-        }
-    }
-    for a in &spec.actions {
-        match &a.step {
-            Step::Click { selector, .. } | Step::Type { selector, .. } => selectors.push(selector),
-            Step::WaitFor(s) => selectors.push(s),
-            _ => {}
-        }
-    }
-    for s in selectors {
-        Selector::parse(s).map_err(|e| format!("render: invalid CSS selector `{s}`: {e}"))?;
-    }
-    Ok(())
-}
-
-/// The CSS selectors of an item rule's required fields.
-fn required_css(item: &ItemSpec) -> Vec<String> {
-    item.fields
-        .values()
-        .filter(|f| f.get_ref().required)
-        .map(|f| f.get_ref().selector.clone())
-        .filter(|s| Selector::parse(s).is_ok())
-        .collect()
-}
-
-/// Built-in extractors an item rule may ask for.
-const EXTRACTORS: &[&str] = &[
-    "json_ld",
-    "opengraph",
-    "twitter",
-    "meta",
-    "microdata",
-    "main_text",
-    "markdown",
-    "links",
-    "images",
-];
-
-struct Follow {
-    selector: Option<Selector>,
-    pattern: Option<Regex>,
-    callback: Option<String>,
-    max_depth: Option<u32>,
-    /// Shared by every request the rule makes.
-    proxy_pool: Option<std::sync::Arc<str>>,
-    headers: Option<std::sync::Arc<[(String, String)]>>,
-    render: Option<std::sync::Arc<trawl_core::RenderSpec>>,
-}
-
-struct ItemRule {
-    name: String,
-    url_match: Option<Regex>,
-    extractors: Vec<String>,
-    fields: CompiledRules,
-    /// Field names and declared types, in file order, then the extractors.
-    schema: Vec<(String, String)>,
-}
+pub use file::SpiderFileError;
+use runtime::{Follow, ItemRule};
 
 /// A spider built from a TOML file. See the module documentation.
 pub struct DeclarativeSpider {
@@ -330,69 +137,6 @@ pub struct DeclarativeSpider {
     proxy_pools: Vec<trawl_fetch::proxy::NamedPool>,
     host_pools: Vec<trawl_fetch::proxy::HostRule>,
 }
-
-use trawl_core::config::line_col;
-
-/// The span of a value inside the `index`th `[[pipeline]]` stage: `key`
-/// walks tables by key and arrays by index (see
-/// [`trawl_pipeline::CompileError::key`]).
-fn stage_value_span(text: &str, index: usize, key: &[String]) -> Option<Range<usize>> {
-    let doc = DeTable::parse(text).ok()?;
-    let mut value = doc.get_ref().get("pipeline")?.get_ref().get(index)?;
-    for k in key {
-        value = match value.get_ref() {
-            DeValue::Array(_) => value.get_ref().get(k.parse::<usize>().ok()?)?,
-            _ => value.get_ref().get(k.as_str())?,
-        };
-    }
-    Some(value.span())
-}
-
-/// A mistake inside a `[[pipeline]]` stage that toml reported at `at`.
-///
-/// serde reads a stage into a buffer before it looks at `type`, so toml can
-/// only point at the whole stage or at the whole `pipeline` array (for
-/// `[[pipeline]]` tables, the first header). Read the stages within `at`
-/// again, straight into their type's struct, to find the key or value at
-/// fault.
-fn stage_error(text: &str, at: &Range<usize>) -> Option<(Range<usize>, String)> {
-    let within = |span: &Range<usize>| at.start <= span.start && span.end <= at.end;
-    let doc = DeTable::parse(text).ok()?;
-    let array = doc.get_ref().get("pipeline")?;
-    let all = within(&array.span());
-    for stage in array.get_ref().as_array()?.iter() {
-        let span = stage.span();
-        if !all && !within(&span) {
-            continue;
-        }
-        let Some(table) = stage.get_ref().as_table() else {
-            continue;
-        };
-        let Some(kind) = table.get("type").and_then(|t| t.get_ref().as_str()) else {
-            if table.get("type").is_none() {
-                return Some((span, "missing field `type`".into()));
-            }
-            continue;
-        };
-        let mut rest = DeTable::new();
-        for (k, v) in table.iter().filter(|(k, _)| k.get_ref() != "type") {
-            rest.insert(k.clone(), v.clone());
-        }
-        let de = ValueDeserializer::from(Spanned::new(span, DeValue::Table(rest)));
-        let result = match kind {
-            "validate" => ValidateSpec::deserialize(de).map(|_| ()),
-            "drop" => DropSpec::deserialize(de).map(|_| ()),
-            "dedupe" => DedupeSpec::deserialize(de).map(|_| ()),
-            "transform" => TransformSpec::deserialize(de).map(|_| ()),
-            _ => continue,
-        };
-        if let Err(e) = result {
-            return Some((e.span()?, e.message().to_string()));
-        }
-    }
-    None
-}
-
 impl DeclarativeSpider {
     /// Read and check a spider file.
     /// What `trawl check` warns about: item rules that can apply to no
@@ -451,286 +195,7 @@ impl DeclarativeSpider {
 
     /// Parse and check spider source `text`; `path` names it in errors.
     pub fn from_str(path: &str, text: &str) -> Result<DeclarativeSpider, SpiderFileError> {
-        let invalid = |span: Option<Range<usize>>, message: String| {
-            let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
-            SpiderFileError::Invalid {
-                path: path.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
-        let file: SpiderFile = toml::from_str(text).map_err(|e| {
-            match e.span().and_then(|at| stage_error(text, &at)) {
-                Some((span, message)) => invalid(Some(span), message),
-                None => invalid(e.span(), e.message().to_string()),
-            }
-        })?;
-
-        let mut start_urls = Vec::new();
-        for u in &file.start_urls {
-            match Url::parse(u.get_ref()) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => start_urls.push(url),
-                _ => {
-                    return Err(invalid(
-                        Some(u.span()),
-                        format!("start URL {:?} is not an http(s) URL", u.get_ref()),
-                    ));
-                }
-            }
-        }
-        if start_urls.is_empty() {
-            return Err(invalid(
-                None,
-                "expected at least one URL in `start_urls`".into(),
-            ));
-        }
-
-        let mut proxy_pools = Vec::new();
-        let mut host_pools = Vec::new();
-        for (name, pool) in &file.proxy_pools {
-            let pool = pool.get_ref();
-            let mut proxies = Vec::new();
-            for p in &pool.proxies {
-                proxies.push(
-                    trawl_fetch::proxy::ProxySpec::parse(p.get_ref())
-                        .map_err(|e| invalid(Some(p.span()), e.to_string()))?,
-                );
-            }
-            let strategy = match &pool.strategy {
-                Some(s) => Some(s.get_ref().parse().map_err(
-                    |e: trawl_fetch::proxy::UnknownStrategy| invalid(Some(s.span()), e.to_string()),
-                )?),
-                None => None,
-            };
-            for h in &pool.hosts {
-                let pattern: trawl_fetch::proxy::HostPattern =
-                    h.get_ref()
-                        .parse()
-                        .map_err(|e: trawl_fetch::proxy::HostPatternError| {
-                            invalid(Some(h.span()), e.to_string())
-                        })?;
-                host_pools.push(trawl_fetch::proxy::HostRule {
-                    pattern,
-                    pool: name.clone(),
-                });
-            }
-            proxy_pools.push(trawl_fetch::proxy::NamedPool {
-                name: name.clone(),
-                proxies,
-                strategy,
-            });
-        }
-        // The downloader's own table checks the pools (reserved names, no
-        // proxies) and resolves the names rules and hosts use.
-        let routes = trawl_fetch::proxy::RouteTable::new(&proxy_pools, &[]).map_err(|e| {
-            use trawl_fetch::proxy::RouteError::{Duplicate, Empty, Reserved};
-            let span = match &e {
-                Reserved { name } | Empty { name } | Duplicate { name } => {
-                    file.proxy_pools.get(name).map(Spanned::span)
-                }
-                _ => None,
-            };
-            invalid(span, e.to_string())
-        })?;
-
-        let compile_follow = |f: &FollowSpec| -> Result<Follow, SpiderFileError> {
-            let selector =
-                match &f.selector {
-                    Some(s) => Some(trawl_extract::css::parse(s.get_ref()).map_err(|e| {
-                        invalid(Some(s.span()), format!("invalid CSS selector {e}"))
-                    })?),
-                    None => None,
-                };
-            let pattern = match &f.pattern {
-                Some(p) => Some(Regex::new(p.get_ref()).map_err(|e| {
-                    invalid(
-                        Some(p.span()),
-                        format!("invalid regex {:?}: {e}", p.get_ref()),
-                    )
-                })?),
-                None => None,
-            };
-            if selector.is_none() && pattern.is_none() {
-                return Err(invalid(
-                    None,
-                    "a follow rule needs `selector` or `pattern`".into(),
-                ));
-            }
-            if let Some(cb) = &f.callback
-                && !file.items.contains_key(cb.get_ref())
-            {
-                return Err(invalid(
-                    Some(cb.span()),
-                    format!(
-                        "callback {:?} names no [items.{}] rule",
-                        cb.get_ref(),
-                        cb.get_ref()
-                    ),
-                ));
-            }
-            if let Some(pool) = &f.proxy_pool {
-                routes
-                    .group(pool.get_ref())
-                    .map_err(|e| invalid(Some(pool.span()), e.to_string()))?;
-            }
-            let mut headers = Vec::new();
-            if let Some(table) = &f.headers {
-                for (k, v) in table.get_ref() {
-                    headers.push(
-                        trawl_fetch::identity::parse_header_line(&format!("{k}: {v}"))
-                            .map_err(|e| invalid(Some(table.span()), e))?,
-                    );
-                }
-            }
-            let render = f
-                .render
-                .as_ref()
-                .map(|r| {
-                    let mut spec = r.get_ref().0.clone();
-                    check_render(&spec).map_err(|e| invalid(Some(r.span()), e))?;
-                    // `auto` looks for what the target rule requires.
-                    if spec.require.is_empty()
-                        && let Some(cb) = &f.callback
-                        && let Some(item) = file.items.get(cb.get_ref())
-                    {
-                        spec.require = required_css(item);
-                    }
-                    Ok::<_, SpiderFileError>(std::sync::Arc::new(spec))
-                })
-                .transpose()?;
-            Ok(Follow {
-                selector,
-                pattern,
-                callback: f.callback.as_ref().map(|c| c.get_ref().clone()),
-                max_depth: f.max_depth,
-                proxy_pool: f.proxy_pool.as_ref().map(|p| p.get_ref().as_str().into()),
-                headers: (!headers.is_empty()).then(|| headers.into()),
-                render,
-            })
-        };
-        let follow = file
-            .follow
-            .iter()
-            .map(&compile_follow)
-            .collect::<Result<Vec<_>, _>>()?;
-        let pagination = file.pagination.as_ref().map(&compile_follow).transpose()?;
-
-        let mut items = Vec::new();
-        for (name, spec) in &file.items {
-            let url_match = match &spec.url_match {
-                Some(m) => Some(Regex::new(m.get_ref()).map_err(|e| {
-                    invalid(
-                        Some(m.span()),
-                        format!("invalid regex {:?}: {e}", m.get_ref()),
-                    )
-                })?),
-                None => None,
-            };
-            for x in &spec.extractors {
-                if !EXTRACTORS.contains(&x.get_ref().as_str()) {
-                    return Err(invalid(
-                        Some(x.span()),
-                        format!(
-                            "unknown extractor {:?}: expected one of {}",
-                            x.get_ref(),
-                            EXTRACTORS.join(", ")
-                        ),
-                    ));
-                }
-            }
-            let mut rules = Vec::new();
-            let mut schema = Vec::new();
-            for (field, spec) in &spec.fields {
-                let span = spec.span();
-                let spec = spec.get_ref();
-                schema.push((
-                    field.clone(),
-                    spec.kind.clone().unwrap_or_else(|| "text".to_string()),
-                ));
-                let kind: FieldType = spec
-                    .kind
-                    .as_deref()
-                    .unwrap_or("string")
-                    .parse()
-                    .map_err(|e| invalid(Some(span.clone()), format!("field `{field}`: {e}")))?;
-                let source = match (&spec.attr, spec.html) {
-                    (Some(a), _) => Source::Attr(a.clone()),
-                    (None, true) => Source::Html,
-                    (None, false) => Source::Text,
-                };
-                let default = spec
-                    .default
-                    .clone()
-                    .and_then(|v| serde_json::to_value(v).ok());
-                let rule = FieldRule {
-                    name: field.clone(),
-                    selector: spec.selector.clone(),
-                    source,
-                    regex: spec.regex.clone(),
-                    kind,
-                    required: spec.required,
-                    default,
-                };
-                // Compile one by one so an error points at its field.
-                CompiledRules::compile(std::slice::from_ref(&rule))
-                    .map_err(|e| invalid(Some(span.clone()), e.to_string()))?;
-                rules.push(rule);
-            }
-            let fields =
-                CompiledRules::compile(&rules).map_err(|e| invalid(None, e.to_string()))?;
-            for x in &spec.extractors {
-                schema.push((x.get_ref().clone(), "json".to_string()));
-            }
-            items.push(ItemRule {
-                name: name.clone(),
-                schema,
-                url_match,
-                extractors: spec
-                    .extractors
-                    .iter()
-                    .map(|x| x.get_ref().clone())
-                    .collect(),
-                fields,
-            });
-        }
-
-        let mut pipeline = Pipeline::new();
-        for (index, stage) in file.pipeline.iter().enumerate() {
-            let spec = stage.get_ref();
-            let at = |key: &[String]| stage_value_span(text, index, key).or(Some(stage.span()));
-            for (i, rule) in spec.rules().iter().enumerate() {
-                if !file.items.contains_key(rule) {
-                    return Err(invalid(
-                        at(&["rules".to_string(), i.to_string()]),
-                        format!("rules: {rule:?} names no [items.{rule}] rule"),
-                    ));
-                }
-            }
-            let compiled = compile(spec, index).map_err(|e| invalid(at(&e.key), e.message))?;
-            pipeline.push(compiled);
-        }
-
-        let render = match &file.render {
-            Some(r) => {
-                check_render(&r.get_ref().0).map_err(|e| invalid(Some(r.span()), e))?;
-                Some(r.get_ref().0.clone())
-            }
-            None => None,
-        };
-        Ok(DeclarativeSpider {
-            render,
-            name: file.name,
-            start_urls,
-            follow,
-            pagination,
-            items,
-            sitemaps: file.settings.get("sitemaps") == Some(&toml::Value::Boolean(true)),
-            pipeline,
-            sinks: file.sinks,
-            proxy_pools,
-            host_pools,
-        })
+        compile::compile(path, text)
     }
 
     /// The file's crawl-wide `render`, if it has one.
@@ -790,146 +255,16 @@ impl DeclarativeSpider {
     pub fn pipeline(&self) -> Pipeline {
         self.pipeline.clone()
     }
-
-    /// Which item rules apply to a response (by callback or URL match).
-    fn rules_for<'a>(&'a self, response: &Response<'_>) -> impl Iterator<Item = &'a ItemRule> {
-        let callback = response.request.callback.clone();
-        let url = response.url.as_str().to_string();
-        self.items.iter().filter(move |r| {
-            callback.as_deref() == Some(r.name.as_str())
-                || r.url_match.as_ref().is_some_and(|m| m.is_match(&url))
-        })
-    }
-
-    /// Links a follow rule picks from a page, as requests.
-    fn follow_links(
-        &self,
-        rule: &Follow,
-        doc: &Html,
-        response: &Response<'_>,
-        out: &mut Vec<Request>,
-    ) {
-        if rule
-            .max_depth
-            .is_some_and(|max| response.request.depth >= max)
-        {
-            return;
-        }
-        let referrer: std::sync::Arc<str> = std::sync::Arc::from(response.url.as_str());
-        let any = Selector::parse("a[href], area[href]").ok();
-        let selector = rule.selector.as_ref().or(any.as_ref());
-        let Some(selector) = selector else { return };
-        for el in doc.select(selector) {
-            let Some(href) = el.value().attr("href") else {
-                continue;
-            };
-            let Some(url) = parse_canonical(Some(response.url), href) else {
-                continue;
-            };
-            if rule
-                .pattern
-                .as_ref()
-                .is_some_and(|p| !p.is_match(url.as_str()))
-            {
-                continue;
-            }
-            let mut req = Request::child_of(url, response.request.depth, referrer.clone());
-            req.callback = rule.callback.clone();
-            req.proxy_pool = rule.proxy_pool.clone();
-            req.headers = rule.headers.clone();
-            req.render = rule.render.clone();
-            out.push(req);
-        }
-    }
-}
-
-impl Spider for DeclarativeSpider {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn start_urls(&self) -> Vec<Url> {
-        self.start_urls.clone()
-    }
-
-    fn parse(&self, response: &Response<'_>) -> Output {
-        let doc = Html::parse_document(response.text);
-        let mut out = Output::default();
-        for rule in &self.follow {
-            self.follow_links(rule, &doc, response, &mut out.requests);
-        }
-        if let Some(rule) = &self.pagination {
-            let before = out.requests.len();
-            self.follow_links(rule, &doc, response, &mut out.requests);
-            // The next page is parsed like the one it came from.
-            for req in &mut out.requests[before..] {
-                req.callback = rule
-                    .callback
-                    .clone()
-                    .or_else(|| response.request.callback.clone());
-                if rule.proxy_pool.is_none() {
-                    req.proxy_pool = response.request.proxy_pool.clone();
-                }
-                if rule.headers.is_none() {
-                    req.headers = response.request.headers.clone();
-                }
-                if rule.render.is_none() {
-                    req.render = response.request.render.clone();
-                }
-            }
-        }
-        for rule in self.rules_for(response) {
-            let extracted = rule.fields.extract_page(&doc, Some(response.text));
-            if !extracted.missing_required.is_empty() {
-                for field in &extracted.missing_required {
-                    let mut e = Map::new();
-                    e.insert("url".into(), response.url.as_str().into());
-                    e.insert("rule".into(), rule.name.clone().into());
-                    e.insert("field".into(), field.clone().into());
-                    let why = extracted.warnings.iter().find(|w| &w.field == field);
-                    let error = match why {
-                        Some(w) => format!("required field: {}", w.reason),
-                        None => "required field missing".to_string(),
-                    };
-                    e.insert("error".into(), error.into());
-                    out.errors.push(Item(e));
-                }
-                continue;
-            }
-            let mut fields = Map::new();
-            fields.insert("url".into(), response.url.as_str().into());
-            fields.insert("_rule".into(), rule.name.clone().into());
-            fields.extend(extracted.fields);
-            if !extracted.warnings.is_empty() {
-                // Fields found but not convertible are null; say why.
-                fields.insert(
-                    "_warnings".into(),
-                    serde_json::to_value(&extracted.warnings).unwrap_or_default(),
-                );
-            }
-            for x in &rule.extractors {
-                let value = match x.as_str() {
-                    "json_ld" => Value::Array(structured::json_ld(&doc)),
-                    "opengraph" => Value::Object(structured::opengraph(&doc)),
-                    "twitter" => Value::Object(structured::twitter(&doc)),
-                    "meta" => Value::Object(structured::meta(&doc)),
-                    "microdata" => Value::Array(structured::microdata(&doc)),
-                    "main_text" => readable::main_text(response.text).into(),
-                    "markdown" => readable::main_markdown_at(response.text, response.url).into(),
-                    "links" => readable::links(&doc, response.url).into(),
-                    "images" => readable::images(&doc, response.url).into(),
-                    _ => continue,
-                };
-                fields.insert(x.clone(), value);
-            }
-            out.items.push(Item(fields));
-        }
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+    use trawl_core::spider::{Output, Response, Spider};
+    use trawl_core::{Item, Request};
+
     use super::*;
 
     /// What `spider` makes of `html` fetched for `request` (status 200).
@@ -1076,7 +411,7 @@ price = { selector = ".price", type = "number", required = true }
     fn module_doc_examples_load() {
         let mut blocks = Vec::new();
         let mut block: Option<String> = None;
-        for line in include_str!("declarative.rs").lines() {
+        for line in include_str!("mod.rs").lines() {
             let Some(doc) = line.strip_prefix("//!") else {
                 continue;
             };
@@ -1403,6 +738,9 @@ key = ["sku"]
 /// code), and every example in it is a valid spider file.
 #[cfg(test)]
 mod reference {
+    use serde::Deserialize;
+
+    use super::file::{FieldSpec, FollowSpec, ItemSpec, PoolSpec, SpiderFile};
     use super::*;
 
     fn keys<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
@@ -1411,7 +749,7 @@ mod reference {
         names
     }
 
-    const DOC: &str = include_str!("../../../docs/spider-file.md");
+    const DOC: &str = include_str!("../../../../docs/spider-file.md");
 
     /// The text of the section whose heading starts with `heading`.
     fn section(heading: &str) -> &'static str {
