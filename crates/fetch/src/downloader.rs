@@ -12,28 +12,23 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header;
-use tokio::sync::Notify;
 use trawl_core::{CrawlStats, Url, canonicalize, host_key, stats::GaugeGuard};
 use trawl_robots::Robots;
-
-use std::collections::HashMap;
 
 use crate::autothrottle::AutoThrottle;
 use crate::config::FetchConfig;
 use crate::error::{FetchError, chain, is_retryable_status};
-use crate::pacing::{PaceGuard, PaceSignal, PaceVerdict, Pacer, RateInfo, Readiness};
-use crate::proxy::{
-    GroupIndex, Pick, ProxyId, ProxyPool, ProxyScheme, ProxySpec, RouteTable, Session, SessionId,
-    SessionPick, SessionPool, SessionStats, Signal, Strategy, TransportFailure, pool::ExitGuard,
-};
+use crate::pacing::RateInfo;
+use crate::proxy::{ProxyScheme, ProxySpec, Signal, TransportFailure};
 use crate::rendering::RenderedPage;
 use crate::retry::{backoff, parse_retry_after};
 use crate::robots_cache::{RobotsCache, robots_path, robots_url, rules_from_response};
+use crate::routing::{Route, Routing, Stop, proxy_refused_credentials, transport_failure};
 use crate::slots::Slots;
 
 /// What came of fetching one URL.
@@ -149,31 +144,18 @@ impl FetchOutcome {
 
 /// Fetches URLs politely. Cheap to share (`Arc`).
 pub struct Downloader {
-    client: reqwest::Client,
     cfg: FetchConfig,
     slots: Slots,
     robots: RobotsCache,
     stats: Arc<CrawlStats>,
     /// Set when the crawl is stopping: no more retries, waits cut short.
-    stopping: AtomicBool,
-    stop_notify: Notify,
-    autothrottle: Option<AutoThrottle>,
+    stop: Arc<Stop>,
+    autothrottle: Option<Arc<AutoThrottle>>,
     /// `cfg.headers` parsed once.
     extra_headers: header::HeaderMap,
-    /// For building session clients later.
-    roots: Vec<reqwest::Certificate>,
-    /// Which group a request goes through (see [`crate::proxy::routes`]).
-    routes: RouteTable,
-    /// By [`GroupIndex`]: the default pool, direct, then named pools.
-    groups: Vec<RouteGroup>,
-    /// One client (proxy + cookie jar) per live session, per group.
-    session_clients: parking_lot::Mutex<HashMap<(GroupIndex, SessionId), SessionClient>>,
-    /// A pause for want of proxies is going on (announced once).
-    pause_noted: AtomicBool,
-    /// What the pauses announced so far were about, so each kind is said
-    /// once a crawl, not at every cooldown.
-    pauses_said: parking_lot::Mutex<HashSet<&'static str>>,
-    last_publish: parking_lot::Mutex<Instant>,
+    /// How each request goes out: the proxy pools, sessions and pacers
+    /// (see [`crate::routing`]).
+    routing: Routing,
     /// When the renderer's state was last put into the stats.
     last_render_publish: parking_lot::Mutex<Instant>,
     /// The browser tabs, when the crawl renders pages.
@@ -181,90 +163,6 @@ pub struct Downloader {
     /// What `render = "auto"` learned per URL pattern, and its counts.
     auto: trawl_render::auto::AutoMemory,
 }
-
-/// A session's client and its cookie jar.
-type SessionClient = (reqwest::Client, Arc<reqwest::cookie::Jar>);
-
-/// A proxy pool (none: direct) with its clients and its sessions.
-struct RouteGroup {
-    pool: Option<ProxyPool>,
-    /// One client per proxy, by `ProxyId` index (grows on reloads).
-    proxy_clients: parking_lot::RwLock<Vec<reqwest::Client>>,
-    sessions: Option<SessionPool>,
-    /// The pace of each exit × host: the pool's, or (direct) exit 0's.
-    pacer: Arc<Pacer>,
-}
-
-/// How one request goes out.
-struct Route {
-    client: reqwest::Client,
-    group: GroupIndex,
-    proxy: Option<ProxyId>,
-    session: Option<Session>,
-    /// The session's cookie jar (shared with the browser when rendering).
-    jar: Option<Arc<reqwest::cookie::Jar>>,
-    /// Its in-flight place and pace reservation, held for the exchange.
-    _guard: RouteGuard,
-}
-
-/// Held, never read: dropping it ends the request's in-flight place.
-struct RouteGuard {
-    _exit: Option<ExitGuard>,
-    _pace: Option<PaceGuard>,
-}
-
-impl RouteGuard {
-    fn exit(guard: ExitGuard) -> RouteGuard {
-        RouteGuard {
-            _exit: Some(guard),
-            _pace: None,
-        }
-    }
-
-    fn pace(guard: PaceGuard) -> RouteGuard {
-        RouteGuard {
-            _exit: None,
-            _pace: Some(guard),
-        }
-    }
-}
-
-impl Route {
-    /// The exit's index in its group's pacer.
-    fn exit(&self) -> usize {
-        exit_key(self.proxy, self.session.as_ref())
-    }
-}
-
-/// The pacer key of a route: its proxy; without one, its session (a site
-/// may limit each session cookie on its own), or 0 for plain direct
-/// requests.
-fn exit_key(proxy: Option<ProxyId>, session: Option<&Session>) -> usize {
-    match (proxy, session) {
-        (Some(id), _) => id.index(),
-        (None, Some(s)) => {
-            usize::try_from(s.id.get()).map_or(usize::MAX, |id| id.saturating_add(1))
-        }
-        (None, None) => 0,
-    }
-}
-
-/// Why no route could be had just now.
-enum Refusal {
-    /// Exits are usable but none is ready by its pace.
-    Paced(Readiness),
-    /// Every proxy is cooling down or down until then.
-    Wait(Instant, String),
-    /// Every proxy is retired for good.
-    NoneLeft,
-}
-
-/// Rows of direct pacing kept in the stats.
-const PACING_ROWS: usize = 100;
-
-/// The longest a request waiting for a paced-out exit sleeps before it
-/// looks again (a request ending wakes it sooner).
-const PACE_POLL: Duration = Duration::from_millis(50);
 
 /// robots.txt and sitemaps are never rendered.
 static NEVER_RENDER: trawl_core::RenderSpec = trawl_core::RenderSpec {
@@ -308,7 +206,7 @@ impl<'a> RequestOptions<'a> {
 
 /// The HTTP client for the crawl's settings, optionally through a proxy and
 /// with a cookie jar.
-fn build_client(
+pub(crate) fn build_client(
     cfg: &FetchConfig,
     roots: &[reqwest::Certificate],
     proxy: Option<&ProxySpec>,
@@ -347,99 +245,6 @@ fn build_client(
 
 /// A route group for `proxies` (none: direct): a client per proxy, the
 /// pool, and a session pool when the crawl uses sessions.
-fn route_group(
-    cfg: &FetchConfig,
-    roots: &[reqwest::Certificate],
-    proxies: &[ProxySpec],
-    strategy: Strategy,
-) -> Result<RouteGroup, FetchError> {
-    let proxy_clients = proxies
-        .iter()
-        .map(|spec| {
-            build_client(cfg, roots, Some(spec), None).map_err(|e| FetchError::Proxy {
-                proxy: spec.masked(),
-                reason: e,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut pacing = cfg.pacing.clone();
-    pacing.max_in_flight = cfg.per_host.max(1);
-    pacing.max_retry_after = cfg.max_retry_after;
-    let pool = (!proxies.is_empty()).then(|| {
-        ProxyPool::with_pacing(
-            proxies.to_vec(),
-            strategy,
-            cfg.proxy_health.clone(),
-            pacing.clone(),
-        )
-    });
-    let sessions = cfg.sessions.map(|sc| {
-        let uas = cfg.identities.as_ref().map_or(1, |i| i.len().max(1));
-        SessionPool::new(sc.max_sessions.max(1), sc.max_uses, sc.max_errors).with_user_agents(uas)
-    });
-    let pacer = match &pool {
-        Some(p) => p.pacer().clone(),
-        None => Arc::new(Pacer::new(pacing)),
-    };
-    Ok(RouteGroup {
-        pool,
-        proxy_clients: parking_lot::RwLock::new(proxy_clients),
-        sessions,
-        pacer,
-    })
-}
-
-/// Whether a response that came back through an HTTP proxy is the proxy
-/// refusing our credentials rather than the site's answer: a 407, or a 401
-/// carrying `Proxy-Authenticate` or written by the proxy itself (tinyproxy
-/// answers wrong credentials with a 401 of its own; proxies' own pages
-/// name them in `Server` or `X-Squid-Error`).
-fn proxy_refused_credentials(status: u16, headers: &header::HeaderMap) -> bool {
-    if status == 407 {
-        return true;
-    }
-    if status != 401 {
-        return false;
-    }
-    if headers.contains_key(header::PROXY_AUTHENTICATE) || headers.contains_key("x-squid-error") {
-        return true;
-    }
-    let server = headers
-        .get(header::SERVER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    ["tinyproxy", "squid", "privoxy", "3proxy"]
-        .iter()
-        .any(|p| server.starts_with(p))
-}
-
-/// What a failed request through a proxy says about the proxy. Only the
-/// error's causes are read, not its own message, which quotes the URL (a
-/// "407" in a path must not look like a proxy's answer).
-fn transport_failure(error: &reqwest::Error, fetch: &FetchError) -> TransportFailure {
-    let mut causes = String::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        causes.push_str(&e.to_string().to_ascii_lowercase());
-        causes.push_str(": ");
-        source = e.source();
-    }
-    let has = |w: &str| causes.contains(w);
-    if has("407")
-        || has("proxy authentication")
-        || (has("socks") && (has("auth") || has("credentials")))
-    {
-        TransportFailure::ProxyAuth
-    } else if matches!(fetch, FetchError::Connect(_)) || has("tunnel") || has("socks") {
-        TransportFailure::ProxyConnect
-    } else if has("invalid http") || has("invalid status") || has("parse") {
-        TransportFailure::ProxyProtocol
-    } else {
-        TransportFailure::Target(fetch.to_string())
-    }
-}
-
 impl Downloader {
     /// Builds the HTTP client (rustls; HTTP/2 when the server offers it by
     /// ALPN, else HTTP/1.1) trusting the system's roots plus
@@ -472,417 +277,51 @@ impl Downloader {
                 FetchError::Other(format!("building the HTTP client: {e}"))
             }
         })?;
-        let routes = RouteTable::new(&cfg.proxy_pools, &cfg.host_pools)
-            .map_err(|e| FetchError::Other(e.to_string()))?;
-        let mut groups = vec![
-            route_group(&cfg, &roots, &cfg.proxies, cfg.proxy_strategy)?,
-            route_group(&cfg, &roots, &[], cfg.proxy_strategy)?,
-        ];
-        for named in &cfg.proxy_pools {
-            let strategy = named.strategy.unwrap_or(cfg.proxy_strategy);
-            groups.push(route_group(&cfg, &roots, &named.proxies, strategy)?);
-        }
         let slots = Slots::new(cfg.host_concurrency(), cfg.delay);
         let autothrottle = cfg.autothrottle.clone().map(|mut at| {
             at.min_delay = at.min_delay.max(cfg.delay);
-            AutoThrottle::new(at)
+            Arc::new(AutoThrottle::new(at))
         });
+        let stop = Arc::new(Stop::default());
+        let routing = Routing::new(
+            &cfg,
+            roots,
+            client,
+            stats.clone(),
+            stop.clone(),
+            autothrottle.clone(),
+        )?;
         let extra_headers = parse_headers(&cfg.headers)?;
         Ok(Downloader {
-            client,
             cfg,
             slots,
             robots: RobotsCache::default(),
             stats,
-            stopping: AtomicBool::new(false),
-            stop_notify: Notify::new(),
+            stop,
             autothrottle,
             extra_headers,
-            roots,
-            routes,
-            groups,
-            session_clients: parking_lot::Mutex::new(HashMap::new()),
-            pause_noted: AtomicBool::new(false),
-            pauses_said: parking_lot::Mutex::new(HashSet::new()),
-            last_publish: parking_lot::Mutex::new(Instant::now()),
+            routing,
             last_render_publish: parking_lot::Mutex::new(Instant::now()),
             renderer: None,
             auto: trawl_render::auto::AutoMemory::default(),
         })
     }
 
-    /// How the next request to `host` goes out: directly, through a proxy
-    /// of the pool, or as a session (its proxy, cookie jar and identity),
-    /// always through an exit that is ready for the host by its pace. While
-    /// every exit is paced out this waits for the first to be ready
-    /// (quietly: that is the pace working). While every proxy is cooling
-    /// down (or all are retired) it waits too, saying why and for how long
-    /// once: the crawl pauses instead of failing requests.
-    async fn route(&self, host: &str, pool: Option<&str>) -> Result<Route, FetchError> {
-        let group = self
-            .routes
-            .route(host, pool)
-            .map_err(|e| FetchError::Other(e.to_string()))?;
-        let Some(g) = self.groups.get(group) else {
-            return Err(FetchError::Other(format!("no route group {group}")));
-        };
-        // A request that got this far goes out even while the crawl stops
-        // (like any request in flight); only waiting for a route ends
-        // early, below.
-        loop {
-            // Registered before looking, so a request that ends in between
-            // still wakes this one.
-            let changed = g.pacer.changed();
-            let now = Instant::now();
-            let refused = if let Some(sessions) = &g.sessions {
-                match sessions.acquire(host, g.pool.as_ref(), now) {
-                    SessionPick::Session(session) => {
-                        let reserved = match (session.proxy, &g.pool) {
-                            (Some(id), Some(p)) => p.try_start(id, host, now).map(RouteGuard::exit),
-                            _ => g
-                                .pacer
-                                .try_start(exit_key(None, Some(&session)), host, now)
-                                .map(RouteGuard::pace),
-                        };
-                        match reserved {
-                            Ok(guard) => {
-                                let (client, jar) = self.session_client(group, &session)?;
-                                return Ok(self.resumed(Route {
-                                    client,
-                                    group,
-                                    proxy: session.proxy,
-                                    session: Some(session),
-                                    jar: Some(jar),
-                                    _guard: guard,
-                                }));
-                            }
-                            Err(paced) => Refusal::Paced(paced),
-                        }
-                    }
-                    SessionPick::Paced(paced) => Refusal::Paced(paced),
-                    SessionPick::Wait { until, reason } => Refusal::Wait(until, reason),
-                    SessionPick::NoneLeft => Refusal::NoneLeft,
-                }
-            } else if let Some(p) = &g.pool {
-                match p.pick(host, now) {
-                    Pick::Proxy(id) => match p.try_start(id, host, now) {
-                        Ok(guard) => {
-                            let client = g.proxy_clients.read().get(id.index()).cloned();
-                            let Some(client) = client else {
-                                return Err(FetchError::Other(format!(
-                                    "no client for proxy {}",
-                                    id.index()
-                                )));
-                            };
-                            return Ok(self.resumed(Route {
-                                client,
-                                group,
-                                proxy: Some(id),
-                                session: None,
-                                jar: None,
-                                _guard: RouteGuard::exit(guard),
-                            }));
-                        }
-                        Err(paced) => Refusal::Paced(paced),
-                    },
-                    Pick::Paced(paced) => Refusal::Paced(paced),
-                    Pick::Wait { until, reason } => Refusal::Wait(until, reason),
-                    Pick::NoneLeft => Refusal::NoneLeft,
-                }
-            } else {
-                match g.pacer.try_start(0, host, now) {
-                    Ok(guard) => {
-                        return Ok(Route {
-                            client: self.client.clone(),
-                            group,
-                            proxy: None,
-                            session: None,
-                            jar: None,
-                            _guard: RouteGuard::pace(guard),
-                        });
-                    }
-                    Err(paced) => Refusal::Paced(paced),
-                }
-            };
-            let wait = match refused {
-                Refusal::Paced(paced) => {
-                    CrawlStats::inc(&self.stats.pace_waits);
-                    let wait = match paced {
-                        Readiness::At(until) => until.saturating_duration_since(now),
-                        Readiness::Full | Readiness::Ready => PACE_POLL,
-                    };
-                    let wait = wait.clamp(Duration::from_millis(1), PACE_POLL);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = changed => {}
-                    }
-                    if self.stopping.load(Ordering::SeqCst) {
-                        return Err(FetchError::Stopped);
-                    }
-                    continue;
-                }
-                Refusal::Wait(until, reason) => {
-                    self.note_pause("cooling", group, || {
-                        format!(
-                            "No proxy can be used for {host} ({reason}): the crawl pauses for {:.0?}, until the first is usable again (said once).",
-                            until.saturating_duration_since(now)
-                        )
-                    });
-                    until
-                        .saturating_duration_since(now)
-                        .max(Duration::from_millis(20))
-                }
-                Refusal::NoneLeft => {
-                    self.note_pause("retired", group, || {
-                        "Every proxy is retired after repeated failures and none will be probed again; the crawl is paused (reload the proxy list with SIGHUP, or Ctrl-C to stop).".to_string()
-                    });
-                    Duration::from_secs(1)
-                }
-            };
-            CrawlStats::inc(&self.stats.proxy_waits);
-            self.publish_proxy_stats(true);
-            if !self.sleep_unless_stopped(wait).await {
-                return Err(FetchError::Stopped);
-            }
-        }
-    }
-
-    /// Say a pause of this kind once a crawl (at WARN); later ones, and the
-    /// same pause seen by other requests, at debug level.
-    fn note_pause(&self, kind: &'static str, group: GroupIndex, message: impl FnOnce() -> String) {
-        let first_of_pause = !self.pause_noted.swap(true, Ordering::SeqCst);
-        let first_of_kind = self.pauses_said.lock().insert(kind);
-        let pool = self.routes.name(group);
-        if first_of_pause && first_of_kind {
-            tracing::warn!(pool, "{}", message());
-        } else if first_of_pause {
-            tracing::debug!(pool, "{}", message());
-        }
-    }
-
-    /// Sleep `wait`, cut short when the crawl stops; false when it stopped.
-    async fn sleep_unless_stopped(&self, wait: Duration) -> bool {
-        let stopped = self.stop_notify.notified();
-        if self.stopping.load(Ordering::SeqCst) {
-            return false;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => true,
-            _ = stopped => false,
-        }
-    }
-
-    /// A route was found: end a pause, if one was going on.
-    fn resumed(&self, route: Route) -> Route {
-        if self.pause_noted.swap(false, Ordering::SeqCst) {
-            tracing::debug!("A proxy is usable again; the crawl resumes.");
-        }
-        route
-    }
-
-    /// The client of a session: its proxy and its own cookie jar.
-    fn session_client(
-        &self,
-        group: GroupIndex,
-        session: &Session,
-    ) -> Result<(reqwest::Client, Arc<reqwest::cookie::Jar>), FetchError> {
-        let g = &self.groups[group];
-        let mut clients = self.session_clients.lock();
-        if let Some(sessions) = &g.sessions {
-            for gone in sessions.drain_retired() {
-                clients.remove(&(group, gone));
-            }
-        }
-        if let Some(c) = clients.get(&(group, session.id)) {
-            return Ok(c.clone());
-        }
-        let spec = session
-            .proxy
-            .and_then(|id| g.pool.as_ref().and_then(|p| p.spec(id)));
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = build_client(&self.cfg, &self.roots, spec.as_ref(), Some(jar.clone()))
-            .map_err(|e| FetchError::Other(format!("building a session client: {e}")))?;
-        clients.insert((group, session.id), (client.clone(), jar.clone()));
-        Ok((client, jar))
-    }
-
-    /// Tell the route's pace how the host answered; true for a rate limit.
-    fn pace(&self, route: &Route, host: &str, rate: &RateInfo, latency: Duration) -> bool {
-        let verdict = self.groups[route.group].pacer.report(
-            route.exit(),
-            host,
-            &PaceSignal::Answer(rate.clone()),
-            latency,
-            Instant::now(),
-        );
-        match verdict {
-            PaceVerdict::Clean => {}
-            PaceVerdict::RateLimited => CrawlStats::inc(&self.stats.rate_limited),
-            PaceVerdict::LatencyClimbed => CrawlStats::inc(&self.stats.latency_climbs),
-        }
-        if verdict != PaceVerdict::Clean {
-            self.publish_proxy_stats(false);
-        }
-        verdict == PaceVerdict::RateLimited
-    }
-
-    /// Tell the proxy pool and the session pool how an exchange went, and
-    /// turn bans and proxy failures into errors that move the request to
-    /// another route.
-    fn judge(
-        &self,
-        route: &Route,
-        host: &str,
-        signal: Signal,
-        latency: Duration,
-    ) -> Result<(), FetchError> {
-        let now = Instant::now();
-        let g = &self.groups[route.group];
-        if let (Some(id), Some(pool)) = (route.proxy, &g.pool) {
-            pool.report(id, host, &signal, latency, now);
-        }
-        if let (Some(session), Some(sessions)) = (&route.session, &g.sessions) {
-            sessions.report(session.id, &signal);
-        }
-        self.publish_proxy_stats(false);
-        let via = || match (route.proxy, &g.pool, &route.session) {
-            (Some(id), Some(pool), _) => pool.spec(id).map_or_else(String::new, |s| s.masked()),
-            (_, _, Some(session)) => session.id.to_string(),
-            _ => "direct".to_string(),
-        };
-        match signal {
-            Signal::Banned(reason) => {
-                CrawlStats::inc(&self.stats.bans);
-                Err(FetchError::Banned {
-                    proxy: via(),
-                    reason,
-                })
-            }
-            Signal::ProxyFailed(reason) => {
-                CrawlStats::inc(&self.stats.proxy_failures);
-                tracing::warn!(proxy = %via(), %reason, "Proxy failed; trying another.");
-                Err(FetchError::Proxy {
-                    proxy: via(),
-                    reason,
-                })
-            }
-            Signal::Ok | Signal::TargetFailed | Signal::RateLimited(_) => Ok(()),
-        }
-    }
-
     /// Replace the proxy list of pool `name` (`default` for `--proxy`)
-    /// while the crawl runs: proxies still listed keep their health and
-    /// pace, new ones get a client, dropped ones are never picked again
-    /// (requests in flight finish). Returns how many were added and
-    /// removed.
+    /// while the crawl runs (see [`Routing::reload`]); returns how many
+    /// were added and removed.
     pub fn reload_proxies(
         &self,
         name: &str,
         specs: &[ProxySpec],
     ) -> Result<(usize, usize), FetchError> {
-        let group = self
-            .routes
-            .group(name)
-            .map_err(|e| FetchError::Other(e.to_string()))?;
-        let Some(g) = self.groups.get(group) else {
-            return Err(FetchError::Other(format!("no route group {group}")));
-        };
-        let Some(pool) = &g.pool else {
-            return Err(FetchError::Other(format!(
-                "pool {name} has no proxies to reload (start the crawl with some)"
-            )));
-        };
-        // Clients first, so a new id always has one when it is picked.
-        let mut clients = Vec::new();
-        let mut known = pool.specs();
-        for spec in specs {
-            if known.contains(spec) {
-                continue;
-            }
-            known.push(spec.clone());
-            clients.push(
-                build_client(&self.cfg, &self.roots, Some(spec), None).map_err(|reason| {
-                    FetchError::Proxy {
-                        proxy: spec.masked(),
-                        reason,
-                    }
-                })?,
-            );
-        }
-        let mut all_clients = g.proxy_clients.write();
-        all_clients.extend(clients);
-        let (added, removed) = pool.reload(specs);
-        drop(all_clients);
-        self.pause_noted.store(false, Ordering::SeqCst);
-        self.publish_proxy_stats(true);
-        Ok((added.len(), removed.len()))
+        self.routing.reload(name, specs)
     }
 
     /// Put the proxies' and sessions' state into the crawl stats (at most
-    /// every 250 ms unless `now`).
+    /// every 250 ms unless `force`).
     pub fn publish_proxy_stats(&self, force: bool) {
-        let judged = self
-            .groups
-            .iter()
-            .any(|g| g.pool.is_some() || g.sessions.is_some());
-        let limited = self.stats.rate_limited.load(Ordering::Relaxed) > 0
-            || self.stats.latency_climbs.load(Ordering::Relaxed) > 0;
-        if !judged && self.autothrottle.is_none() && !limited {
-            return;
-        }
-        if !due(&self.last_publish, Duration::from_millis(250), force) {
-            return;
-        }
-        let mut value = serde_json::json!({});
-        let now = Instant::now();
-        let mut proxies = Vec::new();
-        let mut sessions: Option<SessionStats> = None;
-        for (i, g) in self.groups.iter().enumerate() {
-            let name = self.routes.name(i);
-            for status in g.pool.iter().flat_map(|p| p.snapshot(now)) {
-                let mut row = serde_json::to_value(status).unwrap_or_default();
-                row["pool"] = name.into();
-                proxies.push(row);
-            }
-            if let Some(s) = &g.sessions {
-                sessions.get_or_insert_default().add(&s.stats());
-            }
-        }
-        if self.groups.iter().any(|g| g.pool.is_some()) {
-            value["proxies"] = serde_json::Value::Array(proxies);
-        }
-        // Direct requests' pace, for the hosts where it matters: those
-        // that rate limited (the busiest first, at most PACING_ROWS).
-        let mut paced: Vec<_> = self
-            .groups
-            .iter()
-            .filter(|g| g.pool.is_none())
-            .flat_map(|g| g.pacer.snapshot(now))
-            .filter(|p| p.rate_limits > 0 || p.retry_afters > 0 || p.state != "ramping")
-            .collect();
-        if !paced.is_empty() {
-            paced.sort_by_key(|p| std::cmp::Reverse(p.requests));
-            paced.truncate(PACING_ROWS);
-            value["pacing"] = serde_json::to_value(paced).unwrap_or_default();
-        }
-        if let Some(s) = sessions {
-            value["sessions"] = serde_json::to_value(s).unwrap_or_default();
-        }
-        if let Some(at) = &self.autothrottle {
-            value["throttle"] = at
-                .snapshot()
-                .iter()
-                .map(|h| {
-                    serde_json::json!({
-                        "host": h.host,
-                        "delay_ms": h.delay.as_millis() as u64,
-                        "latency_ms": h.latency.as_millis() as u64,
-                        "responses": h.responses,
-                    })
-                })
-                .collect();
-        }
-        *self.stats.proxies.lock() = Some(value);
+        self.routing.publish_stats(force);
     }
 
     /// The headers of one request: the identity's (User-Agent and its
@@ -930,8 +369,7 @@ impl Downloader {
 
     /// Stop retrying: requests in flight finish with what they have.
     pub fn stop_retrying(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.stop_notify.notify_waiters();
+        self.stop.trigger();
     }
 
     pub fn config(&self) -> &FetchConfig {
@@ -1010,7 +448,7 @@ impl Downloader {
                     rounds += 1;
                     let wait = backoff(rounds, self.cfg.backoff_base, self.cfg.backoff_max);
                     tracing::debug!(%target, rounds, error = %e, ?wait, "robots.txt: no route got through; trying again.");
-                    if !self.sleep_unless_stopped(wait).await {
+                    if !self.stop.sleep(wait).await {
                         return result;
                     }
                 }
@@ -1206,9 +644,7 @@ impl Downloader {
                 // The exit's pace for the host was cut (and a Retry-After
                 // holds that pair back): go again at once through whichever
                 // exit is ready first; the pace is the wait.
-                if rate_limited < self.cfg.rate_limit_retries
-                    && !self.stopping.load(Ordering::SeqCst)
-                {
+                if rate_limited < self.cfg.rate_limit_retries && !self.stop.is_stopping() {
                     rate_limited += 1;
                     *retries += 1;
                     CrawlStats::inc(&self.stats.retries);
@@ -1221,7 +657,7 @@ impl Downloader {
                 && e.needs_another_route()
             {
                 // Banned or a dead proxy: at once, through another route.
-                if rotations < self.cfg.proxy_attempts && !self.stopping.load(Ordering::SeqCst) {
+                if rotations < self.cfg.proxy_attempts && !self.stop.is_stopping() {
                     rotations += 1;
                     CrawlStats::inc(&self.stats.rotations);
                     tracing::debug!(%url, rotations, error = %e, "Trying another proxy or session.");
@@ -1235,7 +671,7 @@ impl Downloader {
                 Ok(Exchange::Redirect { .. }) => (false, None),
                 Err(e) => (e.is_retryable(), None),
             };
-            if !retryable || attempt >= self.cfg.retries || self.stopping.load(Ordering::SeqCst) {
+            if !retryable || attempt >= self.cfg.retries || self.stop.is_stopping() {
                 return result;
             }
             attempt += 1;
@@ -1249,7 +685,7 @@ impl Downloader {
                 None => backoff(attempt, self.cfg.backoff_base, self.cfg.backoff_max),
             };
             tracing::debug!(%url, attempt, ?wait, "Retrying.");
-            if !self.sleep_unless_stopped(wait).await {
+            if !self.stop.sleep(wait).await {
                 return result;
             }
         }
@@ -1272,10 +708,9 @@ impl Downloader {
         // The host's slot first (its concurrency across all exits, delay,
         // Crawl-delay), then an exit ready for the host now.
         let _permit = self.slots.acquire(host).await;
-        let route = self.route(host, pool).await?;
-        let judged = route.proxy.is_some() || route.session.is_some();
-        let request_headers =
-            self.request_headers(url, route.session.map(|s| s.user_agent), headers);
+        let route = self.routing.pick(host, pool).await?;
+        let judged = route.is_judged();
+        let request_headers = self.request_headers(url, route.identity(), headers);
         let sent_headers = self.cfg.record_exchanges.then(|| request_headers.clone());
         let may_render = self.renderer.is_some() && render.mode != trawl_core::RenderMode::Never;
         let user_agent = may_render.then(|| {
@@ -1289,7 +724,7 @@ impl Downloader {
         CrawlStats::inc(&self.stats.requests);
         let sent = Instant::now();
         let response = match route
-            .client
+            .client()
             .get(url.as_str())
             .headers(request_headers)
             .send()
@@ -1299,21 +734,15 @@ impl Downloader {
             Err(e) => {
                 let error = FetchError::from_reqwest(&e);
                 self.throttle(host, sent.elapsed(), None);
-                self.groups[route.group].pacer.report(
-                    route.exit(),
-                    host,
-                    &PaceSignal::Failed,
-                    sent.elapsed(),
-                    Instant::now(),
-                );
+                self.routing.report_failed(&route, host, sent.elapsed());
                 if judged {
-                    let failure = if route.proxy.is_some() {
+                    let failure = if route.is_proxied() {
                         transport_failure(&e, &error)
                     } else {
                         TransportFailure::Target(error.to_string())
                     };
                     let signal = self.cfg.ban_rules.classify(None, &[], Some(failure));
-                    self.judge(&route, host, signal, sent.elapsed())?;
+                    self.routing.report(&route, host, signal, sent.elapsed())?;
                 }
                 return Err(error);
             }
@@ -1327,14 +756,8 @@ impl Downloader {
         // Plain-HTTP requests through an HTTP proxy get the proxy's own
         // answers (through SOCKS or a CONNECT tunnel, only the site's).
         let via_http_proxy = url.scheme() == "http"
-            && route.proxy.is_some_and(|id| {
-                self.groups[route.group]
-                    .pool
-                    .as_ref()
-                    .and_then(|p| p.spec(id))
-                    .is_some_and(|spec| {
-                        matches!(spec.scheme(), ProxyScheme::Http | ProxyScheme::Https)
-                    })
+            && self.routing.proxy_spec(&route).is_some_and(|spec| {
+                matches!(spec.scheme(), ProxyScheme::Http | ProxyScheme::Https)
             });
         let refused = via_http_proxy && proxy_refused_credentials(status, headers);
         let text = |name: header::HeaderName| {
@@ -1344,9 +767,11 @@ impl Downloader {
                 .map(str::to_string)
         };
         if (300..400).contains(&status) && status != 304 {
-            self.pace(&route, host, &rate, sent.elapsed());
+            self.routing
+                .report_pace(&route, host, &rate, sent.elapsed());
             if judged {
-                self.judge(&route, host, Signal::Ok, sent.elapsed())?;
+                self.routing
+                    .report(&route, host, Signal::Ok, sent.elapsed())?;
             }
             return Ok(Exchange::Redirect {
                 status,
@@ -1440,18 +865,18 @@ impl Downloader {
                         rendered = Some(Box::new(info));
                     }
                     Err(error) => {
-                        self.pace(&route, host, &rate, latency);
-                        self.judge(&route, host, signal, latency)?;
+                        self.routing.report_pace(&route, host, &rate, latency);
+                        self.routing.report(&route, host, signal, latency)?;
                         return Err(error);
                     }
                 }
             }
             if !matches!(signal, Signal::Banned(_)) {
-                self.pace(&route, host, &rate, latency);
+                self.routing.report_pace(&route, host, &rate, latency);
             }
-            self.judge(&route, host, signal, latency)?;
+            self.routing.report(&route, host, signal, latency)?;
         } else {
-            rate_limited = self.pace(&route, host, &rate, latency);
+            rate_limited = self.routing.report_pace(&route, host, &rate, latency);
             if !rate_limited && let Some(reason) = wants_render {
                 let (page, info) = self
                     .render_page(
@@ -1501,16 +926,12 @@ impl Downloader {
                 retryable: false,
             });
         };
-        let proxy = route.proxy.and_then(|id| {
-            self.groups[route.group]
-                .pool
-                .as_ref()
-                .and_then(|p| p.spec(id))
-                .map(|spec| crate::rendering::browser_proxy(&spec))
-        });
+        let proxy = self
+            .routing
+            .proxy_spec(route)
+            .map(|spec| crate::rendering::browser_proxy(&spec));
         let cookies = route
-            .jar
-            .as_ref()
+            .jar()
             .map(|jar| crate::rendering::jar_cookies(jar, url))
             .unwrap_or_default();
         let mut request_headers: Vec<(String, String)> = self.cfg.headers.clone();
@@ -1529,7 +950,7 @@ impl Downloader {
             body,
             spec,
             proxy: proxy.as_ref(),
-            session: route.session.as_ref().map(|s| s.id.get()),
+            session: route.session_id(),
             user_agent: document.user_agent,
             request_headers: &request_headers,
             cookies: &cookies,
@@ -1550,7 +971,7 @@ impl Downloader {
                         (fetch_latency + page.elapsed).as_millis() as u64,
                     );
                 }
-                if let Some(jar) = &route.jar {
+                if let Some(jar) = route.jar() {
                     crate::rendering::store_cookies(jar, url, &page.cookies);
                 }
                 let info = RenderedPage {
@@ -1674,7 +1095,7 @@ impl Downloader {
 
 /// Whether `every` has passed since `last` (or `force`); if so, `last`
 /// becomes now. Paces how often state is published into the stats.
-fn due(last: &parking_lot::Mutex<Instant>, every: Duration, force: bool) -> bool {
+pub(crate) fn due(last: &parking_lot::Mutex<Instant>, every: Duration, force: bool) -> bool {
     let mut last = last.lock();
     if !force && last.elapsed() < every {
         return false;
@@ -1716,70 +1137,3 @@ const ROBOTS_ROUTE_ROUNDS: u32 = 6;
 
 /// robots.txt is read up to this many bytes (RFC 9309's 500 KiB minimum).
 const MAX_ROBOTS_FETCH: usize = trawl_robots::MAX_ROBOTS_BYTES;
-
-#[cfg(test)]
-mod proxy_failure_tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn a_proxys_own_401_is_a_credentials_failure_a_sites_is_not() {
-        let with = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = header::HeaderMap::new();
-            for (k, v) in pairs {
-                h.insert(*k, header::HeaderValue::from_static(v));
-            }
-            h
-        };
-        assert!(proxy_refused_credentials(407, &with(&[])));
-        assert!(proxy_refused_credentials(
-            401,
-            &with(&[
-                ("server", "tinyproxy/1.11.1"),
-                ("www-authenticate", "Basic realm=\"Tinyproxy\"")
-            ])
-        ));
-        assert!(proxy_refused_credentials(
-            401,
-            &with(&[("proxy-authenticate", "Basic")])
-        ));
-        assert!(proxy_refused_credentials(
-            401,
-            &with(&[("x-squid-error", "ERR_CACHE_ACCESS_DENIED 0")])
-        ));
-        // The site's own 401, and the proxy's other errors, are the site's.
-        assert!(!proxy_refused_credentials(
-            401,
-            &with(&[("server", "nginx"), ("www-authenticate", "Basic")])
-        ));
-        assert!(!proxy_refused_credentials(
-            502,
-            &with(&[("server", "tinyproxy/1.11.1")])
-        ));
-    }
-
-    /// A "proxy" that accepts and hangs up: the request fails, and a "407"
-    /// in the URL must not make that look like an authentication failure.
-    #[tokio::test]
-    async fn a_407_in_the_url_is_not_a_proxy_auth_failure() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                drop(conn);
-            }
-        });
-        let spec = ProxySpec::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let client = build_client(&FetchConfig::default(), &[], Some(&spec), None).unwrap();
-        for path in ["/p/407", "/p/408"] {
-            let err = client
-                .get(format!("http://127.0.0.1:9{path}"))
-                .send()
-                .await
-                .unwrap_err();
-            let fetch = FetchError::from_reqwest(&err);
-            let failure = transport_failure(&err, &fetch);
-            assert_ne!(failure, TransportFailure::ProxyAuth, "{path}: {err:?}");
-        }
-    }
-}

@@ -36,6 +36,7 @@ pub mod proxy;
 pub mod rendering;
 pub mod retry;
 pub mod robots_cache;
+mod routing;
 pub mod slots;
 
 pub use config::FetchConfig;
