@@ -76,6 +76,10 @@ pub struct FetchConfig {
     /// Tries of one request after rate-limit answers (429, …), on top of
     /// `retries`: each waits for a ready exit, not a back-off.
     pub rate_limit_retries: u32,
+    /// Refuse loopback, private, link-local, CGNAT, multicast and metadata
+    /// addresses (the SSRF guard of [`crate::guard`]): off for crawls a
+    /// user runs, on for crawls run on someone's behalf (the Scraper API).
+    pub address_guard: Option<std::sync::Arc<crate::guard::AddressGuard>>,
 }
 
 impl FetchConfig {
@@ -153,6 +157,7 @@ impl Default for FetchConfig {
             pacing: crate::pacing::PacingConfig::default(),
             render: trawl_core::RenderSpec::mode(trawl_core::RenderMode::Never),
             rate_limit_retries: 10,
+            address_guard: None,
         }
     }
 }

@@ -212,7 +212,15 @@ pub(crate) fn build_client(
     proxy: Option<&ProxySpec>,
     jar: Option<Arc<reqwest::cookie::Jar>>,
 ) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if let Some(guard) = &cfg.address_guard
+        && proxy.is_none()
+    {
+        // Checked again after resolution, at connect time (a name that
+        // resolves, or is re-bound, to a refused address).
+        builder = builder.dns_resolver(Arc::new(crate::guard::GuardedResolver(guard.clone())));
+    }
+    let mut builder = builder
         .user_agent(cfg.user_agent.clone())
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -506,6 +514,18 @@ impl Downloader {
             ..FetchOutcome::failed(final_url, started, error)
         };
         loop {
+            // Before robots.txt: a refused host gets no packet at all.
+            if let Some(guard) = &self.cfg.address_guard
+                && let Some(why) = guard.refuses_url(&current)
+            {
+                return fail(
+                    current,
+                    last_status,
+                    redirects,
+                    retries,
+                    FetchError::Refused(why),
+                );
+            }
             if self.cfg.obey_robots
                 && !self
                     .robots(&current)
@@ -702,6 +722,13 @@ impl Downloader {
         render: &trawl_core::RenderSpec,
     ) -> Result<Exchange, FetchError> {
         let own_headers = headers;
+        // Every request goes out here (pages, robots.txt, sitemaps, each
+        // redirect hop): the one place the guard cannot be missed.
+        if let Some(guard) = &self.cfg.address_guard
+            && let Some(why) = guard.refuses_url(url)
+        {
+            return Err(FetchError::Refused(why));
+        }
         if let Some(at) = &self.autothrottle {
             self.slots.set_delay(host, at.delay(host));
         }

@@ -47,6 +47,10 @@ pub enum FetchError {
     /// timed out, the tab crashed, the browser died).
     #[error("rendering: {reason}")]
     Render { reason: String, retryable: bool },
+    /// The address guard refused the target (a private, loopback or
+    /// metadata address; see [`crate::guard`]); nothing was sent.
+    #[error("refused by the address guard: {0}")]
+    Refused(String),
 }
 
 impl FetchError {
@@ -82,6 +86,7 @@ impl FetchError {
             FetchError::Proxy { .. } => "proxy",
             FetchError::Stopped => "stopped",
             FetchError::Render { .. } => "render",
+            FetchError::Refused(_) => "refused",
         }
     }
 
@@ -98,6 +103,10 @@ impl FetchError {
         }
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
         while let Some(e) = source {
+            // The guarded resolver refused every address of the host.
+            if let Some(refused) = e.downcast_ref::<crate::guard::Refused>() {
+                return FetchError::Refused(refused.0.clone());
+            }
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
                 match io.kind() {
                     std::io::ErrorKind::ConnectionReset

@@ -30,6 +30,7 @@ pub mod config;
 pub mod downloader;
 pub mod error;
 pub mod fetcher;
+pub mod guard;
 pub mod identity;
 pub mod pacing;
 pub mod proxy;
