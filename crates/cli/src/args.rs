@@ -42,6 +42,31 @@ pub enum Command {
     /// Print the effective settings as TOML, with where each value came
     /// from (default, file, TRAWL_* variable or flag).
     Config(ConfigArgs),
+    /// Run the Scraper API: `POST /v1/scrape` takes a URL and answers with
+    /// structured data (see the README).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address is
+    /// printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Let requests reach loopback and private addresses (tests,
+    /// intranets). Off: the address guard refuses them, in every spelling
+    /// and after every redirect.
+    #[arg(long)]
+    pub allow_private: bool,
+    /// One address reachable although private (repeatable).
+    #[arg(long, value_name = "IP")]
+    pub allow_address: Vec<std::net::IpAddr>,
+    /// Do not fetch or obey robots.txt.
+    #[arg(long)]
+    pub ignore_robots: bool,
+    /// Longest a scrape may take (a request may ask for less).
+    #[arg(long, value_parser = duration::parse_positive, default_value = "30s")]
+    pub timeout: Duration,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -8,6 +8,7 @@ mod crawl;
 mod demo;
 mod run;
 pub mod scrape;
+mod serve;
 mod status;
 mod worker;
 
@@ -26,5 +27,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Scrape(args) => scrape::run(&args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Config(args) => config::run(&args),
+        Command::Serve(args) => serve::run(&args).await,
     }
 }

@@ -1,0 +1,181 @@
+//! `POST /v1/scrape` over real sockets: the API server on a loopback port,
+//! the test shop as the site, reqwest as the client.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use trawl_api::ApiConfig;
+use trawl_testsite::{SiteConfig, TestSite};
+
+async fn server(cfg: ApiConfig) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(trawl_api::serve(listener, cfg, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+async fn shop() -> TestSite {
+    TestSite::start(SiteConfig {
+        pages: 10,
+        shop: true,
+        shop_products: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn post(addr: SocketAddr, body: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/scrape"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (status, value)
+}
+
+fn private_ok() -> ApiConfig {
+    ApiConfig {
+        allow_private: true,
+        ..ApiConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_returns_fields_and_formats() {
+    let site = shop().await;
+    let (api, _stop) = server(private_ok()).await;
+    let health = reqwest::get(format!("http://{api}/healthz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let ready = reqwest::get(format!("http://{api}/readyz")).await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+
+    let product = site.site().products().into_iter().next().unwrap();
+    let body = json!({
+        "url": format!("{}{}", site.base_url(), product.path),
+        "fields": {
+            "name": {"selector": "h1.product-title"},
+            "price": {"selector": "span.price", "type": "number"},
+            "sku": {"selector": ".meta", "regex": "SKU-\\d+"},
+            "missing": {"selector": ".nowhere", "default": "none"}
+        },
+        "formats": ["json", "markdown", "links", "raw_html"]
+    });
+    let (status, answer) = post(api, &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], 200);
+    assert_eq!(answer["fields"]["name"], product.name.as_str());
+    assert_eq!(answer["fields"]["price"].as_f64(), Some(product.price));
+    assert_eq!(answer["fields"]["missing"], "none");
+    assert_eq!(answer["fields"]["sku"], product.sku.as_str());
+    assert!(answer["markdown"].as_str().unwrap().contains(&product.name));
+    assert!(answer["raw_html"].as_str().unwrap().contains("<h1"));
+    assert!(!answer["links"].as_array().unwrap().is_empty());
+    assert!(answer["timings"]["fetch_ms"].is_u64());
+    assert!(answer["timings"]["total_ms"].as_u64() >= answer["timings"]["fetch_ms"].as_u64());
+    site.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_answer_a_code_and_the_pointer() {
+    let (api, _stop) = server(ApiConfig {
+        max_body: 4096,
+        ..private_ok()
+    })
+    .await;
+    let cases: [(&str, u16, &str, Option<&str>); 8] = [
+        ("{not json", 400, "invalid_json", None),
+        ("{}", 400, "invalid_request", Some("/url")),
+        (
+            "{\"url\": \"http://a.test/\", \"colour\": 1}",
+            400,
+            "invalid_request",
+            Some("/colour"),
+        ),
+        (
+            "{\"url\": \"ftp://a.test/\"}",
+            400,
+            "invalid_url",
+            Some("/url"),
+        ),
+        (
+            "{\"url\": \"http://a.test/\", \"fields\": {\"p\": {\"selector\": \"div[\"}}}",
+            400,
+            "invalid_request",
+            Some("/fields/p/selector"),
+        ),
+        (
+            "{\"url\": \"http://a.test/\", \"fields\": {\"p\": {\"selector\": \"b\", \"type\": \"money\"}}}",
+            400,
+            "invalid_request",
+            Some("/fields/p/type"),
+        ),
+        (
+            "{\"url\": \"http://a.test/\", \"formats\": [\"json\", \"pdf\"]}",
+            400,
+            "invalid_request",
+            Some("/formats/1"),
+        ),
+        (
+            "{\"url\": \"http://a.test/\", \"timeout\": \"soon\"}",
+            400,
+            "invalid_request",
+            Some("/timeout"),
+        ),
+    ];
+    for (body, status, code, pointer) in cases {
+        let (got, answer) = post(api, body).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+        assert_eq!(
+            answer["error"]["pointer"].as_str(),
+            pointer,
+            "{body}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let big = format!(
+        "{{\"url\": \"http://a.test/\", \"pad\": \"{}\"}}",
+        "x".repeat(8192)
+    );
+    let (got, answer) = post(api, &big).await;
+    assert_eq!(got, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_targets_are_refused_by_default() {
+    let site = shop().await;
+    let (api, _stop) = server(ApiConfig::default()).await;
+    let port = site.addr().port();
+    for host in [
+        "127.0.0.1",
+        "2130706433",
+        "0x7f.1",
+        "[::ffff:127.0.0.1]",
+        "localhost",
+        "0.0.0.0",
+    ] {
+        let body = json!({"url": format!("http://{host}:{port}/")});
+        let (status, answer) = post(api, &body.to_string()).await;
+        assert_eq!(status, 422, "{host}: {answer}");
+        assert_eq!(answer["error"]["code"], "target_refused", "{host}");
+        assert_eq!(answer["error"]["pointer"], "/url");
+    }
+    assert_eq!(site.stats().requests, 0, "the site was reached");
+    site.shutdown().await;
+}

@@ -1,0 +1,60 @@
+//! `trawl serve` as users start it: a real process on a free port.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{trawl, wait_until};
+use trawl_testsite::{SiteConfig, TestSite};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_scrapes_and_stops_on_sigterm() {
+    let site = TestSite::start(SiteConfig {
+        pages: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut child = trawl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--allow-private"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve said where it listens").unwrap();
+        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/scrape"))
+        .json(&serde_json::json!({"url": format!("{}/", site.base_url()), "formats": ["json", "links"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert!(
+        answer["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{answer}"
+    );
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut status = None;
+    wait_until("serve to exit", Duration::from_secs(10), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    site.shutdown().await;
+}
