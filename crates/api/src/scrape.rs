@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use indexmap::IndexMap;
-use scraper::{Html, Selector};
+use scraper::Html;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use trawl_core::Url;
@@ -104,18 +104,7 @@ fn parse(body: Result<Bytes, BytesRejection>) -> Result<ScrapeRequest, ApiError>
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(400, "invalid_json", e.to_string()))?;
     serde_path_to_error::deserialize::<_, ScrapeRequest>(&value).map_err(|e| {
-        let mut pointer = String::new();
-        for segment in e.path().iter() {
-            use serde_path_to_error::Segment;
-            match segment {
-                Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
-                Segment::Map { key } | Segment::Enum { variant: key } => {
-                    pointer.push('/');
-                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                }
-                Segment::Unknown => {}
-            }
-        }
+        let pointer = trawl_settings::layer::json_pointer(e.path());
         let message = e.inner().to_string();
         let pointer = if pointer.is_empty() {
             // A missing field is named only in the message.
@@ -247,11 +236,7 @@ async fn scrape(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
     }
     let text = charset::decode(fetched.content_type.as_deref(), &fetched.body);
     let doc = Html::parse_document(&text);
-    let title = Selector::parse("title").ok().and_then(|s| {
-        doc.select(&s)
-            .next()
-            .map(|t| trawl_extract::select::collapse_ws(&t.text().collect::<String>()))
-    });
+    let title = trawl_extract::select::document_title(&doc);
     let mut out = Map::new();
     out.insert("url".into(), url.as_str().into());
     out.insert("final_url".into(), fetched.final_url.as_str().into());

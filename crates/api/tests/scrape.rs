@@ -66,7 +66,7 @@ async fn scrape_returns_fields_and_formats() {
         "fields": {
             "name": {"selector": "h1.product-title"},
             "price": {"selector": "span.price", "type": "number"},
-            "sku": {"selector": ".meta", "regex": "SKU-\\d+"},
+            "sku": {"selector": ".sku", "regex": "SKU-\\d+"},
             "missing": {"selector": ".nowhere", "default": "none"}
         },
         "formats": ["json", "markdown", "links", "raw_html"]

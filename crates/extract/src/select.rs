@@ -354,6 +354,14 @@ impl CompiledRule {
 }
 
 /// Collapse runs of whitespace to one space and trim.
+/// The document's `<title>`, whitespace collapsed.
+pub fn document_title(doc: &Html) -> Option<String> {
+    let title = Selector::parse("title").ok()?;
+    doc.select(&title)
+        .next()
+        .map(|t| collapse_ws(&t.text().collect::<String>()))
+}
+
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {

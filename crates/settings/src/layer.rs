@@ -173,18 +173,7 @@ impl Layer {
             .collect();
         let doc = serde_json::Value::Object(set.clone());
         if let Err(e) = serde_path_to_error::deserialize::<_, Settings>(&doc) {
-            let mut pointer = base.to_string();
-            for segment in e.path().iter() {
-                use serde_path_to_error::Segment;
-                match segment {
-                    Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
-                    Segment::Map { key } | Segment::Enum { variant: key } => {
-                        pointer.push('/');
-                        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                    }
-                    Segment::Unknown => {}
-                }
-            }
+            let mut pointer = format!("{base}{}", json_pointer(e.path()));
             let message = e.inner().to_string();
             // serde names an unknown key only in its message.
             if let Some(key) = unknown_field(&message)
@@ -293,6 +282,23 @@ fn env_value(key: &str, text: &str) -> Result<toml::Value, String> {
     // What the first reading said: a TOML value if it is one (`0`), else
     // the text (`soon`).
     Err(first_error.unwrap_or_else(|| "invalid value".into()))
+}
+
+/// The JSON pointer (RFC 6901) of a serde path: `/proxy_pools/res/strategy`.
+pub fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        use serde_path_to_error::Segment;
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    pointer
 }
 
 /// `unknown field `x`, expected …` → `x`.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use scraper::{Html, Selector};
+use scraper::Html;
 use serde_json::{Map, Value, json};
 use trawl_core::{CrawlStats, Url};
 use trawl_extract::select::{CompiledRules, FieldRule, FieldType, Source};
@@ -180,11 +180,7 @@ pub async fn run(args: &ScrapeArgs) -> anyhow::Result<u8> {
             eprintln!("{}: {} → null", w.field, w.reason);
         }
     }
-    let title = Selector::parse("title").ok().and_then(|s| {
-        doc.select(&s)
-            .next()
-            .map(|t| trawl_extract::select::collapse_ws(&t.text().collect::<String>()))
-    });
+    let title = trawl_extract::select::document_title(&doc);
     let mut out = Map::new();
     out.insert("url".into(), url.as_str().into());
     out.insert("final_url".into(), outcome.final_url.as_str().into());
