@@ -3,14 +3,18 @@
 //! - [`error`]: the JSON error body every failure answers with (a stable
 //!   `code`, a message and the offending JSON pointer).
 //! - [`scrape`]: `POST /v1/scrape`, one URL in, structured data out.
-//! - `GET /healthz` (the process answers), `GET /readyz` (it can fetch).
+//! - [`crawls`]: crawl jobs (`/v1/crawls`), items streamed as NDJSON.
+//! - `GET /healthz` (the process answers), `GET /readyz` (it takes
+//!   requests).
 //!
 //! Targets pass the address guard ([`trawl_fetch::guard`]) unless the
 //! server was started with `allow_private` (tests, intranets).
 //!
-//! Not yet: crawl jobs, `/v1/map`, API keys and quotas, OpenAPI, rendering
-//! through the API (issue 16).
+//! Not yet: jobs that survive a restart or run on `trawl worker`s,
+//! spider files in jobs, webhooks, `/v1/map`, API keys and quotas,
+//! OpenAPI, rendering through the API (issue 16).
 
+pub mod crawls;
 pub mod error;
 pub mod scrape;
 
@@ -56,6 +60,7 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub cfg: ApiConfig,
     pub downloader: Downloader,
+    pub jobs: crawls::Jobs,
 }
 
 /// The service's routes.
@@ -72,11 +77,18 @@ pub fn router(cfg: ApiConfig) -> Result<Router, FetchError> {
     };
     let downloader = Downloader::new(fetch, Arc::new(CrawlStats::default()))?;
     let max_body = cfg.max_body;
-    let state = Arc::new(AppState { cfg, downloader });
+    let state = Arc::new(AppState {
+        cfg,
+        downloader,
+        jobs: crawls::Jobs::default(),
+    });
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .route("/v1/scrape", post(scrape::handle))
+        .route("/v1/crawls", post(crawls::create).get(crawls::list))
+        .route("/v1/crawls/{id}", get(crawls::get).delete(crawls::cancel))
+        .route("/v1/crawls/{id}/items", get(crawls::items))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state))
 }

@@ -91,9 +91,8 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
     Ok(Some(value))
 }
 
-/// Read the body: our own errors for bad JSON and bad values, with the
-/// JSON pointer.
-fn parse(body: Result<Bytes, BytesRejection>) -> Result<ScrapeRequest, ApiError> {
+/// The body as JSON: our own errors for a body too large and for bad JSON.
+pub(crate) fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(413, "payload_too_large", e.body_text())
@@ -101,21 +100,28 @@ fn parse(body: Result<Bytes, BytesRejection>) -> Result<ScrapeRequest, ApiError>
             ApiError::new(400, "invalid_request", e.body_text())
         }
     })?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(400, "invalid_json", e.to_string()))?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::new(400, "invalid_json", e.to_string()))
+}
+
+/// The JSON pointer of a bad value; a missing field is named only in the
+/// message.
+pub(crate) fn pointer_of(path: &serde_path_to_error::Path, message: &str) -> String {
+    let pointer = trawl_settings::layer::json_pointer(path);
+    if !pointer.is_empty() {
+        return pointer;
+    }
+    message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+        .map_or_else(|| "/".to_string(), |k| format!("/{k}"))
+}
+
+/// Read the request, with the JSON pointer of what is wrong in it.
+fn parse(body: Result<Bytes, BytesRejection>) -> Result<ScrapeRequest, ApiError> {
+    let value = read_json(body)?;
     serde_path_to_error::deserialize::<_, ScrapeRequest>(&value).map_err(|e| {
-        let pointer = trawl_settings::layer::json_pointer(e.path());
         let message = e.inner().to_string();
-        let pointer = if pointer.is_empty() {
-            // A missing field is named only in the message.
-            message
-                .strip_prefix("missing field `")
-                .and_then(|r| r.split('`').next())
-                .map_or_else(|| "/".to_string(), |k| format!("/{k}"))
-        } else {
-            pointer
-        };
-        ApiError::new(400, "invalid_request", message).at(pointer)
+        ApiError::new(400, "invalid_request", message.clone()).at(pointer_of(e.path(), &message))
     })
 }
 
