@@ -12,7 +12,10 @@
 //! ```
 //!
 //! Jobs live in this process (a restart loses them) and crawl on a memory
-//! frontier; their items are kept in memory for the stream.
+//! frontier; their items are kept in memory for the stream, so a job
+//! without `max_pages` stops at [`DEFAULT_MAX_PAGES`]. The server's
+//! address guard holds for every job, and so does robots.txt unless the
+//! server was started with `--ignore-robots`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +35,13 @@ use trawl_settings::{Effective, Layer, SpiderParts};
 
 use crate::AppState;
 use crate::error::ApiError;
+
+/// The page limit of a job that sets none (its items are held in memory
+/// for the stream).
+pub const DEFAULT_MAX_PAGES: u64 = 10_000;
+
+/// Lines sent in one chunk of the item stream.
+const CHUNK_LINES: usize = 1000;
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,8 +219,16 @@ fn start(state: &Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Result<A
     let mut plan = effective
         .build(seeds.clone(), &SpiderParts::default())
         .map_err(settings_error)?;
-    // The server's address guard and robots policy hold for every job.
+    // The server's address guard and robots policy hold for every job: a
+    // job turns robots.txt off only on a server started without it.
     plan.crawl.fetch.address_guard = state.downloader.config().address_guard.clone();
+    if state.cfg.obey_robots {
+        plan.crawl.fetch.obey_robots = true;
+    }
+    // Items are held for the stream: a job without a page limit gets one.
+    if !effective.is_set("max_pages") {
+        plan.crawl.max_pages = Some(DEFAULT_MAX_PAGES);
+    }
     for seed in &seeds {
         if let Some(guard) = &plan.crawl.fetch.address_guard
             && let Some(why) = guard.refuses_url(seed)
@@ -321,7 +339,7 @@ pub async fn items(
                 .items
                 .lock()
                 .get(next..)
-                .map(<[_]>::to_vec)
+                .map(|rest| rest[..rest.len().min(CHUNK_LINES)].to_vec())
                 .unwrap_or_default();
             if !lines.is_empty() {
                 drop(changed);
