@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -34,6 +35,7 @@ use trawl_engine::{Engine, Shutdown};
 use trawl_settings::{Effective, Layer, SpiderParts};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// The page limit of a job that sets none (its items are held in memory
@@ -66,6 +68,8 @@ impl JobState {
 /// One crawl job.
 pub struct Job {
     pub id: String,
+    /// The key that made it: no other key sees it.
+    owner: String,
     seeds: Vec<String>,
     started: Instant,
     state: parking_lot::Mutex<(JobState, Option<String>)>,
@@ -206,15 +210,20 @@ fn settings_error(e: trawl_settings::SettingsError) -> ApiError {
 /// `POST /v1/crawls`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match start(&state, body) {
+    match start(&state, &caller, body) {
         Ok(job) => (axum::http::StatusCode::ACCEPTED, axum::Json(job.describe())).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn start(state: &Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Arc<Job>, ApiError> {
+fn start(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Arc<Job>, ApiError> {
     let (seeds, effective) = parse(body)?;
     let mut plan = effective
         .build(seeds.clone(), &SpiderParts::default())
@@ -243,6 +252,7 @@ fn start(state: &Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Result<A
     );
     let job = Arc::new(Job {
         id: id.clone(),
+        owner: caller.0.clone(),
         seeds: seeds.iter().map(|s| s.to_string()).collect(),
         started: Instant::now(),
         state: parking_lot::Mutex::new((JobState::Running, None)),
@@ -272,39 +282,54 @@ fn start(state: &Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Result<A
     Ok(job)
 }
 
-fn find(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
+/// The job `id` of `caller`; another key's job is as absent as an
+/// unknown one.
+fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<Job>, ApiError> {
     state
         .jobs
         .jobs
         .lock()
         .get(id)
+        .filter(|job| job.owner == caller.0)
         .cloned()
         .ok_or_else(|| ApiError::new(404, "not_found", format!("no crawl job {id}")))
 }
 
 /// `GET /v1/crawls/{id}`.
-pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match find(&state, &id) {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match find(&state, &caller, &id) {
         Ok(job) => axum::Json(job.describe()).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 /// `GET /v1/crawls`.
-pub async fn list(State(state): State<Arc<AppState>>) -> Response {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     let jobs: Vec<Value> = state
         .jobs
         .jobs
         .lock()
         .values()
+        .filter(|j| j.owner == caller.0)
         .map(|j| j.describe())
         .collect();
     axum::Json(json!({ "crawls": jobs })).into_response()
 }
 
 /// `DELETE /v1/crawls/{id}`: stop fetching, keep what was written.
-pub async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match find(&state, &id) {
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match find(&state, &caller, &id) {
         Ok(job) => {
             job.shutdown.trigger();
             axum::Json(job.describe()).into_response()
@@ -323,10 +348,11 @@ pub struct ItemsQuery {
 /// job ends.
 pub async fn items(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<ItemsQuery>,
 ) -> Response {
-    let job = match find(&state, &id) {
+    let job = match find(&state, &caller, &id) {
         Ok(job) => job,
         Err(e) => return e.into_response(),
     };

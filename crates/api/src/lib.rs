@@ -10,12 +10,18 @@
 //! Targets pass the address guard ([`trawl_fetch::guard`]) unless the
 //! server was started with `allow_private` (tests, intranets).
 //!
+//! - [`keys`], [`auth`]: API keys (a hash at rest), `Authorization:
+//!   Bearer KEY` on every `/v1` call once any key exists; jobs are scoped
+//!   to their key.
+//!
 //! Not yet: jobs that survive a restart or run on `trawl worker`s,
-//! spider files in jobs, webhooks, `/v1/map`, API keys and quotas,
+//! spider files in jobs, webhooks, `/v1/map`, per-key limits and quotas,
 //! OpenAPI, rendering through the API (issue 16).
 
+pub mod auth;
 pub mod crawls;
 pub mod error;
+pub mod keys;
 pub mod scrape;
 
 use std::net::IpAddr;
@@ -42,6 +48,8 @@ pub struct ApiConfig {
     pub max_body: usize,
     /// A scrape's deadline unless the request sets a shorter one.
     pub timeout: Duration,
+    /// The API keys; none: the API is open to whoever reaches the port.
+    pub keys: keys::Keys,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +60,7 @@ impl Default for ApiConfig {
             obey_robots: true,
             max_body: 1 << 20,
             timeout: Duration::from_secs(30),
+            keys: keys::Keys::default(),
         }
     }
 }
@@ -82,13 +91,19 @@ pub fn router(cfg: ApiConfig) -> Result<Router, FetchError> {
         downloader,
         jobs: crawls::Jobs::default(),
     });
-    Ok(Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+    let v1 = Router::new()
         .route("/v1/scrape", post(scrape::handle))
         .route("/v1/crawls", post(crawls::create).get(crawls::list))
         .route("/v1/crawls/{id}", get(crawls::get).delete(crawls::cancel))
         .route("/v1/crawls/{id}/items", get(crawls::items))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Ok(Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .merge(v1)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state))
 }

@@ -48,7 +48,15 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+    /// Where the server keeps its API keys (`keys.json`): with a key in
+    /// it, every `/v1` call needs `Authorization: Bearer KEY`; without,
+    /// the API is open to whoever reaches the port.
+    #[arg(long, default_value = "trawl-data", value_name = "DIR")]
+    pub data: PathBuf,
     /// Address to listen on (port 0: any free port; the address is
     /// printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -67,6 +75,28 @@ pub struct ServeArgs {
     /// Longest a scrape may take (a request may ask for less).
     #[arg(long, value_parser = duration::parse_positive, default_value = "30s")]
     pub timeout: Duration,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ServeCommand {
+    /// Manage the API keys (only a hash of each is stored).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        /// The server's data directory.
+        #[arg(long, default_value = "trawl-data", value_name = "DIR", global = true)]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeysAction {
+    /// Make a key named NAME and print it (once).
+    Add { name: String },
+    /// List the keys: names, prefixes, creation times.
+    List,
+    /// Remove the key named NAME.
+    Revoke { name: String },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -58,3 +58,68 @@ async fn serve_answers_scrapes_and_stops_on_sigterm() {
     assert_eq!(status.unwrap().code(), Some(0));
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_made_listed_required_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let out = trawl()
+        .args(["serve", "keys", "add", "team", "--data", &data])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("trawl_") && key.len() > 40, "{key}");
+    let out = trawl()
+        .args(["serve", "keys", "list", "--data", &data])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.starts_with("team\t") && !listed.contains(&key),
+        "{listed}"
+    );
+
+    let mut child = trawl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data", &data])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve said where it listens").unwrap();
+        assert!(!line.contains("is open"), "{line}");
+        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    let list = |key: Option<String>| {
+        let url = format!("http://{addr}/v1/crawls");
+        async move {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(k) = key {
+                req = req.bearer_auth(k);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(list(None).await, 401);
+    assert_eq!(list(Some(key.clone())).await, 200);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let out = trawl()
+        .args(["serve", "keys", "revoke", "team", "--data", &data])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = trawl()
+        .args(["serve", "keys", "list", "--data", &data])
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty());
+}

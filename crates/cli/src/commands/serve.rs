@@ -1,19 +1,32 @@
-//! `trawl serve`: the Scraper API on a port, until SIGINT or SIGTERM.
+//! `trawl serve`: the Scraper API on a port, until SIGINT or SIGTERM; and
+//! `trawl serve keys add|list|revoke`.
 
 use anyhow::Context;
+use trawl_api::keys::Keys;
 
-use crate::args::ServeArgs;
+use crate::args::{KeysAction, ServeArgs, ServeCommand};
 
 pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
+    if let Some(ServeCommand::Keys { action, data }) = &args.command {
+        return keys(action, data);
+    }
+    let keys = Keys::load(&args.data)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    if keys.is_empty() {
+        eprintln!(
+            "trawl: no API keys in {} (`trawl serve keys add NAME`): the API is open to whoever reaches {addr}.",
+            args.data.display()
+        );
+    }
     let cfg = trawl_api::ApiConfig {
         allow_private: args.allow_private,
         allow_addresses: args.allow_address.clone(),
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
+        keys,
         ..trawl_api::ApiConfig::default()
     };
     if args.allow_private {
@@ -33,5 +46,26 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
     trawl_api::serve(listener, cfg, stop)
         .await
         .context("serving the API")?;
+    Ok(0)
+}
+
+fn keys(action: &KeysAction, data: &std::path::Path) -> anyhow::Result<u8> {
+    let mut keys = Keys::load(data)?;
+    match action {
+        KeysAction::Add { name } => {
+            let secret = keys.add(name)?;
+            eprintln!("trawl: key {name:?} added; it is shown once, keep it:");
+            println!("{secret}");
+        }
+        KeysAction::List => {
+            for k in keys.list() {
+                println!("{}\t{}…\tcreated {}", k.name, k.prefix, k.created);
+            }
+        }
+        KeysAction::Revoke { name } => {
+            keys.revoke(name)?;
+            eprintln!("trawl: key {name:?} revoked");
+        }
+    }
     Ok(0)
 }

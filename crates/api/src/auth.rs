@@ -1,0 +1,54 @@
+//! Who is calling: the key named by `Authorization: Bearer KEY`, checked
+//! against the stored hashes. Without any key the API is open and every
+//! caller is `anonymous`.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The name of the key a request was made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+/// Refuse `/v1` calls without a valid key (when keys exist); hand the
+/// caller to the handlers.
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = if state.cfg.keys.is_empty() {
+        "anonymous".to_string()
+    } else {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given.and_then(|k| state.cfg.keys.check(k)) {
+            Some(name) => name.to_string(),
+            None => {
+                let why = if given.is_some() {
+                    "unknown API key"
+                } else {
+                    "an API key is required: Authorization: Bearer KEY"
+                };
+                let mut response = ApiError::new(401, "unauthorized", why).into_response();
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                return response;
+            }
+        }
+    };
+    request.extensions_mut().insert(Caller(caller));
+    next.run(request).await
+}

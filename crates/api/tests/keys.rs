@@ -1,0 +1,112 @@
+//! API keys over real sockets: calls without a valid key are refused, and
+//! one key never sees another's jobs.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trawl_api::ApiConfig;
+use trawl_api::keys::Keys;
+use trawl_testsite::{SiteConfig, TestSite};
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_required_and_jobs_are_scoped_to_theirs() {
+    let site = TestSite::start(SiteConfig {
+        pages: 400,
+        latency: Some(Duration::from_millis(50)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = Keys::load(dir.path()).unwrap();
+    let a = keys.add("a").unwrap();
+    let b = keys.add("b").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api: SocketAddr = listener.local_addr().unwrap();
+    let cfg = ApiConfig {
+        allow_private: true,
+        keys: Keys::load(dir.path()).unwrap(),
+        ..ApiConfig::default()
+    };
+    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
+    let url = |p: &str| format!("http://{api}{p}");
+    use reqwest::Method;
+
+    // Health needs no key; the API does.
+    let (status, _) = call(Method::GET, url("/healthz"), None, None).await;
+    assert_eq!(status, 200);
+    let scrape = json!({"url": format!("{}/", site.base_url())});
+    for key in [None, Some("trawl_wrong"), Some("")] {
+        let (status, answer) =
+            call(Method::POST, url("/v1/scrape"), key, Some(scrape.clone())).await;
+        assert_eq!(status, 401, "{key:?}: {answer}");
+        assert_eq!(answer["error"]["code"], "unauthorized");
+    }
+    let (status, answer) = call(Method::POST, url("/v1/scrape"), Some(&a), Some(scrape)).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // A's job: visible to A only.
+    let job = json!({"seeds": [format!("{}/", site.base_url())]});
+    let (status, created) = call(Method::POST, url("/v1/crawls"), Some(&a), Some(job)).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    for path in [format!("/v1/crawls/{id}"), format!("/v1/crawls/{id}/items")] {
+        let (status, answer) = call(Method::GET, url(&path), Some(&b), None).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+    let (status, _) = call(
+        Method::DELETE,
+        url(&format!("/v1/crawls/{id}")),
+        Some(&b),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "B cannot cancel A's job");
+    let (_, list_b) = call(Method::GET, url("/v1/crawls"), Some(&b), None).await;
+    assert_eq!(list_b["crawls"], json!([]));
+    let (_, list_a) = call(Method::GET, url("/v1/crawls"), Some(&a), None).await;
+    assert_eq!(list_a["crawls"][0]["id"], id.as_str());
+    let (status, state) = call(
+        Method::GET,
+        url(&format!("/v1/crawls/{id}")),
+        Some(&a),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(state["state"], "running", "B's DELETE did not stop it");
+    let (status, _) = call(
+        Method::DELETE,
+        url(&format!("/v1/crawls/{id}")),
+        Some(&a),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    site.shutdown().await;
+}
