@@ -11,6 +11,27 @@ use std::time::Duration;
 use common::{trawl, wait_until};
 use trawl_testsite::{SiteConfig, TestSite};
 
+/// `trawl serve` on a free port with `args`; returns the process and the
+/// address it says it serves on (asserting the API is not left open).
+/// The caller waits for the process.
+#[allow(clippy::zombie_processes)]
+fn spawn_serve(args: &[&str], open: bool) -> (std::process::Child, String) {
+    let mut child = trawl()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve said where it listens").unwrap();
+        assert!(open || !line.contains("is open"), "{line}");
+        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
+            return (child, rest.trim().to_string());
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_scrapes_and_stops_on_sigterm() {
     let site = TestSite::start(SiteConfig {
@@ -19,18 +40,7 @@ async fn serve_answers_scrapes_and_stops_on_sigterm() {
     })
     .await
     .unwrap();
-    let mut child = trawl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--allow-private"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve said where it listens").unwrap();
-        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let (mut child, addr) = spawn_serve(&["--allow-private"], true);
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/v1/scrape"))
         .json(&serde_json::json!({"url": format!("{}/", site.base_url()), "formats": ["json", "links"]}))
@@ -84,19 +94,7 @@ async fn keys_are_made_listed_required_and_revoked() {
         "{listed}"
     );
 
-    let mut child = trawl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data", &data])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve said where it listens").unwrap();
-        assert!(!line.contains("is open"), "{line}");
-        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
+    let (mut child, addr) = spawn_serve(&["--data", &data], false);
     let list = |key: Option<String>| {
         let url = format!("http://{addr}/v1/crawls");
         async move {
