@@ -49,6 +49,15 @@ pub async fn authenticate(
             }
         }
     };
+    if let Some(rate) = state.cfg.limits.rate
+        && let Err(wait) = state.buckets.take(&caller, rate, std::time::Instant::now())
+    {
+        return crate::limits::too_many(
+            "rate_limited",
+            format!("more than {rate} requests per second for this key"),
+            wait,
+        );
+    }
     request.extensions_mut().insert(Caller(caller));
     next.run(request).await
 }

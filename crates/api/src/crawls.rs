@@ -213,6 +213,22 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(max) = state.cfg.limits.max_jobs {
+        let running = state
+            .jobs
+            .jobs
+            .lock()
+            .values()
+            .filter(|j| j.owner == caller.0 && j.state() == JobState::Running)
+            .count();
+        if running >= max {
+            return crate::limits::too_many(
+                "too_many_jobs",
+                format!("{running} crawl jobs of this key are running (at most {max})"),
+                std::time::Duration::from_secs(5),
+            );
+        }
+    }
     match start(&state, &caller, body) {
         Ok(job) => (axum::http::StatusCode::ACCEPTED, axum::Json(job.describe())).into_response(),
         Err(e) => e.into_response(),

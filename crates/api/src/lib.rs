@@ -14,14 +14,18 @@
 //!   Bearer KEY` on every `/v1` call once any key exists; jobs are scoped
 //!   to their key.
 //!
+//! - [`limits`]: per-key request rate and running jobs (`429` with
+//!   `Retry-After`).
+//!
 //! Not yet: jobs that survive a restart or run on `trawl worker`s,
-//! spider files in jobs, webhooks, `/v1/map`, per-key limits and quotas,
+//! spider files in jobs, webhooks, `/v1/map`, page quotas,
 //! OpenAPI, rendering through the API (issue 16).
 
 pub mod auth;
 pub mod crawls;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod scrape;
 
 use std::net::IpAddr;
@@ -50,6 +54,8 @@ pub struct ApiConfig {
     pub timeout: Duration,
     /// The API keys; none: the API is open to whoever reaches the port.
     pub keys: keys::Keys,
+    /// Per-key request rate and running jobs.
+    pub limits: limits::Limits,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +67,7 @@ impl Default for ApiConfig {
             max_body: 1 << 20,
             timeout: Duration::from_secs(30),
             keys: keys::Keys::default(),
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -70,6 +77,7 @@ pub struct AppState {
     pub cfg: ApiConfig,
     pub downloader: Downloader,
     pub jobs: crawls::Jobs,
+    pub buckets: limits::Buckets,
 }
 
 /// The service's routes.
@@ -90,6 +98,7 @@ pub fn router(cfg: ApiConfig) -> Result<Router, FetchError> {
         cfg,
         downloader,
         jobs: crawls::Jobs::default(),
+        buckets: limits::Buckets::default(),
     });
     let v1 = Router::new()
         .route("/v1/scrape", post(scrape::handle))

@@ -110,3 +110,69 @@ async fn keys_are_required_and_jobs_are_scoped_to_theirs() {
     assert_eq!(status, 200);
     site.shutdown().await;
 }
+
+async fn limited(limits: trawl_api::limits::Limits) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    let cfg = ApiConfig {
+        allow_private: true,
+        limits,
+        ..ApiConfig::default()
+    };
+    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
+    api
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_answer_429_with_retry_after() {
+    use reqwest::Method;
+    let api = limited(trawl_api::limits::Limits {
+        rate: Some(2.0),
+        max_jobs: None,
+    })
+    .await;
+    let list = format!("http://{api}/v1/crawls");
+    for _ in 0..2 {
+        let (status, _) = call(Method::GET, list.clone(), None, None).await;
+        assert_eq!(status, 200);
+    }
+    let res = reqwest::get(&list).await.unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "rate_limited");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, _) = call(Method::GET, list, None, None).await;
+    assert_eq!(status, 200, "a token came back after half a second");
+
+    let site = TestSite::start(SiteConfig {
+        pages: 400,
+        latency: Some(Duration::from_millis(100)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let api = limited(trawl_api::limits::Limits {
+        rate: None,
+        max_jobs: Some(1),
+    })
+    .await;
+    let job = json!({"seeds": [format!("{}/", site.base_url())]});
+    let url = format!("http://{api}/v1/crawls");
+    let (status, first) = call(Method::POST, url.clone(), None, Some(job.clone())).await;
+    assert_eq!(status, 202, "{first}");
+    let res = reqwest::Client::new()
+        .post(&url)
+        .json(&job)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "too_many_jobs");
+    let id = first["id"].as_str().unwrap();
+    let (status, _) = call(Method::DELETE, format!("{url}/{id}"), None, None).await;
+    assert_eq!(status, 200);
+    site.shutdown().await;
+}

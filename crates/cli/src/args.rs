@@ -75,6 +75,13 @@ pub struct ServeArgs {
     /// Longest a scrape may take (a request may ask for less).
     #[arg(long, value_parser = duration::parse_positive, default_value = "30s")]
     pub timeout: Duration,
+    /// Requests per second per key (bursts of as many); beyond: 429 with
+    /// Retry-After.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Crawl jobs running at once per key; beyond: 429 with Retry-After.
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    pub max_jobs: Option<usize>,
 }
 
 #[derive(Subcommand, Debug, Clone)]

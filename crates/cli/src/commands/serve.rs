@@ -27,6 +27,10 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
         keys,
+        limits: trawl_api::limits::Limits {
+            rate: args.rate.filter(|r| *r > 0.0),
+            max_jobs: args.max_jobs,
+        },
         ..trawl_api::ApiConfig::default()
     };
     if args.allow_private {
