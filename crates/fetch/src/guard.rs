@@ -113,28 +113,21 @@ impl AddressGuard {
         let ip = match url.host()? {
             url::Host::Ipv4(v4) => IpAddr::V4(v4),
             url::Host::Ipv6(v6) => IpAddr::V6(v6),
-            url::Host::Domain(_) => return refused_url(url),
+            url::Host::Domain(name) => {
+                // `localhost` and its subdomains never leave the machine.
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                return (name == "localhost" || name.ends_with(".localhost"))
+                    .then(|| format!("{name} is loopback"));
+            }
         };
         self.refuses(ip).map(|why| format!("{ip} is {why}"))
     }
 }
 
-/// Why `url`'s host, when it is an address, is refused. Host names are
-/// checked where they resolve ([`GuardedResolver`]).
+/// Why `url`'s host is refused with nothing allowed (see
+/// [`AddressGuard::refuses_url`]).
 pub fn refused_url(url: &url::Url) -> Option<String> {
-    let ip = match url.host()? {
-        url::Host::Ipv4(v4) => IpAddr::V4(v4),
-        url::Host::Ipv6(v6) => IpAddr::V6(v6),
-        url::Host::Domain(name) => {
-            // `localhost` and its subdomains never leave the machine.
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if name == "localhost" || name.ends_with(".localhost") {
-                return Some(format!("{name} is loopback"));
-            }
-            return None;
-        }
-    };
-    refused(ip).map(|why| format!("{ip} is {why}"))
+    AddressGuard::default().refuses_url(url)
 }
 
 /// A DNS resolver that drops refused addresses, and fails when none is
