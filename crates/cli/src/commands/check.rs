@@ -2,7 +2,7 @@
 //! crawling: the rules, and the settings (the file's, the environment's
 //! and the flags') built exactly as `run` builds them.
 
-use trawl_spider::{DeclarativeSpider, Spider};
+use trawl_spider::Spider;
 
 use super::EXIT_BAD_INPUT;
 use crate::args::CheckArgs;
@@ -11,19 +11,9 @@ use crate::flags::{Files, load};
 
 pub fn run(args: &CheckArgs) -> u8 {
     let path = args.spider.display().to_string();
-    let text = match std::fs::read_to_string(&args.spider) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("trawl: {path}: {error}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let spider = match DeclarativeSpider::from_str(&path, &text) {
-        Ok(spider) => spider,
-        Err(error) => {
-            eprintln!("trawl: {error}");
-            return EXIT_BAD_INPUT;
-        }
+    let (text, spider) = match super::read_spider(&args.spider) {
+        Ok(read) => read,
+        Err(code) => return code,
     };
     let files = Files {
         spider: Some((&args.spider, &text)),

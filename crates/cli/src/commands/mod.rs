@@ -17,6 +17,21 @@ use crate::args::{Cli, Command};
 /// Exit code for a spider file or settings that cannot be used.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// Read and parse a spider file, keeping its text for its `[settings]`;
+/// a failure is said on stderr and becomes [`EXIT_BAD_INPUT`].
+fn read_spider(path: &std::path::Path) -> Result<(String, trawl_spider::DeclarativeSpider), u8> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        eprintln!("trawl: {shown}: {error}");
+        EXIT_BAD_INPUT
+    })?;
+    let spider = trawl_spider::DeclarativeSpider::from_str(&shown, &text).map_err(|error| {
+        eprintln!("trawl: {error}");
+        EXIT_BAD_INPUT
+    })?;
+    Ok((text, spider))
+}
+
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Crawl(args) => crawl::run(args).await,

@@ -1,7 +1,7 @@
 //! `trawl run spider.toml`: crawl with a spider file; items to the
 //! outputs, error records to the error output.
 
-use trawl_spider::{DeclarativeSpider, Spider};
+use trawl_spider::Spider;
 
 use super::EXIT_BAD_INPUT;
 use crate::args::RunArgs;
@@ -9,19 +9,9 @@ use crate::crawl::{Job, SpiderJob};
 use crate::flags::{Files, load};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let text = match std::fs::read_to_string(&args.spider) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("trawl: {}: {error}", args.spider.display());
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
-    let spider = match DeclarativeSpider::from_str(&args.spider.display().to_string(), &text) {
-        Ok(s) => s,
-        Err(error) => {
-            eprintln!("trawl: {error}");
-            return Ok(EXIT_BAD_INPUT);
-        }
+    let (text, spider) = match super::read_spider(&args.spider) {
+        Ok(read) => read,
+        Err(code) => return Ok(code),
     };
     let files = Files {
         spider: Some((&args.spider, &text)),
