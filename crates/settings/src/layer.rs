@@ -114,15 +114,18 @@ impl Layer {
                 },
             },
         };
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        for (key, _) in table.iter() {
-            let name = key.get_ref().to_string();
-            if let Some(first) = seen.insert(canonical(&name).to_string(), name.clone()) {
-                return Err(located(
-                    Some(key.span()),
-                    format!("`{name}` and `{first}` are the same setting"),
-                ));
-            }
+        if let Some((twin, first)) =
+            same_setting_twice(table.iter().map(|(k, _)| k.get_ref().as_ref()))
+        {
+            let span = table
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| k.get_ref().as_ref() == twin)
+                .map(|k| k.span());
+            return Err(located(
+                span,
+                format!("`{twin}` and `{first}` are the same setting"),
+            ));
         }
         // The whole table through serde: unknown keys and bad values come
         // back with their span.
@@ -171,6 +174,12 @@ impl Layer {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        if let Some((twin, first)) = same_setting_twice(set.keys().map(String::as_str)) {
+            return Err(json_error(
+                format!("{base}/{twin}"),
+                format!("`{twin}` and `{first}` are the same setting"),
+            ));
+        }
         let doc = serde_json::Value::Object(set.clone());
         if let Err(e) = serde_path_to_error::deserialize::<_, Settings>(&doc) {
             let mut pointer = format!("{base}{}", json_pointer(e.path()));
@@ -185,15 +194,8 @@ impl Layer {
             return Err(json_error(pointer, message));
         }
         let mut layer = Layer::default();
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for (key, value) in set {
             let pointer = format!("{base}/{key}");
-            if let Some(first) = seen.insert(canonical(&key).to_string(), key.clone()) {
-                return Err(json_error(
-                    pointer,
-                    format!("`{key}` and `{first}` are the same setting"),
-                ));
-            }
             let plain = toml::Value::try_from(&value)
                 .map_err(|e| json_error(pointer.clone(), e.to_string()))?;
             layer.set(&key, plain, Source::Json(pointer));
@@ -230,6 +232,18 @@ impl Layer {
         }
         Ok((layer, warnings))
     }
+}
+
+/// The first key that names a setting an earlier key named (an alias and
+/// the key it stands for), with that earlier key.
+fn same_setting_twice<'a>(keys: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, &'a str)> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for key in keys {
+        if let Some(first) = seen.insert(canonical(key), key) {
+            return Some((key, first));
+        }
+    }
+    None
 }
 
 /// The prefix of settings in the environment.

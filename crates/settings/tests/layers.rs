@@ -133,6 +133,11 @@ fn json_mistakes_name_the_pointer() {
         matches!(&e, SettingsError::Json { pointer, .. } if pointer == "/settings/include"),
         "{e}"
     );
+    let e = bad(serde_json::json!({"delay": "1s", "download_delay": "2s"}));
+    assert!(
+        matches!(&e, SettingsError::Json { pointer, message } if pointer == "/settings/download_delay" && message.contains("same setting")),
+        "{e}"
+    );
     let e = bad(serde_json::json!(["not", "an", "object"]));
     assert!(e.to_string().contains("must be an object"), "{e}");
 
