@@ -13,20 +13,22 @@
 //! - [`keys`], [`auth`]: API keys (a hash at rest), `Authorization:
 //!   Bearer KEY` on every `/v1` call once any key exists; jobs are scoped
 //!   to their key.
+//! - [`limits`]: per-key request rate, scrapes in flight, running jobs
+//!   and a page quota (`429` with `Retry-After`).
+//! - [`jobs`]: crawl jobs on disk, resumed after a restart;
+//!   [`webhook`]: signed calls when a job ends.
 //!
-//! - [`limits`]: per-key request rate and running jobs (`429` with
-//!   `Retry-After`).
-//!
-//! Not yet: jobs that survive a restart or run on `trawl worker`s,
-//! spider files in jobs, webhooks, `/v1/map`, page quotas,
-//! OpenAPI, rendering through the API (issue 16).
+//! Not yet: jobs on `trawl worker`s (`--redis`), `/v1/map`, OpenAPI,
+//! rendering through `/v1/scrape` (issue 16).
 
 pub mod auth;
 pub mod crawls;
 pub mod error;
+pub mod jobs;
 pub mod keys;
 pub mod limits;
 pub mod scrape;
+pub mod webhook;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -36,7 +38,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use trawl_core::CrawlStats;
 use trawl_fetch::guard::AddressGuard;
-use trawl_fetch::{Downloader, FetchConfig, FetchError};
+use trawl_fetch::{Downloader, FetchConfig};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -46,6 +48,12 @@ pub struct ApiConfig {
     pub allow_private: bool,
     /// Addresses reachable although private (an intranet host).
     pub allow_addresses: Vec<IpAddr>,
+    /// When not empty, the only hosts requests may reach (each with its
+    /// subdomains).
+    pub hosts: Vec<String>,
+    /// Where jobs, keys and the webhook secret live (none: a directory of
+    /// this process, removed when it ends).
+    pub data: Option<std::path::PathBuf>,
     /// Obey robots.txt when fetching.
     pub obey_robots: bool,
     /// Largest request body accepted.
@@ -63,6 +71,8 @@ impl Default for ApiConfig {
         ApiConfig {
             allow_private: false,
             allow_addresses: Vec::new(),
+            hosts: Vec::new(),
+            data: None,
             obey_robots: true,
             max_body: 1 << 20,
             timeout: Duration::from_secs(30),
@@ -76,29 +86,44 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub cfg: ApiConfig,
     pub downloader: Downloader,
-    pub jobs: crawls::Jobs,
+    pub jobs: Arc<jobs::Jobs>,
     pub buckets: limits::Buckets,
+    pub quotas: limits::Quotas,
+    pub scrapes: limits::InFlight,
 }
 
-/// The service's routes.
-pub fn router(cfg: ApiConfig) -> Result<Router, FetchError> {
+/// The service's routes, with its jobs loaded (those that were running
+/// resume).
+pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
+    let guard = Arc::new(AddressGuard {
+        allow: cfg.allow_addresses.clone(),
+        allow_private: cfg.allow_private,
+        hosts: cfg.hosts.clone(),
+    });
     let fetch = FetchConfig {
         obey_robots: cfg.obey_robots,
         timeout: cfg.timeout,
-        address_guard: (!cfg.allow_private).then(|| {
-            Arc::new(AddressGuard {
-                allow: cfg.allow_addresses.clone(),
-            })
-        }),
+        address_guard: Some(guard.clone()),
         ..FetchConfig::default()
     };
-    let downloader = Downloader::new(fetch, Arc::new(CrawlStats::default()))?;
+    let downloader =
+        Downloader::new(fetch, Arc::new(CrawlStats::default())).map_err(std::io::Error::other)?;
+    let jobs = Arc::new(jobs::Jobs::open(
+        cfg.data.as_deref(),
+        jobs::JobContext {
+            guard: Some(guard),
+            obey_robots: cfg.obey_robots,
+        },
+    )?);
+    jobs.load().await?;
     let max_body = cfg.max_body;
     let state = Arc::new(AppState {
         cfg,
         downloader,
-        jobs: crawls::Jobs::default(),
+        jobs,
         buckets: limits::Buckets::default(),
+        quotas: limits::Quotas::default(),
+        scrapes: limits::InFlight::default(),
     });
     let v1 = Router::new()
         .route("/v1/scrape", post(scrape::handle))
@@ -109,22 +134,30 @@ pub fn router(cfg: ApiConfig) -> Result<Router, FetchError> {
             state.clone(),
             auth::authenticate,
         ));
-    Ok(Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
         .merge(v1)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .with_state(state))
+        .with_state(state.clone());
+    Ok((router, state))
 }
 
-/// Serve on `listener` until `shutdown` resolves.
+/// Serve on `listener` until `shutdown` resolves; running jobs then stop
+/// at a checkpoint and resume at the next start on the same data.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     cfg: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(cfg).map_err(std::io::Error::other)?;
+    let (app, state) = app(cfg).await?;
+    // Jobs stop first, so item streams end and connections close.
+    let jobs = state.jobs.clone();
+    let stop = async move {
+        shutdown.await;
+        jobs.stop().await;
+    };
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop)
         .await
 }

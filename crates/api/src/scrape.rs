@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -32,6 +33,7 @@ use trawl_extract::{charset, readable};
 use trawl_fetch::{FetchError, RequestOptions};
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// The request body.
@@ -169,8 +171,37 @@ fn rules(fields: &IndexMap<String, FieldSpec>) -> Result<CompiledRules, ApiError
 
 pub async fn handle(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let limits = state.cfg.limits;
+    let _entered = match limits.max_scrapes {
+        None => None,
+        Some(max) => match state.scrapes.enter(&caller.0, max) {
+            Some(entered) => Some(entered),
+            None => {
+                return crate::limits::too_many(
+                    "too_many_scrapes",
+                    format!("{max} scrapes of this key are in flight (at most {max})"),
+                    Duration::from_secs(1),
+                );
+            }
+        },
+    };
+    if let Some(quota) = limits.quota
+        && let Err(wait) = state
+            .quotas
+            .reserve(&caller.0, 1, quota, std::time::SystemTime::now())
+    {
+        return crate::limits::too_many(
+            "quota_exceeded",
+            format!(
+                "this key's quota of {} pages is used up for this period",
+                quota.pages
+            ),
+            wait,
+        );
+    }
     match scrape(&state, body).await {
         Ok(answer) => axum::Json(answer).into_response(),
         Err(error) => error.into_response(),

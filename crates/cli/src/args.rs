@@ -52,9 +52,10 @@ pub enum Command {
 pub struct ServeArgs {
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
-    /// Where the server keeps its API keys (`keys.json`): with a key in
+    /// Where the server keeps its API keys (`keys.json`: with a key in
     /// it, every `/v1` call needs `Authorization: Bearer KEY`; without,
-    /// the API is open to whoever reaches the port.
+    /// the API is open to whoever reaches the port), its crawl jobs
+    /// (`jobs/`, resumed after a restart) and its webhook secret.
     #[arg(long, default_value = "trawl-data", value_name = "DIR")]
     pub data: PathBuf,
     /// Address to listen on (port 0: any free port; the address is
@@ -69,6 +70,11 @@ pub struct ServeArgs {
     /// One address reachable although private (repeatable).
     #[arg(long, value_name = "IP")]
     pub allow_address: Vec<std::net::IpAddr>,
+    /// Only this host (and its subdomains) may be reached (repeatable;
+    /// none: any host the address guard lets through). Checked before
+    /// any name is resolved.
+    #[arg(long, value_name = "HOST")]
+    pub target_host: Vec<String>,
     /// Do not fetch or obey robots.txt.
     #[arg(long)]
     pub ignore_robots: bool,
@@ -82,6 +88,14 @@ pub struct ServeArgs {
     /// Crawl jobs running at once per key; beyond: 429 with Retry-After.
     #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
     pub max_jobs: Option<usize>,
+    /// Scrapes in flight at once per key; beyond: 429 with Retry-After.
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    pub max_scrapes: Option<usize>,
+    /// Pages per key per period (`10000/day`, `500/hour`, `100/10m`): a
+    /// scrape is one page, a job holds its page limit and gives back
+    /// what it did not fetch; beyond: 429 with Retry-After.
+    #[arg(long, value_name = "PAGES/PERIOD")]
+    pub page_quota: Option<trawl_api::limits::Quota>,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -737,6 +737,16 @@ impl Downloader {
         let _permit = self.slots.acquire(host).await;
         let route = self.routing.pick(host, pool).await?;
         let judged = route.is_judged();
+        if route.is_proxied()
+            && let Some(guard) = &self.cfg.address_guard
+        {
+            // The proxy resolves the name, past the guarded resolver:
+            // resolve it here too, so a name pointing at a refused
+            // address is not handed to the proxy.
+            crate::guard::check_resolved(guard, url)
+                .await
+                .map_err(|refused| FetchError::Refused(refused.0))?;
+        }
         let request_headers = self.request_headers(url, route.identity(), headers);
         let sent_headers = self.cfg.record_exchanges.then(|| request_headers.clone());
         let may_render = self.renderer.is_some() && render.mode != trawl_core::RenderMode::Never;
@@ -970,6 +980,11 @@ impl Downloader {
                 request_headers.push((k.as_str().to_string(), v.to_string()));
             }
         }
+        let browser_guard = self
+            .cfg
+            .address_guard
+            .clone()
+            .map(|g| g as Arc<dyn trawl_render::RequestGuard>);
         let job = trawl_render::RenderJob {
             url,
             status,
@@ -981,6 +996,7 @@ impl Downloader {
             user_agent: document.user_agent,
             request_headers: &request_headers,
             cookies: &cookies,
+            guard: browser_guard.as_ref(),
         };
         let result = {
             let _busy = GaugeGuard::new(&self.stats.render_busy);

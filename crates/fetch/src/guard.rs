@@ -90,6 +90,12 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 pub struct AddressGuard {
     /// Reachable although in a refused range.
     pub allow: Vec<IpAddr>,
+    /// Every range reachable (`--allow-private`: tests, intranets); the
+    /// host list below still holds.
+    pub allow_private: bool,
+    /// When not empty, the only hosts that may be reached (each also
+    /// with its subdomains), checked before any name is resolved.
+    pub hosts: Vec<String>,
 }
 
 impl AddressGuard {
@@ -100,24 +106,49 @@ impl AddressGuard {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        if self.allow.contains(&ip) {
+        if self.allow_private || self.allow.contains(&ip) {
             return None;
         }
         refused(ip)
+    }
+
+    /// Whether `host` is outside the host list (none: every host is in).
+    pub fn outside_hosts(&self, host: &str) -> bool {
+        if self.hosts.is_empty() {
+            return false;
+        }
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        !self.hosts.iter().any(|allowed| {
+            host == *allowed
+                || host
+                    .strip_suffix(allowed.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
     }
 
     /// Why `url`'s host is refused: an address in a refused range, or a
     /// `localhost` name. Other names are checked where they resolve
     /// ([`GuardedResolver`]).
     pub fn refuses_url(&self, url: &url::Url) -> Option<String> {
+        let host = url.host_str()?;
+        if self.outside_hosts(host) {
+            return Some(format!(
+                "{host} is not among the hosts this service may reach"
+            ));
+        }
         let ip = match url.host()? {
             url::Host::Ipv4(v4) => IpAddr::V4(v4),
             url::Host::Ipv6(v6) => IpAddr::V6(v6),
             url::Host::Domain(name) => {
                 // `localhost` and its subdomains never leave the machine.
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
-                return (name == "localhost" || name.ends_with(".localhost"))
-                    .then(|| format!("{name} is loopback"));
+                return (!self.allow_private
+                    && (name == "localhost" || name.ends_with(".localhost")))
+                .then(|| format!("{name} is loopback"));
             }
         };
         self.refuses(ip).map(|why| format!("{ip} is {why}"))
@@ -164,6 +195,51 @@ impl reqwest::dns::Resolve for GuardedResolver {
                     as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Refuse `url` when its host name resolves only to refused addresses
+/// (for requests through a proxy, which resolves the name itself; a name
+/// re-bound between this check and the proxy's lookup is the proxy's to
+/// guard). Literal addresses were checked by [`AddressGuard::refuses_url`].
+pub async fn check_resolved(guard: &AddressGuard, url: &url::Url) -> Result<(), Refused> {
+    let Some(url::Host::Domain(name)) = url.host() else {
+        return Ok(());
+    };
+    if guard.allow_private {
+        return Ok(());
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let found: Vec<IpAddr> = match tokio::net::lookup_host((name, port)).await {
+        Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+        // The proxy may resolve what this machine cannot (a split DNS).
+        Err(_) => return Ok(()),
+    };
+    let refusals: Vec<String> = found
+        .iter()
+        .filter_map(|ip| guard.refuses(*ip).map(|why| format!("{ip} is {why}")))
+        .collect();
+    if !refusals.is_empty() {
+        return Err(Refused(format!(
+            "{name} resolves to {}",
+            refusals.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The guard of the pages a browser renders: every request they make.
+impl trawl_render::RequestGuard for AddressGuard {
+    fn refuses<'a>(
+        &'a self,
+        url: &'a url::Url,
+    ) -> futures_util::future::BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            if let Some(why) = self.refuses_url(url) {
+                return Some(why);
+            }
+            check_resolved(self, url).await.err().map(|r| r.0)
         })
     }
 }
@@ -244,12 +320,32 @@ mod tests {
     fn allowed_addresses_pass_in_every_spelling() {
         let guard = AddressGuard {
             allow: vec!["127.0.0.2".parse().unwrap()],
+            ..AddressGuard::default()
         };
         let url = |u: &str| guard.refuses_url(&url::Url::parse(u).unwrap());
         assert_eq!(url("http://127.0.0.2:8080/"), None);
         assert_eq!(url("http://[::ffff:127.0.0.2]/"), None);
         assert!(url("http://127.0.0.1/").is_some());
         assert!(url("http://localhost/").is_some());
+    }
+
+    #[test]
+    fn a_host_list_admits_its_hosts_and_their_subdomains_only() {
+        let guard = AddressGuard {
+            allow_private: true,
+            hosts: vec!["127.0.0.1".into(), "docs.example".into()],
+            ..AddressGuard::default()
+        };
+        let url = |u: &str| guard.refuses_url(&url::Url::parse(u).unwrap());
+        assert_eq!(url("http://127.0.0.1:8080/a"), None);
+        assert_eq!(url("https://docs.example/"), None);
+        assert_eq!(url("https://api.docs.example/"), None);
+        assert!(url("https://otherdocs.example/").is_some());
+        assert!(url("https://docs.example.evil/").is_some());
+        assert!(url("http://127.0.0.2/").is_some());
+        // Private ranges pass with allow_private; the list still holds.
+        assert!(url("http://localhost/").is_some());
+        assert_eq!(guard.refuses("10.0.0.1".parse().unwrap()), None);
     }
 
     #[test]
@@ -269,6 +365,26 @@ mod tests {
         }
         assert!(!url_refused("https://example.com/"));
         assert!(!url_refused("https://localhost.example.com/"));
+    }
+
+    #[tokio::test]
+    async fn a_name_a_proxy_would_resolve_to_loopback_is_refused_beforehand() {
+        // `localhost` resolves from /etc/hosts: no packet leaves.
+        let url = url::Url::parse("http://localhost:9/").unwrap();
+        let refused = check_resolved(&AddressGuard::default(), &url).await;
+        assert!(refused.unwrap_err().0.contains("loopback"));
+        let open = AddressGuard {
+            allow_private: true,
+            ..AddressGuard::default()
+        };
+        assert!(check_resolved(&open, &url).await.is_ok());
+        let literal = url::Url::parse("http://10.0.0.1/").unwrap();
+        assert!(
+            check_resolved(&AddressGuard::default(), &literal)
+                .await
+                .is_ok(),
+            "literal addresses are refuses_url's"
+        );
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ fn downloader(guard: Option<AddressGuard>) -> Downloader {
 fn outside() -> AddressGuard {
     AddressGuard {
         allow: vec!["127.0.0.2".parse::<IpAddr>().unwrap()],
+        ..AddressGuard::default()
     }
 }
 

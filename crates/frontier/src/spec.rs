@@ -90,6 +90,15 @@ pub enum OpenError {
     Frontier(#[from] FrontierError),
 }
 
+impl Opened {
+    /// URLs earlier runs of this crawl finished (none for a fresh one): a
+    /// page limit counts per crawl, not per run.
+    pub async fn done_before(&self) -> Result<u64, FrontierError> {
+        let s = self.frontier.stats().await?;
+        Ok(s.seen.saturating_sub(s.queued + s.leased))
+    }
+}
+
 impl FrontierSpec {
     /// A memory frontier with the given host limit.
     pub fn memory(host_limit: usize) -> FrontierSpec {

@@ -97,6 +97,16 @@ pub struct RenderJob<'a> {
     /// Headers sent with every request the page makes.
     pub request_headers: &'a [(String, String)],
     pub cookies: &'a [Cookie],
+    /// Checks every request the page makes (the service's address guard).
+    pub guard: Option<&'a Arc<dyn RequestGuard>>,
+}
+
+/// A check on each request a page makes: why it is refused, if it is.
+pub trait RequestGuard: Send + Sync + std::fmt::Debug {
+    fn refuses<'a>(
+        &'a self,
+        url: &'a url::Url,
+    ) -> futures_util::future::BoxFuture<'a, Option<String>>;
 }
 
 /// A rendered page.

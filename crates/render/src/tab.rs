@@ -52,6 +52,7 @@ struct Current {
     url: String,
     host: Option<String>,
     block: Vec<Blocked>,
+    guard: Option<std::sync::Arc<dyn crate::RequestGuard>>,
 }
 
 struct Document {
@@ -197,6 +198,7 @@ impl Tab {
                 url: job.url.as_str().to_string(),
                 host: job.url.host_str().map(str::to_string),
                 block: spec.block.clone(),
+                guard: job.guard.cloned(),
             };
             let mut net = self.network.lock();
             *net = Network::default();
@@ -555,7 +557,8 @@ async fn answer(
         Block,
         Continue,
     }
-    let verdict = {
+    let mut guard = None;
+    let mut verdict = {
         let mut cur = current.lock();
         let url = event.request.url.as_str();
         if event.resource_type == ResourceType::Document
@@ -569,9 +572,20 @@ async fn answer(
         } else if blocked(&cur, &event.resource_type, url) {
             Verdict::Block
         } else {
+            guard = cur.guard.clone();
             Verdict::Continue
         }
     };
+    // The service's address guard holds for what the page loads too
+    // (scripts, frames, fetches, redirects of them).
+    if let Some(guard) = guard
+        && let Ok(url) = url::Url::parse(&event.request.url)
+        && matches!(url.scheme(), "http" | "https" | "ws" | "wss")
+        && let Some(why) = guard.refuses(&url).await
+    {
+        tracing::debug!(url = %event.request.url, why, "A page's request was refused by the address guard.");
+        verdict = Verdict::Block;
+    }
     let id = event.request_id.clone();
     let sent = match verdict {
         Verdict::Fulfil(doc) => {

@@ -75,6 +75,7 @@ async fn render_in(
         user_agent: Some("trawl-test/1"),
         request_headers: &[],
         cookies: &[],
+        guard: None,
     };
     with.render(&job).await
 }
@@ -472,6 +473,64 @@ fn images_and_media_are_blocked_by_default() {
     );
     // Only the request to `localhost` (another host name) was refused.
     assert_eq!(r.blocked, 1, "{r:?}");
+}
+
+/// A guard that refuses one host name (the service's address guard in
+/// trawl-fetch refuses loopback and private ranges the same way).
+#[derive(Debug)]
+struct RefuseHost(&'static str);
+
+impl trawl_render::RequestGuard for RefuseHost {
+    fn refuses<'a>(
+        &'a self,
+        url: &'a url::Url,
+    ) -> futures_util::future::BoxFuture<'a, Option<String>> {
+        Box::pin(async move { (url.host_str() == Some(self.0)).then(|| "refused".to_string()) })
+    }
+}
+
+#[test]
+fn the_guard_refuses_what_a_page_loads_from_a_refused_host() {
+    let (root, nginx) = site();
+    // The page's own host is refused: the document (trawl's response) is
+    // still rendered, nothing it asks that host for is fetched.
+    let spec = RenderSpec {
+        wait: vec![wait(Until::NetworkIdle(Duration::from_millis(300)), 10)],
+        ..RenderSpec::mode(RenderMode::Always)
+    };
+    let url = url::Url::parse(&format!("{}js/media.html", nginx.url())).unwrap();
+    let body = std::fs::read(root.path().join("js/media.html")).unwrap();
+    let guard: std::sync::Arc<dyn trawl_render::RequestGuard> =
+        std::sync::Arc::new(RefuseHost("127.0.0.1"));
+    let headers = [("content-type".to_string(), "text/html".to_string())];
+    let job = |guard| RenderJob {
+        url: &url,
+        status: 200,
+        headers: &headers,
+        body: &body,
+        spec: &spec,
+        proxy: None,
+        session: None,
+        user_agent: None,
+        request_headers: &[],
+        cookies: &[],
+        guard,
+    };
+    let r = runtime()
+        .block_on(renderer().render(&job(Some(&guard))))
+        .unwrap();
+    let log = nginx.access_log();
+    assert!(log.is_empty(), "the refused host got no request: {log:?}");
+    assert!(r.blocked >= 2, "{r:?}");
+    assert_eq!(
+        count(&r.html, "ul.products li"),
+        0,
+        "its script was refused"
+    );
+    // Without the guard the same page loads them.
+    runtime().block_on(renderer().render(&job(None))).unwrap();
+    let log = nginx.access_log();
+    assert!(log.iter().any(|l| l.uri == "/js/list.js"), "{log:?}");
 }
 
 /// A browser that stops answering (SIGSTOP here) fails the page at its

@@ -6,7 +6,6 @@ use trawl_spider::Spider;
 
 use super::EXIT_BAD_INPUT;
 use crate::args::CheckArgs;
-use crate::crawl::spider_parts;
 use crate::flags::{Files, load};
 
 pub fn run(args: &CheckArgs) -> u8 {
@@ -19,7 +18,7 @@ pub fn run(args: &CheckArgs) -> u8 {
         spider: Some((&args.spider, &text)),
     };
     let built = load(&args.settings, files)
-        .and_then(|settings| Ok(settings.build(spider.start_urls(), &spider_parts(&spider))?));
+        .and_then(|settings| Ok(settings.build(spider.start_urls(), &spider.parts())?));
     if let Err(error) = built {
         eprintln!("trawl: {error:#}");
         return EXIT_BAD_INPUT;

@@ -24,12 +24,20 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
     let cfg = trawl_api::ApiConfig {
         allow_private: args.allow_private,
         allow_addresses: args.allow_address.clone(),
+        hosts: args
+            .target_host
+            .iter()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
+        data: Some(args.data.clone()),
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
         keys,
         limits: trawl_api::limits::Limits {
             rate: args.rate.filter(|r| *r > 0.0),
             max_jobs: args.max_jobs,
+            max_scrapes: args.max_scrapes,
+            quota: args.page_quota,
         },
         ..trawl_api::ApiConfig::default()
     };

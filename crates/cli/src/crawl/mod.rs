@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use trawl_core::{CrawlStats, Frontier, Sink, Spider, Url};
+use trawl_core::{CrawlStats, Sink, Spider, Url};
 use trawl_engine::Engine;
-use trawl_frontier::{DiskStart, Resumed};
+use trawl_frontier::{DiskStart, Opened, Resumed};
 use trawl_settings::{Effective, Plan, SpiderParts};
 use trawl_sink::{ItemSchema, OutputContext, SinkSpec};
 use trawl_spider::DeclarativeSpider;
@@ -57,22 +57,11 @@ impl SpiderJob {
     }
 }
 
-/// What a spider file adds to the settings.
-pub fn spider_parts(spider: &DeclarativeSpider) -> SpiderParts {
-    SpiderParts {
-        proxy_pools: spider.proxy_pools().to_vec(),
-        host_rules: spider.host_pools().to_vec(),
-        render: spider.render().cloned(),
-        renders: spider.renders(),
-        sinks: spider.sinks(),
-    }
-}
-
 impl Job {
     pub fn parts(&self) -> SpiderParts {
         self.spider
             .as_ref()
-            .map(|s| spider_parts(&s.spider))
+            .map(|s| s.spider.parts())
             .unwrap_or_default()
     }
 
@@ -121,7 +110,7 @@ impl Job {
             _ => {}
         }
         if start != DiskStart::Recrawl {
-            max_pages_per_crawl(opened.frontier.as_ref(), &mut plan, self.run.quiet).await?;
+            max_pages_per_crawl(&opened, &mut plan, self.run.quiet).await?;
         }
         let stats = Arc::new(CrawlStats::default());
         let errors_existed = self.spider.as_ref().is_some_and(|s| s.errors.exists());
@@ -177,16 +166,11 @@ impl Job {
 
 /// `max_pages` counts per crawl, not per run: a crawl resumed from its
 /// state takes off what earlier runs already fetched.
-async fn max_pages_per_crawl(
-    frontier: &dyn Frontier,
-    plan: &mut Plan,
-    quiet: bool,
-) -> anyhow::Result<()> {
+async fn max_pages_per_crawl(opened: &Opened, plan: &mut Plan, quiet: bool) -> anyhow::Result<()> {
     let Some(max) = plan.crawl.max_pages else {
         return Ok(());
     };
-    let s = frontier.stats().await?;
-    let done = s.seen.saturating_sub(s.queued + s.leased);
+    let done = opened.done_before().await?;
     if done > 0 {
         let left = max.saturating_sub(done);
         if !quiet {

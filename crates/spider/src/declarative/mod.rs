@@ -241,6 +241,18 @@ impl DeclarativeSpider {
             .collect()
     }
 
+    /// What the file adds to a crawl's settings (its proxy pools, host
+    /// rules, rendering and outputs).
+    pub fn parts(&self) -> trawl_settings::SpiderParts {
+        trawl_settings::SpiderParts {
+            proxy_pools: self.proxy_pools().to_vec(),
+            host_rules: self.host_pools().to_vec(),
+            render: self.render().cloned(),
+            renders: self.renders(),
+            sinks: self.sinks(),
+        }
+    }
+
     /// The outputs the file's `[[sinks]]` tables ask for.
     pub fn sinks(&self) -> Vec<trawl_sink::SinkSpec> {
         self.sinks.clone()

@@ -1,0 +1,484 @@
+//! Crawl jobs: each runs on trawl's engine with the same settings type as
+//! `trawl run`, in its own directory of the server's data directory:
+//!
+//! ```text
+//! DATA/jobs/ID/job.json      the record (request, owner, state)
+//! DATA/jobs/ID/items.jsonl   the items, streamed from there
+//! DATA/jobs/ID/errors.jsonl  a spider's error records
+//! DATA/jobs/ID/state/        the crawl state (embedded frontier) while it runs
+//! ```
+//!
+//! A server stopped (or killed) while jobs run finds them at its next
+//! start and resumes them where their last checkpoint left them: items
+//! after it are cut and their pages fetched again, so each item is in the
+//! stream once.
+
+pub mod frontier;
+pub mod items;
+pub mod request;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use trawl_core::{CrawlStats, Sink, Spider};
+use trawl_engine::{Engine, Shutdown};
+use trawl_fetch::guard::AddressGuard;
+use trawl_frontier::{DiskStart, FrontierKind};
+use trawl_sink::{ItemSchema, OutputContext, SinkSpec};
+
+use crate::error::ApiError;
+use crate::limits::Reservation;
+use crate::webhook::Webhooks;
+use items::ItemLog;
+use request::{CrawlRequest, Prepared};
+use store::{JobRecord, JobState};
+
+/// The page limit of a job that sets none (Firecrawl's default too).
+pub const DEFAULT_MAX_PAGES: u64 = 10_000;
+
+/// How long a stopping server waits for its jobs to checkpoint.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// The name of a job's item sink in its checkpoints.
+const ITEMS_SINK: &str = "job-items";
+
+/// What every job of a server shares.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The server's address guard.
+    pub guard: Option<Arc<AddressGuard>>,
+    /// robots.txt holds for every job unless the server ignores it.
+    pub obey_robots: bool,
+}
+
+/// One crawl job.
+pub struct Job {
+    pub id: String,
+    /// The key that made it: no other key sees it.
+    pub owner: String,
+    dir: PathBuf,
+    record: parking_lot::Mutex<JobRecord>,
+    pub log: Arc<ItemLog>,
+    /// This run of it (a resumed job starts a new one).
+    started: Instant,
+    stats: Arc<CrawlStats>,
+    shutdown: Shutdown,
+    /// Stopped by its owner (not by the server stopping).
+    cancelled: AtomicBool,
+    /// No more items will come in this process (ended, or the server
+    /// stops).
+    over: AtomicBool,
+    /// Pages of the key's quota held for it.
+    reservation: parking_lot::Mutex<Option<Reservation>>,
+}
+
+impl Job {
+    pub fn state(&self) -> JobState {
+        self.record.lock().state
+    }
+
+    /// Whether every item this process will show of it is shown.
+    pub fn is_over(&self) -> bool {
+        self.over.load(Ordering::SeqCst)
+    }
+
+    fn end(&self) {
+        self.over.store(true, Ordering::SeqCst);
+        self.log.publish_all();
+    }
+
+    /// What the API shows of it (never its settings: they may hold
+    /// proxy passwords).
+    pub fn describe(&self) -> Value {
+        let r = self.record.lock().clone();
+        let s = self.stats.snapshot(self.started.elapsed());
+        json!({
+            "id": self.id,
+            "state": r.state.as_str(),
+            "error": r.error,
+            "seeds": r.request.seeds,
+            "spider": r.request.spider.is_some(),
+            "items": self.log.visible(),
+            "created": r.created,
+            "finished": r.finished,
+            "webhook": r.webhook,
+            "stats": {
+                "pages": s.pages,
+                "pages_ok": s.pages_ok,
+                "errors": s.errors,
+                "requests": s.requests,
+                "in_flight": s.in_flight,
+                "queued": s.queued,
+                "elapsed_ms": self.started.elapsed().as_millis() as u64,
+            },
+        })
+    }
+
+    fn save(&self) {
+        let record = self.record.lock().clone();
+        if let Err(error) = record.save(&self.dir) {
+            tracing::error!(%error, job = %self.id, "Could not save a job's record.");
+        }
+    }
+
+    /// Stop it at its owner's request; what was written stays.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.shutdown.trigger();
+    }
+}
+
+/// The jobs of a server.
+pub struct Jobs {
+    dir: PathBuf,
+    /// A data directory of this process alone (none was given).
+    _temp: Option<tempfile::TempDir>,
+    ctx: JobContext,
+    jobs: parking_lot::Mutex<BTreeMap<String, Arc<Job>>>,
+    tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stopping: AtomicBool,
+    webhooks: Webhooks,
+}
+
+impl Jobs {
+    /// The jobs kept in `data` (none: in a directory removed when the
+    /// server ends).
+    pub fn open(data: Option<&Path>, ctx: JobContext) -> std::io::Result<Jobs> {
+        let (root, temp) = match data {
+            Some(dir) => (dir.to_path_buf(), None),
+            None => {
+                let temp = tempfile::Builder::new().prefix("trawl-serve-").tempdir()?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let dir = root.join("jobs");
+        std::fs::create_dir_all(&dir)?;
+        let webhooks = Webhooks::open(&root, ctx.guard.clone())?;
+        Ok(Jobs {
+            dir,
+            _temp: temp,
+            ctx,
+            jobs: Default::default(),
+            tasks: Default::default(),
+            stopping: AtomicBool::new(false),
+            webhooks,
+        })
+    }
+
+    /// Load every job of the data directory; resume those that were
+    /// running.
+    pub async fn load(self: &Arc<Self>) -> std::io::Result<()> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(store::RECORD_FILE).is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let record = match JobRecord::load(&dir) {
+                Ok(r) => r,
+                Err(error) => {
+                    tracing::error!(%error, dir = %dir.display(), "Skipping an unreadable job record.");
+                    continue;
+                }
+            };
+            if record.state != JobState::Running {
+                let log = ItemLog::open(&dir, None)?;
+                let job = self.job(record, dir, log);
+                self.jobs.lock().insert(job.id.clone(), job);
+                continue;
+            }
+            let id = record.id.clone();
+            match request::prepare(&record.request) {
+                Ok(prepared) => {
+                    if let Err(e) = self.launch(record, dir, prepared, None).await {
+                        tracing::error!(job = %id, error = %e.message, "Could not resume a job.");
+                    } else {
+                        tracing::info!(job = %id, "Resumed a crawl job.");
+                    }
+                }
+                Err(e) => {
+                    let mut record = record;
+                    record.state = JobState::Failed;
+                    record.error = Some(format!("could not resume: {}", e.message));
+                    let _ = record.save(&dir);
+                    let log = ItemLog::open(&dir, None)?;
+                    let job = self.job(record, dir, log);
+                    self.jobs.lock().insert(job.id.clone(), job);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn job(&self, record: JobRecord, dir: PathBuf, log: Arc<ItemLog>) -> Arc<Job> {
+        let record_over = record.state != JobState::Running;
+        Arc::new(Job {
+            id: record.id.clone(),
+            owner: record.owner.clone(),
+            dir,
+            record: parking_lot::Mutex::new(record),
+            log,
+            started: Instant::now(),
+            stats: Arc::new(CrawlStats::default()),
+            shutdown: Shutdown::default(),
+            cancelled: AtomicBool::new(false),
+            over: AtomicBool::new(record_over),
+            reservation: parking_lot::Mutex::new(None),
+        })
+    }
+
+    /// Start a job for `owner`; `reserve` holds pages of the key's quota
+    /// for it, given the job's page limit.
+    pub async fn create(
+        self: &Arc<Self>,
+        owner: &str,
+        request: CrawlRequest,
+        reserve: impl FnOnce(u64) -> Result<Option<Reservation>, ApiError>,
+    ) -> Result<Arc<Job>, ApiError> {
+        let prepared = request::prepare(&request)?;
+        if let Some(guard) = &self.ctx.guard {
+            for (i, seed) in prepared.seeds.iter().enumerate() {
+                if let Some(why) = guard.refuses_url(seed) {
+                    return Err(ApiError::new(422, "target_refused", why).at(
+                        if request.seeds.is_empty() {
+                            "/spider".to_string()
+                        } else {
+                            format!("/seeds/{i}")
+                        },
+                    ));
+                }
+            }
+            if let Some(hook) = &prepared.webhook
+                && let Some(why) = guard.refuses_url(hook)
+            {
+                return Err(ApiError::new(422, "target_refused", why).at("/webhook"));
+            }
+        }
+        let max_pages = if prepared.effective.is_set("max_pages") {
+            prepared
+                .effective
+                .settings
+                .max_pages
+                .unwrap_or(DEFAULT_MAX_PAGES)
+        } else {
+            DEFAULT_MAX_PAGES
+        };
+        let reservation = reserve(max_pages)?;
+        let id = new_id();
+        let dir = self.dir.join(&id);
+        let internal = |e: std::io::Error| ApiError::new(500, "internal", e.to_string());
+        std::fs::create_dir_all(&dir).map_err(internal)?;
+        let record = JobRecord {
+            id,
+            owner: owner.to_string(),
+            created: store::now(),
+            finished: None,
+            state: JobState::Running,
+            error: None,
+            request,
+            items: 0,
+            webhook: None,
+        };
+        record.save(&dir).map_err(internal)?;
+        self.launch(record, dir, prepared, reservation).await
+    }
+
+    /// Open the job's crawl (fresh or resumed) and run it.
+    async fn launch(
+        self: &Arc<Self>,
+        record: JobRecord,
+        dir: PathBuf,
+        prepared: Prepared,
+        reservation: Option<Reservation>,
+    ) -> Result<Arc<Job>, ApiError> {
+        let internal = |e: String| ApiError::new(500, "internal", e);
+        let parts = prepared
+            .spider
+            .as_ref()
+            .map(|s| s.parts())
+            .unwrap_or_default();
+        let mut plan = prepared
+            .effective
+            .build(prepared.seeds.clone(), &parts)
+            .map_err(request::settings_error)?;
+        // The server's address guard and robots policy hold for every job.
+        plan.crawl.fetch.address_guard = self.ctx.guard.clone();
+        if self.ctx.obey_robots {
+            plan.crawl.fetch.obey_robots = true;
+        }
+        if !prepared.effective.is_set("max_pages") {
+            plan.crawl.max_pages = Some(DEFAULT_MAX_PAGES);
+        }
+        if let Some(r) = &reservation {
+            plan.crawl.max_pages = Some(plan.crawl.max_pages.map_or(r.pages, |m| m.min(r.pages)));
+        }
+        plan.frontier.kind = FrontierKind::Disk {
+            dir: dir.join("state"),
+        };
+        let opened = plan
+            .frontier
+            .open_local(DiskStart::Continue)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        let done = opened
+            .done_before()
+            .await
+            .map_err(|e| internal(e.to_string()))?;
+        if let Some(max) = plan.crawl.max_pages {
+            plan.crawl.max_pages = Some(max.saturating_sub(done));
+        }
+        // Items after the last checkpoint are cut: their pages come again.
+        let position = opened
+            .checkpoint
+            .as_deref()
+            .and_then(|c| trawl_core::checkpoint::position_in(c, ITEMS_SINK))
+            .unwrap_or(0);
+        let log = ItemLog::open(&dir, Some(position)).map_err(|e| internal(e.to_string()))?;
+        let sink = log.sink().map_err(|e| internal(e.to_string()))?;
+        let job = self.job(record, dir.clone(), log.clone());
+        *job.reservation.lock() = reservation;
+        let mut engine = Engine::new(plan.crawl.clone(), job.stats.clone());
+        if let Some(spider) = prepared.spider {
+            let schemas: Vec<ItemSchema> = spider
+                .item_schemas()
+                .into_iter()
+                .map(|(item_type, fields)| ItemSchema { item_type, fields })
+                .collect();
+            let ctx = OutputContext {
+                checkpoint: opened.checkpoint.as_deref(),
+                append: false,
+                spider_name: Some(spider.name()),
+                schemas: &schemas,
+            };
+            let errors =
+                trawl_sink::open::open(&SinkSpec::jsonl(dir.join("errors.jsonl")), &ctx, false)
+                    .await
+                    .map_err(|e| internal(e.to_string()))?;
+            let pipeline = Arc::new(spider.pipeline());
+            let spider: Arc<dyn Spider> = Arc::new(spider);
+            engine = engine
+                .with_spider(spider, vec![errors])
+                .with_pipeline(pipeline);
+        }
+        let frontier = Arc::new(frontier::JobFrontier {
+            inner: opened.frontier,
+            log,
+            sink: ITEMS_SINK.to_string(),
+        });
+        self.jobs.lock().insert(job.id.clone(), job.clone());
+        let jobs = self.clone();
+        let running = job.clone();
+        let webhook = prepared.webhook;
+        let task = tokio::spawn(async move {
+            let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+            let result = engine.run(frontier, sinks, running.shutdown.clone()).await;
+            if let Some(r) = running.reservation.lock().take() {
+                r.settle(running.stats.snapshot(Duration::ZERO).pages);
+            }
+            if jobs.stopping.load(Ordering::SeqCst) && !running.cancelled.load(Ordering::SeqCst) {
+                // The server stops: the job stays running, to resume.
+                running.end();
+                return;
+            }
+            let (state, error) = match result {
+                Ok(report) if !report.sink_errors.is_empty() => {
+                    (JobState::Failed, Some(report.sink_errors.join("; ")))
+                }
+                Ok(_) if running.cancelled.load(Ordering::SeqCst) => (JobState::Cancelled, None),
+                Ok(_) => (JobState::Done, None),
+                Err(e) => (JobState::Failed, Some(e.to_string())),
+            };
+            {
+                let mut r = running.record.lock();
+                r.state = state;
+                r.error = error;
+                r.finished = Some(store::now());
+                r.items = running.log.written() as u64;
+            }
+            running.save();
+            running.end();
+            // The crawl state is of no use once the job is over.
+            let _ = std::fs::remove_dir_all(running.dir.join("state"));
+            if let Some(url) = webhook {
+                let metadata = running
+                    .record
+                    .lock()
+                    .request
+                    .webhook
+                    .as_ref()
+                    .map(|w| w.metadata())
+                    .unwrap_or(Value::Null);
+                let outcome = jobs
+                    .webhooks
+                    .deliver(&url, state, running.describe(), metadata)
+                    .await;
+                running.record.lock().webhook = Some(outcome);
+                running.save();
+            }
+        });
+        self.tasks.lock().push(task);
+        Ok(job)
+    }
+
+    /// The job `id` of `owner`; another key's job is as absent as an
+    /// unknown one.
+    pub fn find(&self, owner: &str, id: &str) -> Result<Arc<Job>, ApiError> {
+        self.jobs
+            .lock()
+            .get(id)
+            .filter(|job| job.owner == owner)
+            .cloned()
+            .ok_or_else(|| ApiError::new(404, "not_found", format!("no crawl job {id}")))
+    }
+
+    /// The jobs of `owner`, oldest first.
+    pub fn of(&self, owner: &str) -> Vec<Arc<Job>> {
+        let mut jobs: Vec<Arc<Job>> = self
+            .jobs
+            .lock()
+            .values()
+            .filter(|j| j.owner == owner)
+            .cloned()
+            .collect();
+        jobs.sort_by_key(|j| (j.record.lock().created, j.id.clone()));
+        jobs
+    }
+
+    /// Running jobs of `owner`.
+    pub fn running(&self, owner: &str) -> usize {
+        self.jobs
+            .lock()
+            .values()
+            .filter(|j| j.owner == owner && j.state() == JobState::Running)
+            .count()
+    }
+
+    /// Stop every job for a server stop: each checkpoints and stays
+    /// `running`, to resume at the next start.
+    pub async fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for job in self.jobs.lock().values() {
+            job.shutdown.trigger();
+        }
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
+        let all = futures_util::future::join_all(tasks);
+        if tokio::time::timeout(STOP_GRACE, all).await.is_err() {
+            tracing::warn!(
+                "Crawl jobs did not stop in time; they resume from their last checkpoint."
+            );
+        }
+    }
+}
+
+/// A job id: 16 random hex digits.
+fn new_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

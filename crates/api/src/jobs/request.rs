@@ -1,0 +1,210 @@
+//! A crawl job's request, as sent and as kept: seeds, settings (a
+//! settings layer, checked with JSON pointers), a spider file (its TOML
+//! text, or the same tables as JSON) and a webhook.
+//!
+//! ```json
+//! {"seeds": ["https://docs.example/"],
+//!  "settings": {"max_pages": 500, "per_host": 4, "download_delay": "250ms"},
+//!  "webhook": {"url": "https://hooks.example/trawl", "metadata": {"team": "a"}}}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use trawl_core::{Spider as _, Url};
+use trawl_settings::{Effective, Layer, UserAgents};
+use trawl_spider::DeclarativeSpider;
+
+use crate::error::ApiError;
+
+/// Settings a job may not set: they name the server's files or its Redis
+/// (a job's state, items and errors live in its own directory).
+const SERVER_ONLY: &[&str] = &[
+    "state",
+    "redis",
+    "output",
+    "sinks",
+    "errors",
+    "dead_letter",
+    "ca_certs",
+    "proxy_file",
+    "render_dir",
+    "chromium",
+];
+
+/// `POST /v1/crawls`'s body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlRequest {
+    /// Where to start (default: the spider's start URLs).
+    #[serde(default)]
+    pub seeds: Vec<String>,
+    /// Settings, as in a settings file (`max_pages`, `per_host`, …).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub settings: Value,
+    /// A spider file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spider: Option<SpiderSource>,
+    /// Called when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// A spider file: its TOML text, or its tables as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SpiderSource {
+    Toml(String),
+    Tables(serde_json::Map<String, Value>),
+}
+
+/// Where the job's end is announced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Webhook {
+    Url(String),
+    Full {
+        url: String,
+        /// Sent back as is in every call.
+        #[serde(default)]
+        metadata: Value,
+    },
+}
+
+impl Webhook {
+    pub fn url(&self) -> &str {
+        match self {
+            Webhook::Url(url) | Webhook::Full { url, .. } => url,
+        }
+    }
+
+    pub fn metadata(&self) -> Value {
+        match self {
+            Webhook::Url(_) => Value::Null,
+            Webhook::Full { metadata, .. } => metadata.clone(),
+        }
+    }
+}
+
+/// A request checked and ready to crawl.
+pub struct Prepared {
+    pub seeds: Vec<Url>,
+    pub effective: Effective,
+    pub spider: Option<DeclarativeSpider>,
+    pub webhook: Option<Url>,
+}
+
+fn bad(pointer: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::new(400, "invalid_request", message).at(pointer)
+}
+
+/// Check `req` and build what its crawl needs.
+pub fn prepare(req: &CrawlRequest) -> Result<Prepared, ApiError> {
+    // Each layer with the pointer of where it came from.
+    let mut layers: Vec<(Layer, &str)> = Vec::new();
+    let spider = match &req.spider {
+        None => None,
+        Some(source) => {
+            let text = match source {
+                SpiderSource::Toml(text) => text.clone(),
+                SpiderSource::Tables(tables) => toml::to_string(tables)
+                    .map_err(|e| bad("/spider", format!("not a spider file: {e}")))?,
+            };
+            let spider = DeclarativeSpider::from_str("spider", &text)
+                .map_err(|e| ApiError::new(400, "invalid_spider", e.to_string()).at("/spider"))?;
+            if !spider.sinks().is_empty() {
+                return Err(bad(
+                    "/spider",
+                    "a spider's outputs are not available through the API: a job's items are streamed from /v1/crawls/{id}/items",
+                ));
+            }
+            layers.push((
+                Layer::from_toml("spider", &text, Some("settings"))
+                    .map_err(|e| bad("/spider/settings", e.to_string()))?,
+                "/spider/settings",
+            ));
+            Some(spider)
+        }
+    };
+    let settings = match &req.settings {
+        Value::Null => Value::Object(Default::default()),
+        other => other.clone(),
+    };
+    layers.push((
+        Layer::from_json(&settings, "/settings").map_err(settings_error)?,
+        "/settings",
+    ));
+    for (layer, at) in &layers {
+        for key in layer.keys() {
+            if SERVER_ONLY.contains(&key) {
+                return Err(bad(
+                    format!("{at}/{key}"),
+                    format!(
+                        "`{key}` is not available through the API: it names the server's own files or services"
+                    ),
+                ));
+            }
+        }
+    }
+    let layers: Vec<Layer> = layers.into_iter().map(|(layer, _)| layer).collect();
+    let effective = Effective::stack(&layers).map_err(settings_error)?;
+    if matches!(effective.settings.user_agents, Some(UserAgents::File(_))) {
+        return Err(bad(
+            "/settings/user_agents",
+            "a User-Agent file is not available through the API: give the list",
+        ));
+    }
+    if let Some((name, _)) = effective
+        .settings
+        .proxy_pools
+        .iter()
+        .find(|(_, pool)| pool.file.is_some())
+    {
+        return Err(bad(
+            format!("/settings/proxy_pools/{name}/file"),
+            "a proxy file is not available through the API: give the list",
+        ));
+    }
+    let mut seeds = Vec::new();
+    for (i, s) in req.seeds.iter().enumerate() {
+        seeds.push(http_url(s).ok_or_else(|| {
+            ApiError::new(400, "invalid_url", format!("{s:?} is not an http(s) URL"))
+                .at(format!("/seeds/{i}"))
+        })?);
+    }
+    if seeds.is_empty() {
+        seeds = spider.as_ref().map(|s| s.start_urls()).unwrap_or_default();
+    }
+    if seeds.is_empty() {
+        return Err(bad("/seeds", "no seed URL (and no spider with start URLs)"));
+    }
+    let webhook = match &req.webhook {
+        None => None,
+        Some(hook) => Some(http_url(hook.url()).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "invalid_url",
+                format!("{:?} is not an http(s) URL", hook.url()),
+            )
+            .at("/webhook")
+        })?),
+    };
+    Ok(Prepared {
+        seeds,
+        effective,
+        spider,
+        webhook,
+    })
+}
+
+fn http_url(s: &str) -> Option<Url> {
+    Url::parse(s)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+pub(crate) fn settings_error(e: trawl_settings::SettingsError) -> ApiError {
+    match e {
+        trawl_settings::SettingsError::Json { pointer, message } => bad(pointer, message),
+        other => bad("/settings", other.to_string()),
+    }
+}
