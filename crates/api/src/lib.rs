@@ -18,8 +18,8 @@
 //! - [`jobs`]: crawl jobs on disk, resumed after a restart;
 //!   [`webhook`]: signed calls when a job ends.
 //!
-//! Not yet: jobs on `trawl worker`s (`--redis`), `/v1/map`, OpenAPI,
-//! rendering through `/v1/scrape` (issue 16).
+//! Not yet: jobs on `trawl worker`s (`--redis`), `/v1/map`, OpenAPI
+//! (issue 16).
 
 pub mod auth;
 pub mod crawls;
@@ -39,6 +39,7 @@ use axum::routing::{get, post};
 use trawl_core::CrawlStats;
 use trawl_fetch::guard::AddressGuard;
 use trawl_fetch::{Downloader, FetchConfig};
+use trawl_settings::{Effective, SpiderParts};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -64,6 +65,10 @@ pub struct ApiConfig {
     pub keys: keys::Keys,
     /// Per-key request rate and running jobs.
     pub limits: limits::Limits,
+    /// The server's settings (`trawl serve --config FILE`): the
+    /// downloader of scrapes (proxy pools, identities, the browser) and
+    /// the layer every job's settings go on top of.
+    pub settings: Vec<trawl_settings::Layer>,
 }
 
 impl Default for ApiConfig {
@@ -78,6 +83,7 @@ impl Default for ApiConfig {
             timeout: Duration::from_secs(30),
             keys: keys::Keys::default(),
             limits: limits::Limits::default(),
+            settings: Vec::new(),
         }
     }
 }
@@ -86,6 +92,10 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub cfg: ApiConfig,
     pub downloader: Downloader,
+    /// The browser of rendered scrapes (started at the first).
+    pub renderer: Arc<trawl_render::Renderer>,
+    /// Proxy pools a scrape may name (with `direct` and `default`).
+    pub pools: Vec<String>,
     pub jobs: Arc<jobs::Jobs>,
     pub buckets: limits::Buckets,
     pub quotas: limits::Quotas,
@@ -100,19 +110,27 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         allow_private: cfg.allow_private,
         hosts: cfg.hosts.clone(),
     });
+    let settings = Effective::stack(&cfg.settings).map_err(std::io::Error::other)?;
+    let plan = settings
+        .build(Vec::new(), &SpiderParts::default())
+        .map_err(std::io::Error::other)?;
     let fetch = FetchConfig {
         obey_robots: cfg.obey_robots,
         timeout: cfg.timeout,
         address_guard: Some(guard.clone()),
-        ..FetchConfig::default()
+        ..plan.crawl.fetch
     };
-    let downloader =
-        Downloader::new(fetch, Arc::new(CrawlStats::default())).map_err(std::io::Error::other)?;
+    let renderer = Arc::new(trawl_render::Renderer::new(settings.settings.browser()));
+    let downloader = Downloader::new(fetch, Arc::new(CrawlStats::default()))
+        .map_err(std::io::Error::other)?
+        .with_renderer(renderer.clone());
+    let pools = settings.settings.proxy_pools.keys().cloned().collect();
     let jobs = Arc::new(jobs::Jobs::open(
         cfg.data.as_deref(),
         jobs::JobContext {
             guard: Some(guard),
             obey_robots: cfg.obey_robots,
+            settings: cfg.settings.clone(),
         },
     )?);
     jobs.load().await?;
@@ -120,6 +138,8 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
     let state = Arc::new(AppState {
         cfg,
         downloader,
+        renderer,
+        pools,
         jobs,
         buckets: limits::Buckets::default(),
         quotas: limits::Quotas::default(),
@@ -157,7 +177,9 @@ pub async fn serve(
         shutdown.await;
         jobs.stop().await;
     };
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
-        .await
+        .await;
+    state.renderer.shutdown().await;
+    served
 }

@@ -7,13 +7,20 @@
 //!             "price": {"selector": "span.price", "type": "number"}},
 //!  "formats": ["json", "markdown", "links"],
 //!  "headers": {"Accept-Language": "en"},
+//!  "render": {"mode": "always", "wait": [{"selector": "ul.products li", "timeout": "5s"}]},
+//!  "proxy_pool": "residential",
 //!  "timeout": "10s"}
 //! ```
 //!
 //! Answer: `url`, `final_url`, `status` (the site's), `timings`
-//! (`fetch_ms`, `total_ms`), `title`, and per format: `fields` (+
-//! `warnings`) for `json`, `markdown`, `text`, `html` (the main content),
-//! `raw_html`, `links`.
+//! (`fetch_ms`, `total_ms`), `title`, `rendered` (why and how long, when
+//! the browser rendered it), and per format: `fields` (+ `warnings`) for
+//! `json`, `markdown`, `text`, `html` (the main content), `raw_html`,
+//! `links`, `screenshot` (a full-page PNG, base64; renders the page).
+//!
+//! `render` is `never`, `auto`, `always` or a table as in a spider file
+//! (`mode`, `wait`, `actions`, `block`, `timeout`); `proxy_pool` names a
+//! pool of the server's settings (or `direct`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +34,7 @@ use indexmap::IndexMap;
 use scraper::Html;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use trawl_core::Url;
+use trawl_core::{RenderMode, RenderSpec, Url};
 use trawl_extract::select::{CompiledRules, FieldRule, FieldType, Source};
 use trawl_extract::{charset, readable};
 use trawl_fetch::{FetchError, RequestOptions};
@@ -53,6 +60,20 @@ pub struct ScrapeRequest {
     /// Deadline of the whole scrape (at most the server's).
     #[serde(default, deserialize_with = "duration")]
     pub timeout: Option<Duration>,
+    /// Render the page in the browser.
+    #[serde(default)]
+    pub render: Option<RenderRequest>,
+    /// A proxy pool of the server's settings, or `direct`.
+    #[serde(default)]
+    pub proxy_pool: Option<String>,
+}
+
+/// `render`: a mode, or a full spec.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RenderRequest {
+    Mode(RenderMode),
+    Spec(Box<RenderSpec>),
 }
 
 /// One field rule.
@@ -81,6 +102,7 @@ pub enum Format {
     Html,
     RawHtml,
     Links,
+    Screenshot,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -240,8 +262,44 @@ async fn scrape(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
     let deadline = req
         .timeout
         .map_or(state.cfg.timeout, |t| t.min(state.cfg.timeout));
+    let mut render = match req.render {
+        None => None,
+        Some(RenderRequest::Mode(mode)) => Some(RenderSpec::mode(mode)),
+        Some(RenderRequest::Spec(spec)) => Some(*spec),
+    };
+    if formats.contains(&Format::Screenshot) {
+        let spec = render.get_or_insert_with(|| RenderSpec::mode(RenderMode::Always));
+        if spec.mode == RenderMode::Never {
+            return Err(ApiError::new(
+                400,
+                "invalid_request",
+                "a screenshot needs the page rendered: render is `never`",
+            )
+            .at("/render"));
+        }
+        spec.screenshot = true;
+    }
+    if let Some(pool) = &req.proxy_pool
+        && !(pool == "direct" || pool == "default" || state.pools.contains(pool))
+    {
+        return Err(ApiError::new(
+            400,
+            "invalid_request",
+            format!(
+                "no proxy pool {pool:?} on this server (pools: {})",
+                if state.pools.is_empty() {
+                    "none".to_string()
+                } else {
+                    state.pools.join(", ")
+                }
+            ),
+        )
+        .at("/proxy_pool"));
+    }
     let options = RequestOptions {
         headers: &headers,
+        render: render.as_ref(),
+        proxy_pool: req.proxy_pool.as_deref(),
         ..RequestOptions::default()
     };
     let fetched = tokio::time::timeout(
@@ -265,6 +323,9 @@ async fn scrape(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
                 ),
             )
             .at("/url"));
+        }
+        Some(FetchError::Render { reason, .. }) => {
+            return Err(ApiError::new(502, "render_failed", reason.clone()));
         }
         Some(error) if fetched.body.is_empty() && fetched.status.is_none() => {
             return Err(ApiError::new(502, "fetch_failed", error.to_string()));
@@ -312,7 +373,26 @@ async fn scrape(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
                     json!(readable::links(&doc, &fetched.final_url)),
                 );
             }
+            Format::Screenshot => {
+                let png = fetched
+                    .rendered
+                    .as_ref()
+                    .and_then(|r| r.screenshot.as_ref())
+                    .map(|png| data_encoding::BASE64.encode(png));
+                out.insert("screenshot".into(), json!(png));
+            }
         }
+    }
+    if let Some(r) = &fetched.rendered {
+        out.insert(
+            "rendered".into(),
+            json!({
+                "reason": r.reason,
+                "ms": r.elapsed.as_millis() as u64,
+                "requests": r.requests,
+                "blocked": r.blocked,
+            }),
+        );
     }
     out.insert(
         "timings".into(),

@@ -179,3 +179,79 @@ async fn loopback_targets_are_refused_by_default() {
     assert_eq!(site.stats().requests, 0, "the site was reached");
     site.shutdown().await;
 }
+
+/// Rendering and proxies through `/v1/scrape`: a page built by script
+/// (real Chromium, real nginx) with a screenshot; a page through a named
+/// pool of the server's settings (real tinyproxy sending from 127.0.0.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_renders_screenshots_and_goes_through_a_named_pool() {
+    use trawl_testsite::nginx::{Nginx, NginxOptions};
+    use trawl_testsite::proxies::{ProxyOptions, TinyProxy};
+    let root = tempfile::tempdir().unwrap();
+    trawl_testsite::js_site::write_js_site(root.path(), 3).unwrap();
+    let nginx = Nginx::start(NginxOptions::new(root.path())).unwrap();
+    let proxy =
+        TinyProxy::start(ProxyOptions::new(std::net::IpAddr::from([127, 0, 0, 5]))).unwrap();
+    let settings = trawl_settings::Layer::from_toml(
+        "server.toml",
+        &format!("[proxy_pools.via]\nproxies = [\"{}\"]\n", proxy.url()),
+        None,
+    )
+    .unwrap();
+    let (api, stop) = server(ApiConfig {
+        settings: vec![settings],
+        ..private_ok()
+    })
+    .await;
+    let list = format!("{}js/list.html", nginx.url());
+
+    // Without rendering the list is not there; rendered it is, with a
+    // screenshot.
+    let (status, plain) = post(api, &json!({"url": list, "formats": ["links"]}).to_string()).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(plain["rendered"].is_null());
+    let (status, rendered) = post(
+        api,
+        &json!({
+            "url": list,
+            "render": {"mode": "always", "wait": [{"selector": "ul.products li", "timeout": "10s"}]},
+            "formats": ["links", "screenshot"],
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{rendered}");
+    assert!(rendered["rendered"]["ms"].is_u64(), "{rendered}");
+    let links: Vec<&str> = rendered["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["url"].as_str().or(l.as_str()))
+        .filter(|u| u.contains("product-"))
+        .collect();
+    assert_eq!(links.len(), 3, "the script's list: {}", rendered["links"]);
+    let png = data_encoding::BASE64
+        .decode(rendered["screenshot"].as_str().unwrap().as_bytes())
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let plain_links = plain["links"].as_array().unwrap().len();
+    assert!(plain_links < links.len(), "{}", plain["links"]);
+
+    // A named pool: the site sees the proxy's address.
+    let site = shop().await;
+    let url = format!("{}/p/1", site.base_url());
+    let (status, via) = post(api, &json!({"url": url, "proxy_pool": "via"}).to_string()).await;
+    assert_eq!(status, 200, "{via}");
+    let log = site.stats().log;
+    assert!(
+        log.iter()
+            .any(|e| e.path_and_query == "/p/1"
+                && e.client_ip == std::net::IpAddr::from([127, 0, 0, 5])),
+        "fetched through the pool"
+    );
+    let (status, unknown) = post(api, &json!({"url": url, "proxy_pool": "nope"}).to_string()).await;
+    assert_eq!(status, 400, "{unknown}");
+    assert_eq!(unknown["error"]["pointer"], "/proxy_pool");
+    let _ = stop.send(());
+    site.shutdown().await;
+}

@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// (`jobs/`, resumed after a restart) and its webhook secret.
     #[arg(long, default_value = "trawl-data", value_name = "DIR")]
     pub data: PathBuf,
+    /// A settings file (as for `trawl crawl --config`): the proxy pools,
+    /// identities and browser of scrapes, and the settings every crawl
+    /// job's own go on top of.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on (port 0: any free port; the address is
     /// printed).
     #[arg(long, default_value = "127.0.0.1:8080")]

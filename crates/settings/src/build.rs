@@ -16,7 +16,7 @@ use trawl_sink::SinkSpec;
 
 use crate::SettingsError;
 use crate::layer::Effective;
-use crate::settings::UserAgents;
+use crate::settings::{Settings, UserAgents};
 
 /// What a spider file adds to the settings: its own proxy pools (with
 /// their `hosts`), its crawl-wide `render`, whether any rule renders, and
@@ -196,18 +196,8 @@ impl Effective {
             ..ScopeConfig::default()
         };
         let host_limit = fetch.host_concurrency();
-        let browser = (fetch.render.mode != RenderMode::Never || spider.renders).then(|| {
-            let mut rc = trawl_render::RenderConfig {
-                tabs: s.render_tabs,
-                page_timeout: s.render_timeout,
-                memory_ceiling: Some(s.render_memory.bytes()),
-                ..trawl_render::RenderConfig::default()
-            };
-            if let Some(path) = &s.chromium {
-                rc.launch.executable = path.clone();
-            }
-            rc
-        });
+        let browser =
+            (fetch.render.mode != RenderMode::Never || spider.renders).then(|| s.browser());
         let mut crawl = CrawlConfig {
             seeds,
             concurrency: s.concurrency,
@@ -432,4 +422,21 @@ fn scraper_check(selector: &str) -> Result<(), String> {
     scraper::Selector::parse(selector)
         .map(|_| ())
         .map_err(|e| format!("invalid CSS selector `{selector}`: {e}"))
+}
+
+impl Settings {
+    /// The browser pool these settings ask for (`render_tabs`,
+    /// `render_timeout`, `render_memory`, `chromium`).
+    pub fn browser(&self) -> trawl_render::RenderConfig {
+        let mut rc = trawl_render::RenderConfig {
+            tabs: self.render_tabs,
+            page_timeout: self.render_timeout,
+            memory_ceiling: Some(self.render_memory.bytes()),
+            ..trawl_render::RenderConfig::default()
+        };
+        if let Some(path) = &self.chromium {
+            rc.launch.executable = path.clone();
+        }
+        rc
+    }
 }

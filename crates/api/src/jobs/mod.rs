@@ -54,6 +54,8 @@ pub struct JobContext {
     pub guard: Option<Arc<AddressGuard>>,
     /// robots.txt holds for every job unless the server ignores it.
     pub obey_robots: bool,
+    /// The server's settings, below each job's.
+    pub settings: Vec<trawl_settings::Layer>,
 }
 
 /// One crawl job.
@@ -193,7 +195,7 @@ impl Jobs {
                 continue;
             }
             let id = record.id.clone();
-            match request::prepare(&record.request) {
+            match request::prepare(&self.ctx.settings, &record.request) {
                 Ok(prepared) => {
                     if let Err(e) = self.launch(record, dir, prepared, None).await {
                         tracing::error!(job = %id, error = %e.message, "Could not resume a job.");
@@ -240,7 +242,7 @@ impl Jobs {
         request: CrawlRequest,
         reserve: impl FnOnce(u64) -> Result<Option<Reservation>, ApiError>,
     ) -> Result<Arc<Job>, ApiError> {
-        let prepared = request::prepare(&request)?;
+        let prepared = request::prepare(&self.ctx.settings, &request)?;
         if let Some(guard) = &self.ctx.guard {
             for (i, seed) in prepared.seeds.iter().enumerate() {
                 if let Some(why) = guard.refuses_url(seed) {

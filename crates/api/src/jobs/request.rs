@@ -97,8 +97,9 @@ fn bad(pointer: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::new(400, "invalid_request", message).at(pointer)
 }
 
-/// Check `req` and build what its crawl needs.
-pub fn prepare(req: &CrawlRequest) -> Result<Prepared, ApiError> {
+/// Check `req` and build what its crawl needs, on top of the server's
+/// settings `base`.
+pub fn prepare(base: &[Layer], req: &CrawlRequest) -> Result<Prepared, ApiError> {
     // Each layer with the pointer of where it came from.
     let mut layers: Vec<(Layer, &str)> = Vec::new();
     let spider = match &req.spider {
@@ -145,7 +146,11 @@ pub fn prepare(req: &CrawlRequest) -> Result<Prepared, ApiError> {
             }
         }
     }
-    let layers: Vec<Layer> = layers.into_iter().map(|(layer, _)| layer).collect();
+    let layers: Vec<Layer> = base
+        .iter()
+        .cloned()
+        .chain(layers.into_iter().map(|(layer, _)| layer))
+        .collect();
     let effective = Effective::stack(&layers).map_err(settings_error)?;
     if matches!(effective.settings.user_agents, Some(UserAgents::File(_))) {
         return Err(bad(

@@ -11,6 +11,18 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
         return keys(action, data);
     }
     let keys = Keys::load(&args.data)?;
+    let mut settings = Vec::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--config: reading {}", path.display()))?;
+        match trawl_settings::Layer::from_toml(&path.display().to_string(), &text, None) {
+            Ok(layer) => settings.push(layer),
+            Err(error) => {
+                eprintln!("trawl: {error}");
+                return Ok(super::EXIT_BAD_INPUT);
+            }
+        }
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -30,6 +42,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
             .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
             .collect(),
         data: Some(args.data.clone()),
+        settings,
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
         keys,
