@@ -48,6 +48,9 @@ python3 -c 'import warcio' 2>/dev/null || python3 -m pip install -q warcio || py
 # The Markdown comparison test (crates/extract/tests) runs trafilatura.
 python3 -c 'import trafilatura' 2>/dev/null || python3 -m pip install -q trafilatura lxml_html_clean || python3 -m pip install -q --break-system-packages trafilatura lxml_html_clean
 
+# The Scraper API tests run schemathesis against /openapi.json.
+python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install -q schemathesis || python3 -m pip install -q --break-system-packages schemathesis
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

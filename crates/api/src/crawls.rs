@@ -9,19 +9,35 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::jobs::JobView;
 use crate::jobs::request::CrawlRequest;
 use crate::jobs::store::JobState;
 
-/// `POST /v1/crawls`.
+/// Start a crawl job.
+#[utoipa::path(
+    post,
+    path = "/v1/crawls",
+    tag = "crawls",
+    operation_id = "create_crawl",
+    request_body = CrawlRequest,
+    responses(
+        (status = 202, description = "The job, running", body = JobView),
+        (status = 400, description = "A bad request (`pointer` names the value)", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 413, description = "The request body is too large", body = ErrorBody),
+        (status = 422, description = "A seed or the webhook is refused by the address guard", body = ErrorBody),
+        (status = 429, description = "A limit of the key (Retry-After says when)", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -72,7 +88,19 @@ pub async fn create(
     }
 }
 
-/// `GET /v1/crawls/{id}`.
+/// A job's state and live stats.
+#[utoipa::path(
+    get,
+    path = "/v1/crawls/{id}",
+    tag = "crawls",
+    operation_id = "get_crawl",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 404, description = "No such job of this key", body = ErrorBody),
+    ),
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -84,21 +112,43 @@ pub async fn get(
     }
 }
 
-/// `GET /v1/crawls`.
+/// The caller's jobs.
+#[utoipa::path(
+    get,
+    path = "/v1/crawls",
+    tag = "crawls",
+    operation_id = "list_crawls",
+    responses(
+        (status = 200, description = "The jobs of this key", body = JobList),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> Response {
-    let jobs: Vec<_> = state
+    let crawls = state
         .jobs
         .of(&caller.0)
         .iter()
         .map(|j| j.describe())
         .collect();
-    axum::Json(json!({ "crawls": jobs })).into_response()
+    axum::Json(JobList { crawls }).into_response()
 }
 
-/// `DELETE /v1/crawls/{id}`: stop fetching, keep what was written.
+/// Stop a job: it fetches no more; its items stay.
+#[utoipa::path(
+    delete,
+    path = "/v1/crawls/{id}",
+    tag = "crawls",
+    operation_id = "cancel_crawl",
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, stopping", body = JobView),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 404, description = "No such job of this key", body = ErrorBody),
+    ),
+)]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -115,25 +165,56 @@ pub async fn cancel(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ItemsQuery {
-    #[serde(default)]
-    after: usize,
+/// The caller's jobs, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub crawls: Vec<JobView>,
 }
 
-/// `GET /v1/crawls/{id}/items?after=N`: NDJSON, item N+1 on, until the
-/// job ends.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ItemsQuery {
+    /// Skip the first N items (those a reader has).
+    #[serde(default)]
+    #[param(required = false, minimum = 0, maximum = 9007199254740991_u64)]
+    after: u64,
+}
+
+/// A job's items as NDJSON, item N+1 on (`after=N`), as they are made
+/// durable; the stream ends with the job.
+#[utoipa::path(
+    get,
+    path = "/v1/crawls/{id}/items",
+    tag = "crawls",
+    operation_id = "crawl_items",
+    params(("id" = String, Path, description = "The job's id"), ItemsQuery),
+    responses(
+        (status = 200, description = "One JSON item per line", body = String, content_type = "application/x-ndjson"),
+        (status = 400, description = "A bad query", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 404, description = "No such job of this key", body = ErrorBody),
+    ),
+)]
 pub async fn items(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Query(query): Query<ItemsQuery>,
+    query: Result<Query<ItemsQuery>, QueryRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return ApiError::new(400, "invalid_request", e.body_text())
+                .at("/after")
+                .into_response();
+        }
+    };
     let job = match state.jobs.find(&caller.0, &id) {
         Ok(job) => job,
         Err(e) => return e.into_response(),
     };
-    let stream = futures_util::stream::unfold((job, query.after), |(job, next)| async move {
+    let after = usize::try_from(query.after).unwrap_or(usize::MAX);
+    let stream = futures_util::stream::unfold((job, after), |(job, next)| async move {
         loop {
             // Registered before looking, so nothing published in between
             // is missed.

@@ -5,8 +5,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// The body of every failed call.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
 /// A failed API call.
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{code}: {message}")]
 pub struct ApiError {
     #[serde(skip)]
@@ -16,6 +22,7 @@ pub struct ApiError {
     /// `not_found`, `target_refused`, `robots_denied`, `fetch_failed`,
     /// `timeout`, `rate_limited`, `too_many_jobs`, `too_many_scrapes`,
     /// `quota_exceeded`, `internal`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub message: String,
     /// The JSON pointer of the offending value in the request, if one.

@@ -18,8 +18,11 @@
 //! - [`jobs`]: crawl jobs on disk, resumed after a restart;
 //!   [`webhook`]: signed calls when a job ends.
 //!
-//! Not yet: jobs on `trawl worker`s (`--redis`), `/v1/map`, OpenAPI
-//! (issue 16).
+//! - [`openapi`]: `GET /openapi.json`, generated from the handlers.
+//!
+//! - [`map`]: `POST /v1/map`, a site's URLs from its sitemaps and links.
+//!
+//! Not yet: jobs on `trawl worker`s (`--redis`) (issue 16).
 
 pub mod auth;
 pub mod crawls;
@@ -27,6 +30,8 @@ pub mod error;
 pub mod jobs;
 pub mod keys;
 pub mod limits;
+pub mod map;
+pub mod openapi;
 pub mod scrape;
 pub mod webhook;
 
@@ -147,6 +152,7 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
     });
     let v1 = Router::new()
         .route("/v1/scrape", post(scrape::handle))
+        .route("/v1/map", post(map::handle))
         .route("/v1/crawls", post(crawls::create).get(crawls::list))
         .route("/v1/crawls/{id}", get(crawls::get).delete(crawls::cancel))
         .route("/v1/crawls/{id}/items", get(crawls::items))
@@ -155,8 +161,17 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
             auth::authenticate,
         ));
     let router = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/healthz", get(openapi::healthz))
+        .route("/readyz", get(openapi::readyz))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    openapi::document(),
+                )
+            }),
+        )
         .merge(v1)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state.clone());

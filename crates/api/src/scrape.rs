@@ -32,21 +32,24 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use indexmap::IndexMap;
 use scraper::Html;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use trawl_core::{RenderMode, RenderSpec, Url};
 use trawl_extract::select::{CompiledRules, FieldRule, FieldType, Source};
 use trawl_extract::{charset, readable};
 use trawl_fetch::{FetchError, RequestOptions};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeRequest {
+    /// An http(s) URL.
+    #[schema(format = "uri")]
     pub url: String,
     /// Field rules, as in a spider file's `[items.NAME.fields]`.
     #[serde(default)]
@@ -57,11 +60,16 @@ pub struct ScrapeRequest {
     /// Sent with the request.
     #[serde(default)]
     pub headers: IndexMap<String, String>,
-    /// Deadline of the whole scrape (at most the server's).
+    /// Deadline of the whole scrape (at most the server's): `"10s"`,
+    /// `"500ms"`.
     #[serde(default, deserialize_with = "duration")]
+    #[schema(value_type = Option<String>, example = "10s")]
     pub timeout: Option<Duration>,
-    /// Render the page in the browser.
+    /// Render the page in the browser: `never`, `auto`, `always`, or a
+    /// table as in a spider file (`mode`, `wait`, `actions`, `block`,
+    /// `timeout`).
     #[serde(default)]
+    #[schema(value_type = Value)]
     pub render: Option<RenderRequest>,
     /// A proxy pool of the server's settings, or `direct`.
     #[serde(default)]
@@ -76,24 +84,31 @@ pub enum RenderRequest {
     Spec(Box<RenderSpec>),
 }
 
-/// One field rule.
-#[derive(Debug, Deserialize)]
+/// One field rule, as in a spider file.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
+    /// A CSS selector.
     pub selector: String,
+    /// Read this attribute instead of the text.
     pub attr: Option<String>,
+    /// Read the element's HTML instead of the text.
     #[serde(default)]
     pub html: bool,
+    /// Keep what the regex matches (its first group, if it has one).
     pub regex: Option<String>,
+    /// `string` (default), `number`, `integer`, `bool`, `date`, `list`,
+    /// `json`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
     #[serde(default)]
     pub required: bool,
+    /// The value when nothing is found.
     pub default: Option<Value>,
 }
 
 /// An answer format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     Json,
@@ -106,7 +121,9 @@ pub enum Format {
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
     let value = humantime::parse_duration(&text)
         .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration: {e}")))?;
     if value.is_zero() {
@@ -191,22 +208,57 @@ fn rules(fields: &IndexMap<String, FieldSpec>) -> Result<CompiledRules, ApiError
     CompiledRules::compile(&rules).map_err(|e| ApiError::new(400, "invalid_request", e.to_string()))
 }
 
+/// Fetch one URL (politely, through the address guard) and answer with
+/// what the request asks for.
+#[utoipa::path(
+    post,
+    path = "/v1/scrape",
+    tag = "scrape",
+    operation_id = "scrape",
+    request_body = ScrapeRequest,
+    responses(
+        (status = 200, description = "The page, in the formats asked for", body = ScrapeAnswer),
+        (status = 400, description = "A bad request (`pointer` names the value)", body = ErrorBody),
+        (status = 401, description = "No or an unknown API key", body = ErrorBody),
+        (status = 413, description = "The request body is too large", body = ErrorBody),
+        (status = 422, description = "The target is refused (address guard, robots.txt)", body = ErrorBody),
+        (status = 429, description = "A limit of the key (Retry-After says when)", body = ErrorBody),
+        (status = 502, description = "The site did not answer, or rendering failed", body = ErrorBody),
+        (status = 504, description = "No answer within the deadline", body = ErrorBody),
+    ),
+)]
 pub async fn handle(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let _entered = match admit(&state, &caller) {
+        Ok(entered) => entered,
+        Err(response) => return response,
+    };
+    match scrape(&state, body).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Let one page's call of `caller` in: a scrape slot (held while the
+/// answer is made) and a page of the quota; else the `429`.
+pub(crate) fn admit(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Option<crate::limits::Entered>, Response> {
     let limits = state.cfg.limits;
-    let _entered = match limits.max_scrapes {
+    let entered = match limits.max_scrapes {
         None => None,
         Some(max) => match state.scrapes.enter(&caller.0, max) {
             Some(entered) => Some(entered),
             None => {
-                return crate::limits::too_many(
+                return Err(crate::limits::too_many(
                     "too_many_scrapes",
                     format!("{max} scrapes of this key are in flight (at most {max})"),
                     Duration::from_secs(1),
-                );
+                ));
             }
         },
     };
@@ -215,35 +267,40 @@ pub async fn handle(
             .quotas
             .reserve(&caller.0, 1, quota, std::time::SystemTime::now())
     {
-        return crate::limits::too_many(
+        return Err(crate::limits::too_many(
             "quota_exceeded",
             format!(
                 "this key's quota of {} pages is used up for this period",
                 quota.pages
             ),
             wait,
-        );
+        ));
     }
-    match scrape(&state, body).await {
-        Ok(answer) => axum::Json(answer).into_response(),
-        Err(error) => error.into_response(),
-    }
+    Ok(entered)
 }
 
-async fn scrape(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let started = Instant::now();
-    let req = parse(body)?;
-    let url = Url::parse(&req.url)
+/// `text` as an http(s) URL, or the error naming `/url`.
+pub(crate) fn http_url(text: &str) -> Result<Url, ApiError> {
+    Url::parse(text)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
         .ok_or_else(|| {
             ApiError::new(
                 400,
                 "invalid_url",
-                format!("{:?} is not an http(s) URL", req.url),
+                format!("{text:?} is not an http(s) URL"),
             )
             .at("/url")
-        })?;
+        })
+}
+
+async fn scrape(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ScrapeAnswer, ApiError> {
+    let started = Instant::now();
+    let req = parse(body)?;
+    let url = http_url(&req.url)?;
     let compiled = rules(&req.fields)?;
     let headers: Vec<(String, String)> = req
         .headers
@@ -334,69 +391,127 @@ async fn scrape(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
     }
     let text = charset::decode(fetched.content_type.as_deref(), &fetched.body);
     let doc = Html::parse_document(&text);
-    let title = trawl_extract::select::document_title(&doc);
-    let mut out = Map::new();
-    out.insert("url".into(), url.as_str().into());
-    out.insert("final_url".into(), fetched.final_url.as_str().into());
-    out.insert("status".into(), json!(fetched.status));
-    out.insert("title".into(), json!(title));
+    let mut out = ScrapeAnswer {
+        url: url.to_string(),
+        final_url: fetched.final_url.to_string(),
+        status: fetched.status,
+        title: trawl_extract::select::document_title(&doc),
+        ..ScrapeAnswer::default()
+    };
     for format in &formats {
         match format {
             Format::Json => {
                 let extracted = compiled.extract_page(&doc, Some(&text));
-                out.insert("fields".into(), Value::Object(extracted.fields));
-                if !extracted.warnings.is_empty() {
-                    out.insert("warnings".into(), json!(extracted.warnings));
-                }
-                if !extracted.missing_required.is_empty() {
-                    out.insert("missing_required".into(), json!(extracted.missing_required));
-                }
+                out.fields = Some(extracted.fields);
+                out.warnings = extracted
+                    .warnings
+                    .into_iter()
+                    .map(|w| Warning {
+                        field: w.field,
+                        value: w.value,
+                        reason: w.reason,
+                    })
+                    .collect();
+                out.missing_required = extracted.missing_required;
             }
             Format::Markdown => {
-                out.insert(
-                    "markdown".into(),
-                    readable::main_markdown_at(&text, &fetched.final_url).into(),
-                );
+                out.markdown = Some(readable::main_markdown_at(&text, &fetched.final_url));
             }
-            Format::Text => {
-                out.insert("text".into(), readable::main_text(&text).into());
-            }
-            Format::Html => {
-                out.insert("html".into(), readable::main_html(&text).into());
-            }
-            Format::RawHtml => {
-                out.insert("raw_html".into(), text.clone().into());
-            }
-            Format::Links => {
-                out.insert(
-                    "links".into(),
-                    json!(readable::links(&doc, &fetched.final_url)),
-                );
-            }
+            Format::Text => out.text = Some(readable::main_text(&text)),
+            Format::Html => out.html = Some(readable::main_html(&text)),
+            Format::RawHtml => out.raw_html = Some(text.to_string()),
+            Format::Links => out.links = Some(readable::links(&doc, &fetched.final_url)),
             Format::Screenshot => {
-                let png = fetched
+                out.screenshot = fetched
                     .rendered
                     .as_ref()
                     .and_then(|r| r.screenshot.as_ref())
                     .map(|png| data_encoding::BASE64.encode(png));
-                out.insert("screenshot".into(), json!(png));
             }
         }
     }
-    if let Some(r) = &fetched.rendered {
-        out.insert(
-            "rendered".into(),
-            json!({
-                "reason": r.reason,
-                "ms": r.elapsed.as_millis() as u64,
-                "requests": r.requests,
-                "blocked": r.blocked,
-            }),
-        );
-    }
-    out.insert(
-        "timings".into(),
-        json!({"fetch_ms": fetch_ms, "total_ms": started.elapsed().as_millis() as u64}),
-    );
-    Ok(Value::Object(out))
+    out.rendered = fetched.rendered.as_ref().map(|r| RenderedInfo {
+        reason: r.reason.clone(),
+        ms: r.elapsed.as_millis() as u64,
+        requests: r.requests,
+        blocked: r.blocked,
+    });
+    out.timings = Timings {
+        fetch_ms,
+        total_ms: started.elapsed().as_millis() as u64,
+    };
+    Ok(out)
+}
+
+/// `POST /v1/scrape`'s answer.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ScrapeAnswer {
+    /// The URL asked for.
+    pub url: String,
+    /// Where redirects ended.
+    pub final_url: String,
+    /// The site's HTTP status (none: no answer).
+    pub status: Option<u16>,
+    pub title: Option<String>,
+    /// `json`: the fields found (and defaults of missing ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Map<String, Value>>,
+    /// `json`: fields found whose value did not convert to their type.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    /// `json`: required fields not found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_required: Vec<String>,
+    /// `markdown`: the main content as Markdown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub markdown: Option<String>,
+    /// `text`: the main content as plain text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// `html`: the main content as HTML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// `raw_html`: the whole page (rendered, when it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_html: Option<String>,
+    /// `links`: absolute URLs of the page's links, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
+    /// `screenshot`: a full-page PNG, base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screenshot: Option<String>,
+    /// How the browser rendered it, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<RenderedInfo>,
+    pub timings: Timings,
+}
+
+/// A field whose value did not convert.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Warning {
+    pub field: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// How a page was rendered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenderedInfo {
+    /// Why (`always`, `required selector … missing`, …).
+    pub reason: String,
+    /// Time in the browser.
+    pub ms: u64,
+    /// Requests the page made, and how many were blocked.
+    pub requests: u32,
+    pub blocked: u32,
+}
+
+/// Where the time went.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Timings {
+    /// Fetching (with retries and rendering).
+    pub fetch_ms: u64,
+    /// The whole call.
+    pub total_ms: u64,
 }

@@ -102,7 +102,13 @@ impl Webhooks {
     }
 
     /// Send the end of a job to `url`; what became of it, for the record.
-    pub async fn deliver(&self, url: &Url, state: JobState, job: Value, metadata: Value) -> String {
+    pub async fn deliver(
+        &self,
+        url: &Url,
+        state: JobState,
+        job: &crate::jobs::JobView,
+        metadata: Value,
+    ) -> String {
         if let Some(why) = self.guard.as_ref().and_then(|g| g.refuses_url(url)) {
             return format!("refused: {why}");
         }

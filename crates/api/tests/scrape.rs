@@ -255,3 +255,98 @@ async fn scrape_renders_screenshots_and_goes_through_a_named_pool() {
     let _ = stop.send(());
     site.shutdown().await;
 }
+
+/// `/v1/map`: the site's sitemaps (robots.txt → index → urlsets, one
+/// gzipped) and the page's links, same host, each once, bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_lists_a_sites_urls_from_sitemaps_and_links() {
+    let site = TestSite::start(SiteConfig {
+        pages: 60,
+        fanout: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (api, _stop) = server(private_ok()).await;
+    let seed = format!("{}/", site.base_url());
+    let res = reqwest::Client::new()
+        .post(format!("http://{api}/v1/map"))
+        .json(&json!({"url": seed}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let map: Value = res.json().await.unwrap();
+    let links: Vec<&str> = map["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(map["from_sitemaps"].as_u64().unwrap() > 0, "{map}");
+    assert!(map["from_page"].as_u64().unwrap() > 0, "{map}");
+    assert_eq!(links[0], seed, "the page first");
+    let mut unique = links.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), links.len(), "each once");
+    assert!(
+        links
+            .iter()
+            .all(|l| l.starts_with(site.base_url().as_str()))
+    );
+    let listed: Value = reqwest::get(format!("{}/sitemap.txt", site.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| json!(t.lines().map(str::to_string).collect::<Vec<_>>()))
+        .unwrap();
+    for url in listed.as_array().unwrap() {
+        assert!(
+            links.contains(&url.as_str().unwrap()),
+            "{url} from the sitemaps"
+        );
+    }
+
+    let res = reqwest::Client::new()
+        .post(format!("http://{api}/v1/map"))
+        .json(&json!({"url": seed, "limit": 3, "search": "/P/1"}))
+        .send()
+        .await
+        .unwrap();
+    let few: Value = res.json().await.unwrap();
+    let few = few["links"].as_array().unwrap();
+    assert!(!few.is_empty() && few.len() <= 3, "{few:?}");
+    assert!(few.iter().all(|l| l.as_str().unwrap().contains("/p/1")));
+
+    for (body, code, pointer) in [
+        (
+            json!({"url": seed, "limit": 0}),
+            "invalid_request",
+            "/limit",
+        ),
+        (json!({"url": "nope"}), "invalid_url", "/url"),
+    ] {
+        let res = reqwest::Client::new()
+            .post(format!("http://{api}/v1/map"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400);
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], code);
+        assert_eq!(answer["error"]["pointer"], pointer);
+    }
+    // Loopback is refused by default.
+    let (guarded, _stop) = server(ApiConfig::default()).await;
+    let res = reqwest::Client::new()
+        .post(format!("http://{guarded}/v1/map"))
+        .json(&json!({"url": seed}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+    site.shutdown().await;
+}

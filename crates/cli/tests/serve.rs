@@ -40,7 +40,11 @@ async fn serve_answers_scrapes_and_stops_on_sigterm() {
     })
     .await
     .unwrap();
-    let (mut child, addr) = spawn_serve(&["--allow-private"], true);
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_serve(
+        &["--allow-private", "--data", data.path().to_str().unwrap()],
+        true,
+    );
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/v1/scrape"))
         .json(&serde_json::json!({"url": format!("{}/", site.base_url()), "formats": ["json", "links"]}))
@@ -120,4 +124,103 @@ async fn keys_are_made_listed_required_and_revoked() {
         .output()
         .unwrap();
     assert!(out.stdout.is_empty());
+}
+
+/// A server with one key, reaching only loopback targets (`--target-host
+/// 127.0.0.1`: generated requests never resolve a name nor leave the
+/// machine); returns the process, its address and the key.
+fn keyed_server(data: &std::path::Path) -> (std::process::Child, String, String) {
+    let dir = data.to_str().unwrap();
+    let out = trawl()
+        .args(["serve", "keys", "add", "client", "--data", dir])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (child, addr) = spawn_serve(
+        &[
+            "--data",
+            dir,
+            "--allow-private",
+            "--target-host",
+            "127.0.0.1",
+            "--timeout",
+            "5s",
+        ],
+        false,
+    );
+    (child, addr, key)
+}
+
+/// The Python client in examples/, written from /openapi.json, against a
+/// real server and the test site: every operation of the document has a
+/// method, and each behaves as documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_covers_the_openapi_document_and_works() {
+    let site = TestSite::start(SiteConfig {
+        pages: 40,
+        fanout: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addr, key) = keyed_server(data.path());
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/python");
+    let out = tokio::process::Command::new("python3")
+        .arg("check_client.py")
+        .args([&format!("http://{addr}"), &key, &site.base_url()])
+        .current_dir(examples)
+        .output()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    site.shutdown().await;
+}
+
+/// schemathesis (PyPI) generates requests from /openapi.json, valid and
+/// not, and checks every answer against the document: no server error,
+/// documented status codes, content types and schemas, 401 without the
+/// key, invalid requests refused. Not run: `positive_data_acceptance`
+/// (a request the schema allows must succeed): the API checks more than
+/// a schema says (a URL must be http(s) with a host, settings values and
+/// selectors must parse), so schema-valid nonsense is rightly refused.
+#[test]
+fn schemathesis_finds_no_failure_in_the_api() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, addr, key) = keyed_server(data.path());
+    let out = std::process::Command::new("schemathesis")
+        .args([
+            "run",
+            &format!("http://{addr}/openapi.json"),
+            "--header",
+            &format!("Authorization: Bearer {key}"),
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--max-examples",
+            "25",
+            "--seed",
+            "16",
+            "--request-timeout",
+            "20",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("schemathesis is installed (scripts/test.sh)");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Tested: 9"), "{stdout}");
 }

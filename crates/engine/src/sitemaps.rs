@@ -6,6 +6,9 @@
 //! in-scope URL becomes a depth-0 request. Parsing runs off the runtime.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+
+use futures_util::future::BoxFuture;
 
 use trawl_core::{CrawlStats, Frontier, FrontierError, Request, Scope, Url, parse_canonical};
 use trawl_fetch::{Fetcher, RequestOptions};
@@ -22,6 +25,35 @@ pub async fn seed(
     scope: &Scope,
     frontier: &dyn Frontier,
     stats: &CrawlStats,
+) -> Result<usize, FrontierError> {
+    let added = std::sync::atomic::AtomicUsize::new(0);
+    let in_scope = |u: &Url| scope.allows(u).is_ok();
+    let mut push = |urls: Vec<Url>, filtered: u64| -> BoxFuture<'_, Result<bool, FrontierError>> {
+        CrawlStats::add(&stats.filtered, filtered);
+        let added = &added;
+        Box::pin(async move {
+            let requests = urls.into_iter().map(Request::seed).collect();
+            added.fetch_add(frontier.push(requests).await?, Ordering::Relaxed);
+            Ok(true)
+        })
+    };
+    let read = read(fetcher, seeds, &in_scope, &mut push).await?;
+    let added = added.load(Ordering::Relaxed);
+    tracing::info!(sitemaps = read, added, "Sitemaps read.");
+    Ok(added)
+}
+
+/// Read the sitemaps of the seeds' origins: those their robots.txt lists,
+/// or `/sitemap.xml`; indexes are followed. Each document's in-scope page
+/// URLs go to `found` (with how many were out of scope), which says
+/// whether to read on. Returns how many documents were read.
+pub async fn read<'a>(
+    fetcher: &dyn Fetcher,
+    seeds: &[Url],
+    in_scope: &(dyn Fn(&Url) -> bool + Sync),
+    found: &mut (
+             dyn FnMut(Vec<Url>, u64) -> BoxFuture<'a, Result<bool, FrontierError>> + Send + 'a
+         ),
 ) -> Result<usize, FrontierError> {
     let mut queue = VecDeque::new();
     let mut origins = HashSet::new();
@@ -42,9 +74,7 @@ pub async fn seed(
             queue.extend(listed);
         }
     }
-    let in_scope = |u: &Url| scope.allows(u).is_ok();
     let mut done = HashSet::new();
-    let mut added = 0;
     while let Some(url) = queue.pop_front() {
         if done.len() >= MAX_SITEMAPS {
             tracing::warn!(limit = MAX_SITEMAPS, "Sitemap limit reached.");
@@ -54,7 +84,7 @@ pub async fn seed(
             continue;
         }
         let outcome = fetcher
-            .fetch(&url, &RequestOptions::default(), &in_scope)
+            .fetch(&url, &RequestOptions::default(), &|u| in_scope(u))
             .await;
         if outcome.error.is_some() || outcome.status != Some(200) {
             tracing::info!(%url, status = ?outcome.status, error = ?outcome.error, "Sitemap not fetched.");
@@ -71,19 +101,21 @@ pub async fn seed(
                 );
             }
             Ok(Ok(Sitemap::UrlSet(entries))) => {
-                let mut requests = Vec::new();
+                let mut urls = Vec::new();
+                let mut filtered = 0;
                 for entry in entries {
                     match parse_canonical(Some(&url), &entry.loc) {
-                        Some(u) if in_scope(&u) => requests.push(Request::seed(u)),
-                        _ => CrawlStats::inc(&stats.filtered),
+                        Some(u) if in_scope(&u) => urls.push(u),
+                        _ => filtered += 1,
                     }
                 }
-                added += frontier.push(requests).await?;
+                if !found(urls, filtered).await? {
+                    break;
+                }
             }
             Ok(Err(error)) => tracing::warn!(%url, %error, "Bad sitemap."),
             Err(error) => tracing::warn!(%url, %error, "Sitemap parser task failed."),
         }
     }
-    tracing::info!(sitemaps = done.len(), added, "Sitemaps read.");
-    Ok(added)
+    Ok(done.len())
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use trawl_core::{CrawlStats, Sink, Spider};
 use trawl_engine::{Engine, Shutdown};
 use trawl_fetch::guard::AddressGuard;
@@ -96,29 +96,29 @@ impl Job {
 
     /// What the API shows of it (never its settings: they may hold
     /// proxy passwords).
-    pub fn describe(&self) -> Value {
+    pub fn describe(&self) -> JobView {
         let r = self.record.lock().clone();
         let s = self.stats.snapshot(self.started.elapsed());
-        json!({
-            "id": self.id,
-            "state": r.state.as_str(),
-            "error": r.error,
-            "seeds": r.request.seeds,
-            "spider": r.request.spider.is_some(),
-            "items": self.log.visible(),
-            "created": r.created,
-            "finished": r.finished,
-            "webhook": r.webhook,
-            "stats": {
-                "pages": s.pages,
-                "pages_ok": s.pages_ok,
-                "errors": s.errors,
-                "requests": s.requests,
-                "in_flight": s.in_flight,
-                "queued": s.queued,
-                "elapsed_ms": self.started.elapsed().as_millis() as u64,
+        JobView {
+            id: self.id.clone(),
+            state: r.state,
+            error: r.error,
+            seeds: r.request.seeds,
+            spider: r.request.spider.is_some(),
+            items: self.log.visible() as u64,
+            created: r.created,
+            finished: r.finished,
+            webhook: r.webhook,
+            stats: JobStats {
+                pages: s.pages,
+                pages_ok: s.pages_ok,
+                errors: s.errors,
+                requests: s.requests,
+                in_flight: s.in_flight,
+                queued: s.queued,
+                elapsed_ms: self.started.elapsed().as_millis() as u64,
             },
-        })
+        }
     }
 
     fn save(&self) {
@@ -133,6 +133,40 @@ impl Job {
         self.cancelled.store(true, Ordering::SeqCst);
         self.shutdown.trigger();
     }
+}
+
+/// A crawl job as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub state: JobState,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The seeds it was given (none: its spider's start URLs).
+    pub seeds: Vec<String>,
+    /// Whether it runs a spider file.
+    pub spider: bool,
+    /// Items in its stream so far.
+    pub items: u64,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    pub finished: Option<u64>,
+    /// What became of its webhook (`delivered: 200`, `failed: …`).
+    pub webhook: Option<String>,
+    /// This process's run of it (a resumed job counts afresh).
+    pub stats: JobStats,
+}
+
+/// Live counts of a job's crawl.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct JobStats {
+    pub pages: u64,
+    pub pages_ok: u64,
+    pub errors: u64,
+    pub requests: u64,
+    pub in_flight: u64,
+    pub queued: u64,
+    pub elapsed_ms: u64,
 }
 
 /// The jobs of a server.
@@ -417,7 +451,7 @@ impl Jobs {
                     .unwrap_or(Value::Null);
                 let outcome = jobs
                     .webhooks
-                    .deliver(&url, state, running.describe(), metadata)
+                    .deliver(&url, state, &running.describe(), metadata)
                     .await;
                 running.record.lock().webhook = Some(outcome);
                 running.save();

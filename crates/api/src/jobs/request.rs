@@ -32,20 +32,24 @@ const SERVER_ONLY: &[&str] = &[
 ];
 
 /// `POST /v1/crawls`'s body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrawlRequest {
     /// Where to start (default: the spider's start URLs).
     #[serde(default)]
     pub seeds: Vec<String>,
-    /// Settings, as in a settings file (`max_pages`, `per_host`, …).
+    /// Settings, as in a settings file (`max_pages`, `per_host`, …; see
+    /// docs/settings.md). A job without `max_pages` stops at 10,000.
     #[serde(default, skip_serializing_if = "Value::is_null")]
+    #[schema(value_type = Object)]
     pub settings: Value,
-    /// A spider file.
+    /// A spider file: its TOML text, or its tables as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Value)]
     pub spider: Option<SpiderSource>,
-    /// Called when the job ends.
+    /// Called when the job ends: a URL, or `{"url", "metadata"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Value)]
     pub webhook: Option<Webhook>,
 }
 
