@@ -70,17 +70,7 @@ pub async fn create(
             .quotas
             .reserve(&caller.0, pages, quota, std::time::SystemTime::now())
             .map(Some)
-            .map_err(|wait| {
-                ApiError::new(
-                    429,
-                    "quota_exceeded",
-                    format!(
-                        "this key's quota of {} pages is used up for this period",
-                        quota.pages
-                    ),
-                )
-                .retry_after(wait)
-            }),
+            .map_err(|wait| crate::limits::quota_exceeded(quota).retry_after(wait)),
     };
     match state.jobs.create(&caller.0, request, reserve).await {
         Ok(job) => (axum::http::StatusCode::ACCEPTED, axum::Json(job.describe())).into_response(),

@@ -189,6 +189,18 @@ impl Buckets {
     }
 }
 
+/// The `429` of a used-up quota (the caller adds when it renews).
+pub fn quota_exceeded(quota: Quota) -> ApiError {
+    ApiError::new(
+        429,
+        "quota_exceeded",
+        format!(
+            "this key's quota of {} pages is used up for this period",
+            quota.pages
+        ),
+    )
+}
+
 /// A `429` with `Retry-After` (whole seconds, at least 1).
 pub fn too_many(code: &'static str, message: String, retry_after: Duration) -> Response {
     ApiError::new(429, code, message)

@@ -89,7 +89,7 @@ pub async fn handle(
 ) -> Response {
     let _entered = match crate::scrape::admit(&state, &caller) {
         Ok(entered) => entered,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     match map(&state, body).await {
         Ok(answer) => axum::Json(answer).into_response(),

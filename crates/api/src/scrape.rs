@@ -234,7 +234,7 @@ pub async fn handle(
 ) -> Response {
     let _entered = match admit(&state, &caller) {
         Ok(entered) => entered,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     match scrape(&state, body).await {
         Ok(answer) => axum::Json(answer).into_response(),
@@ -247,18 +247,19 @@ pub async fn handle(
 pub(crate) fn admit(
     state: &AppState,
     caller: &Caller,
-) -> Result<Option<crate::limits::Entered>, Response> {
+) -> Result<Option<crate::limits::Entered>, ApiError> {
     let limits = state.cfg.limits;
     let entered = match limits.max_scrapes {
         None => None,
         Some(max) => match state.scrapes.enter(&caller.0, max) {
             Some(entered) => Some(entered),
             None => {
-                return Err(crate::limits::too_many(
+                return Err(ApiError::new(
+                    429,
                     "too_many_scrapes",
                     format!("{max} scrapes of this key are in flight (at most {max})"),
-                    Duration::from_secs(1),
-                ));
+                )
+                .retry_after(Duration::from_secs(1)));
             }
         },
     };
@@ -267,14 +268,7 @@ pub(crate) fn admit(
             .quotas
             .reserve(&caller.0, 1, quota, std::time::SystemTime::now())
     {
-        return Err(crate::limits::too_many(
-            "quota_exceeded",
-            format!(
-                "this key's quota of {} pages is used up for this period",
-                quota.pages
-            ),
-            wait,
-        ));
+        return Err(crate::limits::quota_exceeded(quota).retry_after(wait));
     }
     Ok(entered)
 }
