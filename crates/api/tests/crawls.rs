@@ -182,6 +182,18 @@ async fn bad_jobs_answer_a_code_and_the_pointer() {
             "/settings/state",
         ),
         (
+            json!({"seeds": ["http://a.test/"], "settings": {"proxies": ["http://user:pw@127.0.0.1:3128"]}}),
+            400,
+            "invalid_request",
+            "/settings/proxies",
+        ),
+        (
+            json!({"seeds": ["http://a.test/"], "settings": {"headers": {"Cookie": "sid=1"}}}),
+            400,
+            "invalid_request",
+            "/settings/headers/Cookie",
+        ),
+        (
             json!({"seeds": ["http://127.0.0.1:9/"]}),
             422,
             "target_refused",

@@ -150,6 +150,39 @@ pub fn prepare(base: &[Layer], req: &CrawlRequest) -> Result<Prepared, ApiError>
             }
         }
     }
+    // Job records keep no secrets: credentials belong in the server's
+    // settings, which jobs name (a pool through `host_pools`).
+    for (layer, at) in &layers {
+        let own = Effective::stack(std::slice::from_ref(layer)).map_err(settings_error)?;
+        let pools = own.settings.proxy_pools.iter().flat_map(|(name, pool)| {
+            pool.proxies
+                .iter()
+                .map(move |p| (format!("{at}/proxy_pools/{name}/proxies"), p))
+        });
+        let listed = own
+            .settings
+            .proxies
+            .iter()
+            .map(|p| (format!("{at}/proxies"), p));
+        for (pointer, proxy) in listed.chain(pools) {
+            if Url::parse(proxy).is_ok_and(|u| !u.username().is_empty() || u.password().is_some()) {
+                return Err(bad(
+                    pointer,
+                    "proxy credentials are not kept in job records: put the pool in the server's settings (trawl serve --config) and name it in host_pools",
+                ));
+            }
+        }
+        for name in own.settings.headers.keys() {
+            if ["authorization", "cookie", "proxy-authorization"]
+                .contains(&name.to_ascii_lowercase().as_str())
+            {
+                return Err(bad(
+                    format!("{at}/headers/{name}"),
+                    format!("`{name}` is not kept in job records: set it in the server's settings"),
+                ));
+            }
+        }
+    }
     let layers: Vec<Layer> = base
         .iter()
         .cloned()
