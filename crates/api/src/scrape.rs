@@ -44,6 +44,12 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 
+/// Field rules of one scrape at most.
+pub const MAX_FIELDS: usize = 100;
+
+/// Bytes of one selector or regex at most.
+pub const MAX_RULE_LEN: usize = 2048;
+
 /// The request body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -168,8 +174,32 @@ fn parse(body: Result<Bytes, BytesRejection>) -> Result<ScrapeRequest, ApiError>
 
 /// The field rules, compiled one by one so an error names its field.
 fn rules(fields: &IndexMap<String, FieldSpec>) -> Result<CompiledRules, ApiError> {
+    if fields.len() > MAX_FIELDS {
+        return Err(ApiError::new(
+            400,
+            "invalid_request",
+            format!("at most {MAX_FIELDS} fields"),
+        )
+        .at("/fields"));
+    }
     let mut rules = Vec::new();
     for (name, spec) in fields {
+        for (key, text) in [
+            ("selector", Some(&spec.selector)),
+            ("regex", spec.regex.as_ref()),
+        ] {
+            if text.is_some_and(|t| t.len() > MAX_RULE_LEN) {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_request",
+                    format!("a {key} is at most {MAX_RULE_LEN} bytes"),
+                )
+                .at(format!(
+                    "/fields/{}/{key}",
+                    name.replace('~', "~0").replace('/', "~1")
+                )));
+            }
+        }
         let at = |key: &str| {
             format!(
                 "/fields/{}/{key}",

@@ -155,6 +155,25 @@ async fn bad_requests_answer_a_code_and_the_pointer() {
     let (got, answer) = post(api, &big).await;
     assert_eq!(got, 413, "{answer}");
     assert_eq!(answer["error"]["code"], "payload_too_large");
+
+    // Field rules have limits of their own (within the body limit).
+    let long = format!(
+        "{{\"url\": \"http://a.test/\", \"fields\": {{\"p\": {{\"selector\": \"{}\"}}}}}}",
+        "b ".repeat(1100)
+    );
+    let (got, answer) = post(api, &long).await;
+    assert_eq!(got, 400, "{answer}");
+    assert_eq!(answer["error"]["pointer"], "/fields/p/selector");
+    let fields: Vec<String> = (0..101)
+        .map(|i| format!("\"f{i}\": {{\"selector\": \"b\"}}"))
+        .collect();
+    let many = format!(
+        "{{\"url\": \"http://a.test/\", \"fields\": {{{}}}}}",
+        fields.join(",")
+    );
+    let (got, answer) = post(api, &many).await;
+    assert_eq!(got, 400, "{answer}");
+    assert_eq!(answer["error"]["pointer"], "/fields");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

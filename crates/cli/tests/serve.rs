@@ -224,3 +224,94 @@ fn schemathesis_finds_no_failure_in_the_api() {
     );
     assert!(stdout.contains("Tested: 9"), "{stdout}");
 }
+
+/// Every line of the item stream of job `id` at `addr`, to its end.
+async fn read_items(addr: &str, id: &str, after: usize) -> Vec<serde_json::Value> {
+    let text = tokio::time::timeout(
+        Duration::from_secs(120),
+        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items?after={after}"))
+            .await
+            .unwrap()
+            .text(),
+    )
+    .await
+    .expect("the stream ends with the job")
+    .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `kill -9` of the server mid-job: the next server on the same data
+/// resumes the job from its last checkpoint; what a reader had read stays
+/// as it was, and every page is in the stream exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_survives_kill_9_of_the_server_without_losing_or_repeating_items() {
+    let site = TestSite::start(SiteConfig {
+        pages: 200,
+        fanout: 4,
+        latency: Some(Duration::from_millis(20)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let truth = site.site().ground_truth();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let (mut first, addr) = spawn_serve(&["--data", dir, "--allow-private"], true);
+    let job: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/crawls"))
+        .json(&serde_json::json!({"seeds": [format!("{}/", site.base_url())], "settings": {"per_host": 2}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let mut res = reqwest::get(format!("http://{addr}/v1/crawls/{id}/items"))
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    while bytes.iter().filter(|b| **b == b'\n').count() < 30 {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), res.chunk())
+            .await
+            .expect("items arrive")
+            .unwrap()
+            .expect("the job runs");
+        bytes.extend_from_slice(&chunk);
+    }
+    first.kill().unwrap();
+    let _ = first.wait();
+    let whole = bytes.iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    let before: Vec<serde_json::Value> = String::from_utf8(bytes[..whole].to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+
+    let (mut second, addr) = spawn_serve(&["--data", dir, "--allow-private"], true);
+    let all = read_items(&addr, &id, 0).await;
+    assert_eq!(all[..before.len()], before[..], "what was read stays");
+    let mut paths: Vec<String> = all
+        .iter()
+        .map(|i| {
+            trawl_core::Url::parse(i["final_url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "no page twice");
+    assert_eq!(
+        paths.iter().filter(|p| truth.contains(*p)).count(),
+        truth.len(),
+        "every page"
+    );
+    second.kill().unwrap();
+    let _ = second.wait();
+    site.shutdown().await;
+}
