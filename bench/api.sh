@@ -62,32 +62,43 @@ echo
 
 echo "## One crawl of the site: trawl crawl vs a job through the API (concurrency $CONC)"
 TRUTH="$("$BIN/trawl-testsite" --pages "$PAGES" --fanout "$FANOUT" --print-ground-truth | wc -l)"
-start=$(date +%s.%N)
-"$BIN/trawl" crawl "$SITE/" -q -c "$CONC" --per-host "$CONC" --max-pages $((PAGES * 2)) -o "$OUT/cli.jsonl" 2>/dev/null
-end=$(date +%s.%N)
-cli_items=$(wc -l <"$OUT/cli.jsonl")
-cli_s=$(python3 -c "print($end - $start)")
-start=$(date +%s.%N)
-"$BIN/trawl" crawl "$SITE/" -q -c "$CONC" --per-host "$CONC" --max-pages $((PAGES * 2)) --state "$OUT/state" -o "$OUT/state.jsonl" 2>/dev/null
-end=$(date +%s.%N)
-state_items=$(wc -l <"$OUT/state.jsonl")
-state_s=$(python3 -c "print($end - $start)")
-start=$(date +%s.%N)
-id=$(curl -sf -X POST "$API/v1/crawls" -H 'Content-Type: application/json' \
-  -d "{\"seeds\": [\"$SITE/\"], \"settings\": {\"concurrency\": $CONC, \"per_host\": $CONC, \"max_pages\": $((PAGES * 2))}}" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-curl -sfN "$API/v1/crawls/$id/items" >"$OUT/api.jsonl"
-end=$(date +%s.%N)
-api_items=$(wc -l <"$OUT/api.jsonl")
-api_s=$(python3 -c "print($end - $start)")
-python3 - "$cli_items" "$cli_s" "$state_items" "$state_s" "$api_items" "$api_s" "$TRUTH" <<'PY'
-import sys
-ci, cs, si, ss, ai, as_ = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
-truth = sys.argv[7]
-print("| run | items | wall s | items/s |")
+ROUNDS="${ROUNDS:-3}"
+: >"$OUT/times"
+for round in $(seq "$ROUNDS"); do
+  rm -rf "$OUT/state" "$OUT"/*.jsonl
+  start=$(date +%s.%N)
+  "$BIN/trawl" crawl "$SITE/" -q -c "$CONC" --per-host "$CONC" --max-pages $((PAGES * 2)) -o "$OUT/cli.jsonl" 2>/dev/null
+  end=$(date +%s.%N)
+  echo "cli $(wc -l <"$OUT/cli.jsonl") $start $end" >>"$OUT/times"
+  start=$(date +%s.%N)
+  "$BIN/trawl" crawl "$SITE/" -q -c "$CONC" --per-host "$CONC" --max-pages $((PAGES * 2)) --state "$OUT/state" -o "$OUT/state.jsonl" 2>/dev/null
+  end=$(date +%s.%N)
+  echo "state $(wc -l <"$OUT/state.jsonl") $start $end" >>"$OUT/times"
+  start=$(date +%s.%N)
+  id=$(curl -sf -X POST "$API/v1/crawls" -H 'Content-Type: application/json' \
+    -d "{\"seeds\": [\"$SITE/\"], \"settings\": {\"concurrency\": $CONC, \"per_host\": $CONC, \"max_pages\": $((PAGES * 2))}}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -sfN "$API/v1/crawls/$id/items" >"$OUT/api.jsonl"
+  end=$(date +%s.%N)
+  echo "api $(wc -l <"$OUT/api.jsonl") $start $end" >>"$OUT/times"
+done
+python3 - "$OUT/times" "$TRUTH" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    kind, items, start, end = line.split()
+    runs.setdefault(kind, []).append((int(items), float(end) - float(start)))
+names = {"cli": "trawl crawl -o (memory frontier)",
+         "state": "trawl crawl --state -o (embedded frontier, as jobs use)",
+         "api": "POST /v1/crawls + item stream to its end"}
+med = {k: statistics.median(t for _, t in v) for k, v in runs.items()}
+print(f"| run (median of {len(runs['api'])}) | items | wall s | items/s |")
 print("|---|---:|---:|---:|")
-print(f"| trawl crawl -o (memory frontier) | {ci} | {cs:.2f} | {ci/cs:,.0f} |")
-print(f"| trawl crawl --state -o (embedded frontier) | {si} | {ss:.2f} | {si/ss:,.0f} |")
-print(f"| POST /v1/crawls + item stream (embedded frontier) | {ai} | {as_:.2f} | {ai/as_:,.0f} |")
-print(f"\nAPI overhead on the crawl's time: {100*(as_/ss - 1):+.1f} % against the same frontier, {100*(as_/cs - 1):+.1f} % against the memory frontier (ground truth {truth} pages)")
+for k in ("cli", "state", "api"):
+    items = runs[k][0][0]
+    print(f"| {names[k]} | {items} | {med[k]:.2f} | {items/med[k]:,.0f} |")
+print(f"\nAPI overhead on the crawl's time: {100*(med['api']/med['state'] - 1):+.1f} % against the same frontier, "
+      f"{100*(med['api']/med['cli'] - 1):+.1f} % against the memory frontier (ground truth {sys.argv[2]} pages)")
+if any(i != int(sys.argv[2]) for v in runs.values() for i, _ in v):
+    print("WARNING: a run's item count differs from the ground truth")
 PY

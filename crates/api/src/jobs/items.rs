@@ -143,23 +143,39 @@ impl ItemLog {
         let written = file.metadata()?.len();
         Ok(JobSink {
             log: self.clone(),
-            file: std::io::BufWriter::new(file),
+            file: Arc::new(parking_lot::Mutex::new(std::io::BufWriter::new(file))),
             written,
         })
     }
 }
 
-/// Items of a job, appended to its log.
+/// Items of a job, appended to its log: each batch is written (off the
+/// runtime, as the JSONL sink writes) before its pages are acknowledged;
+/// `flush` syncs it to disk.
 pub struct JobSink {
     log: Arc<ItemLog>,
-    file: std::io::BufWriter<File>,
-    /// Bytes in the file (written and synced).
+    file: Arc<parking_lot::Mutex<std::io::BufWriter<File>>>,
+    /// Bytes in the file.
     written: u64,
 }
 
 impl JobSink {
     fn target(&self) -> String {
         self.log.path.display().to_string()
+    }
+
+    /// A batch failed: drop what of it is buffered or written, so the
+    /// engine's retry writes it whole once.
+    fn cut_back(file: &mut std::io::BufWriter<File>, written: u64) {
+        let Ok(clone) = file.get_ref().try_clone() else {
+            return;
+        };
+        let failed = std::mem::replace(file, std::io::BufWriter::new(clone));
+        // Without writing its buffer.
+        let _ = failed.into_parts();
+        if let Err(error) = file.get_ref().set_len(written) {
+            tracing::error!(%error, "Could not cut a job's items back after a failed batch.");
+        }
     }
 }
 
@@ -170,14 +186,35 @@ impl Sink for JobSink {
         "job-items".to_string()
     }
 
-    /// The batch is on disk when this returns (its position goes into
-    /// the checkpoint acknowledged next).
+    /// The batch is in the file when this returns (its position goes
+    /// into the checkpoint acknowledged next).
     async fn write_batch(&mut self, items: &[Item]) -> Result<(), SinkError> {
-        let written = self.write_lines(items);
-        if written.is_err() {
-            self.cut_back();
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(items.len());
+        for item in items {
+            serde_json::to_writer(&mut bytes, &item.0)
+                .map_err(|e| SinkError::Encode(e.to_string()))?;
+            bytes.push(b'\n');
+            ends.push(self.written + bytes.len() as u64);
         }
-        written
+        let file = self.file.clone();
+        let written = self.written;
+        let wrote = tokio::task::spawn_blocking(move || {
+            let mut file = file.lock();
+            let wrote = file.write_all(&bytes).and_then(|()| file.flush());
+            if wrote.is_err() {
+                JobSink::cut_back(&mut file, written);
+            }
+            wrote
+        })
+        .await
+        .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
+        wrote.map_err(|e| SinkError::io(self.target(), e))?;
+        if let Some(&end) = ends.last() {
+            self.written = end;
+        }
+        self.log.index.lock().ends.extend(ends);
+        Ok(())
     }
 
     fn position(&self) -> Option<u64> {
@@ -189,53 +226,14 @@ impl Sink for JobSink {
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
-        self.sync()
-    }
-}
-
-impl JobSink {
-    fn write_lines(&mut self, items: &[Item]) -> Result<(), SinkError> {
-        let mut ends = Vec::with_capacity(items.len());
-        let mut at = self.written;
-        let mut line = Vec::new();
-        for item in items {
-            line.clear();
-            serde_json::to_writer(&mut line, &item.0)
-                .map_err(|e| SinkError::Encode(e.to_string()))?;
-            line.push(b'\n');
-            self.file
-                .write_all(&line)
-                .map_err(|e| SinkError::io(self.target(), e))?;
-            at += line.len() as u64;
-            ends.push(at);
-        }
-        self.sync()?;
-        self.written = at;
-        self.log.index.lock().ends.extend(ends);
-        Ok(())
-    }
-
-    /// A batch failed: drop what of it is buffered or written, so the
-    /// engine's retry writes it whole once.
-    fn cut_back(&mut self) {
-        let Ok(file) = self.file.get_ref().try_clone() else {
-            return;
-        };
-        let failed = std::mem::replace(&mut self.file, std::io::BufWriter::new(file));
-        // Without writing its buffer.
-        let _ = failed.into_parts();
-        if let Err(error) = self.file.get_ref().set_len(self.written) {
-            tracing::error!(%error, "Could not cut a job's items back after a failed batch.");
-        }
-    }
-
-    fn sync(&mut self) -> Result<(), SinkError> {
-        self.file
-            .flush()
-            .map_err(|e| SinkError::io(self.target(), e))?;
-        self.file
-            .get_ref()
-            .sync_data()
-            .map_err(|e| SinkError::io(self.target(), e))
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut file = file.lock();
+            file.flush()?;
+            file.get_ref().sync_data()
+        })
+        .await
+        .map_err(|e| SinkError::Other(format!("writer task: {e}")))?
+        .map_err(|e| SinkError::io(self.target(), e))
     }
 }
