@@ -22,7 +22,7 @@
 //!
 //! - [`map`]: `POST /v1/map`, a site's URLs from its sitemaps and links.
 //!
-//! Not yet: jobs on `trawl worker`s (`--redis`) (issue 16).
+//! Not yet: a PostgreSQL job store (issue 16).
 
 pub mod auth;
 pub mod crawls;
@@ -74,6 +74,9 @@ pub struct ApiConfig {
     /// downloader of scrapes (proxy pools, identities, the browser) and
     /// the layer every job's settings go on top of.
     pub settings: Vec<trawl_settings::Layer>,
+    /// Crawl jobs are distributed crawls on this Redis, worked on by the
+    /// server and any `trawl worker --redis URL --api`.
+    pub redis: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -89,6 +92,7 @@ impl Default for ApiConfig {
             keys: keys::Keys::default(),
             limits: limits::Limits::default(),
             settings: Vec::new(),
+            redis: None,
         }
     }
 }
@@ -136,6 +140,7 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
             guard: Some(guard),
             obey_robots: cfg.obey_robots,
             settings: cfg.settings.clone(),
+            redis: cfg.redis.clone(),
         },
     )?);
     jobs.load().await?;

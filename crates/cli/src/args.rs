@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Scrapes in flight at once per key; beyond: 429 with Retry-After.
     #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
     pub max_scrapes: Option<usize>,
+    /// Run crawl jobs as distributed crawls on this Redis: the server
+    /// works on them, and so does every `trawl worker --redis URL --api`.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
     /// Pages per key per period (`10000/day`, `500/hour`, `100/10m`): a
     /// scrape is one page, a job holds its page limit and gives back
     /// what it did not fetch; beyond: 429 with Retry-After.
@@ -142,6 +146,10 @@ pub struct WorkerArgs {
     /// How long to wait for the crawl to be seeded.
     #[arg(long, value_parser = duration::parse, default_value = "60s")]
     pub wait_for_seed: Duration,
+    /// Work on every crawl job of the Scraper API servers started with
+    /// `trawl serve --redis` on this Redis (instead of one `--crawl`).
+    #[arg(long)]
+    pub api: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -203,6 +203,11 @@ pub struct Files<'a> {
 /// `[settings]` < `TRAWL_*` < flags. Warnings (variables that name no
 /// setting) go to stderr.
 pub fn load(flags: &SettingsFlags, files: Files<'_>) -> anyhow::Result<Effective> {
+    Ok(Effective::stack(&layers(flags, files)?)?)
+}
+
+/// The layers [`load`] stacks, lowest first.
+pub fn layers(flags: &SettingsFlags, files: Files<'_>) -> anyhow::Result<Vec<Layer>> {
     let mut layers = Vec::new();
     if let Some(config) = &flags.config {
         let text = std::fs::read_to_string(config)
@@ -226,7 +231,7 @@ pub fn load(flags: &SettingsFlags, files: Files<'_>) -> anyhow::Result<Effective
     }
     layers.push(env);
     layers.push(flags.layer()?);
-    Ok(Effective::stack(&layers)?)
+    Ok(layers)
 }
 
 /// `--help` shows each settings flag's default, read from

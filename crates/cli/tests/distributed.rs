@@ -327,3 +327,126 @@ async fn one_spider_file_runs_across_workers() {
     assert_eq!(got, want);
     site.shutdown().await;
 }
+
+/// `trawl serve --redis`: a crawl job is a distributed crawl that a
+/// `trawl worker --api` (a real process) works on beside the server; the
+/// items of both come through the job's one stream, each page once, and
+/// the job's keys leave Redis when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_jobs_run_on_trawl_workers_through_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), None);
+    let site = TestSite::start(SiteConfig {
+        pages: 300,
+        fanout: 4,
+        latency: Some(Duration::from_millis(20)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let truth = site.site().ground_truth();
+    let data = dir.path().join("data");
+    let (mut server, addr) = common::spawn_serve(
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "--allow-private",
+            "--redis",
+            &redis.url(),
+        ],
+        true,
+    );
+    let mut worker = trawl()
+        .args(["worker", "--api", "--redis", &redis.url()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let job: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/crawls"))
+        .json(&serde_json::json!({"seeds": [format!("{}/", site.base_url())], "settings": {"per_host": 4}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().expect("a job").to_string();
+    let text = tokio::time::timeout(
+        Duration::from_secs(120),
+        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items"))
+            .await
+            .unwrap()
+            .text(),
+    )
+    .await
+    .expect("the stream ends with the job")
+    .unwrap();
+    let mut paths: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            trawl_core::Url::parse(v["final_url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "each page once");
+    assert_eq!(
+        paths.iter().filter(|p| truth.contains(*p)).count(),
+        truth.len(),
+        "every page"
+    );
+    let end: serde_json::Value = reqwest::get(format!("http://{addr}/v1/crawls/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(end["state"], "done", "{end}");
+    // The worker did part of it.
+    let ok = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut stderr).unwrap();
+    let _ = worker.wait();
+    let fetched: u64 = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("trawl: ")?
+                .strip_suffix(" pages fetched for API jobs")
+        })
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .parse()
+        .unwrap();
+    let server_pages = end["stats"]["pages"].as_u64().unwrap();
+    assert!(
+        fetched > 0 && server_pages > 0 && server_pages < n as u64,
+        "worker {fetched}, server {server_pages} of {n}"
+    );
+    // Nothing of the job is left in Redis.
+    let keys = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "--scan",
+            "--pattern",
+            &format!("*{id}*"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&keys.stdout).trim().is_empty(),
+        "{}",
+        String::from_utf8_lossy(&keys.stdout)
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+    site.shutdown().await;
+}

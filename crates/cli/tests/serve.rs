@@ -4,33 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{trawl, wait_until};
+use common::{spawn_serve, trawl, wait_until};
 use trawl_testsite::{SiteConfig, TestSite};
-
-/// `trawl serve` on a free port with `args`; returns the process and the
-/// address it says it serves on (asserting the API is not left open).
-/// The caller waits for the process.
-#[allow(clippy::zombie_processes)]
-fn spawn_serve(args: &[&str], open: bool) -> (std::process::Child, String) {
-    let mut child = trawl()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve said where it listens").unwrap();
-        assert!(open || !line.contains("is open"), "{line}");
-        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
-            return (child, rest.trim().to_string());
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_scrapes_and_stops_on_sigterm() {

@@ -190,31 +190,12 @@ impl Sink for JobSink {
     /// into the checkpoint acknowledged next).
     async fn write_batch(&mut self, items: &[Item]) -> Result<(), SinkError> {
         let mut bytes = Vec::new();
-        let mut ends = Vec::with_capacity(items.len());
         for item in items {
             serde_json::to_writer(&mut bytes, &item.0)
                 .map_err(|e| SinkError::Encode(e.to_string()))?;
             bytes.push(b'\n');
-            ends.push(self.written + bytes.len() as u64);
         }
-        let file = self.file.clone();
-        let written = self.written;
-        let wrote = tokio::task::spawn_blocking(move || {
-            let mut file = file.lock();
-            let wrote = file.write_all(&bytes).and_then(|()| file.flush());
-            if wrote.is_err() {
-                JobSink::cut_back(&mut file, written);
-            }
-            wrote
-        })
-        .await
-        .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
-        wrote.map_err(|e| SinkError::io(self.target(), e))?;
-        if let Some(&end) = ends.last() {
-            self.written = end;
-        }
-        self.log.index.lock().ends.extend(ends);
-        Ok(())
+        self.append(bytes).await.map(|_| ())
     }
 
     fn position(&self) -> Option<u64> {
@@ -235,5 +216,40 @@ impl Sink for JobSink {
         .await
         .map_err(|e| SinkError::Other(format!("writer task: {e}")))?
         .map_err(|e| SinkError::io(self.target(), e))
+    }
+}
+
+impl JobSink {
+    /// Append whole NDJSON lines; the file's length after them.
+    pub async fn append(&mut self, bytes: Vec<u8>) -> Result<u64, SinkError> {
+        let ends: Vec<u64> = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| self.written + i as u64 + 1)
+            .collect();
+        let file = self.file.clone();
+        let written = self.written;
+        let wrote = tokio::task::spawn_blocking(move || {
+            let mut file = file.lock();
+            let wrote = file.write_all(&bytes).and_then(|()| file.flush());
+            if wrote.is_err() {
+                JobSink::cut_back(&mut file, written);
+            }
+            wrote
+        })
+        .await
+        .map_err(|e| SinkError::Other(format!("writer task: {e}")))?;
+        wrote.map_err(|e| SinkError::io(self.target(), e))?;
+        if let Some(&end) = ends.last() {
+            self.written = end;
+        }
+        self.log.index.lock().ends.extend(ends);
+        Ok(self.written)
+    }
+
+    /// Show every line written.
+    pub fn publish_all(&self) {
+        self.log.publish_all();
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod frontier;
 pub mod items;
+pub mod remote;
 pub mod request;
 pub mod store;
 
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trawl_core::{CrawlStats, Sink, Spider};
+use trawl_core::{CrawlStats, Frontier, Sink, Spider};
 use trawl_engine::{Engine, Shutdown};
 use trawl_fetch::guard::AddressGuard;
 use trawl_frontier::{DiskStart, FrontierKind};
@@ -56,6 +57,8 @@ pub struct JobContext {
     pub obey_robots: bool,
     /// The server's settings, below each job's.
     pub settings: Vec<trawl_settings::Layer>,
+    /// Jobs are distributed crawls on this Redis (`trawl serve --redis`).
+    pub redis: Option<String>,
 }
 
 /// One crawl job.
@@ -353,70 +356,161 @@ impl Jobs {
         if let Some(r) = &reservation {
             plan.crawl.max_pages = Some(plan.crawl.max_pages.map_or(r.pages, |m| m.min(r.pages)));
         }
-        plan.frontier.kind = FrontierKind::Disk {
-            dir: dir.join("state"),
-        };
-        let opened = plan
-            .frontier
-            .open_local(DiskStart::Continue)
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        let done = opened
-            .done_before()
-            .await
-            .map_err(|e| internal(e.to_string()))?;
-        if let Some(max) = plan.crawl.max_pages {
-            plan.crawl.max_pages = Some(max.saturating_sub(done));
-        }
-        // Items after the last checkpoint are cut: their pages come again.
-        let position = opened
-            .checkpoint
-            .as_deref()
-            .and_then(|c| trawl_core::checkpoint::position_in(c, ITEMS_SINK))
-            .unwrap_or(0);
-        let log = ItemLog::open(&dir, Some(position)).map_err(|e| internal(e.to_string()))?;
-        let sink = log.sink().map_err(|e| internal(e.to_string()))?;
-        let job = self.job(record, dir.clone(), log.clone());
-        *job.reservation.lock() = reservation;
-        let mut engine = Engine::new(plan.crawl.clone(), job.stats.clone());
-        if let Some(spider) = prepared.spider {
-            let schemas: Vec<ItemSchema> = spider
-                .item_schemas()
-                .into_iter()
-                .map(|(item_type, fields)| ItemSchema { item_type, fields })
-                .collect();
-            let ctx = OutputContext {
-                checkpoint: opened.checkpoint.as_deref(),
-                append: false,
-                spider_name: Some(spider.name()),
-                schemas: &schemas,
+        let id = record.id.clone();
+        let mut redis_parts = None;
+        let (job, frontier, sink, checkpoint): (Arc<Job>, Arc<dyn Frontier>, Box<dyn Sink>, _) =
+            match &self.ctx.redis {
+                None => {
+                    plan.frontier.kind = FrontierKind::Disk {
+                        dir: dir.join("state"),
+                    };
+                    let opened = plan
+                        .frontier
+                        .open_local(DiskStart::Continue)
+                        .await
+                        .map_err(|e| internal(e.to_string()))?;
+                    let done = opened
+                        .done_before()
+                        .await
+                        .map_err(|e| internal(e.to_string()))?;
+                    if let Some(max) = plan.crawl.max_pages {
+                        plan.crawl.max_pages = Some(max.saturating_sub(done));
+                    }
+                    // Items after the last checkpoint are cut: their pages
+                    // come again.
+                    let position = opened
+                        .checkpoint
+                        .as_deref()
+                        .and_then(|c| trawl_core::checkpoint::position_in(c, ITEMS_SINK))
+                        .unwrap_or(0);
+                    let log =
+                        ItemLog::open(&dir, Some(position)).map_err(|e| internal(e.to_string()))?;
+                    let sink = log.sink().map_err(|e| internal(e.to_string()))?;
+                    let job = self.job(record, dir.clone(), log.clone());
+                    let frontier = Arc::new(frontier::JobFrontier {
+                        inner: opened.frontier,
+                        log,
+                        sink: ITEMS_SINK.to_string(),
+                    });
+                    (job, frontier, Box::new(sink), opened.checkpoint)
+                }
+                Some(url) => {
+                    let lease_timeout = prepared.effective.settings.lease_timeout;
+                    plan.frontier.kind = FrontierKind::Redis {
+                        url: url.clone(),
+                        crawl: remote::crawl_name(&id),
+                        worker_id: None,
+                        lease_timeout,
+                    };
+                    let redis_error = |e: String| ApiError::new(503, "redis_unavailable", e);
+                    let frontier = plan
+                        .frontier
+                        .connect_redis()
+                        .await
+                        .map_err(|e| redis_error(e.to_string()))?;
+                    let guard = self.ctx.guard.as_deref().cloned().unwrap_or_default();
+                    let spec = remote::JobSpec {
+                        request: record.request.clone(),
+                        allow: guard.allow,
+                        allow_private: guard.allow_private,
+                        hosts: guard.hosts,
+                        obey_robots: self.ctx.obey_robots,
+                    };
+                    let spec = serde_json::to_vec(&spec).map_err(|e| internal(e.to_string()))?;
+                    frontier
+                        .set_spec(&spec)
+                        .await
+                        .map_err(|e| redis_error(e.to_string()))?;
+                    let mut con = remote::connect(url)
+                        .await
+                        .map_err(|e| redis_error(e.to_string()))?;
+                    redis::AsyncCommands::sadd::<_, _, ()>(&mut con, remote::JOBS_SET, &id)
+                        .await
+                        .map_err(|e| redis_error(e.to_string()))?;
+                    let pos = remote::StreamPos::load(&dir);
+                    let log = ItemLog::open(&dir, Some(pos.bytes))
+                        .map_err(|e| internal(e.to_string()))?;
+                    let consumer_sink = log.sink().map_err(|e| internal(e.to_string()))?;
+                    let job = self.job(record, dir.clone(), log);
+                    let heartbeat = frontier.spawn_heartbeat(lease_timeout / 3);
+                    let over = Arc::new(AtomicBool::new(false));
+                    let consumer = tokio::spawn(remote::consume(
+                        con.clone(),
+                        id.clone(),
+                        dir.clone(),
+                        consumer_sink,
+                        pos,
+                        over.clone(),
+                        job.shutdown.clone(),
+                    ));
+                    redis_parts = Some((con.clone(), frontier.clone(), heartbeat, over, consumer));
+                    let sink = remote::StreamSink::new(con, &id);
+                    (job, frontier as Arc<dyn Frontier>, Box::new(sink), None)
+                }
             };
-            let errors =
-                trawl_sink::open::open(&SinkSpec::jsonl(dir.join("errors.jsonl")), &ctx, false)
-                    .await
-                    .map_err(|e| internal(e.to_string()))?;
-            let pipeline = Arc::new(spider.pipeline());
-            let spider: Arc<dyn Spider> = Arc::new(spider);
-            engine = engine
-                .with_spider(spider, vec![errors])
-                .with_pipeline(pipeline);
-        }
-        let frontier = Arc::new(frontier::JobFrontier {
-            inner: opened.frontier,
-            log,
-            sink: ITEMS_SINK.to_string(),
-        });
+        *job.reservation.lock() = reservation;
+        let errors = match &prepared.spider {
+            None => Vec::new(),
+            Some(spider) => {
+                let schemas: Vec<ItemSchema> = spider
+                    .item_schemas()
+                    .into_iter()
+                    .map(|(item_type, fields)| ItemSchema { item_type, fields })
+                    .collect();
+                let ctx = OutputContext {
+                    checkpoint: checkpoint.as_deref(),
+                    append: redis_parts.is_some(),
+                    spider_name: Some(spider.name()),
+                    schemas: &schemas,
+                };
+                vec![
+                    trawl_sink::open::open(&SinkSpec::jsonl(dir.join("errors.jsonl")), &ctx, false)
+                        .await
+                        .map_err(|e| internal(e.to_string()))?,
+                ]
+            }
+        };
+        let engine = engine(
+            Engine::new(plan.crawl.clone(), job.stats.clone()),
+            prepared.spider,
+            errors,
+        );
         self.jobs.lock().insert(job.id.clone(), job.clone());
         let jobs = self.clone();
         let running = job.clone();
         let webhook = prepared.webhook;
         let task = tokio::spawn(async move {
-            let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+            let sinks: Vec<Box<dyn Sink>> = vec![sink];
             let result = engine.run(frontier, sinks, running.shutdown.clone()).await;
             if let Some(r) = running.reservation.lock().take() {
                 r.settle(running.stats.snapshot(Duration::ZERO).pages);
             }
-            if jobs.stopping.load(Ordering::SeqCst) && !running.cancelled.load(Ordering::SeqCst) {
+            let stopping =
+                jobs.stopping.load(Ordering::SeqCst) && !running.cancelled.load(Ordering::SeqCst);
+            if let Some((mut con, frontier, heartbeat, over, consumer)) = redis_parts {
+                heartbeat.abort();
+                if !stopping {
+                    // Workers leave the job; what they wrote is read to
+                    // the end of the stream.
+                    let _ = redis::AsyncCommands::srem::<_, _, ()>(
+                        &mut con,
+                        remote::JOBS_SET,
+                        &running.id,
+                    )
+                    .await;
+                }
+                over.store(true, Ordering::SeqCst);
+                let _ = consumer.await;
+                if !stopping {
+                    let _ = frontier.reset().await;
+                    let _ = redis::AsyncCommands::del::<_, ()>(
+                        &mut con,
+                        remote::stream_key(&running.id),
+                    )
+                    .await;
+                }
+            }
+            if stopping {
                 // The server stops: the job stays running, to resume.
                 running.end();
                 return;
@@ -509,6 +603,20 @@ impl Jobs {
             );
         }
     }
+}
+
+/// `engine` with the job's spider (and its pipeline), if it has one.
+pub(crate) fn engine(
+    engine: Engine,
+    spider: Option<trawl_spider::DeclarativeSpider>,
+    errors: Vec<Box<dyn Sink>>,
+) -> Engine {
+    let Some(spider) = spider else {
+        return engine;
+    };
+    let pipeline = Arc::new(spider.pipeline());
+    let spider: Arc<dyn Spider> = Arc::new(spider);
+    engine.with_spider(spider, errors).with_pipeline(pipeline)
 }
 
 /// A job id: 16 random hex digits.

@@ -43,6 +43,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
             .collect(),
         data: Some(args.data.clone()),
         settings,
+        redis: args.redis.clone(),
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
         keys,

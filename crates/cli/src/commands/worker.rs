@@ -1,10 +1,21 @@
-//! `trawl worker --redis URL --crawl NAME`: join a distributed crawl.
+//! `trawl worker --redis URL --crawl NAME`: join a distributed crawl;
+//! `trawl worker --redis URL --api`: work on the Scraper API's jobs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use trawl_core::CrawlStats;
+use trawl_engine::Shutdown;
+use trawl_settings::Effective;
 
 use crate::args::WorkerArgs;
 use crate::crawl::{Job, distributed};
-use crate::flags::{Files, load};
+use crate::flags::{Files, layers, load};
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<u8> {
+    if args.api {
+        return api_jobs(args).await;
+    }
     let settings = load(&args.settings, Files::default())?;
     if args.run.print_config {
         print!("{}", settings.to_annotated_toml()?);
@@ -16,4 +27,44 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<u8> {
         run: args.run,
     };
     distributed::join(job, args.wait_for_seed).await
+}
+
+/// Every job of the servers started with `trawl serve --redis URL`, until
+/// SIGINT or SIGTERM; this worker's settings (flags, environment) lie
+/// under each job's.
+async fn api_jobs(args: WorkerArgs) -> anyhow::Result<u8> {
+    let base = layers(&args.settings, Files::default())?;
+    let settings = Effective::stack(&base)?;
+    if args.run.print_config {
+        print!("{}", settings.to_annotated_toml()?);
+        return Ok(0);
+    }
+    let url = settings
+        .settings
+        .redis
+        .clone()
+        .context("trawl worker --api needs --redis URL (the one of trawl serve --redis)")?;
+    let shutdown = Shutdown::default();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        stop.trigger();
+    });
+    let stats = Arc::new(CrawlStats::default());
+    if !args.run.quiet {
+        eprintln!("trawl: working on the Scraper API's jobs at {url}");
+    }
+    trawl_api::jobs::remote::work(&url, base, stats.clone(), shutdown)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if !args.run.quiet {
+        let s = stats.snapshot(std::time::Duration::ZERO);
+        eprintln!("trawl: {} pages fetched for API jobs", s.pages);
+    }
+    Ok(0)
 }

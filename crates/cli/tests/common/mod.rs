@@ -3,8 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn trawl() -> Command {
@@ -62,4 +63,25 @@ pub fn crawl_with_stats(
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     (out.status.code().unwrap_or(-1), stderr, stats, items)
+}
+
+/// `trawl serve` on a free port with `args`; returns the process and the
+/// address it says it serves on (asserting the API is not left open).
+/// The caller waits for the process.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_serve(args: &[&str], open: bool) -> (std::process::Child, String) {
+    let mut child = trawl()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve said where it listens").unwrap();
+        assert!(open || !line.contains("is open"), "{line}");
+        if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
+            return (child, rest.trim().to_string());
+        }
+    }
 }
