@@ -210,7 +210,7 @@ pub async fn items(
             // is missed.
             let changed = job.log.changed.notified();
             let over = job.is_over();
-            let read = job.log.read_from(next);
+            let read = job.log.read_from(next).await;
             match read {
                 Ok(None) if !over => changed.await,
                 Ok(None) => return None,

@@ -22,7 +22,8 @@
 //!
 //! - [`map`]: `POST /v1/map`, a site's URLs from its sitemaps and links.
 //!
-//! Not yet: a PostgreSQL job store (issue 16).
+//! Jobs keep their records and items in the data directory, or in
+//! PostgreSQL ([`jobs::pg`], `trawl serve --store`).
 
 pub mod auth;
 pub mod crawls;
@@ -77,6 +78,9 @@ pub struct ApiConfig {
     /// Crawl jobs are distributed crawls on this Redis, worked on by the
     /// server and any `trawl worker --redis URL --api`.
     pub redis: Option<String>,
+    /// Job records and items in this PostgreSQL database (none: in the
+    /// data directory).
+    pub store: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -93,6 +97,7 @@ impl Default for ApiConfig {
             limits: limits::Limits::default(),
             settings: Vec::new(),
             redis: None,
+            store: None,
         }
     }
 }
@@ -134,15 +139,19 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         .map_err(std::io::Error::other)?
         .with_renderer(renderer.clone());
     let pools = settings.settings.proxy_pools.keys().cloned().collect();
-    let jobs = Arc::new(jobs::Jobs::open(
-        cfg.data.as_deref(),
-        jobs::JobContext {
-            guard: Some(guard),
-            obey_robots: cfg.obey_robots,
-            settings: cfg.settings.clone(),
-            redis: cfg.redis.clone(),
-        },
-    )?);
+    let jobs = Arc::new(
+        jobs::Jobs::open(
+            cfg.data.as_deref(),
+            cfg.store.as_deref(),
+            jobs::JobContext {
+                guard: Some(guard),
+                obey_robots: cfg.obey_robots,
+                settings: cfg.settings.clone(),
+                redis: cfg.redis.clone(),
+            },
+        )
+        .await?,
+    );
     jobs.load().await?;
     let max_body = cfg.max_body;
     let state = Arc::new(AppState {

@@ -341,3 +341,125 @@ async fn a_page_quota_cuts_jobs_to_what_is_left_and_answers_429_when_used_up() {
     }
     site.shutdown().await;
 }
+
+/// `psql` against the test database.
+fn psql(sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-tAc",
+            sql,
+        ])
+        .output()
+        .expect("psql is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_keeps_jobs_and_items_across_a_restart() {
+    // A schema of this test's own in the shared database.
+    let schema = format!("trawl_api_{}", std::process::id());
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ));
+    let store =
+        format!("postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3D{schema}");
+    let site = TestSite::start(SiteConfig {
+        pages: 120,
+        fanout: 4,
+        latency: Some(Duration::from_millis(30)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let truth = site.site().ground_truth();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = || ApiConfig {
+        store: Some(store.clone()),
+        ..config(data.path())
+    };
+    let first = server(cfg()).await;
+    let (status, job, _) = post(
+        first.addr,
+        "/v1/crawls",
+        json!({"seeds": [format!("{}/", site.base_url())], "settings": {"per_host": 2}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while get(first.addr, &format!("/v1/crawls/{id}")).await["items"].as_u64() < Some(10) {
+        assert!(tokio::time::Instant::now() < deadline, "items arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = stream_prefix(first.addr, &id).await;
+    first.stop.send(()).unwrap();
+    first.task.await.unwrap().unwrap();
+    assert_eq!(
+        psql(&format!(
+            "SELECT record->>'state' FROM {schema}.trawl_api_jobs WHERE id = '{id}'"
+        )),
+        "running"
+    );
+    let second = server(cfg()).await;
+    let all = stream(second.addr, &format!("/v1/crawls/{id}/items")).await;
+    assert_eq!(
+        all[..before.len()],
+        before[..],
+        "what was read before stays"
+    );
+    let mut paths: Vec<String> = all.iter().map(path_of).collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "no item twice");
+    assert_eq!(
+        paths.iter().filter(|p| truth.contains(*p)).count(),
+        truth.len(),
+        "every page"
+    );
+    assert_eq!(
+        psql(&format!(
+            "SELECT count(*) FROM {schema}.trawl_api_items WHERE job = '{id}'"
+        )),
+        n.to_string()
+    );
+    let job_dir = data.path().join("jobs").join(&id);
+    assert!(!job_dir.join("job.json").exists() && !job_dir.join("items.jsonl").exists());
+    second.stop.send(()).unwrap();
+    second.task.await.unwrap().unwrap();
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    site.shutdown().await;
+}
+
+/// The items a job shows now (its stream read while it runs, up to what
+/// is visible).
+async fn stream_prefix(api: SocketAddr, id: &str) -> Vec<Value> {
+    let shown = get(api, &format!("/v1/crawls/{id}")).await["items"]
+        .as_u64()
+        .unwrap() as usize;
+    let mut res = reqwest::get(format!("http://{api}/v1/crawls/{id}/items"))
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    while bytes.iter().filter(|b| **b == b'\n').count() < shown {
+        let chunk = res.chunk().await.unwrap().expect("the job runs");
+        bytes.extend_from_slice(&chunk);
+    }
+    let whole = bytes.iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    String::from_utf8(bytes[..whole].to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Scrapes in flight at once per key; beyond: 429 with Retry-After.
     #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
     pub max_scrapes: Option<usize>,
+    /// Keep job records and items in this PostgreSQL database (tables
+    /// `trawl_api_jobs`, `trawl_api_items`) instead of the data directory.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    pub store: Option<String>,
     /// Run crawl jobs as distributed crawls on this Redis: the server
     /// works on them, and so does every `trawl worker --redis URL --api`.
     #[arg(long, value_name = "URL")]

@@ -15,6 +15,7 @@
 
 pub mod frontier;
 pub mod items;
+pub mod pg;
 pub mod remote;
 pub mod request;
 pub mod store;
@@ -80,6 +81,8 @@ pub struct Job {
     over: AtomicBool,
     /// Pages of the key's quota held for it.
     reservation: parking_lot::Mutex<Option<Reservation>>,
+    /// Where its record is kept, when not in its directory.
+    store: Option<Arc<pg::PgStore>>,
 }
 
 impl Job {
@@ -124,9 +127,9 @@ impl Job {
         }
     }
 
-    fn save(&self) {
+    async fn save(&self) {
         let record = self.record.lock().clone();
-        if let Err(error) = record.save(&self.dir) {
+        if let Err(error) = save_record(self.store.as_deref(), &record, &self.dir).await {
             tracing::error!(%error, job = %self.id, "Could not save a job's record.");
         }
     }
@@ -182,12 +185,26 @@ pub struct Jobs {
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stopping: AtomicBool,
     webhooks: Webhooks,
+    /// Records and items in PostgreSQL (`trawl serve --store`).
+    store: Option<Arc<pg::PgStore>>,
 }
 
 impl Jobs {
     /// The jobs kept in `data` (none: in a directory removed when the
-    /// server ends).
-    pub fn open(data: Option<&Path>, ctx: JobContext) -> std::io::Result<Jobs> {
+    /// server ends), their records and items in `store` if given.
+    pub async fn open(
+        data: Option<&Path>,
+        store: Option<&str>,
+        ctx: JobContext,
+    ) -> std::io::Result<Jobs> {
+        let store = match store {
+            None => None,
+            Some(url) => Some(Arc::new(
+                pg::PgStore::connect(url)
+                    .await
+                    .map_err(std::io::Error::other)?,
+            )),
+        };
         let (root, temp) = match data {
             Some(dir) => (dir.to_path_buf(), None),
             None => {
@@ -206,27 +223,61 @@ impl Jobs {
             tasks: Default::default(),
             stopping: AtomicBool::new(false),
             webhooks,
+            store,
         })
     }
 
-    /// Load every job of the data directory; resume those that were
-    /// running.
-    pub async fn load(self: &Arc<Self>) -> std::io::Result<()> {
+    /// The item log of job `id`, cut back to `position`.
+    async fn open_log(
+        &self,
+        id: &str,
+        dir: &Path,
+        position: Option<u64>,
+    ) -> std::io::Result<Arc<ItemLog>> {
+        match &self.store {
+            None => ItemLog::open(dir, position),
+            Some(store) => ItemLog::open_pg(store.clone(), id, position)
+                .await
+                .map_err(std::io::Error::other),
+        }
+    }
+
+    /// Every job's record with its directory.
+    async fn records(&self) -> std::io::Result<Vec<(JobRecord, PathBuf)>> {
+        if let Some(store) = &self.store {
+            let records = store.load().await.map_err(std::io::Error::other)?;
+            return Ok(records
+                .into_iter()
+                .map(|r| {
+                    let dir = self.dir.join(&r.id);
+                    (r, dir)
+                })
+                .collect());
+        }
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join(store::RECORD_FILE).is_file())
             .collect();
         dirs.sort();
+        let mut records = Vec::new();
         for dir in dirs {
-            let record = match JobRecord::load(&dir) {
-                Ok(r) => r,
+            match JobRecord::load(&dir) {
+                Ok(r) => records.push((r, dir)),
                 Err(error) => {
                     tracing::error!(%error, dir = %dir.display(), "Skipping an unreadable job record.");
-                    continue;
                 }
-            };
+            }
+        }
+        Ok(records)
+    }
+
+    /// Load every job of the data directory; resume those that were
+    /// running.
+    pub async fn load(self: &Arc<Self>) -> std::io::Result<()> {
+        for (record, dir) in self.records().await? {
+            std::fs::create_dir_all(&dir)?;
             if record.state != JobState::Running {
-                let log = ItemLog::open(&dir, None)?;
+                let log = self.open_log(&record.id, &dir, None).await?;
                 let job = self.job(record, dir, log);
                 self.jobs.lock().insert(job.id.clone(), job);
                 continue;
@@ -244,8 +295,8 @@ impl Jobs {
                     let mut record = record;
                     record.state = JobState::Failed;
                     record.error = Some(format!("could not resume: {}", e.message));
-                    let _ = record.save(&dir);
-                    let log = ItemLog::open(&dir, None)?;
+                    let _ = save_record(self.store.as_deref(), &record, &dir).await;
+                    let log = self.open_log(&record.id, &dir, None).await?;
                     let job = self.job(record, dir, log);
                     self.jobs.lock().insert(job.id.clone(), job);
                 }
@@ -268,6 +319,7 @@ impl Jobs {
             cancelled: AtomicBool::new(false),
             over: AtomicBool::new(record_over),
             reservation: parking_lot::Mutex::new(None),
+            store: self.store.clone(),
         })
     }
 
@@ -323,7 +375,9 @@ impl Jobs {
             items: 0,
             webhook: None,
         };
-        record.save(&dir).map_err(internal)?;
+        save_record(self.store.as_deref(), &record, &dir)
+            .await
+            .map_err(internal)?;
         self.launch(record, dir, prepared, reservation).await
     }
 
@@ -383,8 +437,10 @@ impl Jobs {
                         .as_deref()
                         .and_then(|c| trawl_core::checkpoint::position_in(c, ITEMS_SINK))
                         .unwrap_or(0);
-                    let log =
-                        ItemLog::open(&dir, Some(position)).map_err(|e| internal(e.to_string()))?;
+                    let log = self
+                        .open_log(&id, &dir, Some(position))
+                        .await
+                        .map_err(|e| internal(e.to_string()))?;
                     let sink = log.sink().map_err(|e| internal(e.to_string()))?;
                     let job = self.job(record, dir.clone(), log.clone());
                     let frontier = Arc::new(frontier::JobFrontier {
@@ -428,7 +484,9 @@ impl Jobs {
                         .await
                         .map_err(|e| redis_error(e.to_string()))?;
                     let pos = remote::StreamPos::load(&dir);
-                    let log = ItemLog::open(&dir, Some(pos.bytes))
+                    let log = self
+                        .open_log(&id, &dir, Some(pos.bytes))
+                        .await
                         .map_err(|e| internal(e.to_string()))?;
                     let consumer_sink = log.sink().map_err(|e| internal(e.to_string()))?;
                     let job = self.job(record, dir.clone(), log);
@@ -530,7 +588,7 @@ impl Jobs {
                 r.finished = Some(store::now());
                 r.items = running.log.written() as u64;
             }
-            running.save();
+            running.save().await;
             running.end();
             // The crawl state is of no use once the job is over.
             let _ = std::fs::remove_dir_all(running.dir.join("state"));
@@ -548,7 +606,7 @@ impl Jobs {
                     .deliver(&url, state, &running.describe(), metadata)
                     .await;
                 running.record.lock().webhook = Some(outcome);
-                running.save();
+                running.save().await;
             }
         });
         self.tasks.lock().push(task);
@@ -602,6 +660,18 @@ impl Jobs {
                 "Crawl jobs did not stop in time; they resume from their last checkpoint."
             );
         }
+    }
+}
+
+/// Keep `record`: in `store`, else in `dir/job.json`.
+async fn save_record(
+    store: Option<&pg::PgStore>,
+    record: &JobRecord,
+    dir: &Path,
+) -> Result<(), std::io::Error> {
+    match store {
+        Some(store) => store.save(record).await.map_err(std::io::Error::other),
+        None => record.save(dir),
     }
 }
 

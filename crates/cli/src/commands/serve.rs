@@ -44,6 +44,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
         data: Some(args.data.clone()),
         settings,
         redis: args.redis.clone(),
+        store: args.store.clone(),
         obey_robots: !args.ignore_robots,
         timeout: args.timeout,
         keys,
