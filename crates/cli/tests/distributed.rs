@@ -450,3 +450,93 @@ async fn api_jobs_run_on_trawl_workers_through_redis() {
     let _ = server.wait();
     site.shutdown().await;
 }
+
+/// `trawl serve --redis` stopped (SIGTERM) mid-job: the next server on
+/// the same data and Redis goes on reading the job's stream where the
+/// first stopped, and the crawl, kept in Redis, goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributed_api_job_goes_on_after_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), None);
+    let site = TestSite::start(SiteConfig {
+        pages: 200,
+        fanout: 4,
+        latency: Some(Duration::from_millis(20)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let truth = site.site().ground_truth();
+    let data = dir.path().join("data");
+    let args = [
+        "--data",
+        data.to_str().unwrap(),
+        "--allow-private",
+        "--redis",
+        &redis.url(),
+    ];
+    let (mut first, addr) = common::spawn_serve(&args, true);
+    let job: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/crawls"))
+        .json(&serde_json::json!({"seeds": [format!("{}/", site.base_url())], "settings": {"per_host": 2}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().expect("a job").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now: serde_json::Value = reqwest::get(format!("http://{addr}/v1/crawls/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["items"].as_u64() >= Some(20) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let _ = first.wait();
+    let (mut second, addr) = common::spawn_serve(&args, true);
+    let text = tokio::time::timeout(
+        Duration::from_secs(120),
+        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items"))
+            .await
+            .unwrap()
+            .text(),
+    )
+    .await
+    .expect("the stream ends with the job")
+    .unwrap();
+    let mut paths: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            trawl_core::Url::parse(v["final_url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "each page once");
+    assert_eq!(
+        paths.iter().filter(|p| truth.contains(*p)).count(),
+        truth.len(),
+        "every page"
+    );
+    second.kill().unwrap();
+    let _ = second.wait();
+    site.shutdown().await;
+}
