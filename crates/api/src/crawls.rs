@@ -36,6 +36,8 @@ use crate::jobs::store::JobState;
         (status = 413, description = "The request body is too large", body = ErrorBody),
         (status = 422, description = "A seed or the webhook is refused by the address guard", body = ErrorBody),
         (status = 429, description = "A limit of the key (Retry-After says when)", body = ErrorBody),
+        (status = 500, description = "The job could not be stored or opened (it is kept, failed, with the reason)", body = ErrorBody),
+        (status = 503, description = "The server's Redis (`--redis`) cannot be reached (the job is kept, failed)", body = ErrorBody),
     ),
 )]
 pub async fn create(

@@ -21,7 +21,7 @@ pub struct ApiError {
     /// `invalid_spider`, `payload_too_large`, `unauthorized`,
     /// `not_found`, `target_refused`, `robots_denied`, `fetch_failed`,
     /// `timeout`, `rate_limited`, `too_many_jobs`, `too_many_scrapes`,
-    /// `quota_exceeded`, `internal`.
+    /// `quota_exceeded`, `redis_unavailable`, `internal`.
     #[schema(value_type = String)]
     pub code: &'static str,
     pub message: String,

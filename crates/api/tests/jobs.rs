@@ -463,3 +463,27 @@ async fn stream_prefix(api: SocketAddr, id: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_cannot_start_is_failed_with_its_reason_not_left_running() {
+    // No Redis listens on port 1.
+    let data = tempfile::tempdir().unwrap();
+    let api = server(ApiConfig {
+        redis: Some("redis://127.0.0.1:1".into()),
+        ..config(data.path())
+    })
+    .await;
+    let (status, answer, _) = post(
+        api.addr,
+        "/v1/crawls",
+        json!({"seeds": ["http://127.0.0.1:9/"]}),
+    )
+    .await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "redis_unavailable");
+    let list = get(api.addr, "/v1/crawls").await;
+    let jobs = list["crawls"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{list}");
+    assert_eq!(jobs[0]["state"], "failed");
+    assert!(jobs[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+}

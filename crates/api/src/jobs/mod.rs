@@ -378,7 +378,29 @@ impl Jobs {
         save_record(self.store.as_deref(), &record, &dir)
             .await
             .map_err(internal)?;
-        self.launch(record, dir, prepared, reservation).await
+        let kept = record.clone();
+        match self
+            .launch(record, dir.clone(), prepared, reservation)
+            .await
+        {
+            Ok(job) => Ok(job),
+            Err(error) => {
+                // Not left `running` to be resumed at the next start: the
+                // job failed, and says why.
+                let mut failed = kept;
+                failed.state = JobState::Failed;
+                failed.error = Some(error.message.clone());
+                failed.finished = Some(store::now());
+                if let Err(e) = save_record(self.store.as_deref(), &failed, &dir).await {
+                    tracing::error!(error = %e, job = %failed.id, "Could not save a job's record.");
+                }
+                if let Ok(log) = self.open_log(&failed.id, &dir, None).await {
+                    let job = self.job(failed, dir, log);
+                    self.jobs.lock().insert(job.id.clone(), job);
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Open the job's crawl (fresh or resumed) and run it.
@@ -485,7 +507,7 @@ impl Jobs {
                         .map_err(|e| redis_error(e.to_string()))?;
                     let pos = remote::StreamPos::load(&dir);
                     let log = self
-                        .open_log(&id, &dir, Some(pos.bytes))
+                        .open_log(&id, &dir, Some(pos.position))
                         .await
                         .map_err(|e| internal(e.to_string()))?;
                     let consumer_sink = log.sink().map_err(|e| internal(e.to_string()))?;

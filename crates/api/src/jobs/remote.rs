@@ -9,9 +9,9 @@
 //!   leaves a job when it leaves the set (done or cancelled).
 //! - Every worker, the server included, writes items to the Redis stream
 //!   `trawl:api:ID:items` before acknowledging their pages; the server
-//!   appends the stream to the job's `items.jsonl` and keeps its place
-//!   (`stream.pos`: the last entry and the file's length, written after
-//!   the lines), so a restarted server continues where it was. A worker
+//!   appends the stream to the job's item log and keeps its place
+//!   (`stream.pos`: the last entry and the log's position, written after
+//!   the items), so a restarted server continues where it was. A worker
 //!   killed between writing a page's items and acknowledging the page
 //!   makes that page be fetched again: its items can then be in the
 //!   stream twice (at least once, as for any sink of a distributed
@@ -120,8 +120,9 @@ impl Sink for StreamSink {
 pub struct StreamPos {
     /// The last entry appended (`0`: none yet).
     pub id: String,
-    /// The items file's length after it.
-    pub bytes: u64,
+    /// The item log's position after it (bytes of the file, or items in
+    /// PostgreSQL).
+    pub position: u64,
 }
 
 const POS_FILE: &str = "stream.pos";
@@ -133,7 +134,7 @@ impl StreamPos {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_else(|| StreamPos {
                 id: "0".into(),
-                bytes: 0,
+                position: 0,
             })
     }
 
@@ -194,9 +195,9 @@ pub async fn consume(
             last = entry.id.clone();
         }
         match sink.append(lines).await {
-            Ok(bytes) => {
+            Ok(position) => {
                 sink.publish_all();
-                pos = StreamPos { id: last, bytes };
+                pos = StreamPos { id: last, position };
                 if let Err(error) = pos.save(&dir) {
                     tracing::error!(%error, job = %id, "Could not save a job's stream position.");
                 }
