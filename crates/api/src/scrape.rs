@@ -80,6 +80,11 @@ pub struct ScrapeRequest {
     /// A proxy pool of the server's settings, or `direct`.
     #[serde(default)]
     pub proxy_pool: Option<String>,
+    /// Built-in extractors, as in a spider file's item rules: `json_ld`,
+    /// `opengraph`, `twitter`, `meta`, `microdata`, `main_text`,
+    /// `markdown`, `links`, `images`.
+    #[serde(default)]
+    pub extractors: Vec<String>,
 }
 
 /// `render`: a mode, or a full spec.
@@ -326,6 +331,19 @@ async fn scrape(
     let req = parse(body)?;
     let url = http_url(&req.url)?;
     let compiled = rules(&req.fields)?;
+    for (i, name) in req.extractors.iter().enumerate() {
+        if !trawl_extract::builtin::NAMES.contains(&name.as_str()) {
+            return Err(ApiError::new(
+                400,
+                "invalid_request",
+                format!(
+                    "no extractor {name:?} (extractors: {})",
+                    trawl_extract::builtin::NAMES.join(", ")
+                ),
+            )
+            .at(format!("/extractors/{i}")));
+        }
+    }
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
@@ -454,6 +472,17 @@ async fn scrape(
             }
         }
     }
+    if !req.extractors.is_empty() {
+        out.extracted = Some(
+            req.extractors
+                .iter()
+                .filter_map(|name| {
+                    trawl_extract::builtin::run(name, &doc, &text, &fetched.final_url)
+                        .map(|v| (name.clone(), v))
+                })
+                .collect(),
+        );
+    }
     out.rendered = fetched.rendered.as_ref().map(|r| RenderedInfo {
         reason: r.reason.clone(),
         ms: r.elapsed.as_millis() as u64,
@@ -505,6 +534,10 @@ pub struct ScrapeAnswer {
     /// `screenshot`: a full-page PNG, base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub screenshot: Option<String>,
+    /// What each extractor asked for found, by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extracted: Option<Map<String, Value>>,
     /// How the browser rendered it, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rendered: Option<RenderedInfo>,

@@ -69,7 +69,8 @@ async fn scrape_returns_fields_and_formats() {
             "sku": {"selector": ".sku", "regex": "SKU-\\d+"},
             "missing": {"selector": ".nowhere", "default": "none"}
         },
-        "formats": ["json", "markdown", "links", "raw_html"]
+        "formats": ["json", "markdown", "links", "raw_html"],
+        "extractors": ["json_ld", "opengraph"]
     });
     let (status, answer) = post(api, &body.to_string()).await;
     assert_eq!(status, 200, "{answer}");
@@ -81,6 +82,12 @@ async fn scrape_returns_fields_and_formats() {
     assert!(answer["markdown"].as_str().unwrap().contains(&product.name));
     assert!(answer["raw_html"].as_str().unwrap().contains("<h1"));
     assert!(!answer["links"].as_array().unwrap().is_empty());
+    let json_ld = answer["extracted"]["json_ld"].as_array().unwrap();
+    assert!(
+        json_ld.iter().any(|v| v.to_string().contains(&product.sku)),
+        "{json_ld:?}"
+    );
+    assert!(answer["extracted"]["opengraph"].is_object());
     assert!(answer["timings"]["fetch_ms"].is_u64());
     assert!(answer["timings"]["total_ms"].as_u64() >= answer["timings"]["fetch_ms"].as_u64());
     site.shutdown().await;
@@ -93,8 +100,14 @@ async fn bad_requests_answer_a_code_and_the_pointer() {
         ..private_ok()
     })
     .await;
-    let cases: [(&str, u16, &str, Option<&str>); 8] = [
+    let cases: [(&str, u16, &str, Option<&str>); 9] = [
         ("{not json", 400, "invalid_json", None),
+        (
+            "{\"url\": \"http://a.test/\", \"extractors\": [\"json_ld\", \"recipes\"]}",
+            400,
+            "invalid_request",
+            Some("/extractors/1"),
+        ),
         ("{}", 400, "invalid_request", Some("/url")),
         (
             "{\"url\": \"http://a.test/\", \"colour\": 1}",

@@ -16,7 +16,10 @@
 //! - [`xpath`]: XPath field selectors (skyscraper), for Scrapy habits.
 //! - [`readable`]: main-content text and Markdown (htmd), absolute link and
 //!   image lists.
+//! - [`builtin`]: the named extractors of item rules and scrapes, over the
+//!   two above.
 
+pub mod builtin;
 pub mod charset;
 pub mod css;
 pub mod html;

@@ -53,17 +53,7 @@ fn required_css(item: &ItemSpec) -> Vec<String> {
 }
 
 /// Built-in extractors an item rule may ask for.
-const EXTRACTORS: &[&str] = &[
-    "json_ld",
-    "opengraph",
-    "twitter",
-    "meta",
-    "microdata",
-    "main_text",
-    "markdown",
-    "links",
-    "images",
-];
+const EXTRACTORS: &[&str] = trawl_extract::builtin::NAMES;
 
 /// Compiles one file; `path` names it in errors.
 struct Compiler<'a> {

@@ -3,11 +3,10 @@
 
 use regex::Regex;
 use scraper::{Html, Selector};
-use serde_json::{Map, Value};
+use serde_json::Map;
 use trawl_core::spider::{Output, Response, Spider};
 use trawl_core::{Item, Request, Url, parse_canonical};
 use trawl_extract::select::CompiledRules;
-use trawl_extract::{readable, structured};
 
 use super::DeclarativeSpider;
 
@@ -148,19 +147,11 @@ impl Spider for DeclarativeSpider {
                 );
             }
             for x in &rule.extractors {
-                let value = match x.as_str() {
-                    "json_ld" => Value::Array(structured::json_ld(&doc)),
-                    "opengraph" => Value::Object(structured::opengraph(&doc)),
-                    "twitter" => Value::Object(structured::twitter(&doc)),
-                    "meta" => Value::Object(structured::meta(&doc)),
-                    "microdata" => Value::Array(structured::microdata(&doc)),
-                    "main_text" => readable::main_text(response.text).into(),
-                    "markdown" => readable::main_markdown_at(response.text, response.url).into(),
-                    "links" => readable::links(&doc, response.url).into(),
-                    "images" => readable::images(&doc, response.url).into(),
-                    _ => continue,
-                };
-                fields.insert(x.clone(), value);
+                if let Some(value) =
+                    trawl_extract::builtin::run(x, &doc, response.text, response.url)
+                {
+                    fields.insert(x.clone(), value);
+                }
             }
             out.items.push(Item(fields));
         }
