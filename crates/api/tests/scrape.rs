@@ -208,7 +208,65 @@ async fn loopback_targets_are_refused_by_default() {
         assert_eq!(answer["error"]["code"], "target_refused", "{host}");
         assert_eq!(answer["error"]["pointer"], "/url");
     }
+    // A name other than `localhost` that resolves to loopback (from
+    // /etc/hosts): refused where it resolves, not by its spelling.
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    let name = hosts
+        .lines()
+        .filter(|l| l.trim_start().starts_with("127."))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .find(|n| !n.contains("localhost"))
+        .expect("/etc/hosts names this machine with a loopback address");
+    let (status, answer) = post(
+        api,
+        &json!({"url": format!("http://{name}:{port}/")}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 422, "{name}: {answer}");
+    assert_eq!(answer["error"]["code"], "target_refused");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resolves to"),
+        "{answer}"
+    );
     assert_eq!(site.stats().requests, 0, "the site was reached");
+
+    // A redirect from an allowed address (127.0.0.2 stands for the
+    // outside world) to loopback is refused at the hop.
+    let target = format!("http://127.0.0.1:{port}/");
+    let redirector = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let hop = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let (outside, _stop) = server(ApiConfig {
+        allow_addresses: vec!["127.0.0.2".parse().unwrap()],
+        obey_robots: false,
+        ..ApiConfig::default()
+    })
+    .await;
+    let (status, answer) = post(
+        outside,
+        &json!({"url": format!("http://{hop}/page")}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "target_refused");
+    assert_eq!(site.stats().requests, 0, "the site was reached");
+
+    // With --allow-private the same targets are fetched.
+    let (open, _stop) = server(private_ok()).await;
+    for url in [
+        format!("http://2130706433:{port}/"),
+        format!("http://{name}:{port}/"),
+    ] {
+        let (status, answer) = post(open, &json!({"url": url}).to_string()).await;
+        assert_eq!(status, 200, "{url}: {answer}");
+    }
     site.shutdown().await;
 }
 

@@ -532,6 +532,19 @@ impl Downloader {
                     .await
                     .is_allowed(&robots_path(&current))
             {
+                // A host whose name resolves to a refused address has no
+                // reachable robots.txt: say it is refused, not denied.
+                if let Some(guard) = &self.cfg.address_guard
+                    && let Err(refused) = crate::guard::check_resolved(guard, &current).await
+                {
+                    return fail(
+                        current,
+                        last_status,
+                        redirects,
+                        retries,
+                        FetchError::Refused(refused.0),
+                    );
+                }
                 CrawlStats::inc(&self.stats.robots_denied);
                 return fail(
                     current,
