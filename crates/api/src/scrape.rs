@@ -431,6 +431,29 @@ async fn scrape(
         }
         _ => {}
     }
+    // Parsing and extraction are CPU work: off the runtime's threads, so
+    // other requests' I/O is not held up behind them.
+    let extractors = req.extractors;
+    let mut out = tokio::task::spawn_blocking(move || {
+        answer(&url, &fetched, &compiled, &formats, &extractors)
+    })
+    .await
+    .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    out.timings = Timings {
+        fetch_ms,
+        total_ms: started.elapsed().as_millis() as u64,
+    };
+    Ok(out)
+}
+
+/// The answer's content from the fetched page.
+fn answer(
+    url: &Url,
+    fetched: &trawl_fetch::FetchOutcome,
+    compiled: &CompiledRules,
+    formats: &[Format],
+    extractors: &[String],
+) -> ScrapeAnswer {
     let text = charset::decode(fetched.content_type.as_deref(), &fetched.body);
     let doc = Html::parse_document(&text);
     let mut out = ScrapeAnswer {
@@ -440,7 +463,7 @@ async fn scrape(
         title: trawl_extract::select::document_title(&doc),
         ..ScrapeAnswer::default()
     };
-    for format in &formats {
+    for format in formats {
         match format {
             Format::Json => {
                 let extracted = compiled.extract_page(&doc, Some(&text));
@@ -472,9 +495,9 @@ async fn scrape(
             }
         }
     }
-    if !req.extractors.is_empty() {
+    if !extractors.is_empty() {
         out.extracted = Some(
-            req.extractors
+            extractors
                 .iter()
                 .filter_map(|name| {
                     trawl_extract::builtin::run(name, &doc, &text, &fetched.final_url)
@@ -489,11 +512,7 @@ async fn scrape(
         requests: r.requests,
         blocked: r.blocked,
     });
-    out.timings = Timings {
-        fetch_ms,
-        total_ms: started.elapsed().as_millis() as u64,
-    };
-    Ok(out)
+    out
 }
 
 /// `POST /v1/scrape`'s answer.
