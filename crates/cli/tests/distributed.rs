@@ -371,35 +371,7 @@ async fn api_jobs_run_on_trawl_workers_through_redis() {
         .await
         .unwrap();
     let id = job["id"].as_str().expect("a job").to_string();
-    let text = tokio::time::timeout(
-        Duration::from_secs(120),
-        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items"))
-            .await
-            .unwrap()
-            .text(),
-    )
-    .await
-    .expect("the stream ends with the job")
-    .unwrap();
-    let mut paths: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            trawl_core::Url::parse(v["final_url"].as_str().unwrap())
-                .unwrap()
-                .path()
-                .to_string()
-        })
-        .collect();
-    let n = paths.len();
-    paths.sort();
-    paths.dedup();
-    assert_eq!(paths.len(), n, "each page once");
-    assert_eq!(
-        paths.iter().filter(|p| truth.contains(*p)).count(),
-        truth.len(),
-        "every page"
-    );
+    let n = every_page_once(&addr, &id, &truth).await;
     let end: serde_json::Value = reqwest::get(format!("http://{addr}/v1/crawls/{id}"))
         .await
         .unwrap()
@@ -507,6 +479,15 @@ async fn a_distributed_api_job_goes_on_after_a_server_restart() {
     assert!(ok.success());
     let _ = first.wait();
     let (mut second, addr) = common::spawn_serve(&args, true);
+    every_page_once(&addr, &id, &truth).await;
+    second.kill().unwrap();
+    let _ = second.wait();
+    site.shutdown().await;
+}
+
+/// Read job `id`'s item stream at `addr` to its end; assert each page of
+/// `truth` is in it exactly once. Returns how many items it held.
+async fn every_page_once(addr: &str, id: &str, truth: &BTreeSet<String>) -> usize {
     let text = tokio::time::timeout(
         Duration::from_secs(120),
         reqwest::get(format!("http://{addr}/v1/crawls/{id}/items"))
@@ -536,7 +517,5 @@ async fn a_distributed_api_job_goes_on_after_a_server_restart() {
         truth.len(),
         "every page"
     );
-    second.kill().unwrap();
-    let _ = second.wait();
-    site.shutdown().await;
+    n
 }

@@ -412,20 +412,7 @@ impl Jobs {
         reservation: Option<Reservation>,
     ) -> Result<Arc<Job>, ApiError> {
         let internal = |e: String| ApiError::new(500, "internal", e);
-        let parts = prepared
-            .spider
-            .as_ref()
-            .map(|s| s.parts())
-            .unwrap_or_default();
-        let mut plan = prepared
-            .effective
-            .build(prepared.seeds.clone(), &parts)
-            .map_err(request::settings_error)?;
-        // The server's address guard and robots policy hold for every job.
-        plan.crawl.fetch.address_guard = self.ctx.guard.clone();
-        if self.ctx.obey_robots {
-            plan.crawl.fetch.obey_robots = true;
-        }
+        let mut plan = prepared.plan(self.ctx.guard.clone(), self.ctx.obey_robots)?;
         if !prepared.effective.is_set("max_pages") {
             plan.crawl.max_pages = Some(DEFAULT_MAX_PAGES);
         }

@@ -291,19 +291,9 @@ async fn work_on(
             .ok_or("the job has no spec")?;
         let spec: JobSpec = serde_json::from_slice(&spec).map_err(|e| e.to_string())?;
         let prepared = request::prepare(&base, &spec.request).map_err(|e| e.message)?;
-        let parts = prepared
-            .spider
-            .as_ref()
-            .map(|s| s.parts())
-            .unwrap_or_default();
         let mut plan = prepared
-            .effective
-            .build(prepared.seeds.clone(), &parts)
-            .map_err(|e| e.to_string())?;
-        plan.crawl.fetch.address_guard = Some(Arc::new(spec.guard()));
-        if spec.obey_robots {
-            plan.crawl.fetch.obey_robots = true;
-        }
+            .plan(Some(Arc::new(spec.guard())), spec.obey_robots)
+            .map_err(|e| e.message)?;
         plan.crawl.push_seeds = false;
         plan.crawl.max_pages = None;
         let lease_timeout = prepared.effective.settings.lease_timeout;

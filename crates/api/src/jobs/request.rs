@@ -97,6 +97,28 @@ pub struct Prepared {
     pub webhook: Option<Url>,
 }
 
+impl Prepared {
+    /// The crawl's plan, under the server's address guard and robots
+    /// policy (a job turns robots.txt off only on a server that ignores
+    /// it).
+    pub fn plan(
+        &self,
+        guard: Option<std::sync::Arc<trawl_fetch::guard::AddressGuard>>,
+        obey_robots: bool,
+    ) -> Result<trawl_settings::Plan, ApiError> {
+        let parts = self.spider.as_ref().map(|s| s.parts()).unwrap_or_default();
+        let mut plan = self
+            .effective
+            .build(self.seeds.clone(), &parts)
+            .map_err(settings_error)?;
+        plan.crawl.fetch.address_guard = guard;
+        if obey_robots {
+            plan.crawl.fetch.obey_robots = true;
+        }
+        Ok(plan)
+    }
+}
+
 fn bad(pointer: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::new(400, "invalid_request", message).at(pointer)
 }
