@@ -339,7 +339,7 @@ async fn api_jobs_run_on_trawl_workers_through_redis() {
     let site = TestSite::start(SiteConfig {
         pages: 300,
         fanout: 4,
-        latency: Some(Duration::from_millis(20)),
+        latency: Some(Duration::from_millis(50)),
         ..Default::default()
     })
     .await
@@ -361,6 +361,22 @@ async fn api_jobs_run_on_trawl_workers_through_redis() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The worker's lines, as they come; the first says it is at work.
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = worker.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let ready = lines.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        ready.contains("working on the Scraper API's jobs"),
+        "{ready}"
+    );
     let job: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/v1/crawls"))
         .json(&serde_json::json!({"seeds": [format!("{}/", site.base_url())], "settings": {"per_host": 4}}))
@@ -385,9 +401,10 @@ async fn api_jobs_run_on_trawl_workers_through_redis() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut worker.stderr.take().unwrap(), &mut stderr).unwrap();
     let _ = worker.wait();
+    // Every line read once the pipe closed.
+    reader.join().unwrap();
+    let stderr: String = lines.try_iter().collect::<Vec<_>>().join("\n");
     let fetched: u64 = stderr
         .lines()
         .find_map(|l| {
