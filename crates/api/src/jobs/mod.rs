@@ -501,8 +501,12 @@ impl Jobs {
                     let job = self.job(record, dir.clone(), log);
                     let heartbeat = frontier.spawn_heartbeat(lease_timeout / 3);
                     let over = Arc::new(AtomicBool::new(false));
+                    // The stream's reader blocks: a connection of its own.
+                    let reader = remote::connect(url)
+                        .await
+                        .map_err(|e| redis_error(e.to_string()))?;
                     let consumer = tokio::spawn(remote::consume(
-                        con.clone(),
+                        reader,
                         id.clone(),
                         dir.clone(),
                         consumer_sink,

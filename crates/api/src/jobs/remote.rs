@@ -68,10 +68,15 @@ impl JobSpec {
     }
 }
 
-/// A connection to `url`.
+/// A connection to `url`. Answers may take up to 10 s (a loaded Redis,
+/// a loaded machine) before a call fails; a blocking read gets a
+/// connection of its own (see [`consume`]), since every call on one
+/// connection waits behind it.
 pub async fn connect(url: &str) -> Result<ConnectionManager, redis::RedisError> {
     let client = redis::Client::open(url)?;
-    ConnectionManager::new(client).await
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(10)));
+    ConnectionManager::new_with_config(client, config).await
 }
 
 /// Items to the job's stream, one entry per item (field `item`).
@@ -148,8 +153,9 @@ impl StreamPos {
     }
 }
 
-/// Append the job's stream to its items file until `until` says the
-/// crawl is over and the stream has nothing more (or `stop` fires).
+/// Append the job's stream to its item log until `over` says the crawl
+/// is over and the stream has nothing more (or `stop` fires). `con` is
+/// this reader's own connection: its reads block.
 pub async fn consume(
     mut con: ConnectionManager,
     id: String,
