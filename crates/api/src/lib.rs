@@ -110,6 +110,8 @@ pub struct AppState {
     pub renderer: Arc<trawl_render::Renderer>,
     /// Proxy pools a scrape may name (with `direct` and `default`).
     pub pools: Vec<String>,
+    /// Named scrape sessions, per key.
+    pub sessions: scrape::Sessions,
     pub jobs: Arc<jobs::Jobs>,
     pub buckets: limits::Buckets,
     pub quotas: limits::Quotas,
@@ -135,6 +137,7 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         ..plan.crawl.fetch
     };
     let renderer = Arc::new(trawl_render::Renderer::new(settings.settings.browser()));
+    let sessions = scrape::Sessions::new(fetch.clone(), renderer.clone());
     let downloader = Downloader::new(fetch, Arc::new(CrawlStats::default()))
         .map_err(std::io::Error::other)?
         .with_renderer(renderer.clone());
@@ -159,6 +162,7 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         downloader,
         renderer,
         pools,
+        sessions,
         jobs,
         buckets: limits::Buckets::default(),
         quotas: limits::Quotas::default(),

@@ -80,6 +80,11 @@ pub struct ScrapeRequest {
     /// A proxy pool of the server's settings, or `direct`.
     #[serde(default)]
     pub proxy_pool: Option<String>,
+    /// A session of this key (1 to 64 letters, digits, `-`, `_`): the
+    /// scrapes naming it share one exit (proxy), one cookie jar and one
+    /// identity, replaced only when banned; idle for 10 minutes, it ends.
+    #[serde(default)]
+    pub session: Option<String>,
     /// Built-in extractors, as in a spider file's item rules: `json_ld`,
     /// `opengraph`, `twitter`, `meta`, `microdata`, `main_text`,
     /// `markdown`, `links`, `images`.
@@ -271,7 +276,7 @@ pub async fn handle(
         Ok(entered) => entered,
         Err(error) => return error.into_response(),
     };
-    match scrape(&state, body).await {
+    match scrape(&state, &caller, body).await {
         Ok(answer) => axum::Json(answer).into_response(),
         Err(error) => error.into_response(),
     }
@@ -325,6 +330,7 @@ pub(crate) fn http_url(text: &str) -> Result<Url, ApiError> {
 
 async fn scrape(
     state: &AppState,
+    caller: &Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ScrapeAnswer, ApiError> {
     let started = Instant::now();
@@ -401,12 +407,14 @@ async fn scrape(
         proxy_pool: req.proxy_pool.as_deref(),
         ..RequestOptions::default()
     };
-    let fetched = tokio::time::timeout(
-        deadline,
-        state.downloader.fetch_with(&url, &options, &|_| true),
-    )
-    .await
-    .map_err(|_| ApiError::new(504, "timeout", format!("no answer within {deadline:?}")))?;
+    let session = match &req.session {
+        None => None,
+        Some(name) => Some(state.sessions.get(&caller.0, name)?),
+    };
+    let downloader = session.as_deref().unwrap_or(&state.downloader);
+    let fetched = tokio::time::timeout(deadline, downloader.fetch_with(&url, &options, &|_| true))
+        .await
+        .map_err(|_| ApiError::new(504, "timeout", format!("no answer within {deadline:?}")))?;
     let fetch_ms = fetched.elapsed.as_millis() as u64;
     match &fetched.error {
         Some(FetchError::Refused(why)) => {
@@ -513,6 +521,81 @@ fn answer(
         blocked: r.blocked,
     });
     out
+}
+
+/// How long an unused session lives.
+const SESSION_IDLE: Duration = Duration::from_secs(600);
+
+/// Sessions one key may hold.
+const MAX_SESSIONS: usize = 100;
+
+/// The named sessions of `/v1/scrape`: each is a downloader of its own
+/// with one sticky session (trawl's sessions: a proxy of the pools, a
+/// cookie jar, an identity; retired and replaced when banned), sharing
+/// the server's browser.
+pub struct Sessions {
+    fetch: trawl_fetch::FetchConfig,
+    renderer: Arc<trawl_render::Renderer>,
+    live: parking_lot::Mutex<
+        std::collections::HashMap<(String, String), (Arc<trawl_fetch::Downloader>, Instant)>,
+    >,
+}
+
+impl Sessions {
+    pub fn new(fetch: trawl_fetch::FetchConfig, renderer: Arc<trawl_render::Renderer>) -> Sessions {
+        Sessions {
+            fetch,
+            renderer,
+            live: Default::default(),
+        }
+    }
+
+    /// Session `name` of `key`, made at its first use.
+    pub fn get(&self, key: &str, name: &str) -> Result<Arc<trawl_fetch::Downloader>, ApiError> {
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(ApiError::new(
+                400,
+                "invalid_request",
+                "a session name is 1 to 64 letters, digits, `-` or `_`",
+            )
+            .at("/session"));
+        }
+        let now = Instant::now();
+        let mut live = self.live.lock();
+        live.retain(|_, (_, used)| now.duration_since(*used) < SESSION_IDLE);
+        let id = (key.to_string(), name.to_string());
+        if let Some((downloader, used)) = live.get_mut(&id) {
+            *used = now;
+            return Ok(downloader.clone());
+        }
+        if live.keys().filter(|(k, _)| k == key).count() >= MAX_SESSIONS {
+            return Err(ApiError::new(
+                429,
+                "too_many_sessions",
+                format!("this key holds {MAX_SESSIONS} sessions; one ends after 10 idle minutes"),
+            )
+            .retry_after(SESSION_IDLE));
+        }
+        let fetch = trawl_fetch::FetchConfig {
+            sessions: Some(trawl_fetch::config::SessionConfig {
+                max_sessions: 1,
+                max_uses: 0,
+                ..Default::default()
+            }),
+            ..self.fetch.clone()
+        };
+        let downloader =
+            trawl_fetch::Downloader::new(fetch, Arc::new(trawl_core::CrawlStats::default()))
+                .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+                .with_renderer(self.renderer.clone());
+        let downloader = Arc::new(downloader);
+        live.insert(id, (downloader.clone(), now));
+        Ok(downloader)
+    }
 }
 
 /// `POST /v1/scrape`'s answer.

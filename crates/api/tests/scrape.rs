@@ -440,3 +440,60 @@ async fn map_lists_a_sites_urls_from_sitemaps_and_links() {
     assert_eq!(res.status().as_u16(), 422);
     site.shutdown().await;
 }
+
+/// Named sessions: the scrapes of one session send back the cookie the
+/// site gave it (the defended test site's `sid`), another session gets
+/// its own, and scrapes without a session keep none (no key sees
+/// another's cookies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_keeps_its_cookies_across_scrapes() {
+    let site = TestSite::start(SiteConfig {
+        pages: 10,
+        defended: Some(trawl_testsite::Defense::new(
+            1000,
+            std::time::Duration::from_secs(60),
+        )),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (api, _stop) = server(private_ok()).await;
+    let page = |n: u32, session: Option<&str>| {
+        let mut body = json!({"url": format!("{}/p/{n}", site.base_url()), "formats": ["links"]});
+        if let Some(s) = session {
+            body["session"] = json!(s);
+        }
+        body.to_string()
+    };
+    for (n, session) in [
+        (1, Some("a")),
+        (2, Some("a")),
+        (3, Some("b")),
+        (4, Some("b")),
+        (5, None),
+        (6, None),
+    ] {
+        let (status, answer) = post(api, &page(n, session)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let log = site.stats().log;
+    let sid = |n: u32| {
+        log.iter()
+            .find(|e| e.path_and_query == format!("/p/{n}"))
+            .unwrap_or_else(|| panic!("/p/{n} was fetched"))
+            .sid
+            .clone()
+    };
+    // The log has the session the site counted each request in: the one
+    // its cookie named, or a new one it issued.
+    let a = sid(1).expect("a session cookie");
+    assert_eq!(sid(2), Some(a.clone()), "the session sent its cookie back");
+    let b = sid(3).expect("a session cookie");
+    assert_eq!(sid(4), Some(b.clone()), "the session sent its cookie back");
+    assert_ne!(a, b, "sessions do not share cookies");
+    assert_ne!(sid(5), sid(6), "scrapes without a session keep no cookie");
+    let (status, answer) = post(api, &page(7, Some("no spaces"))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["pointer"], "/session");
+    site.shutdown().await;
+}
