@@ -536,10 +536,14 @@ const MAX_SESSIONS: usize = 100;
 pub struct Sessions {
     fetch: trawl_fetch::FetchConfig,
     renderer: Arc<trawl_render::Renderer>,
-    live: parking_lot::Mutex<
-        std::collections::HashMap<(String, String), (Arc<trawl_fetch::Downloader>, Instant)>,
-    >,
+    live: parking_lot::Mutex<std::collections::HashMap<SessionKey, LiveSession>>,
 }
+
+/// A session's key and name.
+type SessionKey = (String, String);
+
+/// A session's downloader and when it was last used.
+type LiveSession = (Arc<trawl_fetch::Downloader>, Instant);
 
 impl Sessions {
     pub fn new(fetch: trawl_fetch::FetchConfig, renderer: Arc<trawl_render::Renderer>) -> Sessions {
