@@ -55,13 +55,7 @@ pub async fn create(
             );
         }
     }
-    let request: CrawlRequest = match crate::scrape::read_json(body).and_then(|value| {
-        serde_path_to_error::deserialize(&value).map_err(|e| {
-            let message = e.inner().to_string();
-            ApiError::new(400, "invalid_request", message.clone())
-                .at(crate::scrape::pointer_of(e.path(), &message))
-        })
-    }) {
+    let request: CrawlRequest = match crate::scrape::parse(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };

@@ -99,12 +99,7 @@ pub async fn handle(
 
 async fn map(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<MapAnswer, ApiError> {
     let started = Instant::now();
-    let value = crate::scrape::read_json(body)?;
-    let req: MapRequest = serde_path_to_error::deserialize(&value).map_err(|e| {
-        let message = e.inner().to_string();
-        ApiError::new(400, "invalid_request", message.clone())
-            .at(crate::scrape::pointer_of(e.path(), &message))
-    })?;
+    let req: MapRequest = crate::scrape::parse(body)?;
     let url = crate::scrape::http_url(&req.url)?;
     let limit = req.limit.unwrap_or(1000);
     if !(1..=MAX_LIMIT).contains(&limit) {

@@ -173,10 +173,13 @@ pub(crate) fn pointer_of(path: &serde_path_to_error::Path, message: &str) -> Str
         .map_or_else(|| "/".to_string(), |k| format!("/{k}"))
 }
 
-/// Read the request, with the JSON pointer of what is wrong in it.
-fn parse(body: Result<Bytes, BytesRejection>) -> Result<ScrapeRequest, ApiError> {
+/// Read a request body of type `T`, with the JSON pointer of what is
+/// wrong in it.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let value = read_json(body)?;
-    serde_path_to_error::deserialize::<_, ScrapeRequest>(&value).map_err(|e| {
+    serde_path_to_error::deserialize(&value).map_err(|e| {
         let message = e.inner().to_string();
         ApiError::new(400, "invalid_request", message.clone()).at(pointer_of(e.path(), &message))
     })
@@ -334,7 +337,7 @@ async fn scrape(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<ScrapeAnswer, ApiError> {
     let started = Instant::now();
-    let req = parse(body)?;
+    let req: ScrapeRequest = parse(body)?;
     let url = http_url(&req.url)?;
     let compiled = rules(&req.fields)?;
     for (i, name) in req.extractors.iter().enumerate() {

@@ -71,6 +71,20 @@ async fn stream(api: SocketAddr, path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Each page of `truth` is among `items` exactly once.
+fn every_page_once(items: &[Value], truth: &std::collections::BTreeSet<String>) {
+    let mut paths: Vec<String> = items.iter().map(path_of).collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "no item twice");
+    assert_eq!(
+        paths.iter().filter(|p| truth.contains(*p)).count(),
+        truth.len(),
+        "every page"
+    );
+}
+
 fn path_of(item: &Value) -> String {
     Url::parse(item["final_url"].as_str().unwrap())
         .unwrap()
@@ -142,13 +156,7 @@ async fn a_restarted_server_resumes_its_jobs_without_losing_or_repeating_items()
         before[..],
         "what was read before stays"
     );
-    let mut paths: Vec<String> = all.iter().map(path_of).collect();
-    let n = paths.len();
-    paths.sort();
-    paths.dedup();
-    assert_eq!(paths.len(), n, "no item twice");
-    let found = paths.iter().filter(|p| truth.contains(*p)).count();
-    assert_eq!(found, truth.len(), "every page");
+    every_page_once(&all, &truth);
     let end = get(second.addr, &format!("/v1/crawls/{id}")).await;
     assert_eq!(end["state"], "done", "{end}");
     assert_eq!(end["items"].as_u64(), Some(all.len() as u64));
@@ -418,21 +426,12 @@ async fn a_postgres_store_keeps_jobs_and_items_across_a_restart() {
         before[..],
         "what was read before stays"
     );
-    let mut paths: Vec<String> = all.iter().map(path_of).collect();
-    let n = paths.len();
-    paths.sort();
-    paths.dedup();
-    assert_eq!(paths.len(), n, "no item twice");
-    assert_eq!(
-        paths.iter().filter(|p| truth.contains(*p)).count(),
-        truth.len(),
-        "every page"
-    );
+    every_page_once(&all, &truth);
     assert_eq!(
         psql(&format!(
             "SELECT count(*) FROM {schema}.trawl_api_items WHERE job = '{id}'"
         )),
-        n.to_string()
+        all.len().to_string()
     );
     let job_dir = data.path().join("jobs").join(&id);
     assert!(!job_dir.join("job.json").exists() && !job_dir.join("items.jsonl").exists());

@@ -350,16 +350,7 @@ impl Jobs {
                 return Err(ApiError::new(422, "target_refused", why).at("/webhook"));
             }
         }
-        let max_pages = if prepared.effective.is_set("max_pages") {
-            prepared
-                .effective
-                .settings
-                .max_pages
-                .unwrap_or(DEFAULT_MAX_PAGES)
-        } else {
-            DEFAULT_MAX_PAGES
-        };
-        let reservation = reserve(max_pages)?;
+        let reservation = reserve(prepared.max_pages())?;
         let id = new_id();
         let dir = self.dir.join(&id);
         let internal = |e: std::io::Error| ApiError::new(500, "internal", e.to_string());
@@ -413,9 +404,7 @@ impl Jobs {
     ) -> Result<Arc<Job>, ApiError> {
         let internal = |e: String| ApiError::new(500, "internal", e);
         let mut plan = prepared.plan(self.ctx.guard.clone(), self.ctx.obey_robots)?;
-        if !prepared.effective.is_set("max_pages") {
-            plan.crawl.max_pages = Some(DEFAULT_MAX_PAGES);
-        }
+        plan.crawl.max_pages = Some(prepared.max_pages());
         if let Some(r) = &reservation {
             plan.crawl.max_pages = Some(plan.crawl.max_pages.map_or(r.pages, |m| m.min(r.pages)));
         }

@@ -98,6 +98,16 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The job's page limit: its `max_pages`, else
+    /// [`super::DEFAULT_MAX_PAGES`].
+    pub fn max_pages(&self) -> u64 {
+        self.effective
+            .settings
+            .max_pages
+            .filter(|_| self.effective.is_set("max_pages"))
+            .unwrap_or(super::DEFAULT_MAX_PAGES)
+    }
+
     /// The crawl's plan, under the server's address guard and robots
     /// policy (a job turns robots.txt off only on a server that ignores
     /// it).
