@@ -18,6 +18,10 @@ pub struct Cli {
     /// More log output (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines as text, or as JSON objects (one per line, with the
+    /// crawl and worker ids) for log collectors.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: crate::logs::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -283,6 +287,14 @@ pub struct RunFlags {
     /// Show the progress line even when stderr is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    /// Serve Prometheus metrics (`/metrics`) and a live dashboard
+    /// (`/dashboard`) on this address while the crawl runs, e.g.
+    /// 127.0.0.1:9898 (port 0: any free port; the address is logged).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Hosts given their own series in the metrics (the slowest first).
+    #[arg(long, value_name = "N", default_value_t = trawl_metrics::board::DEFAULT_HOST_SERIES)]
+    pub metrics_hosts: usize,
 }
 
 /// One flag per setting (`docs/settings.md`): a flag given on the command

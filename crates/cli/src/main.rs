@@ -10,6 +10,7 @@ mod args;
 mod commands;
 mod crawl;
 mod flags;
+mod logs;
 mod progress;
 mod reload;
 
@@ -35,15 +36,16 @@ fn main() -> std::process::ExitCode {
         1 => "info,rustls_platform_verifier=off",
         _ => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only for a terminal: logs sent to a file or a pipe stay
-        // plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logs::init(filter, cli.log_format);
+    // Every line names its crawl and worker; commands that know better
+    // (a distributed crawl's name, a worker id) say so when they start.
+    logs::set_ids(
+        match &cli.command {
+            args::Command::Serve(_) => "serve",
+            _ => "local",
+        },
+        &trawl_frontier::redis::default_worker_id(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

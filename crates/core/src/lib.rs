@@ -15,7 +15,8 @@
 //! - [`frontier`]: the `Frontier` trait (queue + seen-set with leases).
 //! - [`sink`]: the `Sink` trait (where items go).
 //! - [`exchange`]: a raw HTTP exchange, for sinks that archive them (WARC).
-//! - [`stats`]: lock-free counters shared by all stages.
+//! - [`stats`]: lock-free counters shared by all stages ([`histogram`],
+//!   [`host_latency`]).
 //! - [`render`]: how a page is rendered in a browser (mode, waits, actions).
 
 pub mod canon;
@@ -23,6 +24,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod exchange;
 pub mod frontier;
+pub mod histogram;
+pub mod host_latency;
 pub mod item;
 pub mod number;
 pub mod render;
@@ -35,11 +38,12 @@ pub mod stats;
 pub use canon::{canonicalize, host_key, parse_canonical};
 pub use exchange::Exchange;
 pub use frontier::{Frontier, FrontierError, FrontierStats, Lease};
+pub use histogram::{Histogram, HistogramSnapshot};
 pub use item::{Item, PageRecord};
 pub use render::{RenderMode, RenderSpec};
 pub use request::{Prehashed, Request, fingerprint};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
 pub use sink::{Sink, SinkError};
 pub use spider::{Output, Response, Spider};
-pub use stats::{CrawlStats, SinkStats, SinkStatsSnapshot, StatsSnapshot};
+pub use stats::{CrawlStats, QueueDepth, QueueProbe, SinkStats, SinkStatsSnapshot, StatsSnapshot};
 pub use url::Url;

@@ -4,8 +4,27 @@
 //! requests outstanding: the crawl's concurrency) and `cpu_busy` (parse
 //! workers currently working: its parallelism).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::histogram::{Histogram, HistogramSnapshot};
+use crate::host_latency::{HostLatencies, HostLatency};
+
+/// Status classes of [`CrawlStats::pages_by_class`] and its kin: `none` is
+/// no answer at all (a network failure).
+pub const STATUS_CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Index into [`STATUS_CLASSES`].
+pub fn status_class(status: Option<u16>) -> usize {
+    match status {
+        Some(s @ 100..=599) => usize::from(s / 100),
+        _ => 0,
+    }
+}
+
+/// Hosts in a snapshot's `slowest_hosts`.
+pub const SLOWEST_HOSTS: usize = 20;
 
 /// Shared counters. Cheap to bump from any thread.
 #[derive(Debug, Default)]
@@ -75,6 +94,50 @@ pub struct CrawlStats {
     pub render: parking_lot::Mutex<Option<serde_json::Value>>,
     /// One entry per sink, registered when the crawl starts.
     pub sinks: parking_lot::Mutex<Vec<Arc<SinkStats>>>,
+    /// Pages (items) per final status class, in [`STATUS_CLASSES`] order,
+    /// and their body bytes.
+    pub pages_by_class: [AtomicU64; 6],
+    pub bytes_by_class: [AtomicU64; 6],
+    /// HTTP exchanges (every request: robots.txt, redirects and retries
+    /// included) per status class; `none` is no answer.
+    pub responses_by_class: [AtomicU64; 6],
+    /// Time from sending a request to the end of its body.
+    pub fetch_seconds: Histogram,
+    /// Failed pages per kind of failure (`timeout`, `connect`, `status`, …).
+    pub errors_by_kind: parking_lot::Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests and their latency per host.
+    pub hosts: HostLatencies,
+    /// The queues between the stages, registered when the crawl starts.
+    pub queues: parking_lot::Mutex<Vec<QueueProbe>>,
+}
+
+/// Reads one stage queue's depth: `(waiting, capacity)`, or `None` once
+/// the queue is gone.
+pub type DepthFn = Box<dyn Fn() -> Option<(u64, u64)> + Send + Sync>;
+
+/// A named queue between two stages, read when stats are taken.
+pub struct QueueProbe {
+    pub name: &'static str,
+    pub depth: DepthFn,
+}
+
+impl std::fmt::Debug for QueueProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueProbe")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// One stage queue's depth in a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QueueDepth {
+    /// `parse` (fetched pages waiting for a parse worker), `route` (parsed
+    /// pages waiting for the router), `items` (items waiting for the sink
+    /// stage).
+    pub name: String,
+    pub depth: u64,
+    pub capacity: u64,
 }
 
 /// Counters of one sink.
@@ -97,6 +160,8 @@ pub struct SinkStats {
     pub queue_depth: AtomicU64,
     /// Capacity of that queue.
     pub queue_capacity: AtomicU64,
+    /// Time each batch write took (retries included).
+    pub write_seconds: Histogram,
 }
 
 /// A serialisable copy of one sink's counters.
@@ -111,6 +176,8 @@ pub struct SinkStatsSnapshot {
     pub dead_lettered: u64,
     pub queue_depth: u64,
     pub queue_capacity: u64,
+    #[serde(default)]
+    pub write_seconds: HistogramSnapshot,
 }
 
 impl SinkStats {
@@ -132,6 +199,7 @@ impl SinkStats {
             dead_lettered: self.dead_lettered.load(Relaxed),
             queue_depth: self.queue_depth.load(Relaxed),
             queue_capacity: self.queue_capacity.load(Relaxed),
+            write_seconds: self.write_seconds.snapshot(),
         }
     }
 }
@@ -193,6 +261,140 @@ pub struct StatsSnapshot {
     /// rendered pages and their cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render: Option<serde_json::Value>,
+    /// Pages per final status class (`2xx`, …, `none`), non-zero ones.
+    #[serde(default)]
+    pub pages_by_class: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub bytes_by_class: BTreeMap<String, u64>,
+    /// HTTP exchanges per status class.
+    #[serde(default)]
+    pub responses_by_class: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub fetch_seconds: HistogramSnapshot,
+    #[serde(default)]
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// The stage queues' depths.
+    #[serde(default)]
+    pub queues: Vec<QueueDepth>,
+    /// The hosts with the highest mean latency, slowest first.
+    #[serde(default)]
+    pub slowest_hosts: Vec<HostLatency>,
+}
+
+fn by_class(counters: &[AtomicU64; 6]) -> BTreeMap<String, u64> {
+    STATUS_CLASSES
+        .iter()
+        .zip(counters)
+        .map(|(class, n)| (class.to_string(), n.load(Relaxed)))
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+fn add_maps(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (key, n) in from {
+        *into.entry(key.clone()).or_default() += n;
+    }
+}
+
+impl StatsSnapshot {
+    /// Add another process's or job's snapshot to this one: counters and
+    /// gauges summed, sinks and queues matched by name, hosts merged.
+    /// Rates are recomputed from the summed pages over the longer elapsed
+    /// time; the proxies' and renderer's tables are kept from `self`, or
+    /// taken from `other` when `self` has none.
+    pub fn absorb(&mut self, other: &StatsSnapshot) {
+        macro_rules! sum {
+            ($($field:ident),*) => { $( self.$field += other.$field; )* };
+        }
+        sum!(
+            pages,
+            pages_ok,
+            errors,
+            bytes,
+            in_flight,
+            cpu_busy,
+            cpu_workers,
+            requests,
+            retries,
+            redirects,
+            truncated,
+            robots_denied,
+            filtered,
+            duplicates,
+            items_written,
+            unchanged,
+            item_errors,
+            items_dropped,
+            queued,
+            leased,
+            bans,
+            proxy_failures,
+            rotations,
+            proxy_waits,
+            rate_limited,
+            pace_waits,
+            latency_climbs,
+            rendered,
+            render_busy,
+            render_tabs
+        );
+        self.elapsed_secs = self.elapsed_secs.max(other.elapsed_secs);
+        self.pages_per_sec = if self.elapsed_secs > 0.0 {
+            self.pages as f64 / self.elapsed_secs
+        } else {
+            0.0
+        };
+        self.interrupted |= other.interrupted;
+        self.output_closed |= other.output_closed;
+        for sink in &other.sinks {
+            match self.sinks.iter_mut().find(|s| s.name == sink.name) {
+                Some(mine) => {
+                    mine.items += sink.items;
+                    mine.bytes += sink.bytes;
+                    mine.batches += sink.batches;
+                    mine.retries += sink.retries;
+                    mine.failed_batches += sink.failed_batches;
+                    mine.dead_lettered += sink.dead_lettered;
+                    mine.queue_depth += sink.queue_depth;
+                    mine.queue_capacity += sink.queue_capacity;
+                    mine.write_seconds.absorb(&sink.write_seconds);
+                }
+                None => self.sinks.push(sink.clone()),
+            }
+        }
+        if self.proxies.is_none() {
+            self.proxies = other.proxies.clone();
+        }
+        if self.render.is_none() {
+            self.render = other.render.clone();
+        }
+        add_maps(&mut self.pages_by_class, &other.pages_by_class);
+        add_maps(&mut self.bytes_by_class, &other.bytes_by_class);
+        add_maps(&mut self.responses_by_class, &other.responses_by_class);
+        add_maps(&mut self.errors_by_kind, &other.errors_by_kind);
+        self.fetch_seconds.absorb(&other.fetch_seconds);
+        for queue in &other.queues {
+            match self.queues.iter_mut().find(|q| q.name == queue.name) {
+                Some(mine) => {
+                    mine.depth += queue.depth;
+                    mine.capacity += queue.capacity;
+                }
+                None => self.queues.push(queue.clone()),
+            }
+        }
+        let mut hosts = std::mem::take(&mut self.slowest_hosts);
+        for host in &other.slowest_hosts {
+            match hosts.iter_mut().find(|h| h.host == host.host) {
+                Some(mine) => {
+                    mine.requests += host.requests;
+                    mine.failures += host.failures;
+                    mine.seconds += host.seconds;
+                }
+                None => hosts.push(host.clone()),
+            }
+        }
+        self.slowest_hosts = crate::host_latency::slowest(hosts, SLOWEST_HOSTS);
+    }
 }
 
 impl CrawlStats {
@@ -247,7 +449,51 @@ impl CrawlStats {
             render_busy: self.render_busy.load(Relaxed),
             render_tabs: self.render_tabs.load(Relaxed),
             render: self.render.lock().clone(),
+            pages_by_class: by_class(&self.pages_by_class),
+            bytes_by_class: by_class(&self.bytes_by_class),
+            responses_by_class: by_class(&self.responses_by_class),
+            fetch_seconds: self.fetch_seconds.snapshot(),
+            errors_by_kind: self
+                .errors_by_kind
+                .lock()
+                .iter()
+                .map(|(kind, n)| (kind.to_string(), *n))
+                .collect(),
+            queues: self
+                .queues
+                .lock()
+                .iter()
+                .filter_map(|q| {
+                    let (depth, capacity) = (q.depth)()?;
+                    Some(QueueDepth {
+                        name: q.name.to_string(),
+                        depth,
+                        capacity,
+                    })
+                })
+                .collect(),
+            slowest_hosts: self.hosts.slowest(SLOWEST_HOSTS),
         }
+    }
+
+    /// Count one page (item) with its final status and body size.
+    pub fn page_done(&self, status: Option<u16>, bytes: u64) {
+        let class = status_class(status);
+        self.pages_by_class[class].fetch_add(1, Relaxed);
+        self.bytes_by_class[class].fetch_add(bytes, Relaxed);
+    }
+
+    /// Count one HTTP exchange with `host`: its answer's status (`None`:
+    /// none came) and how long it took.
+    pub fn exchange_done(&self, host: &str, status: Option<u16>, took: std::time::Duration) {
+        self.responses_by_class[status_class(status)].fetch_add(1, Relaxed);
+        self.fetch_seconds.observe(took);
+        self.hosts.record(host, took, status.is_none());
+    }
+
+    /// Count one failed page of `kind`.
+    pub fn error_kind(&self, kind: &'static str) {
+        *self.errors_by_kind.lock().entry(kind).or_default() += 1;
     }
 }
 

@@ -153,6 +153,7 @@ impl Engine {
         let (parse_tx, parse_rx) = async_channel::bounded::<Fetched>(parse_threads * 4);
         let (route_tx, route_rx) = async_channel::bounded::<Parsed>(parse_threads * 4);
         let (item_tx, item_rx) = mpsc::channel(cfg.batch_size * 2);
+        register_queues(&stats, &parse_tx, &route_tx, &item_tx);
 
         let parse_ctx = Arc::new(ParseContext {
             scope: scope.clone(),
@@ -190,9 +191,11 @@ impl Engine {
             .clone()
             .map(|reloads| stages::proxy_reloader(reloads, ctx.clone()));
         let stopper = stages::retry_stopper(shutdown.clone(), ctx.clone());
+        let sizes = stages::frontier_sizes(frontier.clone(), stats.clone());
 
         self.schedule(&ctx, &shutdown, &seeding_done).await;
         stopper.abort();
+        sizes.abort();
         if let Some(task) = reloader {
             task.abort();
         }
@@ -339,6 +342,39 @@ impl Engine {
             stats.leased.store(f.leased, Ordering::Relaxed);
         }
     }
+}
+
+/// Let the stats read the stage queues' depths (through weak handles, so
+/// the queues still close when their stages end).
+fn register_queues(
+    stats: &CrawlStats,
+    parse: &async_channel::Sender<Fetched>,
+    route: &async_channel::Sender<Parsed>,
+    items: &mpsc::Sender<crate::sink_stage::Done>,
+) {
+    fn probe<T: Send + 'static>(
+        name: &'static str,
+        tx: &async_channel::Sender<T>,
+    ) -> trawl_core::QueueProbe {
+        let weak = tx.downgrade();
+        trawl_core::QueueProbe {
+            name,
+            depth: Box::new(move || {
+                let tx = weak.upgrade()?;
+                Some((tx.len() as u64, tx.capacity().unwrap_or(0) as u64))
+            }),
+        }
+    }
+    let weak_items = items.downgrade();
+    let items = trawl_core::QueueProbe {
+        name: "items",
+        depth: Box::new(move || {
+            let tx = weak_items.upgrade()?;
+            let capacity = tx.max_capacity();
+            Some(((capacity - tx.capacity()) as u64, capacity as u64))
+        }),
+    };
+    *stats.queues.lock() = vec![probe("parse", parse), probe("route", route), items];
 }
 
 /// Fetch one leased request and hand the response to the parse pool.

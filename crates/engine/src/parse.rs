@@ -157,6 +157,11 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     if ok {
         CrawlStats::inc(&ctx.stats.pages_ok);
     }
+    ctx.stats
+        .page_done(outcome.status, outcome.body.len() as u64);
+    if let Some(error) = &outcome.error {
+        ctx.stats.error_kind(error.kind());
+    }
     if record.error.is_some() {
         CrawlStats::inc(&ctx.stats.errors);
     }

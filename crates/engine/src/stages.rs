@@ -180,3 +180,27 @@ pub(crate) fn retry_stopper(shutdown: Shutdown, ctx: Arc<FetchContext>) -> JoinH
         ctx.fetcher.stop_retrying();
     })
 }
+
+/// Refresh the frontier's queued and leased counts in the stats every
+/// second, for the progress line and the metrics (the scheduler also
+/// refreshes them when it finds nothing to lease).
+pub(crate) fn frontier_sizes(
+    frontier: Arc<dyn Frontier>,
+    stats: Arc<CrawlStats>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Ok(sizes) = frontier.stats().await {
+                stats
+                    .queued
+                    .store(sizes.queued, std::sync::atomic::Ordering::Relaxed);
+                stats
+                    .leased
+                    .store(sizes.leased, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    })
+}

@@ -783,6 +783,7 @@ impl Downloader {
             Ok(r) => r,
             Err(e) => {
                 let error = FetchError::from_reqwest(&e);
+                self.stats.exchange_done(host, None, sent.elapsed());
                 self.throttle(host, sent.elapsed(), None);
                 self.routing.report_failed(&route, host, sent.elapsed());
                 if judged {
@@ -817,6 +818,7 @@ impl Downloader {
                 .map(str::to_string)
         };
         if (300..400).contains(&status) && status != 304 {
+            self.stats.exchange_done(host, Some(status), sent.elapsed());
             self.routing
                 .report_pace(&route, host, &rate, sent.elapsed());
             if judged {
@@ -865,8 +867,10 @@ impl Downloader {
         } else {
             Vec::new()
         };
-        let (mut body, truncated) = self.read_body(response, cap).await?;
+        let read = self.read_body(response, cap).await;
         let latency = sent.elapsed();
+        self.stats.exchange_done(host, Some(status), latency);
+        let (mut body, truncated) = read?;
         let mut rate_limited = false;
         // Rendered only when the page is a clean, whole HTML answer.
         let wants_render = if may_render

@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use trawl_core::{CrawlStats, Frontier, Url};
 use trawl_frontier::RedisFrontier;
+use trawl_metrics::{Board, WorkerLive, WorkerRow};
 
 use super::{Job, parse_seeds, terminal};
 
@@ -141,11 +142,16 @@ async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, job: Job) -> anyhow
     let checkpoint = frontier.checkpoint().await?;
     let heartbeat = frontier.spawn_heartbeat(job.settings.settings.lease_timeout / 3);
     let stats = Arc::new(CrawlStats::default());
-    // Report progress to the crawl's counters every second, and once more at the end.
+    let board = terminal::board(&job, stats.clone());
+    // Report progress to the crawl's counters every second, and once more
+    // at the end; publish this worker's live figures and read every
+    // worker's for the dashboard.
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let reporter = {
         let frontier = frontier.clone();
         let stats = stats.clone();
+        let board = board.clone();
+        let started = Instant::now();
         tokio::spawn(async move {
             let mut last = (0, 0);
             loop {
@@ -163,14 +169,46 @@ async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, job: Job) -> anyhow
                 if stopping {
                     return;
                 }
+                let live = WorkerLive::of(&stats.snapshot(started.elapsed()));
+                if let Err(error) = publish_and_read_workers(&frontier, &live, &board).await {
+                    tracing::warn!(%error, "Worker figures not shared.");
+                }
             }
         })
     };
     let dyn_frontier: Arc<dyn Frontier> = frontier.clone();
     let (engine, sinks) = job.engine(&plan, stats, checkpoint.as_deref()).await?;
-    let code = terminal::run(engine, dyn_frontier, sinks, &job).await;
+    let code = terminal::run(engine, dyn_frontier, sinks, &job, board).await;
     let _ = stop_tx.send(());
     let _ = reporter.await;
     heartbeat.abort();
     code
+}
+
+/// Publish this worker's live figures and refresh the board's table of
+/// the crawl's live workers (each with the figures it last published).
+async fn publish_and_read_workers(
+    frontier: &RedisFrontier,
+    live: &WorkerLive,
+    board: &Board,
+) -> anyhow::Result<()> {
+    frontier.publish_live(&serde_json::to_string(live)?).await?;
+    let status = frontier.status().await?;
+    let ids: Vec<String> = status.workers.iter().map(|w| w.id.clone()).collect();
+    let figures = frontier.workers_live(&ids).await?;
+    let rows = status
+        .workers
+        .iter()
+        .zip(figures)
+        .map(|(w, figures)| WorkerRow {
+            id: w.id.clone(),
+            pages: w.pages,
+            errors: w.errors,
+            leases: w.leases,
+            silent_ms: w.silent_for(status.server_time_ms).as_millis() as u64,
+            live: figures.and_then(|json| serde_json::from_str(&json).ok()),
+        })
+        .collect();
+    board.set_workers(rows);
+    Ok(())
 }

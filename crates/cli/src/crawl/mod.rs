@@ -113,11 +113,12 @@ impl Job {
             max_pages_per_crawl(&opened, &mut plan, self.run.quiet).await?;
         }
         let stats = Arc::new(CrawlStats::default());
+        let board = terminal::board(&self, stats.clone());
         let errors_existed = self.spider.as_ref().is_some_and(|s| s.errors.exists());
         let (engine, sinks) = self
             .engine(&plan, stats, opened.checkpoint.as_deref())
             .await?;
-        let code = terminal::run(engine, opened.frontier, sinks, &self).await?;
+        let code = terminal::run(engine, opened.frontier, sinks, &self, board).await?;
         self.remove_empty_errors(errors_existed);
         Ok(code)
     }

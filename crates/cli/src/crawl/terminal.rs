@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use trawl_core::{Frontier, Sink};
+use trawl_core::{CrawlStats, Frontier, Sink, Spider};
 use trawl_engine::{Engine, Shutdown};
+use trawl_metrics::{Board, Identity};
 
 use super::Job;
 use crate::progress;
@@ -14,18 +15,62 @@ use crate::progress;
 /// Exit code of a crawl stopped by a signal (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
 
+/// Who this crawl is in logs, metrics and the dashboard: the distributed
+/// crawl's name (else the spider's, else `local`) and the worker id.
+pub fn identity(job: &Job) -> Identity {
+    let settings = &job.settings.settings;
+    let crawl = if settings.redis.is_some() {
+        settings.crawl.clone()
+    } else {
+        job.spider
+            .as_ref()
+            .map_or_else(|| "local".to_string(), |s| s.spider.name().to_string())
+    };
+    let worker = settings
+        .worker_id
+        .clone()
+        .unwrap_or_else(trawl_frontier::redis::default_worker_id);
+    Identity { crawl, worker }
+}
+
+/// The metrics board of a crawl whose counters are `stats`.
+pub fn board(job: &Job, stats: Arc<CrawlStats>) -> Arc<Board> {
+    let mut board = Board::single(identity(job), stats);
+    board.host_series = job.run.metrics_hosts;
+    Arc::new(board)
+}
+
 /// Run a prepared engine with the terminal UI: signals, progress line,
-/// summary and the stats file.
+/// summary, the stats file, and the metrics server (`--metrics-addr`)
+/// showing `board`.
 pub async fn run(
     engine: Engine,
     frontier: Arc<dyn Frontier>,
     sinks: Vec<Box<dyn Sink>>,
     job: &Job,
+    board: Arc<Board>,
 ) -> anyhow::Result<u8> {
     let o = &job.run;
     if let Some(path) = &o.stats_json {
         check_writable(path).context("--stats-json")?;
     }
+    let ids = board.identity();
+    crate::logs::set_ids(&ids.crawl, &ids.worker);
+    let metrics = match &o.metrics_addr {
+        Some(addr) => {
+            let server = trawl_metrics::serve(addr, board.clone())
+                .await
+                .context("--metrics-addr")?;
+            if !o.quiet {
+                eprintln!(
+                    "trawl: metrics on http://{0}/metrics, dashboard on http://{0}/dashboard",
+                    server.addr
+                );
+            }
+            Some(server)
+        }
+        None => None,
+    };
     let engine = crate::reload::attach(engine, job);
     let stats = engine.stats().clone();
     let shutdown = Shutdown::default();
@@ -40,6 +85,9 @@ pub async fn run(
         progress::clear();
     }
     signals.abort();
+    if let Some(server) = metrics {
+        server.stop();
+    }
     let report = result.context("crawl failed")?;
     if !o.quiet {
         eprint!("{}", progress::summary(&report.stats, report.left_queued));

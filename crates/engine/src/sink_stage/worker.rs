@@ -116,6 +116,7 @@ impl Worker {
         let opts = &self.opts;
         let mut exchanges_done = exchanges.is_empty();
         let mut last_error: Option<SinkError> = None;
+        let started = std::time::Instant::now();
         for attempt in 1..=opts.attempts.max(1) {
             if attempt > 1 {
                 CrawlStats::inc(&self.stats.retries);
@@ -140,6 +141,7 @@ impl Worker {
                     CrawlStats::inc(&stats.batches);
                     let after = self.sink.bytes_written();
                     CrawlStats::add(&stats.bytes, after.saturating_sub(before));
+                    stats.write_seconds.observe(started.elapsed());
                     return Outcome::Written;
                 }
                 Err(SinkError::ReaderGone { .. }) => return self.reader_gone(name),

@@ -35,7 +35,7 @@
 //! | `counters` | HASH | `pages`, `errors` ([`RedisFrontier::record_done`]), `reclaimed` (expired leases returned) |
 //! | `spec` | STRING | the crawl's seeds and scope as JSON ([`RedisFrontier::set_spec`]) |
 //! | `workers` | ZSET | worker id → last heartbeat time |
-//! | `worker:<id>` | HASH | `started`, `seen` (heartbeat times), `pages`, `errors`, `checkpoint` (the last [`ack_batch`](Frontier::ack_batch) checkpoint) |
+//! | `worker:<id>` | HASH | `started`, `seen` (heartbeat times), `pages`, `errors`, `checkpoint` (the last [`ack_batch`](Frontier::ack_batch) checkpoint), `live` (its figures for dashboards, JSON) |
 //! | `wakeup` | pub/sub channel | `1` when a host becomes leasable or the crawl finishes |
 //!
 //! # Semantics
@@ -382,6 +382,37 @@ impl RedisFrontier {
         pipe.query_async::<()>(&mut self.con.clone())
             .await
             .map_err(|e| self.err("record_done", e))
+    }
+
+    /// Publish this worker's live figures (a small JSON document, e.g.
+    /// pages, requests in flight, busy parse workers) for dashboards:
+    /// kept in its worker hash, field `live`.
+    pub async fn publish_live(&self, json: &str) -> Result<(), FrontierError> {
+        let worker = format!("{}worker:{}", self.prefix, self.cfg.worker_id);
+        ::redis::cmd("HSET")
+            .arg(&worker)
+            .arg("live")
+            .arg(json)
+            .query_async::<()>(&mut self.con.clone())
+            .await
+            .map_err(|e| self.err("publish_live", e))
+    }
+
+    /// The live figures the given workers last published (`None` for a
+    /// worker that published none), in the same order.
+    pub async fn workers_live(&self, ids: &[String]) -> Result<Vec<Option<String>>, FrontierError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for id in ids {
+            pipe.cmd("HGET")
+                .arg(format!("{}worker:{id}", self.prefix))
+                .arg("live");
+        }
+        pipe.query_async(&mut self.con.clone())
+            .await
+            .map_err(|e| self.err("workers_live", e))
     }
 
     /// Queue sizes, counters and live workers, in one atomic snapshot.

@@ -1,0 +1,127 @@
+//! The HTTP side: `/metrics` for Prometheus, `/dashboard` (one page, no
+//! external assets), `/dashboard/events` (a sample per second as
+//! server-sent events) and `/dashboard/sample` (one sample as JSON).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::Stream;
+
+use crate::board::Board;
+use crate::exposition::{self, ExtraGauge};
+
+/// The dashboard page.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// Extra series for `/metrics`, computed at each scrape.
+pub type ExtraFn = Arc<dyn Fn() -> Vec<ExtraGauge> + Send + Sync>;
+
+#[derive(Clone)]
+struct Shared {
+    board: Arc<Board>,
+    extra: Option<ExtraFn>,
+}
+
+/// Routes serving `board`, to merge into another router (the API server)
+/// or serve alone ([`serve`]).
+pub fn routes(board: Arc<Board>, extra: Option<ExtraFn>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/dashboard", get(dashboard))
+        .route("/dashboard/events", get(events))
+        .route("/dashboard/sample", get(sample))
+        .with_state(Shared { board, extra })
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let extra = shared.extra.as_ref().map(|f| f()).unwrap_or_default();
+    let board = shared.board.clone();
+    // Snapshots read locks and walk tables: off the I/O threads.
+    let text = tokio::task::spawn_blocking(move || exposition::render(&board, extra))
+        .await
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], text).into_response()
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+async fn sample(State(shared): State<Shared>) -> Response {
+    axum::Json(shared.board.sample()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    /// Milliseconds between samples (100 to 60,000; 1,000 by default).
+    every_ms: Option<u64>,
+}
+
+async fn events(
+    State(shared): State<Shared>,
+    Query(query): Query<EventsQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let every = Duration::from_millis(query.every_ms.unwrap_or(1000).clamp(100, 60_000));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stream =
+        futures_util::stream::unfold((shared.board, tick), |(board, mut tick)| async move {
+            tick.tick().await;
+            let data = serde_json::to_string(&board.sample()).unwrap_or_else(|_| "{}".into());
+            Some((
+                Ok(Event::default().event("sample").data(data)),
+                (board, tick),
+            ))
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A running metrics server (`--metrics-addr`).
+pub struct MetricsServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} for metrics: {source}")]
+pub struct BindError {
+    pub addr: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Serve `board` on `addr` until the returned server is stopped.
+pub async fn serve(addr: &str, board: Arc<Board>) -> Result<MetricsServer, BindError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| BindError {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let app = routes(board, None);
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "The metrics server stopped.");
+        }
+    });
+    tracing::info!(addr = %local, "Metrics on http://{local}/metrics, dashboard on http://{local}/dashboard");
+    Ok(MetricsServer { addr: local, task })
+}
