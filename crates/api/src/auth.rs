@@ -16,6 +16,51 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub String);
 
+/// The key named by `Authorization: Bearer KEY`, if any.
+fn bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn unauthorized(why: &str) -> Response {
+    let mut response = ApiError::new(401, "unauthorized", why).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// The server-wide figures (`/metrics`, the dashboard's data) show every
+/// key's jobs and hosts: open when the server has no keys, else for
+/// admin keys only (`trawl serve keys add NAME --admin`).
+pub async fn operator(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !state.cfg.keys.is_empty() {
+        match bearer(&request).map(|k| state.cfg.keys.find(k)) {
+            None => return unauthorized("an admin API key is required: Authorization: Bearer KEY"),
+            Some(None) => return unauthorized("unknown API key"),
+            Some(Some(key)) if !key.admin => {
+                return ApiError::new(
+                    403,
+                    "forbidden",
+                    "server-wide figures need an admin key (trawl serve keys add NAME --admin)",
+                )
+                .into_response();
+            }
+            Some(Some(_)) => {}
+        }
+    }
+    next.run(request).await
+}
+
 /// Refuse `/v1` calls without a valid key (when keys exist); hand the
 /// caller to the handlers.
 pub async fn authenticate(
@@ -26,26 +71,15 @@ pub async fn authenticate(
     let caller = if state.cfg.keys.is_empty() {
         "anonymous".to_string()
     } else {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+        let given = bearer(&request);
         match given.and_then(|k| state.cfg.keys.check(k)) {
             Some(name) => name.to_string(),
             None => {
-                let why = if given.is_some() {
+                return unauthorized(if given.is_some() {
                     "unknown API key"
                 } else {
                     "an API key is required: Authorization: Bearer KEY"
-                };
-                let mut response = ApiError::new(401, "unauthorized", why).into_response();
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-                return response;
+                });
             }
         }
     };

@@ -22,6 +22,10 @@ pub struct StoredKey {
     pub prefix: String,
     /// Seconds since the Unix epoch.
     pub created: u64,
+    /// May read the server-wide figures (`/metrics`, the dashboard): every
+    /// job's counts and the hosts crawled, whoever's they are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// Why the key file cannot be used.
@@ -102,6 +106,15 @@ impl Keys {
     /// Make a key named `name`; returns its secret (shown once, stored
     /// only as a hash).
     pub fn add(&mut self, name: &str) -> Result<String, KeyError> {
+        self.add_key(name, false)
+    }
+
+    /// Make an admin key named `name` (see [`StoredKey::admin`]).
+    pub fn add_admin(&mut self, name: &str) -> Result<String, KeyError> {
+        self.add_key(name, true)
+    }
+
+    fn add_key(&mut self, name: &str, admin: bool) -> Result<String, KeyError> {
         if name.is_empty()
             || name.len() > 64
             || !name
@@ -127,6 +140,7 @@ impl Keys {
             hash: hash(&secret),
             prefix: secret[..12].to_string(),
             created,
+            admin,
         });
         self.save()?;
         Ok(secret)
@@ -144,11 +158,13 @@ impl Keys {
 
     /// The name of the key whose secret is `secret`.
     pub fn check(&self, secret: &str) -> Option<&str> {
+        self.find(secret).map(|k| k.name.as_str())
+    }
+
+    /// The stored key whose secret is `secret`.
+    pub fn find(&self, secret: &str) -> Option<&StoredKey> {
         let h = hash(secret);
-        self.keys
-            .iter()
-            .find(|k| k.hash == h)
-            .map(|k| k.name.as_str())
+        self.keys.iter().find(|k| k.hash == h)
     }
 }
 

@@ -81,6 +81,9 @@ pub struct ApiConfig {
     /// Job records and items in this PostgreSQL database (none: in the
     /// data directory).
     pub store: Option<String>,
+    /// This server in metrics and logs (host, pid and a random part by
+    /// default).
+    pub worker_id: String,
 }
 
 impl Default for ApiConfig {
@@ -98,6 +101,7 @@ impl Default for ApiConfig {
             settings: Vec::new(),
             redis: None,
             store: None,
+            worker_id: trawl_frontier::redis::default_worker_id(),
         }
     }
 }
@@ -116,6 +120,9 @@ pub struct AppState {
     pub buckets: limits::Buckets,
     pub quotas: limits::Quotas,
     pub scrapes: limits::InFlight,
+    /// What `/metrics` and the dashboard show: the scrapes' downloader and
+    /// every running job.
+    pub board: Arc<trawl_metrics::Board>,
 }
 
 /// The service's routes, with its jobs loaded (those that were running
@@ -138,7 +145,13 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
     };
     let renderer = Arc::new(trawl_render::Renderer::new(settings.settings.browser()));
     let sessions = scrape::Sessions::new(fetch.clone(), renderer.clone());
-    let downloader = Downloader::new(fetch, Arc::new(CrawlStats::default()))
+    let board = Arc::new(trawl_metrics::Board::new(trawl_metrics::Identity {
+        crawl: "serve".into(),
+        worker: cfg.worker_id.clone(),
+    }));
+    let scrape_stats = Arc::new(CrawlStats::default());
+    board.add("scrapes", scrape_stats.clone());
+    let downloader = Downloader::new(fetch, scrape_stats)
         .map_err(std::io::Error::other)?
         .with_renderer(renderer.clone());
     let pools = settings.settings.proxy_pools.keys().cloned().collect();
@@ -147,6 +160,7 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
             cfg.data.as_deref(),
             cfg.store.as_deref(),
             jobs::JobContext {
+                board: board.clone(),
                 guard: Some(guard),
                 obey_robots: cfg.obey_robots,
                 settings: cfg.settings.clone(),
@@ -167,7 +181,21 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         buckets: limits::Buckets::default(),
         quotas: limits::Quotas::default(),
         scrapes: limits::InFlight::default(),
+        board: board.clone(),
     });
+    let weak_jobs = Arc::downgrade(&state.jobs);
+    board.set_jobs(Box::new(move || {
+        weak_jobs
+            .upgrade()
+            .map(|jobs| jobs.dashboard_rows())
+            .unwrap_or_default()
+    }));
+    let operator = trawl_metrics::server::data_routes(board, Some(jobs_by_state(&state.jobs)))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::operator,
+        ))
+        .route("/dashboard", get(trawl_metrics::server::dashboard));
     let v1 = Router::new()
         .route("/v1/scrape", post(scrape::handle))
         .route("/v1/map", post(map::handle))
@@ -192,8 +220,26 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         )
         .merge(v1)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(operator);
     Ok((router, state))
+}
+
+/// `trawl_api_jobs{state}`: the server's jobs by state, for `/metrics`.
+fn jobs_by_state(jobs: &Arc<jobs::Jobs>) -> trawl_metrics::server::ExtraFn {
+    let weak = Arc::downgrade(jobs);
+    Arc::new(move || {
+        let counts = weak
+            .upgrade()
+            .map(|jobs| jobs.count_by_state())
+            .unwrap_or_default();
+        vec![trawl_metrics::ExtraGauge {
+            name: "trawl_api_jobs",
+            help: "The server's crawl jobs by state.",
+            label: "state",
+            values: counts,
+        }]
+    })
 }
 
 /// Serve on `listener` until `shutdown` resolves; running jobs then stop

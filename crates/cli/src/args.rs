@@ -130,7 +130,13 @@ pub enum ServeCommand {
 #[derive(Subcommand, Debug, Clone)]
 pub enum KeysAction {
     /// Make a key named NAME and print it (once).
-    Add { name: String },
+    Add {
+        name: String,
+        /// An admin key: it may also read the server-wide figures
+        /// (`/metrics`, `/dashboard`), which show every key's jobs.
+        #[arg(long)]
+        admin: bool,
+    },
     /// List the keys: names, prefixes, creation times.
     List,
     /// Remove the key named NAME.
@@ -295,6 +301,11 @@ pub struct RunFlags {
     /// Hosts given their own series in the metrics (the slowest first).
     #[arg(long, value_name = "N", default_value_t = trawl_metrics::board::DEFAULT_HOST_SERIES)]
     pub metrics_hosts: usize,
+    /// Keep serving the metrics this long after the crawl ends, so that a
+    /// Prometheus scrape sees the final figures of a short crawl (SIGINT
+    /// or SIGTERM ends the wait).
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub metrics_linger: Option<Duration>,
 }
 
 /// One flag per setting (`docs/settings.md`): a flag given on the command

@@ -122,8 +122,18 @@ impl Out<'_, '_> {
         let mut m = self
             .0
             .encode_descriptor(name, help, None, MetricType::Histogram)?;
-        m.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count(), &h.buckets(), None)
+        m.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count(), &buckets(h), None)
     }
+}
+
+/// Per-bucket counts as the encoder wants them: it writes `+Inf` for an
+/// upper bound of `f64::MAX` (and `inf`, which parsers refuse, for
+/// infinity).
+fn buckets(h: &HistogramSnapshot) -> Vec<(f64, u64)> {
+    h.buckets()
+        .into_iter()
+        .map(|(bound, n)| (if bound.is_finite() { bound } else { f64::MAX }, n))
+        .collect()
 }
 
 /// Every status class, zeros included, so a series exists from the start.
@@ -332,7 +342,7 @@ impl Collector for View {
                 let h = &sink.write_seconds;
                 let labels = [("sink", sink.name.as_str())];
                 let mut m = family.encode_family(&labels)?;
-                m.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count(), &h.buckets(), None)?;
+                m.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count(), &buckets(h), None)?;
             }
         }
 

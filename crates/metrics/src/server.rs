@@ -30,12 +30,18 @@ struct Shared {
     extra: Option<ExtraFn>,
 }
 
-/// Routes serving `board`, to merge into another router (the API server)
-/// or serve alone ([`serve`]).
+/// Routes serving `board`, to merge into another router or serve alone
+/// ([`serve`]): [`data_routes`] and the page.
 pub fn routes(board: Arc<Board>, extra: Option<ExtraFn>) -> Router {
+    data_routes(board, extra).route("/dashboard", get(dashboard))
+}
+
+/// The routes that show figures (`/metrics`, the dashboard's events and
+/// sample), for a server that puts them behind its own authentication;
+/// the page itself holds no data.
+pub fn data_routes(board: Arc<Board>, extra: Option<ExtraFn>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/dashboard", get(dashboard))
         .route("/dashboard/events", get(events))
         .route("/dashboard/sample", get(sample))
         .with_state(Shared { board, extra })
@@ -51,7 +57,8 @@ async fn metrics(State(shared): State<Shared>) -> Response {
     ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], text).into_response()
 }
 
-async fn dashboard() -> Html<&'static str> {
+/// The dashboard page (static: its figures come from the events).
+pub async fn dashboard() -> Html<&'static str> {
     Html(DASHBOARD)
 }
 

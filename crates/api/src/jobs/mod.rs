@@ -52,6 +52,8 @@ const ITEMS_SINK: &str = "job-items";
 /// What every job of a server shares.
 #[derive(Clone)]
 pub struct JobContext {
+    /// What `/metrics` and the dashboard show: each running job's stats.
+    pub board: Arc<trawl_metrics::Board>,
     /// The server's address guard.
     pub guard: Option<Arc<AddressGuard>>,
     /// robots.txt holds for every job unless the server ignores it.
@@ -536,12 +538,14 @@ impl Jobs {
             errors,
         );
         self.jobs.lock().insert(job.id.clone(), job.clone());
+        self.ctx.board.add(&job.id, job.stats.clone());
         let jobs = self.clone();
         let running = job.clone();
         let webhook = prepared.webhook;
         let task = tokio::spawn(async move {
             let sinks: Vec<Box<dyn Sink>> = vec![sink];
             let result = engine.run(frontier, sinks, running.shutdown.clone()).await;
+            jobs.ctx.board.retire(&running.id);
             if let Some(r) = running.reservation.lock().take() {
                 r.settle(running.stats.snapshot(Duration::ZERO).pages);
             }
@@ -650,6 +654,44 @@ impl Jobs {
 
     /// Stop every job for a server stop: each checkpoints and stays
     /// `running`, to resume at the next start.
+    /// Every job's state, counted (each state listed, zeros included).
+    pub fn count_by_state(&self) -> Vec<(String, i64)> {
+        let jobs = self.jobs.lock();
+        [
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+            JobState::Cancelled,
+        ]
+        .into_iter()
+        .map(|state| {
+            let n = jobs.values().filter(|j| j.state() == state).count();
+            (state.as_str().to_string(), n as i64)
+        })
+        .collect()
+    }
+
+    /// The dashboard's job table: running jobs first, then the latest
+    /// ended ones (at most 50 rows).
+    pub fn dashboard_rows(&self) -> Vec<Value> {
+        let jobs: Vec<Arc<Job>> = self.jobs.lock().values().cloned().collect();
+        let mut views: Vec<JobView> = jobs.iter().map(|j| j.describe()).collect();
+        views.sort_by_key(|v| (v.state != JobState::Running, std::cmp::Reverse(v.created)));
+        views.truncate(50);
+        views
+            .into_iter()
+            .map(|v| {
+                serde_json::json!({
+                    "id": v.id,
+                    "state": v.state.as_str(),
+                    "pages": v.stats.pages,
+                    "items": v.items,
+                    "errors": v.stats.errors,
+                })
+            })
+            .collect()
+    }
+
     pub async fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         for job in self.jobs.lock().values() {

@@ -61,7 +61,16 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
             "trawl: the address guard is OFF (--allow-private): requests may reach this machine and its network."
         );
     }
+    crate::logs::set_ids("serve", &cfg.worker_id);
     eprintln!("trawl: serving the Scraper API on http://{addr}");
+    eprintln!(
+        "trawl: dashboard on http://{addr}/dashboard, Prometheus metrics on http://{addr}/metrics{}",
+        if cfg.keys.is_empty() {
+            ""
+        } else {
+            " (admin keys only)"
+        }
+    );
     let stop = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -79,14 +88,19 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<u8> {
 fn keys(action: &KeysAction, data: &std::path::Path) -> anyhow::Result<u8> {
     let mut keys = Keys::load(data)?;
     match action {
-        KeysAction::Add { name } => {
-            let secret = keys.add(name)?;
+        KeysAction::Add { name, admin } => {
+            let secret = if *admin {
+                keys.add_admin(name)?
+            } else {
+                keys.add(name)?
+            };
             eprintln!("trawl: key {name:?} added; it is shown once, keep it:");
             println!("{secret}");
         }
         KeysAction::List => {
             for k in keys.list() {
-                println!("{}\t{}…\tcreated {}", k.name, k.prefix, k.created);
+                let role = if k.admin { "\tadmin" } else { "" };
+                println!("{}\t{}…\tcreated {}{role}", k.name, k.prefix, k.created);
             }
         }
         KeysAction::Revoke { name } => {

@@ -85,9 +85,6 @@ pub async fn run(
         progress::clear();
     }
     signals.abort();
-    if let Some(server) = metrics {
-        server.stop();
-    }
     let report = result.context("crawl failed")?;
     if !o.quiet {
         eprint!("{}", progress::summary(&report.stats, report.left_queued));
@@ -104,6 +101,12 @@ pub async fn run(
         std::fs::write(path, serde_json::to_vec_pretty(&value)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    if let Some(server) = metrics {
+        if let Some(linger) = o.metrics_linger.filter(|_| !shutdown.is_triggered()) {
+            linger_until_signal(linger).await;
+        }
+        server.stop();
+    }
     if !report.sink_errors.is_empty() {
         return Ok(1);
     }
@@ -116,6 +119,21 @@ pub async fn run(
     } else {
         0
     })
+}
+
+/// Wait `linger`, or less if SIGINT or SIGTERM comes.
+async fn linger_until_signal(linger: std::time::Duration) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::time::sleep(linger) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
 }
 
 /// Fail now, not after the crawl, when `path` cannot be written (a missing
