@@ -94,7 +94,8 @@ impl Scrape {
 }
 
 /// `trawl crawl … --metrics-addr 127.0.0.1:0` started; returns the child
-/// and the metrics base URL it printed.
+/// and the metrics base URL it printed. The caller waits for the child.
+#[allow(clippy::zombie_processes)]
 fn spawn_with_metrics(args: &[&str]) -> (std::process::Child, String) {
     let mut child = trawl()
         .arg("crawl")
