@@ -183,6 +183,8 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         scrapes: limits::InFlight::default(),
         board: board.clone(),
     });
+    // The sampler lives as long as the board: until the server's state goes.
+    board.spawn_sampler(Duration::from_secs(1));
     let weak_jobs = Arc::downgrade(&state.jobs);
     board.set_jobs(Box::new(move || {
         weak_jobs

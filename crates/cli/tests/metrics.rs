@@ -314,3 +314,130 @@ async fn json_logs_carry_crawl_and_worker_ids() {
     assert!(crawled >= 20, "one 'Crawled' line per page, got {crawled}");
     site.shutdown().await;
 }
+
+/// The dashboard in Debian's Chromium (through `trawl scrape --render`)
+/// during a crawl: once it has drawn two live samples, every number it
+/// shows equals what `/metrics` says. The crawl is held still for the
+/// comparison by the nasty site's `/hang` and `/stall` (a 60 s timeout):
+/// it runs, with requests in flight, while its counts stay put. The
+/// screenshot is kept in the test output directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_chromium_shows_what_metrics_say() {
+    let site = TestSite::start(SiteConfig {
+        pages: 60,
+        fanout: 6,
+        nasty: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let items = dir.path().join("items.jsonl");
+    let seed = format!("{}/", site.base_url());
+    let (mut child, base) = spawn_with_metrics(&[
+        &seed,
+        "-o",
+        items.to_str().unwrap(),
+        "--concurrency",
+        "8",
+        "--per-host",
+        "8",
+        "--timeout",
+        "60s",
+        "--retries",
+        "0",
+        "--exclude",
+        "/calendar/|/session/",
+    ]);
+
+    // Still: nothing queued, requests hanging, the page count unchanged
+    // for two seconds.
+    let mut last = (-1.0, std::time::Instant::now());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the crawl never held still"
+        );
+        let m = Scrape::take(&base).await;
+        let pages = m.sum("trawl_pages_total", &[]);
+        let still = m.sum("trawl_frontier_queued", &[]) == 0.0
+            && m.sum("trawl_requests_in_flight", &[]) >= 1.0
+            && pages > 0.0;
+        if !still || pages != last.0 {
+            last = (pages, std::time::Instant::now());
+        } else if last.1.elapsed() >= Duration::from_secs(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("dashboard.png");
+    let tiles = [
+        ("pages", "trawl_pages_total"),
+        ("in-flight", "trawl_requests_in_flight"),
+        ("busy", "trawl_parse_workers_busy"),
+        ("workers", "trawl_parse_workers"),
+        ("requests", "trawl_requests_total"),
+        ("errors", "trawl_page_errors_total"),
+        ("items", "trawl_items_written_total"),
+        ("queued", "trawl_frontier_queued"),
+    ];
+    let mut scrape = trawl();
+    scrape
+        .args([
+            "scrape",
+            &format!("{base}/dashboard"),
+            "--render",
+            "--ignore-robots",
+        ])
+        .args(["--wait-for", "body[data-live='2']", "--timeout", "60s"])
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["-s", "points=#chart-cc@data-points"])
+        .args(["-s", "crawl=#crawl"]);
+    for (id, _) in tiles {
+        scrape.args(["-s", &format!("{id}=#{id}@data-value")]);
+    }
+    let out = tokio::task::spawn_blocking(move || scrape.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let metrics = Scrape::take(&base).await;
+    let fields = &shown["fields"];
+    assert_eq!(fields["crawl"], "local");
+    let points: usize = fields["points"].as_str().unwrap().parse().unwrap();
+    assert!(
+        points >= 4,
+        "the charts have history and live points: {points}"
+    );
+    for (id, metric) in tiles {
+        let value: f64 = fields[id]
+            .as_str()
+            .unwrap_or_else(|| panic!("tile {id} missing: {shown}"))
+            .parse()
+            .unwrap();
+        assert_eq!(value, metrics.sum(metric, &[]), "tile {id} vs {metric}");
+    }
+    assert!(
+        fields["in-flight"].as_str().unwrap() != "0",
+        "a crawl in progress was shown"
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot"
+    );
+    eprintln!("dashboard screenshot: {}", shot.display());
+
+    // Its hanging requests would hold a graceful stop for a minute.
+    child.kill().unwrap();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    site.shutdown().await;
+}

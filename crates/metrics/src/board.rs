@@ -7,6 +7,7 @@
 //! crawl's workers (read from Redis by the caller) and a server's jobs are
 //! rows the caller refreshes.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -100,6 +101,10 @@ pub struct Board {
     retired: Mutex<StatsSnapshot>,
     workers: Mutex<Vec<WorkerRow>>,
     jobs: Mutex<Option<RowsFn>>,
+    /// The latest samples (oldest first), for a dashboard opened late.
+    history: Mutex<VecDeque<Arc<Sample>>>,
+    /// Each new sample, to every open dashboard.
+    samples: tokio::sync::broadcast::Sender<Arc<Sample>>,
     /// Hosts given their own series (the slowest first); 0 for none.
     pub host_series: usize,
     /// Exits (proxies) given their own series, the busiest first.
@@ -128,6 +133,8 @@ impl Board {
             retired: Mutex::new(StatsSnapshot::default()),
             workers: Mutex::new(Vec::new()),
             jobs: Mutex::new(None),
+            history: Mutex::new(VecDeque::new()),
+            samples: tokio::sync::broadcast::channel(16).0,
             host_series: DEFAULT_HOST_SERIES,
             exit_series: DEFAULT_EXIT_SERIES,
         }
@@ -217,6 +224,54 @@ impl Board {
                 .unwrap_or_default(),
             running: self.running(),
         }
+    }
+}
+
+/// Samples kept for a dashboard opened late: two minutes at one a second.
+pub const HISTORY: usize = 120;
+
+impl Board {
+    /// Take a sample every `every` while the board lives: kept in the
+    /// history and sent to every open dashboard. One sampler serves any
+    /// number of viewers.
+    pub fn spawn_sampler(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(board) = weak.upgrade() else { break };
+                // Snapshots walk tables and take locks: off the I/O threads.
+                let taken = board.clone();
+                let Ok(sample) = tokio::task::spawn_blocking(move || taken.sample()).await else {
+                    break;
+                };
+                board.record(Arc::new(sample));
+            }
+        })
+    }
+
+    fn record(&self, sample: Arc<Sample>) {
+        let mut history = self.history.lock();
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(sample.clone());
+        // Sent under the history's lock, so a subscriber taken with the
+        // history neither misses nor repeats a sample.
+        let _ = self.samples.send(sample);
+    }
+
+    /// The samples so far and a receiver of the ones to come.
+    pub fn subscribe(
+        &self,
+    ) -> (
+        Vec<Arc<Sample>>,
+        tokio::sync::broadcast::Receiver<Arc<Sample>>,
+    ) {
+        let history = self.history.lock();
+        (history.iter().cloned().collect(), self.samples.subscribe())
     }
 }
 

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
 
-use crate::board::Board;
+use crate::board::{Board, Sample};
 use crate::exposition::{self, ExtraGauge};
 
 /// The dashboard page.
@@ -66,40 +66,41 @@ async fn sample(State(shared): State<Shared>) -> Response {
     axum::Json(shared.board.sample()).into_response()
 }
 
-#[derive(serde::Deserialize)]
-struct EventsQuery {
-    /// Milliseconds between samples (100 to 60,000; 1,000 by default).
-    every_ms: Option<u64>,
-}
-
+/// The samples of the last two minutes (event `history`), then each new
+/// one as it is taken (event `sample`; a viewer too slow to keep up skips
+/// samples rather than lag).
 async fn events(
     State(shared): State<Shared>,
-    Query(query): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let every = Duration::from_millis(query.every_ms.unwrap_or(1000).clamp(100, 60_000));
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stream =
-        futures_util::stream::unfold((shared.board, tick), |(board, mut tick)| async move {
-            tick.tick().await;
-            let data = serde_json::to_string(&board.sample()).unwrap_or_else(|_| "{}".into());
-            Some((
-                Ok(Event::default().event("sample").data(data)),
-                (board, tick),
-            ))
-        });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    let (history, live) = shared.board.subscribe();
+    fn event(kind: &'static str, sample: &Sample) -> Result<Event, Infallible> {
+        let data = serde_json::to_string(sample).unwrap_or_else(|_| "{}".into());
+        Ok(Event::default().event(kind).data(data))
+    }
+    let past = futures_util::stream::iter(history.into_iter().map(|s| event("history", &s)));
+    let coming = futures_util::stream::unfold(live, |mut live| async move {
+        loop {
+            match live.recv().await {
+                Ok(sample) => return Some((event("sample", &sample), live)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(past, coming)).keep_alive(KeepAlive::default())
 }
 
 /// A running metrics server (`--metrics-addr`).
 pub struct MetricsServer {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
 }
 
 impl MetricsServer {
     pub fn stop(self) {
         self.task.abort();
+        self.sampler.abort();
     }
 }
 
@@ -123,6 +124,7 @@ pub async fn serve(addr: &str, board: Arc<Board>) -> Result<MetricsServer, BindE
         addr: addr.to_string(),
         source,
     })?;
+    let sampler = board.spawn_sampler(Duration::from_secs(1));
     let app = routes(board, None);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
@@ -130,5 +132,9 @@ pub async fn serve(addr: &str, board: Arc<Board>) -> Result<MetricsServer, BindE
         }
     });
     tracing::info!(addr = %local, "Metrics on http://{local}/metrics, dashboard on http://{local}/dashboard");
-    Ok(MetricsServer { addr: local, task })
+    Ok(MetricsServer {
+        addr: local,
+        task,
+        sampler,
+    })
 }
