@@ -180,3 +180,138 @@ async fn limits_answer_429_with_retry_after() {
     assert_eq!(status, 200);
     site.shutdown().await;
 }
+
+/// Sum of the samples of `metric` (with `labels` in their label set) in
+/// Prometheus text.
+fn metric_sum(text: &str, metric: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(name, _)| {
+            let bare = name.split('{').next().unwrap_or("");
+            bare == metric && name.contains(labels)
+        })
+        .map(|(_, v)| v.parse::<f64>().unwrap())
+        .sum()
+}
+
+/// `/metrics` and the dashboard's data show every key's jobs: with keys,
+/// only admin keys may read them (the page itself holds no data); a
+/// finished job's pages stay in the totals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_wide_figures_need_an_admin_key_and_keep_finished_jobs() {
+    let site = TestSite::start(SiteConfig {
+        pages: 40,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut keys = Keys::load(dir.path()).unwrap();
+    let user = keys.add("user").unwrap();
+    let admin = keys.add_admin("ops").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api: SocketAddr = listener.local_addr().unwrap();
+    let cfg = ApiConfig {
+        allow_private: true,
+        keys: Keys::load(dir.path()).unwrap(),
+        ..ApiConfig::default()
+    };
+    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
+    let url = |p: &str| format!("http://{api}{p}");
+    use reqwest::Method;
+
+    let (status, page) = call(Method::GET, url("/dashboard"), None, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("<title>trawl dashboard</title>")
+    );
+    for path in ["/metrics", "/dashboard/sample", "/dashboard/events"] {
+        let (status, body) = call(Method::GET, url(path), None, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        let (status, body) = call(Method::GET, url(path), Some(&user), None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+
+    let job = json!({"seeds": [format!("{}/", site.base_url())]});
+    let (status, made) = call(Method::POST, url("/v1/crawls"), Some(&user), Some(job)).await;
+    assert_eq!(status, 202, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (_, view) = call(
+            Method::GET,
+            url(&format!("/v1/crawls/{id}")),
+            Some(&user),
+            None,
+        )
+        .await;
+        if view["state"] == "done" {
+            break view;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job never ended: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let pages = done["stats"]["pages"].as_f64().unwrap();
+    assert!(pages >= 30.0, "{done}");
+
+    let res = reqwest::Client::new()
+        .get(url("/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = res.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(
+        metric_sum(&text, "trawl_api_jobs", "state=\"done\""),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric_sum(&text, "trawl_api_jobs", "state=\"running\""),
+        0.0
+    );
+    assert_eq!(
+        metric_sum(&text, "trawl_crawls_running", ""),
+        1.0,
+        "the scrapes' downloader only"
+    );
+    assert_eq!(
+        metric_sum(&text, "trawl_pages_total", ""),
+        pages,
+        "the finished job's pages stay counted"
+    );
+    assert_eq!(
+        metric_sum(&text, "trawl_process_info", "crawl=\"serve\""),
+        1.0
+    );
+
+    let (status, sample) = call(Method::GET, url("/dashboard/sample"), Some(&admin), None).await;
+    assert_eq!(status, 200);
+    let row = sample["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == id.as_str());
+    assert_eq!(
+        row.map(|r| r["state"].clone()),
+        Some(json!("done")),
+        "{sample}"
+    );
+    assert_eq!(sample["stats"]["pages"].as_f64(), Some(pages));
+    site.shutdown().await;
+}
