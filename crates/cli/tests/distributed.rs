@@ -110,6 +110,11 @@ fn urls(paths: &[PathBuf]) -> Vec<String> {
 }
 
 fn worker(redis: &Redis, id: &str, out: &Path, seed: Option<&str>) -> Child {
+    worker_with(redis, id, out, seed, &[])
+}
+
+/// [`worker`] with more flags.
+fn worker_with(redis: &Redis, id: &str, out: &Path, seed: Option<&str>, extra: &[&str]) -> Child {
     let mut cmd = trawl();
     match seed {
         Some(seed) => cmd.args(["crawl", seed, "--fresh"]),
@@ -134,6 +139,7 @@ fn worker(redis: &Redis, id: &str, out: &Path, seed: Option<&str>) -> Child {
         "--timeout",
         "5s",
     ])
+    .args(extra)
     .arg("-o")
     .arg(out)
     .stdout(Stdio::null())
@@ -535,4 +541,93 @@ async fn every_page_once(addr: &str, id: &str, truth: &BTreeSet<String>) -> usiz
         "every page"
     );
     n
+}
+
+/// A port free now (for a flag that needs one up front).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The dashboard of any worker of a distributed crawl lists every worker
+/// (read from Redis), each with the live figures it publishes; each
+/// worker's `/metrics` names the crawl and itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_shows_in_any_workers_dashboard() {
+    let site = TestSite::start(SiteConfig {
+        pages: 800,
+        fanout: 10,
+        latency: Some(Duration::from_millis(20)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), None);
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("w{i}.jsonl")))
+        .collect();
+    let seed = format!("{}/", site.base_url());
+    let ports = [free_port(), free_port()];
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut children = vec![
+        worker_with(
+            &redis,
+            "w0",
+            &outs[0],
+            Some(&seed),
+            &["--metrics-addr", &addrs[0]],
+        ),
+        worker_with(&redis, "w1", &outs[1], None, &["--metrics-addr", &addrs[1]]),
+    ];
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sample = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never listed both workers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(res) = reqwest::get(format!("http://{}/dashboard/sample", addrs[1])).await else {
+            continue;
+        };
+        let sample: serde_json::Value = res.json().await.unwrap();
+        let rows = sample["workers"].as_array().cloned().unwrap_or_default();
+        let live = |id: &str| {
+            rows.iter()
+                .any(|w| w["id"] == id && w["live"]["pages"].as_u64().is_some_and(|p| p > 0))
+        };
+        if live("w0") && live("w1") {
+            break sample;
+        }
+    };
+    assert_eq!(sample["identity"]["crawl"], "t");
+    assert_eq!(sample["identity"]["worker"], "w1");
+    for w in sample["workers"].as_array().unwrap() {
+        assert!(w["silent_ms"].as_u64().unwrap() < 5_000, "{w}");
+        assert!(w["live"]["cpu_workers"].as_u64().unwrap() >= 1, "{w}");
+    }
+    let text = reqwest::get(format!("http://{}/metrics", addrs[0]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"trawl_process_info{crawl="t",worker="w0",version="#),
+        "{text}"
+    );
+
+    let outs2 = outs.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_all(&mut children, Duration::from_secs(120));
+        drop(redis);
+    })
+    .await
+    .unwrap();
+    assert_exact(&outs2, &site);
+    site.shutdown().await;
 }
