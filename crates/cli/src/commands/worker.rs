@@ -59,9 +59,24 @@ async fn api_jobs(args: WorkerArgs) -> anyhow::Result<u8> {
     if !args.run.quiet {
         eprintln!("trawl: working on the Scraper API's jobs at {url}");
     }
+    // One set of counters for every job it works on.
+    let identity = trawl_metrics::Identity {
+        crawl: "api".into(),
+        worker: settings
+            .settings
+            .worker_id
+            .clone()
+            .unwrap_or_else(trawl_frontier::redis::default_worker_id),
+    };
+    crate::logs::set_ids(&identity.crawl, &identity.worker);
+    let board = Arc::new(trawl_metrics::Board::single(identity, stats.clone()));
+    let metrics = crate::crawl::terminal::serve_metrics(&args.run, board).await?;
     trawl_api::jobs::remote::work(&url, base, stats.clone(), shutdown)
         .await
         .map_err(anyhow::Error::msg)?;
+    if let Some(server) = metrics {
+        server.stop();
+    }
     if !args.run.quiet {
         let s = stats.snapshot(std::time::Duration::ZERO);
         eprintln!("trawl: {} pages fetched for API jobs", s.pages);

@@ -10,6 +10,7 @@ use trawl_engine::{Engine, Shutdown};
 use trawl_metrics::{Board, Identity};
 
 use super::Job;
+use crate::args::RunFlags;
 use crate::progress;
 
 /// Exit code of a crawl stopped by a signal (128 + SIGINT).
@@ -40,6 +41,26 @@ pub fn board(job: &Job, stats: Arc<CrawlStats>) -> Arc<Board> {
     Arc::new(board)
 }
 
+/// Serve `board` on `--metrics-addr`, if given, saying where.
+pub async fn serve_metrics(
+    o: &RunFlags,
+    board: Arc<Board>,
+) -> anyhow::Result<Option<trawl_metrics::MetricsServer>> {
+    let Some(addr) = &o.metrics_addr else {
+        return Ok(None);
+    };
+    let server = trawl_metrics::serve(addr, board)
+        .await
+        .context("--metrics-addr")?;
+    if !o.quiet {
+        eprintln!(
+            "trawl: metrics on http://{0}/metrics, dashboard on http://{0}/dashboard",
+            server.addr
+        );
+    }
+    Ok(Some(server))
+}
+
 /// Run a prepared engine with the terminal UI: signals, progress line,
 /// summary, the stats file, and the metrics server (`--metrics-addr`)
 /// showing `board`.
@@ -56,21 +77,7 @@ pub async fn run(
     }
     let ids = board.identity();
     crate::logs::set_ids(&ids.crawl, &ids.worker);
-    let metrics = match &o.metrics_addr {
-        Some(addr) => {
-            let server = trawl_metrics::serve(addr, board.clone())
-                .await
-                .context("--metrics-addr")?;
-            if !o.quiet {
-                eprintln!(
-                    "trawl: metrics on http://{0}/metrics, dashboard on http://{0}/dashboard",
-                    server.addr
-                );
-            }
-            Some(server)
-        }
-        None => None,
-    };
+    let metrics = serve_metrics(o, board.clone()).await?;
     let engine = crate::reload::attach(engine, job);
     let stats = engine.stats().clone();
     let shutdown = Shutdown::default();
