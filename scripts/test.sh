@@ -25,6 +25,9 @@ command -v microsocks >/dev/null || need+=(microsocks)
 { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || need+=(nginx-light)
 # Debian's Chromium for the rendering tests (crates/render, crates/cli/tests/render.rs).
 command -v chromium >/dev/null || need+=(chromium)
+# Real documentation pages: the page scanner is checked against lol_html on them.
+[ -d /usr/share/doc/python3.11/html ] || need+=(python3.11-doc)
+[ -d /usr/share/doc/postgresql-doc-15/html ] || need+=(postgresql-doc-15)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
@@ -50,6 +53,8 @@ python3 -c 'import trafilatura' 2>/dev/null || python3 -m pip install -q trafila
 
 # The Scraper API tests run schemathesis against /openapi.json.
 python3 -c 'import schemathesis' 2>/dev/null || python3 -m pip install -q schemathesis || python3 -m pip install -q --break-system-packages schemathesis
+# The metrics tests parse /metrics with the official client's OpenMetrics parser.
+python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q prometheus_client || python3 -m pip install -q --break-system-packages prometheus_client
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

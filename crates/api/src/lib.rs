@@ -123,6 +123,11 @@ pub struct AppState {
     /// What `/metrics` and the dashboard show: the scrapes' downloader and
     /// every running job.
     pub board: Arc<trawl_metrics::Board>,
+    /// Scrapes parsing at once: one per core. Without a bound, a burst of
+    /// scrapes puts as many threads on the blocking pool, which the kernel
+    /// time-slices: every answer comes late. With it, they queue in order
+    /// and each parse runs at full speed.
+    pub parse_slots: tokio::sync::Semaphore,
 }
 
 /// The service's routes, with its jobs loaded (those that were running
@@ -182,6 +187,9 @@ pub async fn app(cfg: ApiConfig) -> std::io::Result<(Router, Arc<AppState>)> {
         quotas: limits::Quotas::default(),
         scrapes: limits::InFlight::default(),
         board: board.clone(),
+        parse_slots: tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
     });
     // The sampler lives as long as the board: until the server's state goes.
     board.spawn_sampler(Duration::from_secs(1));

@@ -445,6 +445,11 @@ async fn scrape(
     // Parsing and extraction are CPU work: off the runtime's threads, so
     // other requests' I/O is not held up behind them.
     let extractors = req.extractors;
+    let _slot = state
+        .parse_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
     let mut out = tokio::task::spawn_blocking(move || {
         answer(&url, &fetched, &compiled, &formats, &extractors)
     })

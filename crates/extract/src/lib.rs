@@ -1,14 +1,15 @@
 //! trawl-extract: the CPU work done on every fetched page.
 //!
 //! Everything here is synchronous and runs on the engine's parse pool, never
-//! on the async runtime: decoding the body's charset, streaming it through an
-//! HTML rewriter to pull out links and page metadata, and hashing it.
+//! on the async runtime: decoding the body's charset, scanning it for links
+//! and page metadata, and hashing it.
 //!
 //! # Layout
 //! - [`charset`]: which encoding a body is in, and decoding it to UTF-8.
 //! - [`css`]: CSS selectors with parsel's `::text` / `::attr(name)`, and
 //!   errors that name the selector and the column.
-//! - [`html`]: streaming link and metadata extraction (lol_html, no DOM).
+//! - [`html`]: link and metadata extraction for every page's record, over
+//!   [`scan`] (a single-pass scanner for the few tags it needs, no DOM).
 //! - [`select`]: user field rules (CSS selector, regex, type conversion)
 //!   over a scraper DOM.
 //! - [`structured`]: JSON-LD, OpenGraph, Twitter cards, `<meta>` pairs and
@@ -24,6 +25,7 @@ pub mod charset;
 pub mod css;
 pub mod html;
 pub mod readable;
+pub mod scan;
 pub mod select;
 pub mod structured;
 pub mod xpath;
