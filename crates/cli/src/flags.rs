@@ -300,6 +300,9 @@ mod tests {
             "fresh",
             "quiet",
             "progress",
+            "metrics_addr",
+            "metrics_hosts",
+            "metrics_linger",
             "config",
             "help",
         ];
