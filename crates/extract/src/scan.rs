@@ -27,21 +27,6 @@ pub enum Tag {
     Title,
 }
 
-impl Tag {
-    fn of(name: &[u8]) -> Option<Tag> {
-        Some(match name.len() {
-            1 if eq(name, b"a") => Tag::A,
-            4 if eq(name, b"area") => Tag::Area,
-            4 if eq(name, b"base") => Tag::Base,
-            4 if eq(name, b"html") => Tag::Html,
-            4 if eq(name, b"meta") => Tag::Meta,
-            4 if eq(name, b"link") => Tag::Link,
-            5 if eq(name, b"title") => Tag::Title,
-            _ => return None,
-        })
-    }
-}
-
 /// The attributes of one tag, as written (values not entity-decoded).
 #[derive(Debug, Default)]
 pub struct Attributes<'a> {
@@ -78,34 +63,75 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
-/// How the contents of an element are tokenized.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Contents {
-    Markup,
-    /// Text up to the element's end tag (`script`, `style`, `title`, …).
-    TextUntilEnd,
-    /// Text to the end of the document.
-    Plaintext,
+/// Bytes that end a tag name (space, `/`, `>`) and, with `=`, an
+/// attribute name: a table, as they are tested for every byte of every
+/// name.
+const ENDS_TAG_NAME: u8 = 1;
+const ENDS_ATTRIBUTE_NAME: u8 = 2;
+const ENDS_UNQUOTED_VALUE: u8 = 4;
+static STOPS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let spaces = [b' ', b'\t', b'\n', b'\r', b'\x0c'];
+    let mut i = 0;
+    while i < spaces.len() {
+        t[spaces[i] as usize] = ENDS_TAG_NAME | ENDS_ATTRIBUTE_NAME | ENDS_UNQUOTED_VALUE;
+        i += 1;
+    }
+    t[b'/' as usize] = ENDS_TAG_NAME | ENDS_ATTRIBUTE_NAME;
+    t[b'>' as usize] = ENDS_TAG_NAME | ENDS_ATTRIBUTE_NAME | ENDS_UNQUOTED_VALUE;
+    t[b'=' as usize] = ENDS_ATTRIBUTE_NAME;
+    t
+};
+
+/// The first index from `from` whose byte is in `class`, or the end.
+fn run_until(bytes: &[u8], from: usize, class: u8) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| STOPS[b as usize] & class != 0)
+        .map_or(bytes.len(), |e| from + e)
 }
 
-fn contents_of(name: &[u8]) -> Contents {
-    const UNTIL_END: [&[u8]; 9] = [
-        b"script",
-        b"style",
-        b"title",
-        b"textarea",
-        b"xmp",
-        b"iframe",
-        b"noembed",
-        b"noframes",
-        b"noscript",
-    ];
-    if UNTIL_END.iter().any(|n| eq(name, n)) {
-        Contents::TextUntilEnd
-    } else if eq(name, b"plaintext") {
-        Contents::Plaintext
-    } else {
-        Contents::Markup
+/// What a start tag's name means to the scanner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A tag reported to the visitor (`title` is also escapable raw text).
+    Wanted(Tag),
+    /// `svg`, `math`: foreign content.
+    Foreign,
+    /// `script`: raw text with the tokenizer's escapes.
+    Script,
+    /// Raw text (or escapable raw text) up to the element's end tag.
+    RawText,
+    /// `plaintext`: text to the end of the document.
+    Plaintext,
+    Other,
+}
+
+/// One lower-casing and one match per tag (the longest name that matters
+/// has nine letters).
+fn classify(name: &[u8]) -> Kind {
+    if name.len() > 9 {
+        return Kind::Other;
+    }
+    let mut lower = [0u8; 9];
+    for (l, c) in lower.iter_mut().zip(name) {
+        *l = c.to_ascii_lowercase();
+    }
+    match &lower[..name.len()] {
+        b"a" => Kind::Wanted(Tag::A),
+        b"area" => Kind::Wanted(Tag::Area),
+        b"base" => Kind::Wanted(Tag::Base),
+        b"html" => Kind::Wanted(Tag::Html),
+        b"meta" => Kind::Wanted(Tag::Meta),
+        b"link" => Kind::Wanted(Tag::Link),
+        b"title" => Kind::Wanted(Tag::Title),
+        b"svg" | b"math" => Kind::Foreign,
+        b"script" => Kind::Script,
+        b"style" | b"textarea" | b"xmp" | b"iframe" | b"noembed" | b"noframes" | b"noscript" => {
+            Kind::RawText
+        }
+        b"plaintext" => Kind::Plaintext,
+        _ => Kind::Other,
     }
 }
 
@@ -144,7 +170,11 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
             }
             c if c.is_ascii_alphabetic() => {
                 let (name, after) = tag_name(bytes, lt + 1);
-                let tag = Tag::of(name);
+                let kind = classify(name);
+                let tag = match kind {
+                    Kind::Wanted(tag) => Some(tag),
+                    _ => None,
+                };
                 attributes.list.clear();
                 let parsed = if tag.is_some() {
                     parse_attributes(html, after, &mut attributes)
@@ -163,30 +193,23 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
                         // The tree builder closes the foreign elements.
                         foreign = 0;
                     } else {
-                        if !self_closing && (eq(name, b"svg") || eq(name, b"math")) {
+                        if kind == Kind::Foreign && !self_closing {
                             foreign += 1;
                         }
                         continue;
                     }
                 }
-                if eq(name, b"svg") || eq(name, b"math") {
-                    foreign += usize::from(!self_closing);
-                    continue;
-                }
-                match contents_of(name) {
-                    Contents::Markup => {}
-                    Contents::Plaintext => return,
-                    Contents::TextUntilEnd => {
-                        let (text_end, resume) = if eq(name, b"script") {
-                            find_script_end(bytes, at)
-                        } else {
-                            find_end_tag(bytes, at, name)
-                        };
-                        if tag == Some(Tag::Title) {
-                            visitor.title_text(&html[at..text_end]);
-                        }
+                match kind {
+                    Kind::Foreign => foreign += usize::from(!self_closing),
+                    Kind::Plaintext => return,
+                    Kind::Script => at = find_script_end(bytes, at).1,
+                    Kind::RawText => at = find_end_tag(bytes, at, name).1,
+                    Kind::Wanted(Tag::Title) => {
+                        let (text_end, resume) = find_end_tag(bytes, at, name);
+                        visitor.title_text(&html[at..text_end]);
                         at = resume;
                     }
+                    Kind::Wanted(_) | Kind::Other => {}
                 }
             }
             _ => at = lt + 1,
@@ -280,10 +303,7 @@ fn skip_to_gt(bytes: &[u8], from: usize) -> usize {
 
 /// The tag name starting at `from` (its first letter) and where it ends.
 fn tag_name(bytes: &[u8], from: usize) -> (&[u8], usize) {
-    let end = bytes[from..]
-        .iter()
-        .position(|&b| is_space(b) || b == b'/' || b == b'>')
-        .map_or(bytes.len(), |e| from + e);
+    let end = run_until(bytes, from, ENDS_TAG_NAME);
     (&bytes[from..end], end)
 }
 
@@ -365,13 +385,7 @@ fn next_attribute(bytes: &[u8], from: usize) -> Option<Step> {
     }
     // The name: a leading `=` belongs to it; then up to space, `/`, `>`, `=`.
     let name_start = at;
-    at += 1;
-    while let Some(&b) = bytes.get(at) {
-        if is_space(b) || b == b'/' || b == b'>' || b == b'=' {
-            break;
-        }
-        at += 1;
-    }
+    at = run_until(bytes, at + 1, ENDS_ATTRIBUTE_NAME);
     let name = (name_start, at);
     let mut after_name = at;
     while bytes.get(after_name).is_some_and(|&b| is_space(b)) {
@@ -407,12 +421,7 @@ fn next_attribute(bytes: &[u8], from: usize) -> Option<Step> {
         }),
         _ => {
             let start = at;
-            while let Some(&b) = bytes.get(at) {
-                if is_space(b) || b == b'>' {
-                    break;
-                }
-                at += 1;
-            }
+            at = run_until(bytes, at, ENDS_UNQUOTED_VALUE);
             if at == bytes.len() {
                 return None;
             }

@@ -81,6 +81,8 @@ pub fn spawn_serve(args: &[&str], open: bool) -> (std::process::Child, String) {
         let line = lines.next().expect("serve said where it listens").unwrap();
         assert!(open || !line.contains("is open"), "{line}");
         if let Some(rest) = line.split("serving the Scraper API on http://").nth(1) {
+            // Keep reading: a closed pipe would fail the server's next line.
+            std::thread::spawn(move || for _ in lines {});
             return (child, rest.trim().to_string());
         }
     }
