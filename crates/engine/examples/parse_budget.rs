@@ -17,8 +17,14 @@ use trawl_engine::parse::{Fetched, ParseContext, parse};
 use trawl_fetch::FetchOutcome;
 
 const DOCS: [(&str, &str); 2] = [
-    ("/usr/share/doc/python3.11/html", "http://docs.example/python/"),
-    ("/usr/share/doc/postgresql-doc-15/html", "http://docs.example/postgresql/"),
+    (
+        "/usr/share/doc/python3.11/html",
+        "http://docs.example/python/",
+    ),
+    (
+        "/usr/share/doc/postgresql-doc-15/html",
+        "http://docs.example/postgresql/",
+    ),
 ];
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -67,7 +73,11 @@ fn main() {
             let Ok(body) = std::fs::read(&file) else {
                 continue;
             };
-            let relative = file.strip_prefix(dir).unwrap_or(&file).to_string_lossy().into_owned();
+            let relative = file
+                .strip_prefix(dir)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .into_owned();
             let Ok(url) = prefix.join(&relative) else {
                 continue;
             };
