@@ -442,25 +442,34 @@ async fn scrape(
         }
         _ => {}
     }
-    // Parsing and extraction are CPU work: off the runtime's threads, so
-    // other requests' I/O is not held up behind them.
     let extractors = req.extractors;
-    let _slot = state
-        .parse_slots
-        .acquire()
-        .await
-        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
-    let mut out = tokio::task::spawn_blocking(move || {
+    let mut out = if fetched.body.len() <= INLINE_PARSE_BYTES && fetched.rendered.is_none() {
+        // A small page parses in about a tenth of a millisecond: on the
+        // runtime's thread, with no hand-off to another thread and back.
         answer(&url, &fetched, &compiled, &formats, &extractors)
-    })
-    .await
-    .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+    } else {
+        // Larger pages are CPU work for the blocking pool, one per core
+        // at a time, so other requests' I/O is not held up behind them.
+        let _slot = state
+            .parse_slots
+            .acquire()
+            .await
+            .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            answer(&url, &fetched, &compiled, &formats, &extractors)
+        })
+        .await
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?
+    };
     out.timings = Timings {
         fetch_ms,
         total_ms: started.elapsed().as_millis() as u64,
     };
     Ok(out)
 }
+
+/// Pages up to this size are parsed on the runtime's thread.
+const INLINE_PARSE_BYTES: usize = 32 * 1024;
 
 /// The answer's content from the fetched page.
 fn answer(
