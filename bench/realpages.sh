@@ -8,16 +8,17 @@
 # items; wget2 deletes what it fetched (links only).
 #
 #   bash bench/realpages.sh          # COPIES=19 CONC=64 RUNS=1 CRAWLERS=trawl,wget2
-#   CRAWLERS=trawl,wget2,scrapy RUNS=3 bash bench/realpages.sh
+#   CRAWLERS=trawl,wget2,scrapy RUNS=3 bash bench/realpages.sh   # Scrapy stops at SCRAPY_PAGES (3000)
+#   TRAWL_BIN=/path/to/an/older/trawl bash bench/realpages.sh    # before/after
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=bench/docsite.sh
 source "$ROOT/bench/docsite.sh"
 COPIES="${COPIES:-19}" DOCS="${DOCS:-python,postgresql}" CONC="${CONC:-64}"
-RUNS="${RUNS:-1}" CRAWLERS="${CRAWLERS:-trawl,wget2}"
+RUNS="${RUNS:-1}" CRAWLERS="${CRAWLERS:-trawl,wget2}" SCRAPY_PAGES="${SCRAPY_PAGES:-3000}"
 command -v wget2 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wget2 >/dev/null; }
 [ "${SKIP_BUILD:-0}" = 1 ] || (cd "$ROOT" && cargo build --release --quiet -p trawl)
-BIN="$ROOT/target/release/trawl"
+BIN="${TRAWL_BIN:-$ROOT/target/release/trawl}"
 SCRAPY="$ROOT/bench/.venv/bin/scrapy"
 if [[ ",$CRAWLERS," == *",scrapy,"* && ! -x "$SCRAPY" ]]; then
   python3 -m venv "$ROOT/bench/.venv" && "$ROOT/bench/.venv/bin/pip" install -q scrapy
@@ -69,7 +70,7 @@ for _ in $(seq "$RUNS"); do
         rm -f "$WORK/scrapy.jsonl"
         run scrapy "$SCRAPY" runspider "$ROOT/bench/scrapy_spider.py" -a "start=$DOCSITE_URL" \
           -s CONCURRENT_REQUESTS="$CONC" -s CONCURRENT_REQUESTS_PER_DOMAIN="$CONC" -s ROBOTSTXT_OBEY=False \
-          -s CLOSESPIDER_PAGECOUNT=0 -O "$WORK/scrapy.jsonl:jsonlines" ;;
+          -s CLOSESPIDER_PAGECOUNT="$SCRAPY_PAGES" -O "$WORK/scrapy.jsonl:jsonlines" ;;
     esac
   done
 done | awk '{printf "%-7s %7s %8s %7s %8s %7s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8}'
