@@ -11,58 +11,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${RUNS:-5}" CONC="${CONC:-64}" COPIES="${COPIES:-60}"
-DOCS=/usr/share/doc/python3.11/html
-need=()
-[ -d "$DOCS" ] || need+=(python3.11-doc)
-[ -x /usr/sbin/nginx ] || need+=(nginx-light)
-[ -x /usr/bin/time ] || need+=(time)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
 (cd "$ROOT" && cargo build --release --quiet -p trawl)
 BIN="$ROOT/target/release/trawl"
-
+# shellcheck source=bench/docsite.sh
+source "$ROOT/bench/docsite.sh"
 WORK="$(mktemp -d)"
-# nginx's workers (not root) read the site.
-chmod 755 "$WORK"
-NGINX_PID=""
-trap '[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
-SITE="$WORK/site"
-mkdir -p "$SITE"
-{
-  echo '<!doctype html><title>copies</title><ul>'
-  for i in $(seq 0 $((COPIES - 1))); do
-    ln -s "$DOCS" "$SITE/c$i"
-    echo "<li><a href=\"c$i/index.html\">copy $i</a></li>"
-  done
-  echo '</ul>'
-} >"$SITE/index.html"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log;
-events { worker_connections 4096; }
-http {
-  include /etc/nginx/mime.types;
-  access_log off;
-  sendfile on;
-  keepalive_requests 100000;
-  client_body_temp_path $WORK/tmp;
-  proxy_temp_path $WORK/tmp;
-  fastcgi_temp_path $WORK/tmp;
-  uwsgi_temp_path $WORK/tmp;
-  scgi_temp_path $WORK/tmp;
-  server { listen 127.0.0.1:$PORT; root $SITE; }
-}
-CONF
-mkdir -p "$WORK/tmp"
-/usr/sbin/nginx -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/index.html" >/dev/null && break; sleep 0.05; done
-PAGES_HTML=$(find -L "$SITE" -name '*.html' | wc -l)
-echo "site: $PAGES_HTML HTML files ($COPIES copies of python3.11-doc) on nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2); $(nproc) cores; concurrency $CONC"
+trap 'docsite_stop; rm -rf "$WORK"' EXIT
+docsite_start "$WORK" "$COPIES" python
+echo "site: $(find -L "$WORK/site" -name '*.html' | wc -l) HTML files ($COPIES copies of python3.11-doc) on nginx $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2); $(nproc) cores; concurrency $CONC"
 
 # One crawl; prints "pages pages_per_sec cpu_secs peak_rss_mb".
 crawl() {
@@ -75,7 +31,7 @@ crawl() {
     (while sleep 1; do curl -s "http://127.0.0.1:$mport/metrics" >/dev/null || true; done) &
     scraper=$!
   fi
-  /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$BIN" crawl "http://127.0.0.1:$PORT/index.html" -q \
+  /usr/bin/time -f '%U %S %M' -o "$WORK/time" "$BIN" crawl "$DOCSITE_URL" -q \
     --ignore-robots --concurrency "$CONC" --per-host "$CONC" --max-pages 1000000 \
     -o "$out" --stats-json "$stats" "${extra[@]}" 2>>"$WORK/crawl.log"
   [ -n "$scraper" ] && kill "$scraper" 2>/dev/null

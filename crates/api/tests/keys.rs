@@ -46,14 +46,12 @@ async fn keys_are_required_and_jobs_are_scoped_to_theirs() {
     let mut keys = Keys::load(dir.path()).unwrap();
     let a = keys.add("a").unwrap();
     let b = keys.add("b").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api: SocketAddr = listener.local_addr().unwrap();
-    let cfg = ApiConfig {
+    let api = serve(ApiConfig {
         allow_private: true,
         keys: Keys::load(dir.path()).unwrap(),
         ..ApiConfig::default()
-    };
-    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
+    })
+    .await;
     let url = |p: &str| format!("http://{api}{p}");
     use reqwest::Method;
 
@@ -111,16 +109,21 @@ async fn keys_are_required_and_jobs_are_scoped_to_theirs() {
     site.shutdown().await;
 }
 
-async fn limited(limits: trawl_api::limits::Limits) -> SocketAddr {
+/// A server with `cfg` on a free loopback port.
+async fn serve(cfg: ApiConfig) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
-    let cfg = ApiConfig {
+    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
+    api
+}
+
+async fn limited(limits: trawl_api::limits::Limits) -> SocketAddr {
+    serve(ApiConfig {
         allow_private: true,
         limits,
         ..ApiConfig::default()
-    };
-    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
-    api
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,14 +213,12 @@ async fn server_wide_figures_need_an_admin_key_and_keep_finished_jobs() {
     let mut keys = Keys::load(dir.path()).unwrap();
     let user = keys.add("user").unwrap();
     let admin = keys.add_admin("ops").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api: SocketAddr = listener.local_addr().unwrap();
-    let cfg = ApiConfig {
+    let api = serve(ApiConfig {
         allow_private: true,
         keys: Keys::load(dir.path()).unwrap(),
         ..ApiConfig::default()
-    };
-    tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
+    })
+    .await;
     let url = |p: &str| format!("http://{api}{p}");
     use reqwest::Method;
 
