@@ -46,12 +46,7 @@ async fn keys_are_required_and_jobs_are_scoped_to_theirs() {
     let mut keys = Keys::load(dir.path()).unwrap();
     let a = keys.add("a").unwrap();
     let b = keys.add("b").unwrap();
-    let api = serve(ApiConfig {
-        allow_private: true,
-        keys: Keys::load(dir.path()).unwrap(),
-        ..ApiConfig::default()
-    })
-    .await;
+    let api = serve_with_keys(dir.path()).await;
     let url = |p: &str| format!("http://{api}{p}");
     use reqwest::Method;
 
@@ -115,6 +110,16 @@ async fn serve(cfg: ApiConfig) -> SocketAddr {
     let api = listener.local_addr().unwrap();
     tokio::spawn(trawl_api::serve(listener, cfg, std::future::pending()));
     api
+}
+
+/// A server whose keys are those stored in `dir`.
+async fn serve_with_keys(dir: &std::path::Path) -> SocketAddr {
+    serve(ApiConfig {
+        allow_private: true,
+        keys: Keys::load(dir).unwrap(),
+        ..ApiConfig::default()
+    })
+    .await
 }
 
 async fn limited(limits: trawl_api::limits::Limits) -> SocketAddr {
@@ -213,12 +218,7 @@ async fn server_wide_figures_need_an_admin_key_and_keep_finished_jobs() {
     let mut keys = Keys::load(dir.path()).unwrap();
     let user = keys.add("user").unwrap();
     let admin = keys.add_admin("ops").unwrap();
-    let api = serve(ApiConfig {
-        allow_private: true,
-        keys: Keys::load(dir.path()).unwrap(),
-        ..ApiConfig::default()
-    })
-    .await;
+    let api = serve_with_keys(dir.path()).await;
     let url = |p: &str| format!("http://{api}{p}");
     use reqwest::Method;
 
