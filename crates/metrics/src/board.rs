@@ -227,6 +227,25 @@ impl Board {
     }
 }
 
+impl Sample {
+    /// This sample without its tables: what the charts draw.
+    fn chart_only(&self) -> Sample {
+        let mut stats = self.stats.clone();
+        stats.proxies = None;
+        stats.render = None;
+        stats.slowest_hosts.clear();
+        stats.errors_by_kind.clear();
+        Sample {
+            at_ms: self.at_ms,
+            identity: self.identity.clone(),
+            stats,
+            workers: Vec::new(),
+            jobs: Vec::new(),
+            running: self.running,
+        }
+    }
+}
+
 /// Samples kept for a dashboard opened late: two minutes at one a second.
 pub const HISTORY: usize = 120;
 
@@ -256,6 +275,12 @@ impl Board {
         let mut history = self.history.lock();
         if history.len() == HISTORY {
             history.pop_front();
+        }
+        // Only the newest sample keeps the tables (exits, hosts, jobs,
+        // workers): the older ones feed the charts, and a pool of
+        // thousands of proxies must not be kept 120 times over.
+        if let Some(last) = history.back_mut() {
+            *last = Arc::new(last.chart_only());
         }
         history.push_back(sample.clone());
         // Sent under the history's lock, so a subscriber taken with the
@@ -297,6 +322,25 @@ fn zero_gauges(s: &mut StatsSnapshot) {
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering::Relaxed;
+
+    #[tokio::test]
+    async fn history_keeps_tables_only_in_the_newest_sample() {
+        let stats = Arc::new(CrawlStats::default());
+        *stats.proxies.lock() = Some(serde_json::json!({"proxies": [{"proxy": "p"}]}));
+        stats.exchange_done("h", Some(200), Duration::from_millis(5));
+        let board = Arc::new(Board::single(Identity::default(), stats));
+        board.record(Arc::new(board.sample()));
+        board.record(Arc::new(board.sample()));
+        let (history, _) = board.subscribe();
+        assert_eq!(history.len(), 2);
+        assert!(history[0].stats.proxies.is_none() && history[0].stats.slowest_hosts.is_empty());
+        assert!(history[1].stats.proxies.is_some() && !history[1].stats.slowest_hosts.is_empty());
+        assert_eq!(
+            history[0].stats.fetch_seconds.count(),
+            1,
+            "chart figures stay"
+        );
+    }
 
     #[test]
     fn retired_counters_stay_and_gauges_go() {
