@@ -310,16 +310,20 @@ fn tag_name(bytes: &[u8], from: usize) -> (&[u8], usize) {
     (&bytes[from..end], end)
 }
 
-/// Skip a tag's attributes from `from`: returns where markup resumes and
-/// whether the tag closed with `/>`, or `None` when the document ends
-/// inside the tag.
-///
-/// The same states as [`next_attribute`], fused into one loop: this runs
-/// for every attribute of every tag of every page.
-fn skip_attributes(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+/// Read a tag's attributes from `from` (just past its name), handing each
+/// one's name and value (as byte ranges) to `each`: returns where markup
+/// resumes and whether the tag closed with `/>`, or `None` when the
+/// document ends inside the tag. This runs for every attribute of every
+/// tag of every page: one loop, its byte classes from a table.
+fn attributes(
+    bytes: &[u8],
+    from: usize,
+    mut each: impl FnMut((usize, usize), (usize, usize)),
+) -> Option<(usize, bool)> {
     let mut at = from;
     loop {
-        // Before an attribute name.
+        // Before an attribute name: spaces and stray slashes; `/>`
+        // self-closes.
         let b = *bytes.get(at)?;
         if b == b'>' {
             return Some((at + 1, false));
@@ -335,13 +339,18 @@ fn skip_attributes(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
             at += 1;
             continue;
         }
-        // The name (its first byte may be `=`).
+        // The name: a leading `=` belongs to it; then up to space, `/`,
+        // `>`, `=`.
+        let name_start = at;
         at = run_until(bytes, at + 1, ENDS_ATTRIBUTE_NAME);
+        let name = (name_start, at);
         let mut value = at;
         while bytes.get(value).is_some_and(|&b| is_space(b)) {
             value += 1;
         }
         if bytes.get(value) != Some(&b'=') {
+            // No value.
+            each(name, (at, at));
             continue;
         }
         value += 1;
@@ -350,128 +359,43 @@ fn skip_attributes(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
         }
         match *bytes.get(value)? {
             quote @ (b'"' | b'\'') => {
-                at = value + 2 + memchr::memchr(quote, &bytes[value + 1..])?;
+                let end = value + 1 + memchr::memchr(quote, &bytes[value + 1..])?;
+                each(name, (value + 1, end));
+                at = end + 1;
             }
-            b'>' => at = value,
+            // `<a href=>`: an empty value, and the tag ends.
+            b'>' => {
+                each(name, (value, value));
+                at = value;
+            }
             _ => {
                 at = run_until(bytes, value, ENDS_UNQUOTED_VALUE);
                 if at == bytes.len() {
                     return None;
                 }
+                each(name, (value, at));
             }
         }
     }
 }
 
-/// Read a wanted tag's attributes into `out`.
+/// Skip a tag's attributes (see [`attributes`]).
+fn skip_attributes(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    attributes(bytes, from, |_, _| {})
+}
+
+/// Read a wanted tag's attributes into `out` (see [`attributes`]).
 fn parse_attributes<'a>(
     html: &'a str,
     from: usize,
     out: &mut Attributes<'a>,
 ) -> Option<(usize, bool)> {
-    let bytes = html.as_bytes();
-    let mut at = from;
-    loop {
-        match next_attribute(bytes, at)? {
-            Step::End {
-                resume,
-                self_closing,
-            } => return Some((resume, self_closing)),
-            Step::Attribute { name, value, next } => {
-                // Every boundary is an ASCII byte, so these are char
-                // boundaries.
-                let name = html.get(name.0..name.1).unwrap_or("");
-                let value = html.get(value.0..value.1).unwrap_or("");
-                out.list.push((name, value));
-                at = next;
-            }
-        }
-    }
-}
-
-enum Step {
-    End {
-        resume: usize,
-        self_closing: bool,
-    },
-    Attribute {
-        name: (usize, usize),
-        value: (usize, usize),
-        next: usize,
-    },
-}
-
-/// The next attribute of a tag, or its end.
-fn next_attribute(bytes: &[u8], from: usize) -> Option<Step> {
-    let mut at = from;
-    // Before the name: spaces and stray slashes; `/>` self-closes.
-    loop {
-        match *bytes.get(at)? {
-            b'>' => {
-                return Some(Step::End {
-                    resume: at + 1,
-                    self_closing: false,
-                });
-            }
-            b'/' if bytes.get(at + 1) == Some(&b'>') => {
-                return Some(Step::End {
-                    resume: at + 2,
-                    self_closing: true,
-                });
-            }
-            b if is_space(b) || b == b'/' => at += 1,
-            _ => break,
-        }
-    }
-    // The name: a leading `=` belongs to it; then up to space, `/`, `>`, `=`.
-    let name_start = at;
-    at = run_until(bytes, at + 1, ENDS_ATTRIBUTE_NAME);
-    let name = (name_start, at);
-    let mut after_name = at;
-    while bytes.get(after_name).is_some_and(|&b| is_space(b)) {
-        after_name += 1;
-    }
-    if bytes.get(after_name) != Some(&b'=') {
-        // No value.
-        return Some(Step::Attribute {
-            name,
-            value: (at, at),
-            next: at,
-        });
-    }
-    at = after_name + 1;
-    while bytes.get(at).is_some_and(|&b| is_space(b)) {
-        at += 1;
-    }
-    match *bytes.get(at)? {
-        quote @ (b'"' | b'\'') => {
-            let start = at + 1;
-            let end = start + memchr::memchr(quote, &bytes[start..])?;
-            Some(Step::Attribute {
-                name,
-                value: (start, end),
-                next: end + 1,
-            })
-        }
-        // `<a href=>`: an empty value, and the tag ends.
-        b'>' => Some(Step::Attribute {
-            name,
-            value: (at, at),
-            next: at,
-        }),
-        _ => {
-            let start = at;
-            at = run_until(bytes, at, ENDS_UNQUOTED_VALUE);
-            if at == bytes.len() {
-                return None;
-            }
-            Some(Step::Attribute {
-                name,
-                value: (start, at),
-                next: at,
-            })
-        }
-    }
+    attributes(html.as_bytes(), from, |name, value| {
+        // Every boundary is an ASCII byte, so these are char boundaries.
+        let name = html.get(name.0..name.1).unwrap_or("");
+        let value = html.get(value.0..value.1).unwrap_or("");
+        out.list.push((name, value));
+    })
 }
 
 /// The end of a raw text element named `name` whose text starts at `from`:
