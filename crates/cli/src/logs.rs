@@ -19,6 +19,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// This process's worker id when none is set (`--worker-id`): one for the
+/// whole process, so its log lines and metrics name it alike.
+pub fn process_worker_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(trawl_frontier::redis::default_worker_id)
+        .clone()
+}
+
 /// The ids on every JSON line: `(crawl, worker)`.
 static IDS: RwLock<Option<(String, String)>> = RwLock::new(None);
 

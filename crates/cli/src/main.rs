@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
             args::Command::Serve(_) => "serve",
             _ => "local",
         },
-        &trawl_frontier::redis::default_worker_id(),
+        &logs::process_worker_id(),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

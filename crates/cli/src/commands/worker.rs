@@ -66,7 +66,7 @@ async fn api_jobs(args: WorkerArgs) -> anyhow::Result<u8> {
             .settings
             .worker_id
             .clone()
-            .unwrap_or_else(trawl_frontier::redis::default_worker_id),
+            .unwrap_or_else(crate::logs::process_worker_id),
     };
     crate::logs::set_ids(&identity.crawl, &identity.worker);
     let board = Arc::new(trawl_metrics::Board::single(identity, stats.clone()));

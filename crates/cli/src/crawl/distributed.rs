@@ -142,7 +142,12 @@ async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, job: Job) -> anyhow
     let checkpoint = frontier.checkpoint().await?;
     let heartbeat = frontier.spawn_heartbeat(job.settings.settings.lease_timeout / 3);
     let stats = Arc::new(CrawlStats::default());
-    let board = terminal::board(&job, stats.clone());
+    // The worker id is the frontier's: the one its Redis rows carry.
+    let identity = trawl_metrics::Identity {
+        worker: frontier.worker_id().to_string(),
+        ..terminal::identity(&job)
+    };
+    let board = terminal::board(identity, &job, stats.clone());
     // Report progress to the crawl's counters every second, and once more
     // at the end; publish this worker's live figures and read every
     // worker's for the dashboard.

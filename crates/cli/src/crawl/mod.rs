@@ -113,7 +113,7 @@ impl Job {
             max_pages_per_crawl(&opened, &mut plan, self.run.quiet).await?;
         }
         let stats = Arc::new(CrawlStats::default());
-        let board = terminal::board(&self, stats.clone());
+        let board = terminal::board(terminal::identity(&self), &self, stats.clone());
         let errors_existed = self.spider.as_ref().is_some_and(|s| s.errors.exists());
         let (engine, sinks) = self
             .engine(&plan, stats, opened.checkpoint.as_deref())

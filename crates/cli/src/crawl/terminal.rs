@@ -30,13 +30,14 @@ pub fn identity(job: &Job) -> Identity {
     let worker = settings
         .worker_id
         .clone()
-        .unwrap_or_else(trawl_frontier::redis::default_worker_id);
+        .unwrap_or_else(crate::logs::process_worker_id);
     Identity { crawl, worker }
 }
 
-/// The metrics board of a crawl whose counters are `stats`.
-pub fn board(job: &Job, stats: Arc<CrawlStats>) -> Arc<Board> {
-    let mut board = Board::single(identity(job), stats);
+/// The metrics board of a crawl, known as `identity`, whose counters are
+/// `stats`.
+pub fn board(identity: Identity, job: &Job, stats: Arc<CrawlStats>) -> Arc<Board> {
+    let mut board = Board::single(identity, stats);
     board.host_series = job.run.metrics_hosts;
     Arc::new(board)
 }

@@ -249,6 +249,12 @@ impl RedisFrontier {
     }
 
     /// `trawl:{NAME}:`, the prefix of every key of this crawl.
+    /// The id this process works under (its leases, heartbeats, worker
+    /// hash).
+    pub fn worker_id(&self) -> &str {
+        &self.cfg.worker_id
+    }
+
     pub fn key_prefix(&self) -> &str {
         &self.prefix
     }
