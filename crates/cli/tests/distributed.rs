@@ -511,36 +511,9 @@ async fn a_distributed_api_job_goes_on_after_a_server_restart() {
 /// Read job `id`'s item stream at `addr` to its end; assert each page of
 /// `truth` is in it exactly once. Returns how many items it held.
 async fn every_page_once(addr: &str, id: &str, truth: &BTreeSet<String>) -> usize {
-    let text = tokio::time::timeout(
-        Duration::from_secs(120),
-        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items"))
-            .await
-            .unwrap()
-            .text(),
-    )
-    .await
-    .expect("the stream ends with the job")
-    .unwrap();
-    let mut paths: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            trawl_core::Url::parse(v["final_url"].as_str().unwrap())
-                .unwrap()
-                .path()
-                .to_string()
-        })
-        .collect();
-    let n = paths.len();
-    paths.sort();
-    paths.dedup();
-    assert_eq!(paths.len(), n, "each page once");
-    assert_eq!(
-        paths.iter().filter(|p| truth.contains(*p)).count(),
-        truth.len(),
-        "every page"
-    );
-    n
+    let items = common::read_job_items(addr, id, 0).await;
+    common::assert_every_page_once(&items, truth);
+    items.len()
 }
 
 /// A port free now (for a flag that needs one up front).

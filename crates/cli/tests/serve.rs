@@ -205,23 +205,6 @@ fn schemathesis_finds_no_failure_in_the_api() {
     assert!(stdout.contains("Tested: 9"), "{stdout}");
 }
 
-/// Every line of the item stream of job `id` at `addr`, to its end.
-async fn read_items(addr: &str, id: &str, after: usize) -> Vec<serde_json::Value> {
-    let text = tokio::time::timeout(
-        Duration::from_secs(120),
-        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items?after={after}"))
-            .await
-            .unwrap()
-            .text(),
-    )
-    .await
-    .expect("the stream ends with the job")
-    .unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// `kill -9` of the server mid-job: the next server on the same data
 /// resumes the job from its last checkpoint; what a reader had read stays
 /// as it was, and every page is in the stream exactly once.
@@ -271,26 +254,9 @@ async fn a_job_survives_kill_9_of_the_server_without_losing_or_repeating_items()
         .collect();
 
     let (mut second, addr) = spawn_serve(&["--data", dir, "--allow-private"], true);
-    let all = read_items(&addr, &id, 0).await;
+    let all = common::read_job_items(&addr, &id, 0).await;
     assert_eq!(all[..before.len()], before[..], "what was read stays");
-    let mut paths: Vec<String> = all
-        .iter()
-        .map(|i| {
-            trawl_core::Url::parse(i["final_url"].as_str().unwrap())
-                .unwrap()
-                .path()
-                .to_string()
-        })
-        .collect();
-    let n = paths.len();
-    paths.sort();
-    paths.dedup();
-    assert_eq!(paths.len(), n, "no page twice");
-    assert_eq!(
-        paths.iter().filter(|p| truth.contains(*p)).count(),
-        truth.len(),
-        "every page"
-    );
+    common::assert_every_page_once(&all, &truth);
     second.kill().unwrap();
     let _ = second.wait();
     site.shutdown().await;

@@ -67,6 +67,13 @@ type Result = std::result::Result<(), std::fmt::Error>;
 struct Out<'a, 'b>(&'b mut DescriptorEncoder<'a>);
 
 impl Out<'_, '_> {
+    fn gauge_f64(&mut self, name: &str, help: &str, value: f64) -> Result {
+        let m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(value).encode(m)
+    }
+
     fn counter(&mut self, name: &str, help: &str, value: u64) -> Result {
         let m = self
             .0
@@ -428,15 +435,6 @@ impl Collector for View {
             )?;
         }
         Ok(())
-    }
-}
-
-impl Out<'_, '_> {
-    fn gauge_f64(&mut self, name: &str, help: &str, value: f64) -> Result {
-        let m = self
-            .0
-            .encode_descriptor(name, help, None, MetricType::Gauge)?;
-        ConstGauge::new(value).encode(m)
     }
 }
 

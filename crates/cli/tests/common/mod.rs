@@ -87,3 +87,47 @@ pub fn spawn_serve(args: &[&str], open: bool) -> (std::process::Child, String) {
         }
     }
 }
+
+/// Every line of the item stream of Scraper API job `id` at `addr`, from
+/// item `after` to the stream's end (the job's).
+pub async fn read_job_items(addr: &str, id: &str, after: usize) -> Vec<serde_json::Value> {
+    let text = tokio::time::timeout(
+        Duration::from_secs(120),
+        reqwest::get(format!("http://{addr}/v1/crawls/{id}/items?after={after}"))
+            .await
+            .unwrap()
+            .text(),
+    )
+    .await
+    .expect("the stream ends with the job")
+    .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every page of `truth` (paths) is among `items` (by `final_url`), and no
+/// page is there twice.
+pub fn assert_every_page_once(
+    items: &[serde_json::Value],
+    truth: &std::collections::BTreeSet<String>,
+) {
+    let mut paths: Vec<String> = items
+        .iter()
+        .map(|i| {
+            trawl_core::Url::parse(i["final_url"].as_str().unwrap())
+                .unwrap()
+                .path()
+                .to_string()
+        })
+        .collect();
+    let n = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "no page twice");
+    assert_eq!(
+        paths.iter().filter(|p| truth.contains(*p)).count(),
+        truth.len(),
+        "every page"
+    );
+}
