@@ -280,6 +280,11 @@ pub struct RunFlags {
     /// (ETag / Last-Modified); unchanged pages answer 304 and are counted.
     #[arg(long, conflicts_with = "resume")]
     pub recrawl: bool,
+    /// With `--recrawl`: revisit only the URLs whose revisit interval has
+    /// run out (it adapts to how often each page changed: `revisit_*`
+    /// settings).
+    #[arg(long)]
+    pub due: bool,
     /// Require that the `--state` directory holds a crawl to resume (fail
     /// instead of starting afresh).
     #[arg(long)]
@@ -555,6 +560,34 @@ pub struct SettingsFlags {
     /// A lease not renewed for this long returns to the queue (dead worker).
     #[arg(long, value_parser = duration::parse)]
     pub lease_timeout: Option<Duration>,
+    /// What happens to duplicate and near-duplicate pages: keep,
+    /// skip-items, skip-links, skip or off.
+    #[arg(long, value_name = "POLICY")]
+    pub duplicates: Option<trawl_engine::DuplicatePolicy>,
+    /// SimHash bits (0 to 7) within which pages are near-duplicates.
+    #[arg(long, value_name = "BITS")]
+    pub near_duplicate_distance: Option<u32>,
+    /// Do not detect crawler traps.
+    #[arg(long)]
+    pub no_traps: bool,
+    /// Pages of one URL pattern judged together for traps.
+    #[arg(long, value_name = "N")]
+    pub trap_window: Option<u32>,
+    /// Share of duplicates in a window that makes a pattern a trap.
+    #[arg(long, value_name = "SHARE")]
+    pub trap_duplicate_rate: Option<f64>,
+    /// Share of the duplicates' new links of their own kind for a trap.
+    #[arg(long, value_name = "SHARE")]
+    pub trap_own_links: Option<f64>,
+    /// Revisit interval after a first visit (adapts per page).
+    #[arg(long, value_parser = duration::parse_positive)]
+    pub revisit_interval: Option<Duration>,
+    /// Shortest revisit interval.
+    #[arg(long, value_parser = duration::parse_positive)]
+    pub revisit_min: Option<Duration>,
+    /// Longest revisit interval.
+    #[arg(long, value_parser = duration::parse_positive)]
+    pub revisit_max: Option<Duration>,
 }
 
 fn check_sink(value: &str) -> Result<String, String> {

@@ -15,6 +15,7 @@ const RENAMED: &[(&str, &str, &str)] = &[
     // (clap argument id, settings key, flag)
     ("ignore_robots", "obey_robots", "--ignore-robots"),
     ("no_pacing", "pacing", "--no-pacing"),
+    ("no_traps", "traps", "--no-traps"),
     ("headers", "headers", "--header"),
     ("proxies", "proxies", "--proxy"),
     ("proxy_pools", "proxy_pools", "--proxy-pool"),
@@ -150,6 +151,15 @@ impl SettingsFlags {
         opt!(proxy_cooldown, |d: &std::time::Duration| text(*d));
         opt!(proxy_attempts, |n: &u32| int(*n));
         on!(no_pacing, false);
+        on!(no_traps, false);
+        opt!(duplicates, |p: &trawl_engine::DuplicatePolicy| word(p));
+        opt!(near_duplicate_distance, |n: &u32| int(*n));
+        opt!(trap_window, |n: &u32| int(*n));
+        opt!(trap_duplicate_rate, |f: &f64| toml::Value::Float(*f));
+        opt!(trap_own_links, |f: &f64| toml::Value::Float(*f));
+        opt!(revisit_interval, |d: &std::time::Duration| text(*d));
+        opt!(revisit_min, |d: &std::time::Duration| text(*d));
+        opt!(revisit_max, |d: &std::time::Duration| text(*d));
         opt!(rate_limit_retries, |n: &u32| int(*n));
         opt!(render, |m: &trawl_core::RenderMode| toml::Value::try_from(
             m
@@ -296,6 +306,7 @@ mod tests {
             "print_config",
             "stats_json",
             "recrawl",
+            "due",
             "resume",
             "fresh",
             "quiet",

@@ -316,10 +316,22 @@ pub fn summary(s: &StatsSnapshot, left_queued: u64) -> String {
             s.item_errors
         ));
     }
-    if s.unchanged > 0 {
+    if s.unchanged + s.near_duplicate_changes + s.changed > 0 {
         out.push_str(&format!(
-            "  unchanged     {} (304 Not Modified)\n",
-            s.unchanged
+            "  revisits      {} unchanged (304 or same body), {} near-duplicate changes, {} changed\n",
+            s.unchanged, s.near_duplicate_changes, s.changed
+        ));
+    }
+    if s.duplicate_pages + s.near_duplicate_pages > 0 {
+        out.push_str(&format!(
+            "  duplicates    {} pages repeat another's body, {} are near-duplicates\n",
+            s.duplicate_pages, s.near_duplicate_pages
+        ));
+    }
+    for t in &s.traps {
+        out.push_str(&format!(
+            "  trap          {}: {} pages, {} duplicates, {} links not followed\n",
+            t.pattern, t.pages, t.duplicates, t.blocked_links
         ));
     }
     out.push_str(&format!("  left queued   {left_queued}\n"));

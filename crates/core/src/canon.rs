@@ -5,7 +5,10 @@
 //! fragment, normalise percent-encoding (decode escaped unreserved characters,
 //! upper-case the hex digits of the others), drop an empty query and strip
 //! well-known session-ID parameters, which otherwise turn one page into
-//! endlessly many URLs (a classic crawler trap).
+//! endlessly many URLs (a classic crawler trap), and sort the query's
+//! parameters by name (as Scrapy's `canonicalize_url` does; repeated names
+//! keep their order), so `?b=2&a=1` and `?a=1&b=2` are one URL — faceted
+//! navigation writes its filters in every order.
 
 use url::Url;
 
@@ -70,6 +73,8 @@ pub fn canonicalize(mut url: Url) -> Option<Url> {
             })
             .map(normalize_percent)
             .collect();
+        let mut kept = kept;
+        kept.sort_by(|a, b| param_name(a).cmp(param_name(b)));
         if kept.is_empty() {
             url.set_query(None);
         } else {
@@ -80,6 +85,10 @@ pub fn canonicalize(mut url: Url) -> Option<Url> {
         }
     }
     Some(url)
+}
+
+fn param_name(pair: &str) -> &str {
+    pair.split('=').next().unwrap_or("")
 }
 
 /// The politeness key of a URL: host plus port when it is not the default.
@@ -207,6 +216,20 @@ mod tests {
         assert!(parse_canonical(Some(&base), "mailto:a@b.c").is_none());
         assert!(parse_canonical(Some(&base), "javascript:void(0)").is_none());
         assert!(parse_canonical(Some(&base), "   ").is_none());
+    }
+
+    #[test]
+    fn query_parameters_sorted_by_name() {
+        assert_eq!(
+            c("http://e.com/s?size=m&color=red&q=shoes"),
+            "http://e.com/s?color=red&q=shoes&size=m"
+        );
+        // Repeated names keep their order.
+        assert_eq!(
+            c("http://e.com/s?b=2&a=9&a=1"),
+            "http://e.com/s?a=9&a=1&b=2"
+        );
+        assert_eq!(c("http://e.com/s?a=1&b=2"), "http://e.com/s?a=1&b=2");
     }
 
     #[test]

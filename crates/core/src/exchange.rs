@@ -30,4 +30,41 @@ pub struct Exchange {
     pub ip: Option<IpAddr>,
     /// When the response arrived.
     pub date: SystemTime,
+    /// Set when the response repeats content archived before: a WARC
+    /// sink writes a `revisit` record (headers only) instead of a
+    /// `response`.
+    pub revisit: Option<Revisit>,
+}
+
+/// Why an exchange is a revisit, and of what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revisit {
+    pub profile: RevisitProfile,
+    /// The URL whose earlier capture holds the payload.
+    pub refers_to_uri: String,
+    /// When that capture was made, if known.
+    pub refers_to_date: Option<SystemTime>,
+}
+
+/// The WARC 1.1 revisit profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisitProfile {
+    /// A 304 answer to a conditional request.
+    ServerNotModified,
+    /// The same payload as an earlier capture (same digest).
+    IdenticalPayloadDigest,
+}
+
+impl RevisitProfile {
+    /// The profile's URI, as `WARC-Profile` names it.
+    pub fn uri(self) -> &'static str {
+        match self {
+            RevisitProfile::ServerNotModified => {
+                "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+            }
+            RevisitProfile::IdenticalPayloadDigest => {
+                "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
+            }
+        }
+    }
 }

@@ -50,6 +50,15 @@ impl FrontierStats {
     }
 }
 
+/// What one fetch of a URL leaves for the next visit.
+#[derive(Debug, Clone, Copy)]
+pub struct Visit<'a> {
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    /// Hashes, time and revisit interval of this visit.
+    pub record: &'a crate::PreviousVisit,
+}
+
 #[async_trait::async_trait]
 pub trait Frontier: Send + Sync {
     /// Offer requests. Those whose canonical URL was seen before are dropped;
@@ -90,15 +99,11 @@ pub trait Frontier: Send + Sync {
     }
 
     /// Remember that `request`'s URL was fetched, with the response's
-    /// validators, so a later `--recrawl` can revisit it with a
-    /// conditional GET. Frontiers without persistence ignore it.
-    async fn remember(
-        &self,
-        request: &Request,
-        etag: Option<&str>,
-        last_modified: Option<&str>,
-    ) -> Result<(), FrontierError> {
-        let _ = (request, etag, last_modified);
+    /// validators and what the visit found, so a later `--recrawl` can
+    /// revisit it with a conditional GET, tell what changed and when it is
+    /// due. Frontiers without persistence ignore it.
+    async fn remember(&self, request: &Request, visit: Visit<'_>) -> Result<(), FrontierError> {
+        let _ = (request, visit);
         Ok(())
     }
 

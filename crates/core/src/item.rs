@@ -43,6 +43,15 @@ pub struct PageRecord {
     pub last_modified: Option<String>,
     /// Why the fetch failed, if it did (status >= 400 counts as an error).
     pub error: Option<String>,
+    /// SimHash of the visible text (HTML), 16 hex digits.
+    pub simhash: Option<String>,
+    /// The earlier page with the same body (another URL).
+    pub duplicate_of: Option<String>,
+    /// The earlier page whose text is within the near-duplicate distance.
+    pub near_duplicate_of: Option<String>,
+    /// On a revisit (`--recrawl`): `unchanged`, `near_duplicate_change`
+    /// or `changed`.
+    pub change: Option<String>,
 }
 
 impl PageRecord {

@@ -36,14 +36,16 @@ pub mod spider;
 pub mod stats;
 
 pub use canon::{canonicalize, host_key, parse_canonical};
-pub use exchange::Exchange;
-pub use frontier::{Frontier, FrontierError, FrontierStats, Lease};
+pub use exchange::{Exchange, Revisit, RevisitProfile};
+pub use frontier::{Frontier, FrontierError, FrontierStats, Lease, Visit};
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use item::{Item, PageRecord};
 pub use render::{RenderMode, RenderSpec};
-pub use request::{Prehashed, Request, fingerprint};
+pub use request::{Prehashed, PreviousVisit, Request, fingerprint};
 pub use scope::{Scope, ScopeConfig, ScopeError, ScopeMode, ScopeReject};
 pub use sink::{Sink, SinkError};
 pub use spider::{Output, Response, Spider};
-pub use stats::{CrawlStats, QueueDepth, QueueProbe, SinkStats, SinkStatsSnapshot, StatsSnapshot};
+pub use stats::{
+    CrawlStats, QueueDepth, QueueProbe, SinkStats, SinkStatsSnapshot, StatsSnapshot, TrapReport,
+};
 pub use url::Url;

@@ -44,6 +44,32 @@ pub struct Request {
     /// none: the crawl's `--render` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render: Option<Arc<crate::RenderSpec>>,
+    /// What the last visit of this URL found (`--recrawl`), to tell what
+    /// changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<PreviousVisit>>,
+}
+
+/// The last visit of a URL, as a persistent frontier remembers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousVisit {
+    /// blake3 of the body, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
+    /// SimHash of the visible text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simhash: Option<u64>,
+    /// When it was fetched (Unix seconds).
+    #[serde(default)]
+    pub visited: u64,
+    /// Seconds until it is due again.
+    #[serde(default)]
+    pub interval: u64,
+    /// Visits so far, and how many found it changed.
+    #[serde(default)]
+    pub visits: u32,
+    #[serde(default)]
+    pub changes: u32,
 }
 
 impl Request {
@@ -60,6 +86,7 @@ impl Request {
             headers: None,
             proxy_pool: None,
             render: None,
+            previous: None,
         }
     }
 
@@ -82,6 +109,7 @@ impl Request {
             headers: None,
             proxy_pool: None,
             render: None,
+            previous: None,
         }
     }
 

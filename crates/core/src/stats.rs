@@ -56,8 +56,22 @@ pub struct CrawlStats {
     pub duplicates: AtomicU64,
     /// Items written by the sinks.
     pub items_written: AtomicU64,
-    /// Conditional recrawl fetches answered 304 Not Modified.
+    /// Revisits (`--recrawl`) that found the page unchanged: 304 Not
+    /// Modified, or the same body.
     pub unchanged: AtomicU64,
+    /// Revisits whose text moved within the near-duplicate distance, and
+    /// revisits that found the page changed.
+    pub near_duplicate_changes: AtomicU64,
+    pub changed: AtomicU64,
+    /// Pages with the same body as an earlier page (another URL).
+    pub duplicate_pages: AtomicU64,
+    /// Pages whose text is within the near-duplicate distance of an
+    /// earlier page's.
+    pub near_duplicate_pages: AtomicU64,
+    /// Links not followed because their URL pattern is a crawler trap.
+    pub trap_blocked: AtomicU64,
+    /// The trapped URL patterns (refreshed by the router).
+    pub traps: parking_lot::Mutex<Vec<TrapReport>>,
     /// Spider error records (required fields missing, pages not fetched).
     pub item_errors: AtomicU64,
     /// Items an item pipeline stage dropped (filters, duplicates).
@@ -204,6 +218,22 @@ impl SinkStats {
     }
 }
 
+/// One URL pattern found to be a crawler trap, with its counts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrapReport {
+    /// The generalised URL (`host/calendar?d=*`, `host/search?…` for a
+    /// family of query keys).
+    pub pattern: String,
+    /// Pages of the pattern fetched.
+    pub pages: u64,
+    /// Of them, duplicates or near-duplicates of earlier pages.
+    pub duplicates: u64,
+    /// New links its pages added to the frontier.
+    pub new_links: u64,
+    /// Links of the pattern not followed once it was trapped.
+    pub blocked_links: u64,
+}
+
 /// A serialisable copy of the counters plus derived rates.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct StatsSnapshot {
@@ -223,6 +253,19 @@ pub struct StatsSnapshot {
     pub duplicates: u64,
     pub items_written: u64,
     pub unchanged: u64,
+    #[serde(default)]
+    pub near_duplicate_changes: u64,
+    #[serde(default)]
+    pub changed: u64,
+    #[serde(default)]
+    pub duplicate_pages: u64,
+    #[serde(default)]
+    pub near_duplicate_pages: u64,
+    #[serde(default)]
+    pub trap_blocked: u64,
+    /// Crawler traps found: one entry per trapped URL pattern.
+    #[serde(default)]
+    pub traps: Vec<TrapReport>,
     pub item_errors: u64,
     #[serde(default)]
     pub items_dropped: u64,
@@ -323,6 +366,11 @@ impl StatsSnapshot {
             duplicates,
             items_written,
             unchanged,
+            near_duplicate_changes,
+            changed,
+            duplicate_pages,
+            near_duplicate_pages,
+            trap_blocked,
             item_errors,
             items_dropped,
             queued,
@@ -346,6 +394,17 @@ impl StatsSnapshot {
         };
         self.interrupted |= other.interrupted;
         self.output_closed |= other.output_closed;
+        for trap in &other.traps {
+            match self.traps.iter_mut().find(|t| t.pattern == trap.pattern) {
+                Some(mine) => {
+                    mine.pages += trap.pages;
+                    mine.duplicates += trap.duplicates;
+                    mine.new_links += trap.new_links;
+                    mine.blocked_links += trap.blocked_links;
+                }
+                None => self.traps.push(trap.clone()),
+            }
+        }
         for sink in &other.sinks {
             match self.sinks.iter_mut().find(|s| s.name == sink.name) {
                 Some(mine) => {
@@ -428,6 +487,12 @@ impl CrawlStats {
             duplicates: self.duplicates.load(Relaxed),
             items_written: self.items_written.load(Relaxed),
             unchanged: self.unchanged.load(Relaxed),
+            near_duplicate_changes: self.near_duplicate_changes.load(Relaxed),
+            changed: self.changed.load(Relaxed),
+            duplicate_pages: self.duplicate_pages.load(Relaxed),
+            near_duplicate_pages: self.near_duplicate_pages.load(Relaxed),
+            trap_blocked: self.trap_blocked.load(Relaxed),
+            traps: self.traps.lock().clone(),
             item_errors: self.item_errors.load(Relaxed),
             items_dropped: self.items_dropped.load(Relaxed),
             queued: self.queued.load(Relaxed),

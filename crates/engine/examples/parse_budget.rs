@@ -104,6 +104,7 @@ fn main() {
         stats: Arc::new(CrawlStats::default()),
         pipeline: None,
         render_dir: PathBuf::from("."),
+        near_distance: 3,
     };
     let count = pages.len();
     let input_bytes: usize = pages.iter().map(|(_, b)| b.len()).sum();

@@ -36,6 +36,85 @@ pub struct CrawlConfig {
     pub render: Option<trawl_render::RenderConfig>,
     /// Where screenshots and PDFs of rendered pages are written.
     pub render_dir: std::path::PathBuf,
+    /// Duplicates, near-duplicates, traps and revisits.
+    pub duplicates: DuplicateConfig,
+}
+
+/// What a crawl does about pages it has seen before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateConfig {
+    /// SimHash bits within which two pages are near-duplicates.
+    pub near_distance: u32,
+    /// What happens to duplicates' items and links.
+    pub policy: DuplicatePolicy,
+    /// When a URL pattern is a crawler trap.
+    pub traps: trawl_traps::TrapConfig,
+    /// When a page is visited again (`--recrawl --due`).
+    pub revisit: trawl_traps::RevisitPolicy,
+}
+
+impl Default for DuplicateConfig {
+    fn default() -> Self {
+        DuplicateConfig {
+            near_distance: trawl_traps::index::DEFAULT_DISTANCE,
+            policy: DuplicatePolicy::Keep,
+            traps: trawl_traps::TrapConfig::default(),
+            revisit: trawl_traps::RevisitPolicy::default(),
+        }
+    }
+}
+
+/// The `duplicates` setting: what happens to a page that duplicates (or
+/// nearly duplicates) an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicatePolicy {
+    /// Write its item (saying `duplicate_of` / `near_duplicate_of`) and
+    /// follow its links.
+    #[default]
+    Keep,
+    /// Do not write its item; follow its links.
+    SkipItems,
+    /// Write its item; do not follow its links.
+    SkipLinks,
+    /// Neither.
+    Skip,
+    /// No duplicate index at all (saves its memory, ~100 bytes a page);
+    /// trap detection then sees no duplicates either.
+    Off,
+}
+
+impl DuplicatePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicatePolicy::Keep => "keep",
+            DuplicatePolicy::SkipItems => "skip-items",
+            DuplicatePolicy::SkipLinks => "skip-links",
+            DuplicatePolicy::Skip => "skip",
+            DuplicatePolicy::Off => "off",
+        }
+    }
+}
+
+impl std::fmt::Display for DuplicatePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DuplicatePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "keep" => Ok(DuplicatePolicy::Keep),
+            "skip-items" => Ok(DuplicatePolicy::SkipItems),
+            "skip-links" => Ok(DuplicatePolicy::SkipLinks),
+            "skip" => Ok(DuplicatePolicy::Skip),
+            "off" => Ok(DuplicatePolicy::Off),
+            other => Err(format!(
+                "unknown duplicates policy {other:?} (keep, skip-items, skip-links, skip or off)"
+            )),
+        }
+    }
 }
 
 impl Default for CrawlConfig {
@@ -55,6 +134,7 @@ impl Default for CrawlConfig {
             push_seeds: true,
             render: None,
             render_dir: std::path::PathBuf::from("renders"),
+            duplicates: DuplicateConfig::default(),
         }
     }
 }

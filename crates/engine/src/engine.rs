@@ -52,6 +52,8 @@ pub struct Engine {
     proxy_reloads: Option<ProxyReloads>,
     /// Fetches pages instead of a downloader built from the config.
     fetcher: Option<Arc<dyn Fetcher>>,
+    /// The duplicate index (default: in memory).
+    index: Option<Arc<dyn trawl_traps::ContentIndex>>,
 }
 
 /// New proxy lists for named pools (`default` for `--proxy`), sent while
@@ -77,7 +79,15 @@ impl Engine {
             error_sinks: parking_lot::Mutex::new(Vec::new()),
             proxy_reloads: None,
             fetcher: None,
+            index: None,
         }
+    }
+
+    /// Keep the duplicate index in `index` (the `--state` directory's, or
+    /// Redis for a distributed crawl) instead of in memory.
+    pub fn with_content_index(mut self, index: Arc<dyn trawl_traps::ContentIndex>) -> Engine {
+        self.index = Some(index);
+        self
     }
 
     /// Fetch pages with `fetcher` instead of a downloader built from the
@@ -162,6 +172,7 @@ impl Engine {
             stats: stats.clone(),
             pipeline: self.pipeline.clone(),
             render_dir: cfg.render_dir.clone(),
+            near_distance: cfg.duplicates.near_distance,
         });
         let workers = stages::parse_pool(parse_threads, parse_ctx, parse_rx, route_tx);
         let error_sinks = std::mem::take(&mut *self.error_sinks.lock());
@@ -177,7 +188,18 @@ impl Engine {
                 shutdown: shutdown.clone(),
             },
         ));
-        let router = stages::router(frontier.clone(), stats.clone(), route_rx, item_tx);
+        let index = (cfg.duplicates.policy != crate::DuplicatePolicy::Off).then(|| {
+            self.index.clone().unwrap_or_else(|| {
+                Arc::new(trawl_traps::MemoryIndex::new(cfg.duplicates.near_distance))
+            })
+        });
+        let router = crate::router::Router {
+            frontier: frontier.clone(),
+            stats: stats.clone(),
+            index,
+            cfg: cfg.duplicates.clone(),
+        }
+        .spawn(route_rx, item_tx);
 
         let ctx = Arc::new(FetchContext {
             fetcher,
@@ -400,20 +422,6 @@ async fn fetch_one(ctx: &FetchContext, lease: Lease) -> bool {
             req.url
         ),
         (None, None) => {}
-    }
-    // Remember fetched URLs and their validators for a later --recrawl.
-    if outcome
-        .status
-        .is_some_and(|s| (200..300).contains(&s) || s == 304)
-    {
-        let (etag, lm) = match outcome.status {
-            // 304: the stored validators still hold.
-            Some(304) => (req.etag.as_deref(), req.last_modified.as_deref()),
-            _ => (outcome.etag.as_deref(), outcome.last_modified.as_deref()),
-        };
-        if let Err(error) = ctx.frontier.remember(req, etag, lm).await {
-            tracing::warn!(%error, "Frontier could not remember validators.");
-        }
     }
     // The host's fetch slot is free; the lease stays until its item is written.
     if let Err(error) = ctx.frontier.fetched(&lease).await {

@@ -24,6 +24,8 @@
 //! - [`config`]: the `CrawlConfig` settings of a crawl.
 //! - [`engine`]: the scheduler loop and the wiring of the stages.
 //! - [`parse`]: the parse pool's work on one response.
+//! - `router`: duplicates, traps and revisits; links to the frontier,
+//!   items to the sink stage.
 //! - [`sink_stage`]: batching, fan-out to the sink tasks, retries,
 //!   dead letters, checkpoints.
 //! - [`sitemaps`]: seeding from robots.txt `Sitemap:` lines.
@@ -33,11 +35,12 @@ pub mod config;
 pub mod engine;
 pub mod parse;
 mod retry;
+mod router;
 pub mod shutdown;
 pub mod sink_stage;
 pub mod sitemaps;
 mod stages;
 
-pub use config::{CrawlConfig, SinkOptions};
+pub use config::{CrawlConfig, DuplicateConfig, DuplicatePolicy, SinkOptions};
 pub use engine::{Engine, EngineError, ProxyReloads};
 pub use shutdown::Shutdown;

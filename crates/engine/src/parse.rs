@@ -9,8 +9,9 @@ use std::time::SystemTime;
 
 use trawl_core::{CrawlStats, Item, Lease, PageRecord, Request, Scope};
 use trawl_core::{Response, Spider};
-use trawl_extract::{charset, content_hash, extract_page, is_html};
+use trawl_extract::{charset, content_hash, extract_page, is_html, page_simhash};
 use trawl_fetch::FetchOutcome;
+use trawl_traps::Change;
 
 /// A response on its way to the parse pool.
 pub struct Fetched {
@@ -29,6 +30,22 @@ pub struct Parsed {
     pub children: Vec<Request>,
     /// The raw exchange, for archiving sinks.
     pub exchange: Option<trawl_core::Exchange>,
+    /// What the duplicate index, the trap detector and the revisit record
+    /// need to know of a page that answered 2xx or 304.
+    pub facts: Option<PageFacts>,
+}
+
+/// What a fetched page showed, for the router's duplicate and trap checks
+/// and the frontier's revisit record.
+#[derive(Debug, Clone, Default)]
+pub struct PageFacts {
+    pub status: Option<u16>,
+    pub content_hash: Option<String>,
+    pub simhash: Option<u64>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// What a revisit found (requests with a previous visit only).
+    pub change: Option<Change>,
 }
 
 /// What the parse pool needs to know.
@@ -44,6 +61,9 @@ pub struct ParseContext {
     pub pipeline: Option<Arc<trawl_pipeline::Pipeline>>,
     /// Where screenshots and PDFs of rendered pages go.
     pub render_dir: std::path::PathBuf,
+    /// Bits within which a revisited page's text counts as a
+    /// near-duplicate change.
+    pub near_distance: u32,
 }
 
 /// Run the item pipeline over a page's items: invalid items become error
@@ -165,17 +185,30 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     if record.error.is_some() {
         CrawlStats::inc(&ctx.stats.errors);
     }
-    if outcome.status == Some(304) {
-        CrawlStats::inc(&ctx.stats.unchanged);
-    }
+    let mut facts = (ok || outcome.status == Some(304)).then(|| PageFacts {
+        status: outcome.status,
+        content_hash: record.content_hash.clone(),
+        etag: outcome.etag.clone(),
+        last_modified: outcome.last_modified.clone(),
+        ..PageFacts::default()
+    });
     if let Some(spider) = &ctx.spider {
         let mut parsed = parse_with_spider(ctx, spider.as_ref(), lease, &outcome, ok, record);
+        if let Some(f) = &mut facts {
+            f.simhash = parsed.facts.take().and_then(|p| p.simhash);
+            f.change = classify(ctx, &parsed.lease.request, f);
+        }
         parsed.exchange = exchange;
+        parsed.facts = facts;
         return parsed;
     }
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
         let info = extract_page(&outcome.final_url, &text);
+        if let Some(f) = &mut facts {
+            f.simhash = info.simhash;
+        }
+        record.simhash = info.simhash.map(|h| format!("{h:016x}"));
         let links = info.links();
         record.title = info.title;
         record.meta_description = info.meta_description;
@@ -196,13 +229,36 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
             CrawlStats::add(&ctx.stats.filtered, links.len() as u64);
         }
     }
+    if let Some(f) = &mut facts {
+        f.change = classify(ctx, req, f);
+        record.change = f.change.map(|c| c.as_str().to_string());
+    }
     Parsed {
         lease,
         items: vec![record.into_item()],
         errors: Vec::new(),
         children,
         exchange,
+        facts,
     }
+}
+
+/// What a revisit found, counted; none for a first visit.
+fn classify(ctx: &ParseContext, req: &Request, facts: &PageFacts) -> Option<Change> {
+    let previous = req.previous.as_deref()?;
+    let change = Change::classify(
+        previous,
+        facts.status,
+        facts.content_hash.as_deref(),
+        facts.simhash,
+        ctx.near_distance,
+    );
+    CrawlStats::inc(match change {
+        Change::Unchanged => &ctx.stats.unchanged,
+        Change::NearDuplicateChange => &ctx.stats.near_duplicate_changes,
+        Change::Changed => &ctx.stats.changed,
+    });
+    Some(change)
 }
 
 /// The spider's turn: items, error records and the requests it asks for
@@ -221,6 +277,7 @@ fn parse_with_spider(
         errors: Vec::new(),
         children: Vec::new(),
         exchange: None,
+        facts: None,
     };
     if !ok {
         if record.error.is_some() {
@@ -245,6 +302,11 @@ fn parse_with_spider(
         text: &text,
     };
     let out = spider.parse(&response);
+    // The page's text fingerprint, for the duplicate index and traps.
+    parsed.facts = Some(PageFacts {
+        simhash: page_simhash(&outcome.final_url, &text),
+        ..PageFacts::default()
+    });
     let follow = ctx
         .max_depth
         .is_none_or(|max| parsed.lease.request.depth < max);

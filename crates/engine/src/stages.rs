@@ -1,12 +1,11 @@
 //! The stages of a crawl, each started on its own: the downloader, the
-//! parse pool, the router, and the background tasks (sitemap seeding,
+//! parse pool (the router has its own module), and the background tasks (sitemap seeding,
 //! proxy reloads, the retry stopper). `Engine::run` wires them together.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use trawl_core::{CrawlStats, Frontier, Url};
 use trawl_fetch::{Downloader, FetchError};
@@ -72,49 +71,6 @@ pub(crate) fn parse_pool(
         }
     }
     workers
-}
-
-/// The router: links to the frontier, then the item (with its lease) to
-/// the sinks.
-pub(crate) fn router(
-    frontier: Arc<dyn Frontier>,
-    stats: Arc<CrawlStats>,
-    route_rx: async_channel::Receiver<Parsed>,
-    item_tx: mpsc::Sender<crate::sink_stage::Done>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok(Parsed {
-            lease,
-            items,
-            errors,
-            children,
-            exchange,
-        }) = route_rx.recv().await
-        {
-            let offered = children.len();
-            if offered > 0 {
-                // Never drop links: while the frontier's storage is
-                // unreachable (Redis restarting), wait and retry.
-                match crate::retry::persist("push", || frontier.push(children.clone())).await {
-                    Ok(added) => CrawlStats::add(&stats.duplicates, (offered - added) as u64),
-                    Err(error) => {
-                        tracing::error!(%error, "Frontier push failed; links dropped.")
-                    }
-                }
-            }
-            CrawlStats::inc(&stats.pages);
-            // The sink stage acknowledges the lease once the item is written.
-            let done = crate::sink_stage::Done {
-                items,
-                errors,
-                exchange,
-                lease,
-            };
-            if item_tx.send(done).await.is_err() {
-                tracing::error!("Sink stage stopped; item dropped.");
-            }
-        }
-    })
 }
 
 /// Sitemaps seed in the background; the crawl is not over until they are

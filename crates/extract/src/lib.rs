@@ -27,10 +27,11 @@ pub mod html;
 pub mod readable;
 pub mod scan;
 pub mod select;
+pub mod simhash;
 pub mod structured;
 pub mod xpath;
 
-pub use html::{PageInfo, extract_page};
+pub use html::{PageInfo, extract_page, page_simhash};
 
 /// blake3 of a body, as lowercase hex.
 pub fn content_hash(body: &[u8]) -> String {

@@ -53,6 +53,10 @@ pub trait Visitor<'a> {
     fn tag(&mut self, tag: Tag, attributes: &Attributes<'a>);
     /// The raw text of an HTML `<title>` element (not entity-decoded).
     fn title_text(&mut self, text: &'a str);
+    /// A run of text between markup (not entity-decoded), outside raw
+    /// text elements, the title and boilerplate (`<nav>`, `<aside>`,
+    /// `<footer>`).
+    fn text(&mut self, _text: &'a str) {}
 }
 
 fn eq(a: &[u8], b: &[u8]) -> bool {
@@ -104,6 +108,8 @@ enum Kind {
     RawText,
     /// `plaintext`: text to the end of the document.
     Plaintext,
+    /// `nav`, `aside`, `footer`: their text is not reported.
+    Boilerplate,
     Other,
 }
 
@@ -134,6 +140,7 @@ fn classify(name: &[u8]) -> Kind {
             Kind::RawText
         }
         b"plaintext" => Kind::Plaintext,
+        b"nav" | b"aside" | b"footer" => Kind::Boilerplate,
         _ => Kind::Other,
     }
 }
@@ -144,9 +151,14 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
     let mut at = 0;
     // Open <svg> and <math> elements: inside them, no raw text elements.
     let mut foreign = 0usize;
+    // Open boilerplate elements: their text is not reported.
+    let mut boilerplate = 0usize;
     let mut attributes = Attributes::default();
     while let Some(found) = memchr::memchr(b'<', &bytes[at..]) {
         let lt = at + found;
+        if lt > at && boilerplate == 0 {
+            visitor.text(&html[at..lt]);
+        }
         let Some(&next) = bytes.get(lt + 1) else {
             return;
         };
@@ -159,6 +171,9 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
                         let (name, after) = tag_name(bytes, lt + 2);
                         if foreign > 0 && (eq(name, b"svg") || eq(name, b"math")) {
                             foreign -= 1;
+                        }
+                        if boilerplate > 0 && classify(name) == Kind::Boilerplate {
+                            boilerplate -= 1;
                         }
                         match skip_attributes(bytes, after) {
                             Some((end, _)) => at = end,
@@ -204,7 +219,13 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
                 }
                 match kind {
                     Kind::Foreign => foreign += usize::from(!self_closing),
-                    Kind::Plaintext => return,
+                    Kind::Boilerplate => boilerplate += usize::from(!self_closing),
+                    Kind::Plaintext => {
+                        if boilerplate == 0 {
+                            visitor.text(&html[at..]);
+                        }
+                        return;
+                    }
                     Kind::Script => at = find_script_end(bytes, at).1,
                     Kind::RawText => at = find_end_tag(bytes, at, name).1,
                     Kind::Wanted(Tag::Title) => {
@@ -217,6 +238,9 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
             }
             _ => at = lt + 1,
         }
+    }
+    if at < bytes.len() && boilerplate == 0 {
+        visitor.text(&html[at..]);
     }
 }
 

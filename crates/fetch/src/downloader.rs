@@ -1115,6 +1115,7 @@ impl Downloader {
             truncated: page.truncated,
             ip: raw.ip,
             date: SystemTime::now(),
+            revisit: None,
         }
     }
 

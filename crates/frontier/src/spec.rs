@@ -37,6 +37,9 @@ pub struct FrontierSpec {
     /// Gap between two lease starts of one host (shared frontiers only;
     /// the downloader keeps it locally).
     pub host_delay: Duration,
+    /// The near-duplicate distance of the duplicate index a persistent or
+    /// shared frontier keeps beside it.
+    pub near_distance: u32,
 }
 
 /// How a persistent frontier starts.
@@ -47,8 +50,10 @@ pub enum DiskStart {
     Continue,
     /// The directory must hold a crawl to resume.
     Resume,
-    /// Revisit every URL fetched before, with conditional requests.
-    Recrawl,
+    /// Revisit the URLs fetched before, with conditional requests: all of
+    /// them, or (`due_at`, Unix seconds) those whose revisit interval has
+    /// run out by then.
+    Recrawl { due_at: Option<u64> },
 }
 
 /// What an opened frontier found.
@@ -65,6 +70,9 @@ pub enum Resumed {
 /// An open local frontier.
 pub struct Opened {
     pub frontier: Arc<dyn Frontier>,
+    /// The duplicate index kept with a `--state` frontier (none: the
+    /// engine keeps one in memory).
+    pub index: Option<Arc<dyn trawl_traps::ContentIndex>>,
     /// The output checkpoint of a resumed crawl: every output is cut back
     /// to it, so each item ends up written once.
     pub checkpoint: Option<Vec<u8>>,
@@ -106,6 +114,7 @@ impl FrontierSpec {
             kind: FrontierKind::Memory,
             host_limit,
             host_delay: Duration::ZERO,
+            near_distance: trawl_traps::index::DEFAULT_DISTANCE,
         }
     }
 
@@ -115,6 +124,7 @@ impl FrontierSpec {
             FrontierKind::Memory => {
                 return Ok(Opened {
                     frontier: Arc::new(MemoryFrontier::new(self.host_limit)),
+                    index: None,
                     checkpoint: None,
                     resumed: Resumed::Fresh,
                 });
@@ -127,10 +137,18 @@ impl FrontierSpec {
             dir: shown.clone(),
             source,
         })?;
-        if start == DiskStart::Recrawl {
-            let queued = disk.begin_recrawl().await?;
+        let index: Option<Arc<dyn trawl_traps::ContentIndex>> = Some(Arc::new(
+            disk.content_index(self.near_distance)
+                .map_err(|e| OpenError::Disk {
+                    dir: shown.clone(),
+                    source: FrontierError::Storage(e.to_string()),
+                })?,
+        ));
+        if let DiskStart::Recrawl { due_at } = start {
+            let queued = disk.begin_recrawl(due_at).await?;
             return Ok(Opened {
                 frontier: Arc::new(disk),
+                index,
                 checkpoint: None,
                 resumed: Resumed::Recrawl { queued },
             });
@@ -141,6 +159,7 @@ impl FrontierSpec {
             }
             return Ok(Opened {
                 frontier: Arc::new(disk),
+                index,
                 checkpoint: None,
                 resumed: Resumed::Fresh,
             });
@@ -149,6 +168,7 @@ impl FrontierSpec {
         let checkpoint = disk.checkpoint().await?.unwrap_or_else(|| b"{}".to_vec());
         Ok(Opened {
             frontier: Arc::new(disk),
+            index,
             checkpoint: Some(checkpoint),
             resumed: Resumed::Resumed {
                 seen: stats.seen,

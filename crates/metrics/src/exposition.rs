@@ -214,8 +214,34 @@ impl Collector for View {
         )?;
         out.counter(
             "trawl_unchanged_pages",
-            "Recrawl fetches answered 304 Not Modified.",
+            "Revisits that found the page unchanged (304 Not Modified or the same body).",
             s.unchanged,
+        )?;
+        out.counters(
+            "trawl_revisits",
+            "Revisited pages (--recrawl) by what changed.",
+            "change",
+            [
+                ("unchanged", s.unchanged),
+                ("near_duplicate_change", s.near_duplicate_changes),
+                ("changed", s.changed),
+            ],
+        )?;
+        out.counters(
+            "trawl_duplicate_pages",
+            "Pages repeating an earlier page: the same body (exact) or text within the near-duplicate distance (near).",
+            "kind",
+            [("exact", s.duplicate_pages), ("near", s.near_duplicate_pages)],
+        )?;
+        out.gauge(
+            "trawl_trap_patterns",
+            "URL patterns found to be crawler traps.",
+            as_gauge(s.traps.len() as u64),
+        )?;
+        out.counter(
+            "trawl_trap_blocked_links",
+            "Links not followed because their URL pattern is a crawler trap.",
+            s.trap_blocked,
         )?;
         out.counter(
             "trawl_robots_denied",

@@ -216,6 +216,22 @@ impl Effective {
             },
             render: browser,
             render_dir: s.render_dir.clone(),
+            duplicates: trawl_engine::DuplicateConfig {
+                near_distance: s.near_duplicate_distance,
+                policy: s.duplicates,
+                traps: trawl_traps::TrapConfig {
+                    enabled: s.traps,
+                    window: s.trap_window,
+                    duplicate_rate: s.trap_duplicate_rate,
+                    own_links: s.trap_own_links,
+                    ..trawl_traps::TrapConfig::default()
+                },
+                revisit: trawl_traps::RevisitPolicy {
+                    initial: s.revisit_interval,
+                    min: s.revisit_min,
+                    max: s.revisit_max,
+                },
+            },
             ..CrawlConfig::default()
         };
         if let Some(n) = s.parse_threads {
@@ -247,6 +263,7 @@ impl Effective {
             kind,
             host_limit,
             host_delay: s.delay,
+            near_distance: s.near_duplicate_distance,
         };
         let mut outputs: Vec<SinkSpec> = s.sinks.iter().map(|x| x.0.clone()).collect();
         outputs.extend(spider.sinks.iter().cloned());

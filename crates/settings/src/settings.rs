@@ -231,6 +231,52 @@ pub struct Settings {
     #[serde(deserialize_with = "values::at_least_one")]
     pub batch_size: usize,
 
+    // --- Duplicates, traps, revisits ---------------------------------------
+    /// What happens to a page that repeats an earlier one (same body:
+    /// `duplicate_of`; text within `near_duplicate_distance`:
+    /// `near_duplicate_of`): keep (write it, follow its links), skip-items,
+    /// skip-links, skip (neither), or off (no duplicate index).
+    #[serde(with = "word")]
+    pub duplicates: trawl_engine::DuplicatePolicy,
+    /// SimHash bits (0 to 7) within which two pages' text counts as
+    /// near-duplicate.
+    #[serde(deserialize_with = "values::near_distance")]
+    pub near_duplicate_distance: u32,
+    /// Detect crawler traps: a URL pattern whose pages keep repeating
+    /// earlier ones while linking to new URLs of their own kind is no
+    /// longer followed (`--no-traps` turns it off).
+    pub traps: bool,
+    /// Pages of one URL pattern judged together.
+    #[serde(deserialize_with = "values::at_least_one_u32")]
+    pub trap_window: u32,
+    /// Share of a window's pages that must be duplicates for a trap.
+    #[serde(deserialize_with = "values::share")]
+    pub trap_duplicate_rate: f64,
+    /// Share of those duplicates' new links that must be of their own
+    /// kind (same directory pattern) for a trap.
+    #[serde(deserialize_with = "values::share")]
+    pub trap_own_links: f64,
+    /// Revisit interval of a page after its first visit (`--recrawl
+    /// --due`); it doubles while the page stays unchanged and halves when
+    /// it changes.
+    #[serde(
+        serialize_with = "duration::serialize",
+        deserialize_with = "duration::positive"
+    )]
+    pub revisit_interval: Duration,
+    /// Shortest revisit interval.
+    #[serde(
+        serialize_with = "duration::serialize",
+        deserialize_with = "duration::positive"
+    )]
+    pub revisit_min: Duration,
+    /// Longest revisit interval.
+    #[serde(
+        serialize_with = "duration::serialize",
+        deserialize_with = "duration::positive"
+    )]
+    pub revisit_max: Duration,
+
     // --- Frontier --------------------------------------------------------
     /// Keep the crawl state (queue, seen URLs, output checkpoint) in this
     /// directory; the same command resumes after a crash or stop.
@@ -311,6 +357,15 @@ impl Default for Settings {
             sink_attempts: 8,
             sink_backoff: Duration::from_millis(250),
             batch_size: 256,
+            duplicates: trawl_engine::DuplicatePolicy::Keep,
+            near_duplicate_distance: 3,
+            traps: true,
+            trap_window: 32,
+            trap_duplicate_rate: 0.8,
+            trap_own_links: 0.5,
+            revisit_interval: Duration::from_secs(24 * 3600),
+            revisit_min: Duration::from_secs(3600),
+            revisit_max: Duration::from_secs(30 * 24 * 3600),
             state: None,
             redis: None,
             crawl: "default".to_string(),

@@ -159,6 +159,37 @@ pub fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> 
     }
 }
 
+/// A count that must be at least 1 (`u32`).
+pub fn at_least_one_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// A share between 0 and 1.
+pub fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = f64::deserialize(d)?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(serde::de::Error::custom(format!(
+            "{x} is not a share between 0 and 1"
+        )));
+    }
+    Ok(x)
+}
+
+/// A near-duplicate distance: 0 to 7 bits.
+pub fn near_distance<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > 7 {
+        return Err(serde::de::Error::custom(format!(
+            "{n} bits: the near-duplicate distance is 0 to 7"
+        )));
+    }
+    Ok(n)
+}
+
 /// The command-line form of [`at_least_one`].
 pub fn parse_at_least_one(value: &str) -> Result<usize, String> {
     match value.trim().parse::<usize>() {

@@ -57,6 +57,14 @@ pub struct SiteConfig {
     /// and/or session cookie and ban offenders (see [`Defense`]). `None`:
     /// no limits, no cookies.
     pub defended: Option<Defense>,
+    /// Also serve the trap site (see [`crate::TrapSite`]): crawler traps
+    /// (`/calendar?d=…`, `/events/…/`, `/s/{sid}/…`, `/archive?page=…`,
+    /// `/search?…`, `/docs/guide/guide/…/`) next to large real sections
+    /// (`/products?page=…`, `/p?id=…`, `/news?page=…`, `/docs/…`), linked
+    /// from `/`. Off: none of it is served (404).
+    pub traps: bool,
+    /// Number of `/p?id=…` products when `traps` is on.
+    pub trap_products: usize,
 }
 
 impl Default for SiteConfig {
@@ -74,6 +82,8 @@ impl Default for SiteConfig {
             shop_products: 100,
             shop_articles: 20,
             defended: None,
+            traps: false,
+            trap_products: 20_000,
         }
     }
 }

@@ -31,7 +31,11 @@
 //! `/shop/page/{n}`, `/shop/product/{id}`, `/shop/images/{id}.png`,
 //! `/blog/`, `/blog/page/{n}` and `/blog/{slug}` (ground truth:
 //! [`Site::products`], [`Site::articles`], [`Site::listing_pages`],
-//! [`Site::blog_pages`]). Paths are matched exactly as sent (no
+//! [`Site::blog_pages`]); with [`SiteConfig::traps`] the trap site of
+//! [`TrapSite`] (`/products?page={n}`, `/p?id={id}`, `/news?page={n}`,
+//! `/archive?page={n}`, `/docs/…`, `/calendar?d={n}`, `/events/…/`,
+//! `/s/{sid}/…`, `/search?…`; ground truth [`Site::traps`], requests per
+//! trap [`SiteStats::by_trap`]). Paths are matched exactly as sent (no
 //! percent-decoding, no trailing-slash or leading-zero tolerance), so a
 //! crawler that fails to canonicalize gets 404s.
 //!
@@ -70,6 +74,7 @@ mod stats;
 mod tls;
 #[cfg(feature = "fixtures")]
 pub mod tmpfs;
+mod traps;
 
 pub use config::{
     BanAnswer, BanKey, CAPTCHA_TEXT, Defense, RobotsMode, SiteConfig, parse_duration,
@@ -78,6 +83,9 @@ pub use server::{HUGE_BYTES, STATS_PATH, TestSite};
 pub use shop::{ARTICLES_PER_PAGE, Article, PRODUCTS_PER_PAGE, Product};
 pub use site::{Expected, LATIN1_TITLE, ROOT_TITLE, SJIS_TITLE, Site, error_kind};
 pub use stats::{ClientCounts, HostStats, LOG_CAPACITY, RequestLogEntry, SiteStats};
+pub use traps::{
+    ARCHIVE_REAL_PAGES, NEWS_PAGES, TRAP_ENTRIES, TRAP_NAMES, TRAP_PRODUCTS_PER_PAGE, TrapSite,
+};
 
 /// Errors of the `trawl-testsite` binary.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! `trawl-testsite`: serve the deterministic test site until Ctrl-C (the
 //! first stdout line is the base URL), over HTTPS with `--tls`, defended by
-//! rate limits and bans with `--defended N/WINDOW`, or print its ground
-//! truth.
+//! rate limits and bans with `--defended N/WINDOW`, with crawler traps with
+//! `--traps`, or print its ground truth.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -80,6 +80,14 @@ struct Args {
     /// Number of blog articles with `--shop`.
     #[arg(long, default_value_t = 20)]
     shop_articles: usize,
+    /// Also serve the trap site: crawler traps (calendars, session ids in
+    /// paths, endless pagination, facets, growing paths) next to large real
+    /// sections (`/products?page=1`, `/news?page=1`, `/docs/intro`).
+    #[arg(long)]
+    traps: bool,
+    /// Number of `/p?id=N` products with `--traps`.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    trap_products: usize,
     /// Delay added to every /p/ page, in milliseconds.
     #[arg(long)]
     latency_ms: Option<u64>,
@@ -113,7 +121,8 @@ struct Args {
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// Print the ground-truth paths, one per line, and exit.
+    /// Print the ground-truth paths, one per line, and exit (with
+    /// `--traps`, the trap site's real pages too).
     #[arg(long)]
     print_ground_truth: bool,
 }
@@ -171,11 +180,15 @@ fn run(args: Args) -> Result<(), Error> {
             ban_for: args.ban_for.unwrap_or(d.window),
             ..d
         }),
+        traps: args.traps,
+        trap_products: args.trap_products,
     };
     if args.print_ground_truth {
         let site = Site::generate(&cfg);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for path in site.ground_truth() {
+        let mut truth = site.ground_truth();
+        truth.extend(site.traps().real_paths());
+        for path in truth {
             writeln!(out, "{path}")?;
         }
         out.flush()?;

@@ -168,6 +168,15 @@ impl Site {
                 b"<h2>Store</h2>\n<ul class=\"store\">\n<li><a href=\"/shop/\">Shop</a></li>\n<li><a href=\"/blog/\">Blog</a></li>\n</ul>\n",
             );
         }
+        if self.traps().enabled() {
+            out.extend_from_slice(b"<h2>Sections</h2>\n<ul class=\"sections\">\n");
+            for (href, label) in crate::traps::ROOT_LINKS {
+                for part in ["<li><a href=\"", href, "\">", label, "</a></li>\n"] {
+                    out.extend_from_slice(part.as_bytes());
+                }
+            }
+            out.extend_from_slice(b"</ul>\n");
+        }
         if self.config().nasty {
             out.extend_from_slice(b"<h2>Fault routes</h2>\n<ul class=\"nasty\">\n");
             for (path, _) in crate::site::NASTY_LINKS {

@@ -71,6 +71,8 @@ struct Shared {
     /// Per-id attempt counters of `/flaky/{id}` and `/flaky429/{id}`.
     faults: Mutex<HashMap<String, u32>>,
     session_counter: AtomicU64,
+    /// Counter the trap site's session ids are derived from.
+    trap_sids: AtomicU64,
     /// Per-page content versions bumped by [`TestSite::touch`]; part of the
     /// `/p/` pages' ETag, so a touched page is "changed" for conditional GETs.
     versions: Mutex<HashMap<u32, u32>>,
@@ -300,6 +302,7 @@ impl Shared {
             stats: Arc::new(Stats::new(site.page_count(), site.config().log_requests)),
             faults: Mutex::new(HashMap::new()),
             session_counter: AtomicU64::new(0),
+            trap_sids: AtomicU64::new(0),
             versions: Mutex::new(HashMap::new()),
             not_modified: AtomicU64::new(0),
             scheme,
@@ -546,6 +549,7 @@ async fn handle(
         version: req.version(),
         sid: verdict.as_ref().map(|v| v.sid.as_str()),
         banned: verdict.as_ref().is_some_and(|v| v.banned.is_some()),
+        trap: shared.site.traps().trap_index(path, req.uri().query()),
     });
     let ban = shared
         .defender
@@ -828,6 +832,12 @@ async fn route(
     }
     if let Some(e) = Extra::from_path(path) {
         return html(site.render_extra(e));
+    }
+    if let Some(body) = site
+        .traps()
+        .render(path, req.uri().query(), &shared.trap_sids)
+    {
+        return html(body);
     }
     if let Some(node) = site.shop().node_of(path)
         && let Some(body) = site.shop().render(node, scheme, host)

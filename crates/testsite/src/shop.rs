@@ -75,7 +75,7 @@ pub struct Article {
     pub word_count: usize,
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",

@@ -10,6 +10,7 @@ use crate::config::SiteConfig;
 use crate::rng::{Rng, hash3};
 use crate::robots::Rules;
 use crate::shop::{Article, Product, Shop};
+use crate::traps::TrapSite;
 
 /// Title of `/`.
 pub const ROOT_TITLE: &str = "Trawl test site";
@@ -294,6 +295,7 @@ pub struct Site {
     rules: Rules,
     corpus: String,
     shop: Shop,
+    traps: TrapSite,
 }
 
 impl std::fmt::Debug for Site {
@@ -422,6 +424,7 @@ impl Site {
             rules: Rules::for_mode(&cfg.robots),
             corpus: make_corpus(seed),
             shop: Shop::generate(seed, cfg.shop, cfg.shop_products, cfg.shop_articles),
+            traps: TrapSite::new(seed, cfg.traps, cfg.trap_products),
         }
     }
 
@@ -448,6 +451,13 @@ impl Site {
             out.extend(self.shop.articles.iter().map(|a| a.path.clone()));
         }
         out
+    }
+
+    /// The trap site ([`SiteConfig::traps`]): its real pages, which URLs
+    /// are traps, titles. Its real pages are not part of
+    /// [`Site::ground_truth`] (add [`TrapSite::real_paths`]).
+    pub fn traps(&self) -> &TrapSite {
+        &self.traps
     }
 
     /// Ground truth of the products (`/shop/product/{id}`, ids from 1);
@@ -558,8 +568,8 @@ impl Site {
         paths(self.sitemap_nodes())
     }
 
-    /// Ground-truth title of the page at `path` (exact canonical path), if
-    /// the site serves an HTML page there.
+    /// Ground-truth title of the page at `path` (exact canonical path, with
+    /// the query for trap-site pages), if the site serves an HTML page there.
     pub fn title_of(&self, path: &str) -> Option<String> {
         if path == "/" {
             return Some(ROOT_TITLE.to_owned());
@@ -574,6 +584,9 @@ impl Site {
         }
         if let Some(node) = self.shop.node_of(path) {
             return self.shop.title(node);
+        }
+        if let Some(t) = self.traps.title_of(path) {
+            return Some(t);
         }
         nasty_title(path)
     }

@@ -1,8 +1,9 @@
 //! Request statistics of the running test site: total, per-path and
 //! per-HTTP-version counts, per-Host request counts and maximum concurrency,
-//! per-client-IP and per-session served/banned counts, and an optional
-//! bounded request log. Counting is lock-free for `/p/` pages and per-host counters
-//! (atomics behind a read-mostly lock), so it stays off the benchmark's way.
+//! per-client-IP and per-session served/banned counts, per-trap counts of
+//! the trap site, and an optional bounded request log. Counting is
+//! lock-free for `/p/` pages, traps and per-host counters (atomics behind a
+//! read-mostly lock), so it stays off the benchmark's way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -44,6 +45,11 @@ pub struct SiteStats {
     /// is not defended.
     #[serde(default)]
     pub by_session: BTreeMap<String, ClientCounts>,
+    /// Requests per trap of the trap site ([`crate::TRAP_NAMES`], as
+    /// [`crate::TrapSite::trap_of`] classifies the request target); traps
+    /// never requested are absent.
+    #[serde(default)]
+    pub by_trap: BTreeMap<String, u64>,
     /// One entry per request, in arrival order (empty when
     /// `SiteConfig::log_requests` is false; at most [`LOG_CAPACITY`]).
     #[serde(skip)]
@@ -147,6 +153,8 @@ pub(crate) struct Stats {
     banned: AtomicU64,
     clients: RwLock<HashMap<IpAddr, ClientCounters>>,
     sessions: Mutex<HashMap<String, ClientCounts>>,
+    /// Indexed like [`crate::TRAP_NAMES`].
+    traps: [AtomicU64; crate::TRAP_NAMES.len()],
     log: Mutex<Log>,
 }
 
@@ -165,6 +173,8 @@ pub(crate) struct RequestInfo<'a> {
     pub sid: Option<&'a str>,
     /// Got the ban answer.
     pub banned: bool,
+    /// Index into [`crate::TRAP_NAMES`] of a trap-site trap page.
+    pub trap: Option<usize>,
 }
 
 /// The HTTP versions hyper knows, in [`version_index`] order.
@@ -222,6 +232,7 @@ impl Stats {
             banned: AtomicU64::new(0),
             clients: RwLock::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            traps: Default::default(),
             log: Mutex::new(Log::default()),
         }
     }
@@ -254,6 +265,9 @@ impl Stats {
         host.max.fetch_max(now, Ordering::AcqRel);
         if info.banned {
             self.banned.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(c) = info.trap.and_then(|t| self.traps.get(t)) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
         self.count_client(info.client_ip, info.banned);
         if let Some(sid) = info.sid {
@@ -332,6 +346,9 @@ impl Stats {
             c.banned.store(0, Ordering::Relaxed);
         }
         self.sessions.lock().clear();
+        for c in &self.traps {
+            c.store(0, Ordering::Relaxed);
+        }
         let mut log = self.log.lock();
         log.generation += 1;
         log.entries.clear();
@@ -387,6 +404,14 @@ impl Stats {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        let by_trap = crate::TRAP_NAMES
+            .iter()
+            .zip(&self.traps)
+            .filter_map(|(name, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then(|| ((*name).to_owned(), n))
+            })
+            .collect();
         let (log, log_dropped) = {
             let log = self.log.lock();
             (
@@ -406,6 +431,7 @@ impl Stats {
             banned: self.banned.load(Ordering::Relaxed),
             by_client,
             by_session,
+            by_trap,
             log,
             log_dropped,
         }
@@ -441,6 +467,7 @@ mod tests {
             },
             sid: None,
             banned: false,
+            trap: None,
         }
     }
 

@@ -52,10 +52,9 @@ impl Frontier for JobFrontier {
     async fn remember(
         &self,
         request: &Request,
-        etag: Option<&str>,
-        last_modified: Option<&str>,
+        visit: trawl_core::Visit<'_>,
     ) -> Result<(), FrontierError> {
-        self.inner.remember(request, etag, last_modified).await
+        self.inner.remember(request, visit).await
     }
 
     async fn checkpoint(&self) -> Result<Option<Vec<u8>>, FrontierError> {

@@ -286,6 +286,7 @@ async fn work_on(
             },
             host_limit: 1,
             host_delay: Duration::ZERO,
+            near_distance: 3,
         };
         let spec = probe
             .connect_redis()

@@ -87,8 +87,16 @@ impl Job {
         if (self.run.resume || self.run.recrawl) && !state {
             bail!("--resume and --recrawl need a crawl state directory (--state DIR)");
         }
+        if self.run.due && !self.run.recrawl {
+            bail!("--due is for --recrawl: revisit only the URLs that are due");
+        }
         let start = if self.run.recrawl {
-            DiskStart::Recrawl
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            DiskStart::Recrawl {
+                due_at: self.run.due.then_some(now),
+            }
         } else if self.run.resume {
             DiskStart::Resume
         } else {
@@ -98,7 +106,8 @@ impl Job {
         match opened.resumed {
             Resumed::Fresh => {}
             Resumed::Recrawl { queued } if !self.run.quiet => {
-                eprintln!("trawl: recrawling {queued} known URLs with conditional requests");
+                let which = if self.run.due { "due" } else { "known" };
+                eprintln!("trawl: recrawling {queued} {which} URLs with conditional requests");
             }
             Resumed::Resumed { seen, queued } if !self.run.quiet => {
                 let dir = self.settings.settings.state.clone().unwrap_or_default();
@@ -109,15 +118,18 @@ impl Job {
             }
             _ => {}
         }
-        if start != DiskStart::Recrawl {
+        if !matches!(start, DiskStart::Recrawl { .. }) {
             max_pages_per_crawl(&opened, &mut plan, self.run.quiet).await?;
         }
         let stats = Arc::new(CrawlStats::default());
         let board = terminal::board(terminal::identity(&self), &self, stats.clone());
         let errors_existed = self.spider.as_ref().is_some_and(|s| s.errors.exists());
-        let (engine, sinks) = self
+        let (mut engine, sinks) = self
             .engine(&plan, stats, opened.checkpoint.as_deref())
             .await?;
+        if let Some(index) = opened.index.clone() {
+            engine = engine.with_content_index(index);
+        }
         let code = terminal::run(engine, opened.frontier, sinks, &self, board).await?;
         self.remove_empty_errors(errors_existed);
         Ok(code)

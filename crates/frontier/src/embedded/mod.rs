@@ -21,12 +21,16 @@
 //! | `seen`  | 16-byte URL fingerprint | empty |
 //! | `queue` | host, `0x00`, sequence (u64 big-endian) | `Request` as JSON |
 //! | `meta`  | `"seq"`, `"seen"`, `"checkpoint"` | u64 BE / bytes |
+//! | `known` | 16-byte URL fingerprint | the last visit as JSON (validators, hashes, revisit interval) |
+//! | `dupes` | 16-byte URL fingerprint | an original page of the duplicate index (see [`dupes`]) |
 //!
 //! Per host the sequence keeps FIFO order (breadth-first by depth). In
 //! memory the frontier keeps only per-host counters and read cursors, the
 //! ready ring, the outstanding leases, and a cache of recent fingerprints
 //! in front of the on-disk seen-set (which stays the exact authority).
 
+pub mod dupes;
 mod state;
 
+pub use dupes::StateIndex;
 pub use state::DiskFrontier;

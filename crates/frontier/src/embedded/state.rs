@@ -138,6 +138,9 @@ struct Known {
     etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_modified: Option<String>,
+    /// What the last visit found (hashes, time, revisit interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    visit: Option<trawl_core::PreviousVisit>,
 }
 
 /// `host 0x00 rank seq`: per host, by priority (higher first: the rank is
@@ -218,10 +221,14 @@ impl DiskFrontier {
 
     /// Start a new pass over every URL fetched before: the queue and the
     /// seen-set are cleared and each known URL is queued again with its
-    /// validators, so the downloader revisits it with a conditional GET and
-    /// an unchanged page costs a 304. New links found on changed pages are
-    /// crawled as usual. Returns how many URLs were queued.
-    pub async fn begin_recrawl(&self) -> Result<usize, FrontierError> {
+    /// validators and its last visit, so the downloader revisits it with a
+    /// conditional GET (an unchanged page costs a 304) and the parse stage
+    /// can say what changed. New links found on changed pages are crawled
+    /// as usual. With `due_at` (Unix seconds), only URLs whose revisit
+    /// interval has run out by then are queued; the others count as seen,
+    /// so links to them are not followed in this pass. Returns how many
+    /// URLs were queued.
+    pub async fn begin_recrawl(&self, due_at: Option<u64>) -> Result<usize, FrontierError> {
         self.queue
             .clear()
             .map_err(|e| storage("clearing the queue", e))?;
@@ -241,6 +248,7 @@ impl DiskFrontier {
             };
         }
         let mut batch = Vec::with_capacity(1000);
+        let mut not_due = Vec::new();
         let mut queued = 0;
         for guard in self.known.iter() {
             let (_, value) = guard
@@ -256,13 +264,56 @@ impl DiskFrontier {
             request.depth = known.depth;
             request.etag = known.etag;
             request.last_modified = known.last_modified;
+            if let Some(now) = due_at
+                && !trawl_traps::is_due(known.visit.as_ref(), now)
+            {
+                not_due.push(request.fingerprint());
+                continue;
+            }
+            request.previous = known.visit.map(Box::new);
             batch.push(request);
             if batch.len() == 1000 {
                 queued += self.push(std::mem::take(&mut batch)).await?;
             }
         }
         queued += self.push(batch).await?;
+        self.mark_seen(&not_due)?;
         Ok(queued)
+    }
+
+    /// Count these fingerprints as seen without queueing them.
+    fn mark_seen(&self, fingerprints: &[[u8; 16]]) -> Result<(), FrontierError> {
+        if fingerprints.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.state.lock();
+        let mut batch = self.db.batch();
+        for fp in fingerprints {
+            batch.insert(&self.seen, fp.to_vec(), Vec::<u8>::new());
+            if state.seen_cache.len() < SEEN_CACHE {
+                state.seen_cache.insert(*fp);
+            }
+        }
+        state.seen += fingerprints.len() as u64;
+        batch.insert(&self.meta, "seen", state.seen.to_be_bytes().to_vec());
+        batch
+            .commit()
+            .map_err(|e| storage("marking URLs that are not due", e))
+    }
+
+    /// The duplicate index kept in this state directory (`dupes`),
+    /// loaded into memory.
+    pub fn content_index(
+        &self,
+        distance: u32,
+    ) -> Result<super::StateIndex, trawl_traps::IndexError> {
+        let keyspace = self
+            .db
+            .keyspace("dupes", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
+            .map_err(|e| trawl_traps::IndexError::Storage(format!("dupes: {e}")))?;
+        super::StateIndex::load(keyspace, distance)
     }
 
     /// Whether this state directory already holds a crawl.
@@ -484,14 +535,14 @@ impl Frontier for DiskFrontier {
     async fn remember(
         &self,
         request: &Request,
-        etag: Option<&str>,
-        last_modified: Option<&str>,
+        visit: trawl_core::Visit<'_>,
     ) -> Result<(), FrontierError> {
         let known = Known {
             url: request.url.to_string(),
             depth: request.depth,
-            etag: etag.map(str::to_string),
-            last_modified: last_modified.map(str::to_string),
+            etag: visit.etag.map(str::to_string),
+            last_modified: visit.last_modified.map(str::to_string),
+            visit: Some(visit.record.clone()),
         };
         let value = serde_json::to_vec(&known).map_err(|e| storage("encoding validators", e))?;
         self.known

@@ -76,6 +76,7 @@ fn record(e: &trawl_core::Exchange) -> Exchange<'_> {
         rendered: e.rendered.as_deref(),
         ip: e.ip,
         date: e.date,
+        revisit: e.revisit.as_ref(),
     }
 }
 

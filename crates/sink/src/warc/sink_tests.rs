@@ -32,6 +32,7 @@ fn page(n: u32, body_len: usize) -> trawl_core::Exchange {
         rendered: None,
         ip: Some("10.0.0.1".parse().expect("ip")),
         date: UNIX_EPOCH + Duration::from_secs(1_700_000_000 + u64::from(n)),
+        revisit: None,
     }
 }
 

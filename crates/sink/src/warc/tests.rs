@@ -148,6 +148,7 @@ fn ex(o: &Owned) -> Exchange<'_> {
         rendered: None,
         ip: Some("127.0.0.1".parse().expect("ip")),
         date: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        revisit: None,
     }
 }
 

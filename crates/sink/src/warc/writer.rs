@@ -30,6 +30,9 @@ pub struct Exchange<'a> {
     pub rendered: Option<&'a [u8]>,
     pub ip: Option<IpAddr>,
     pub date: SystemTime,
+    /// The response repeats an earlier capture: a `revisit` record (its
+    /// HTTP headers, no payload) replaces the `response`.
+    pub revisit: Option<&'a trawl_core::Revisit>,
 }
 
 /// Writes WARC 1.1 records, one gzip member each, to rotating files.
@@ -200,6 +203,30 @@ impl WarcWriter {
         let mut extra = vec![("WARC-Concurrent-To", req_id)];
         if let Some(ip) = ip {
             extra.push(("WARC-IP-Address", ip));
+        }
+        if let Some(revisit) = ex.revisit {
+            // WARC 1.1 §6.7.2: the headers, and where the payload is.
+            extra.push(("WARC-Profile", revisit.profile.uri().to_string()));
+            extra.push(("WARC-Refers-To-Target-URI", clean(&revisit.refers_to_uri)));
+            if let Some(when) = revisit.refers_to_date {
+                extra.push(("WARC-Refers-To-Date", rfc3339(when)));
+            }
+            if revisit.profile == trawl_core::RevisitProfile::IdenticalPayloadDigest {
+                let digest = format!("sha1:{}", b32(&Sha1::digest(ex.body)));
+                extra.push(("WARC-Payload-Digest", digest));
+            }
+            self.write_record(
+                "revisit",
+                &resp_id,
+                &date,
+                Some(ex.url),
+                "application/http;msgtype=response",
+                head.as_bytes(),
+                b"",
+                &extra,
+            )?;
+            self.last_response_id = Some(resp_id);
+            return Ok(());
         }
         if ex.truncated {
             extra.push(("WARC-Truncated", "length".to_string()));
@@ -416,11 +443,15 @@ impl WarcWriter {
         }
         let _ = write!(h, "Content-Type: {content_type}\r\n");
         let _ = write!(h, "WARC-Block-Digest: sha1:{}\r\n", b32(&block.finalize()));
-        let _ = write!(
-            h,
-            "WARC-Payload-Digest: sha1:{}\r\n",
-            b32(&Sha1::digest(payload))
-        );
+        // A revisit's payload lives elsewhere: its digest, when known, is
+        // among `extra`.
+        if kind != "revisit" {
+            let _ = write!(
+                h,
+                "WARC-Payload-Digest: sha1:{}\r\n",
+                b32(&Sha1::digest(payload))
+            );
+        }
         let _ = write!(h, "Content-Length: {}\r\n\r\n", head.len() + payload.len());
 
         let mut gz = GzEncoder::new(

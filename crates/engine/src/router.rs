@@ -1,0 +1,268 @@
+//! The router: between the parse pool and the sink stage, it decides what
+//! a parsed page leads to.
+//!
+//! For each page it asks the duplicate index whether the page repeats an
+//! earlier one (same body: `duplicate_of`; text within the near-duplicate
+//! distance: `near_duplicate_of`), applies the `duplicates` policy (keep,
+//! or skip the item and/or the links), drops links whose URL pattern the
+//! trap detector has found to be a trap, pushes the rest to the frontier
+//! (counting how many were new, and for a duplicate how many were in its
+//! own directory, which is what the detector judges), tells the frontier
+//! what this visit found (for `--recrawl` and `--due`), marks WARC
+//! revisits, and hands the items with their lease to the sink stage.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Visit};
+use trawl_traps::{Change, ContentIndex, Digest, PageOutcome, TrapDetector, Verdict, pattern_of};
+
+use crate::config::{DuplicateConfig, DuplicatePolicy};
+use crate::parse::{PageFacts, Parsed};
+
+/// Refresh the trap reports in the stats every this many pages (and on
+/// each new trap).
+const REPORT_EVERY: u64 = 256;
+
+/// What the router needs besides its queues.
+pub(crate) struct Router {
+    pub(crate) frontier: Arc<dyn Frontier>,
+    pub(crate) stats: Arc<CrawlStats>,
+    pub(crate) index: Option<Arc<dyn ContentIndex>>,
+    pub(crate) cfg: DuplicateConfig,
+}
+
+impl Router {
+    pub(crate) fn spawn(
+        self,
+        route_rx: async_channel::Receiver<Parsed>,
+        item_tx: mpsc::Sender<crate::sink_stage::Done>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut traps = TrapDetector::new(self.cfg.traps.clone());
+            let mut pages = 0u64;
+            while let Ok(parsed) = route_rx.recv().await {
+                let done = self.route(&mut traps, parsed).await;
+                CrawlStats::inc(&self.stats.pages);
+                pages += 1;
+                if traps.trapped() > 0 && pages.is_multiple_of(REPORT_EVERY) {
+                    *self.stats.traps.lock() = traps.reports();
+                }
+                // The sink stage acknowledges the lease once the item is
+                // written.
+                if item_tx.send(done).await.is_err() {
+                    tracing::error!("Sink stage stopped; item dropped.");
+                }
+            }
+            *self.stats.traps.lock() = traps.reports();
+        })
+    }
+
+    async fn route(&self, traps: &mut TrapDetector, parsed: Parsed) -> crate::sink_stage::Done {
+        let Parsed {
+            lease,
+            mut items,
+            errors,
+            mut children,
+            mut exchange,
+            facts,
+        } = parsed;
+        let request = &lease.request;
+        let verdict = match &facts {
+            Some(f) => self.duplicate_verdict(request, f).await,
+            None => Verdict::Original,
+        };
+        let duplicate = verdict.is_duplicate();
+        if let Some(first) = items.first_mut() {
+            annotate(first, &verdict);
+        }
+        if let Some(ex) = &mut exchange {
+            ex.revisit = revisit_of(request, facts.as_ref(), &verdict);
+        }
+        if duplicate && self.cfg.policy.skips_items() {
+            CrawlStats::add(&self.stats.items_dropped, items.len() as u64);
+            items.clear();
+        }
+        if duplicate && self.cfg.policy.skips_links() {
+            CrawlStats::add(&self.stats.filtered, children.len() as u64);
+            children.clear();
+        }
+        if traps.trapped() > 0 {
+            let before = children.len();
+            children.retain(|c| !traps.blocks_url(&c.url));
+            CrawlStats::add(&self.stats.trap_blocked, (before - children.len()) as u64);
+        }
+        let judged = traps.enabled() && facts.is_some();
+        let page_pattern = judged.then(|| pattern_of(&request.url));
+        let (new_links, own_new_links) = match &page_pattern {
+            // A duplicate's links are told apart: those in its own
+            // directory are what makes a template a trap.
+            Some(p) if duplicate && !children.is_empty() => {
+                let (own, other): (Vec<Request>, Vec<Request>) = children
+                    .into_iter()
+                    .partition(|c| pattern_of(&c.url).directory == p.directory);
+                let own_new = self.push(own).await;
+                (own_new + self.push(other).await, own_new)
+            }
+            _ => (self.push(children).await, 0),
+        };
+        if let Some(p) = &page_pattern {
+            let outcome = PageOutcome {
+                duplicate,
+                new_links,
+                own_new_links,
+            };
+            if !traps.observe(p, outcome).is_empty() {
+                *self.stats.traps.lock() = traps.reports();
+            }
+        }
+        if let Some(f) = &facts {
+            self.remember(request, f).await;
+        }
+        crate::sink_stage::Done {
+            items,
+            errors,
+            exchange,
+            lease,
+        }
+    }
+
+    /// Ask the index about a page with a body.
+    async fn duplicate_verdict(&self, request: &Request, f: &PageFacts) -> Verdict {
+        let Some(index) = &self.index else {
+            return Verdict::Original;
+        };
+        let digest = Digest::new(f.content_hash.as_deref(), f.simhash);
+        if f.status == Some(304) || digest.is_empty() {
+            return Verdict::Original;
+        }
+        let verdict = match index.check(request.url.as_str(), digest).await {
+            Ok(v) => v,
+            Err(error) => {
+                tracing::warn!(%error, "Duplicate index unavailable; page taken as new.");
+                return Verdict::Original;
+            }
+        };
+        match &verdict {
+            Verdict::Duplicate { .. } => CrawlStats::inc(&self.stats.duplicate_pages),
+            Verdict::NearDuplicate { .. } => CrawlStats::inc(&self.stats.near_duplicate_pages),
+            Verdict::Original => {}
+        }
+        verdict
+    }
+
+    /// Offer links to the frontier; returns how many were new. Never drops
+    /// links: while the frontier's storage is unreachable (Redis
+    /// restarting), waits and retries.
+    async fn push(&self, children: Vec<Request>) -> u64 {
+        let offered = children.len();
+        if offered == 0 {
+            return 0;
+        }
+        match crate::retry::persist("push", || self.frontier.push(children.clone())).await {
+            Ok(added) => {
+                CrawlStats::add(&self.stats.duplicates, (offered - added) as u64);
+                added as u64
+            }
+            Err(error) => {
+                tracing::error!(%error, "Frontier push failed; links dropped.");
+                0
+            }
+        }
+    }
+
+    /// Tell the frontier what this visit found (validators, hashes, the
+    /// next revisit interval).
+    async fn remember(&self, request: &Request, f: &PageFacts) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let record = self.cfg.revisit.visit(
+            request.previous.as_deref(),
+            f.change,
+            f.content_hash.clone(),
+            f.simhash,
+            now,
+        );
+        // A 304 confirms the validators it was asked with.
+        let (etag, last_modified) = if f.status == Some(304) {
+            (
+                request.etag.as_deref().or(f.etag.as_deref()),
+                request
+                    .last_modified
+                    .as_deref()
+                    .or(f.last_modified.as_deref()),
+            )
+        } else {
+            (f.etag.as_deref(), f.last_modified.as_deref())
+        };
+        let visit = Visit {
+            etag,
+            last_modified,
+            record: &record,
+        };
+        if let Err(error) = self.frontier.remember(request, visit).await {
+            tracing::warn!(%error, "Frontier could not remember the visit.");
+        }
+    }
+}
+
+/// Say in the page record what the page duplicates.
+fn annotate(item: &mut Item, verdict: &Verdict) {
+    let (key, of) = match verdict {
+        Verdict::Original => return,
+        Verdict::Duplicate { of } => ("duplicate_of", of),
+        Verdict::NearDuplicate { of, .. } => ("near_duplicate_of", of),
+    };
+    // Page records have the field; a spider's items only get it if they
+    // have one of that name already, so their shape stays theirs.
+    if let Some(slot) = item.0.get_mut(key) {
+        *slot = of.clone().into();
+    }
+}
+
+/// A WARC revisit for a page whose payload is archived already: a 304 or
+/// the same body as the last visit (`--recrawl`), or the same body as
+/// another page of this crawl.
+fn revisit_of(request: &Request, facts: Option<&PageFacts>, verdict: &Verdict) -> Option<Revisit> {
+    let f = facts?;
+    let last_visit = || {
+        request
+            .previous
+            .as_deref()
+            .map(|p| UNIX_EPOCH + Duration::from_secs(p.visited))
+    };
+    if f.status == Some(304) {
+        return Some(Revisit {
+            profile: RevisitProfile::ServerNotModified,
+            refers_to_uri: request.url.to_string(),
+            refers_to_date: last_visit(),
+        });
+    }
+    if f.change == Some(Change::Unchanged) {
+        return Some(Revisit {
+            profile: RevisitProfile::IdenticalPayloadDigest,
+            refers_to_uri: request.url.to_string(),
+            refers_to_date: last_visit(),
+        });
+    }
+    match verdict {
+        Verdict::Duplicate { of } => Some(Revisit {
+            profile: RevisitProfile::IdenticalPayloadDigest,
+            refers_to_uri: of.clone(),
+            refers_to_date: None,
+        }),
+        _ => None,
+    }
+}
+
+impl DuplicatePolicy {
+    fn skips_items(self) -> bool {
+        matches!(self, DuplicatePolicy::SkipItems | DuplicatePolicy::Skip)
+    }
+    fn skips_links(self) -> bool {
+        matches!(self, DuplicatePolicy::SkipLinks | DuplicatePolicy::Skip)
+    }
+}

@@ -1,0 +1,366 @@
+//! SimHash of a page's visible text: 64 bits such that pages whose text
+//! is nearly the same have fingerprints a few bits apart (Charikar 2002;
+//! Manku, Jain and Das Sarma 2007 on web pages).
+//!
+//! Features are shingles of three consecutive words, each counted once
+//! however often it occurs (a page of tables full of numbers would else be
+//! nothing but its `0 0 0` shingle); a 64-kilobit filter drops the
+//! repeats, and the rare distinct shingle it mistakes for a repeat.
+//! Words are ASCII-lowercased; a word holding a digit counts as one and
+//! the same word, so a calendar's days, a listing's page numbers or a
+//! session id in the text do not make otherwise identical pages differ;
+//! `&…;` character references are skipped. Text the scanner reports as
+//! boilerplate (`<nav>`, `<aside>`, `<footer>`) is never fed.
+//!
+//! Words that echo the page's own query values ([`SimHasher::ignore_words`]:
+//! `?brand=acme&color=red` → `acme`, `red`) are skipped: a faceted
+//! search's pages say which filters they show, and would otherwise differ
+//! by exactly that.
+//!
+//! The 64 per-bit counters are kept as bit planes (a vertical binary
+//! counter: adding a feature is a ripple-carry of a few word operations),
+//! so a feature costs a handful of instructions rather than 64 additions.
+
+/// Bit planes of the per-bit counters: up to 2^16 - 1 features.
+const PLANES: usize = 16;
+/// Features beyond this many are ignored (a page of ~500 KB of text).
+const MAX_FEATURES: u32 = (1 << PLANES) - 1;
+/// Bits of the filter of features already counted.
+const SEEN_BITS: usize = 1 << 16;
+
+/// Byte classes for tokenizing.
+const SEPARATOR: u8 = 0;
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [SEPARATOR; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            DIGIT
+        } else if c.is_ascii_alphabetic() || c >= 0x80 || c == b'_' {
+            LETTER
+        } else {
+            SEPARATOR
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The word every word holding a digit becomes.
+const NUMBER_WORD: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Builds one page's SimHash from its text, fed in pieces.
+#[derive(Debug, Clone)]
+pub struct SimHasher {
+    planes: [u64; PLANES],
+    features: u32,
+    /// The last two words' hashes (shingle window) and how many words
+    /// were seen in all (shingles start at the third).
+    previous: [u64; 2],
+    words: u32,
+    /// A word cut by the end of a piece continues in the next one only
+    /// if no markup came between; pieces are separate words.
+    word: u64,
+    word_len: u32,
+    word_has_digit: bool,
+    /// Features counted so far (a bit per hash value modulo its size).
+    seen: Box<[u64]>,
+    /// Hashes of words to skip.
+    ignored: Vec<u64>,
+}
+
+impl Default for SimHasher {
+    fn default() -> Self {
+        SimHasher {
+            planes: [0; PLANES],
+            features: 0,
+            previous: [0; 2],
+            words: 0,
+            word: FNV_OFFSET,
+            word_len: 0,
+            word_has_digit: false,
+            seen: vec![0; SEEN_BITS / 64].into_boxed_slice(),
+            ignored: Vec::new(),
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A 64-bit finalizer (splitmix64): every input bit moves every output
+/// bit, as SimHash needs of its feature hashes.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl SimHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Skip the words of `text` (those without digits, which all count as
+    /// one word anyway) wherever they occur in the page.
+    pub fn ignore_words(&mut self, text: &str) {
+        for word in
+            text.split(|c: char| CLASS[(c as u32).min(255) as usize] == SEPARATOR && c.is_ascii())
+        {
+            if word.is_empty() || word.bytes().any(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let h = word.bytes().fold(FNV_OFFSET, |h, b| {
+                (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME)
+            });
+            if !self.ignored.contains(&h) && self.ignored.len() < 64 {
+                self.ignored.push(h);
+            }
+        }
+    }
+
+    /// Feed one piece of visible text (entities not decoded).
+    pub fn feed(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match CLASS[b as usize] {
+                SEPARATOR => {
+                    self.end_word();
+                    if b == b'&' {
+                        // A character reference: skip its name or number.
+                        i += 1;
+                        if bytes.get(i) == Some(&b'#') {
+                            i += 1;
+                        }
+                        while bytes.get(i).is_some_and(|c| c.is_ascii_alphanumeric()) {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                }
+                class => {
+                    self.word =
+                        (self.word ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME);
+                    self.word_len += 1;
+                    self.word_has_digit |= class == DIGIT;
+                }
+            }
+            i += 1;
+        }
+        self.end_word();
+    }
+
+    fn end_word(&mut self) {
+        if self.word_len == 0 {
+            return;
+        }
+        let word = if self.word_has_digit {
+            NUMBER_WORD
+        } else {
+            self.word
+        };
+        self.word = FNV_OFFSET;
+        self.word_len = 0;
+        self.word_has_digit = false;
+        if !self.ignored.is_empty() && self.ignored.contains(&word) {
+            return;
+        }
+        self.words += 1;
+        if self.words >= 3 {
+            let [w1, w2] = self.previous;
+            self.add(mix(w1.rotate_left(2) ^ w2.rotate_left(1) ^ word));
+        }
+        self.previous = [self.previous[1], word];
+    }
+
+    /// Count one feature's bits, unless it was counted before.
+    fn add(&mut self, h: u64) {
+        let bit = (h >> 48) as usize % SEEN_BITS;
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.seen[word] & mask != 0 {
+            return;
+        }
+        self.seen[word] |= mask;
+        self.count(h);
+    }
+
+    /// A ripple-carry add of `h`'s bits into the planes.
+    fn count(&mut self, h: u64) {
+        if self.features >= MAX_FEATURES {
+            return;
+        }
+        self.features += 1;
+        let mut carry = h;
+        for plane in &mut self.planes {
+            let sum = *plane ^ carry;
+            carry &= *plane;
+            *plane = sum;
+            if carry == 0 {
+                break;
+            }
+        }
+    }
+
+    /// The fingerprint: bit i is set when more than half of the features
+    /// have it. `None` for a page without words (it would match every
+    /// other empty page). A text of one or two words is one feature.
+    pub fn finish(mut self) -> Option<u64> {
+        if self.words == 0 {
+            return None;
+        }
+        if self.words < 3 {
+            let [w1, w2] = self.previous;
+            self.add(mix(w1.rotate_left(1) ^ w2));
+        }
+        let n = u64::from(self.features);
+        let mut fingerprint = 0u64;
+        for bit in 0..64 {
+            let count = self
+                .planes
+                .iter()
+                .enumerate()
+                .fold(0u64, |acc, (p, plane)| acc | (((plane >> bit) & 1) << p));
+            if count * 2 > n {
+                fingerprint |= 1 << bit;
+            }
+        }
+        Some(fingerprint)
+    }
+}
+
+/// The SimHash of one text.
+pub fn simhash(text: &str) -> Option<u64> {
+    let mut h = SimHasher::new();
+    h.feed(text);
+    h.finish()
+}
+
+/// Bits that differ between two fingerprints.
+pub fn distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-bit counts by plain addition, for checking the planes.
+    fn naive(features: &[u64]) -> u64 {
+        let mut counts = [0u64; 64];
+        for f in features {
+            for (bit, c) in counts.iter_mut().enumerate() {
+                *c += (f >> bit) & 1;
+            }
+        }
+        let n = features.len() as u64;
+        (0..64).fold(0, |acc, bit| {
+            if counts[bit] * 2 > n {
+                acc | (1 << bit)
+            } else {
+                acc
+            }
+        })
+    }
+
+    #[test]
+    fn planes_count_like_addition() {
+        let mut x = 7u64;
+        for n in [1usize, 2, 3, 10, 255, 256, 1000, 70_000] {
+            let features: Vec<u64> = (0..n)
+                .map(|_| {
+                    x = mix(x.wrapping_add(1));
+                    // Skewed bits, so the majority is not a coin toss.
+                    x & mix(x) | (x & 0xff)
+                })
+                .collect();
+            let mut h = SimHasher::new();
+            // Past the cap the planes stop counting; so does naive.
+            let counted = &features[..n.min(MAX_FEATURES as usize)];
+            for f in &features {
+                h.count(*f);
+            }
+            h.words = 3;
+            assert_eq!(h.finish(), Some(naive(counted)), "{n} features");
+        }
+    }
+
+    #[test]
+    fn numbers_case_and_entities_do_not_matter() {
+        let a = simhash(
+            "Events for 2026-01-05 (day 4): nothing scheduled. Back to the calendar &amp; home.",
+        );
+        let b = simhash(
+            "events for 2027-11-30 (day 698): Nothing scheduled. Back to the calendar &#38; home.",
+        );
+        assert_eq!(a, b);
+        assert!(a.is_some());
+    }
+
+    #[test]
+    fn different_texts_are_far_apart_and_small_edits_near() {
+        let base = "The quick brown fox jumps over the lazy dog while the farmer sleeps \
+                    under an old oak tree near the river bank on a warm summer afternoon \
+                    and the children play football in the meadow behind the red barn";
+        let edited = base.replace("football", "cricket");
+        let other = "Configuration files are read from the current directory first, then \
+                     from the user's home directory, and finally from the system wide \
+                     location; later files override the settings of earlier ones";
+        let (a, b, c) = (simhash(base), simhash(&edited), simhash(other));
+        let (Some(a), Some(b), Some(c)) = (a, b, c) else {
+            panic!("texts have words");
+        };
+        assert!(distance(a, b) <= 12, "one word of 34: {}", distance(a, b));
+        assert!(distance(a, c) > 16, "unrelated: {}", distance(a, c));
+    }
+
+    #[test]
+    fn repeats_count_once() {
+        let table = "1 2 3 4 5 6 7 8 9 ".repeat(500);
+        let a = format!("Configuration files are read from the current directory first {table}");
+        let b = format!("Results of the benchmark on two cores with the default settings {table}");
+        let (Some(a), Some(b)) = (simhash(&a), simhash(&b)) else {
+            panic!("texts have words");
+        };
+        assert!(distance(a, b) > 10, "{}", distance(a, b));
+    }
+
+    #[test]
+    fn echoed_query_values_are_skipped() {
+        let with = |values: &str, text: &str| {
+            let mut h = SimHasher::new();
+            h.ignore_words(values);
+            h.feed(text);
+            h.finish()
+        };
+        let a = with(
+            "acme red shoes",
+            "Shoes: Acme, red. No results. Try fewer filters.",
+        );
+        let b = with(
+            "zeta blue shoes",
+            "Shoes: Zeta, blue. No results. Try fewer filters.",
+        );
+        assert_eq!(a, b);
+        assert!(a.is_some());
+        assert_ne!(
+            simhash("Shoes: Acme, red. No results. Try fewer filters."),
+            simhash("Shoes: Zeta, blue. No results. Try fewer filters.")
+        );
+    }
+
+    #[test]
+    fn empty_and_tiny_texts() {
+        assert_eq!(simhash(""), None);
+        assert_eq!(simhash(" \n\t&nbsp; "), None);
+        let one = simhash("Contact");
+        let two = simhash("About us");
+        assert!(one.is_some() && two.is_some());
+        assert_ne!(one, two);
+        assert_eq!(simhash("About  us"), two);
+    }
+}
