@@ -17,7 +17,7 @@ pub mod spec;
 #[doc(hidden)]
 pub mod testing;
 
-pub use self::redis::{RedisFrontier, RedisFrontierConfig};
+pub use self::redis::{RedisFrontier, RedisFrontierConfig, RedisIndex};
 pub use embedded::DiskFrontier;
 pub use memory::MemoryFrontier;
 pub use spec::{DiskStart, FrontierKind, FrontierSpec, Opened, Resumed};

@@ -876,3 +876,85 @@ async fn per_request_fields_survive_between_workers() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].request, pushed);
 }
+
+/// The shared duplicate index: two workers see each other's pages, exact
+/// and near duplicates are told apart, a page is never its own duplicate,
+/// and two workers racing with near-duplicates get one original between
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_index_is_shared_by_workers() {
+    use trawl_traps::{ContentIndex, Digest, Verdict};
+    let server = RedisServer::start();
+    let a = connect(config(&server, "dupes", "w1")).await;
+    let b = connect(config(&server, "dupes", "w2")).await;
+    let (ia, ib) = (a.content_index(3), b.content_index(3));
+    let hash = |c: char| c.to_string().repeat(64);
+    let page = Digest::new(Some(&hash('a')), Some(0x0123_4567_89ab_cdef));
+    assert_eq!(
+        ia.check("http://e.com/a", page).await.unwrap(),
+        Verdict::Original
+    );
+    // The same body on another worker.
+    assert_eq!(
+        ib.check("http://e.com/b", page).await.unwrap(),
+        Verdict::Duplicate {
+            of: "http://e.com/a".into()
+        }
+    );
+    // The page itself again (a revisit): not a duplicate.
+    assert_eq!(
+        ib.check("http://e.com/a", page).await.unwrap(),
+        Verdict::Original
+    );
+    // Another body, text 2 bits away (one in each 32-bit half).
+    let near = Digest::new(
+        Some(&hash('b')),
+        Some(0x0123_4567_89ab_cdef ^ (1 << 40) ^ 1),
+    );
+    assert_eq!(
+        ib.check("http://e.com/c", near).await.unwrap(),
+        Verdict::NearDuplicate {
+            of: "http://e.com/a".into(),
+            distance: 2
+        }
+    );
+    // Far away: an original, found by the next near one.
+    let far = Digest::new(Some(&hash('c')), Some(!0x0123_4567_89ab_cdef));
+    assert_eq!(
+        ia.check("http://e.com/d", far).await.unwrap(),
+        Verdict::Original
+    );
+    let close_to_far = Digest::new(Some(&hash('d')), Some(!0x0123_4567_89ab_cdef ^ (1 << 63)));
+    assert_eq!(
+        ib.check("http://e.com/e", close_to_far).await.unwrap(),
+        Verdict::NearDuplicate {
+            of: "http://e.com/d".into(),
+            distance: 1
+        }
+    );
+    // Racing workers: 20 pages of one template at once, half on each;
+    // exactly one is the original.
+    let ia = Arc::new(ia);
+    let ib = Arc::new(ib);
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let index = if i % 2 == 0 { ia.clone() } else { ib.clone() };
+        tasks.push(tokio::spawn(async move {
+            let digest = Digest::new(
+                Some(&format!("{i:064x}")),
+                Some(0x5555_0000_ffff_aaaa ^ (1 << (i % 3))),
+            );
+            index
+                .check(&format!("http://e.com/t/{i}"), digest)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut originals = 0;
+    for t in tasks {
+        if t.await.unwrap() == Verdict::Original {
+            originals += 1;
+        }
+    }
+    assert_eq!(originals, 1);
+}

@@ -76,6 +76,8 @@ struct Shared {
     /// Per-page content versions bumped by [`TestSite::touch`]; part of the
     /// `/p/` pages' ETag, so a touched page is "changed" for conditional GETs.
     versions: Mutex<HashMap<u32, u32>>,
+    /// Pages [`TestSite::rewrite`] gave another text.
+    rewritten: Mutex<std::collections::HashSet<u32>>,
     /// 304 Not Modified answers sent.
     not_modified: AtomicU64,
     /// `http` or `https`, for absolute links.
@@ -218,9 +220,18 @@ impl TestSite {
     /// Forgets the attempt counters of `/flaky/{id}` and `/flaky429/{id}`,
     /// so they fail again (not touched by [`TestSite::reset_stats`]).
     /// Change page `/p/{i}`'s content version: its ETag changes, so a
-    /// conditional recrawl gets it again with a 200.
+    /// conditional recrawl gets it again with a 200, and its body ends with
+    /// "Revision N." (from the first touch on, so between two touched
+    /// versions only that number differs: a near-duplicate change).
     pub fn touch(&self, i: u32) {
         *self.shared.versions.lock().entry(i).or_insert(0) += 1;
+    }
+
+    /// Give page `/p/{i}` a wholly different text (another page's, under
+    /// its own title and links), and a new version.
+    pub fn rewrite(&self, i: u32) {
+        self.shared.rewritten.lock().insert(i);
+        self.touch(i);
     }
 
     /// How many 304 Not Modified answers the site has sent.
@@ -304,6 +315,7 @@ impl Shared {
             session_counter: AtomicU64::new(0),
             trap_sids: AtomicU64::new(0),
             versions: Mutex::new(HashMap::new()),
+            rewritten: Mutex::new(std::collections::HashSet::new()),
             not_modified: AtomicU64::new(0),
             scheme,
             local_host: local.to_string(),
@@ -689,6 +701,24 @@ fn titled_page(shared: &Shared, path: &str, text: &str) -> Resp {
     )
 }
 
+/// A touched page: its text (or, once rewritten, the text of the page
+/// half the site away), then "Revision N." before `</body>`.
+fn revised_page(shared: &Shared, i: u32, version: u32, scheme: &str, host: &str) -> Vec<u8> {
+    let site = &shared.site;
+    let pages = site.config().pages.max(1) as u32;
+    let source = if shared.rewritten.lock().contains(&i) {
+        (i + pages / 2) % pages
+    } else {
+        i
+    };
+    let page = site.render_page(source, scheme, host);
+    let revision = format!("<p>Revision {version}.</p>\n");
+    match page.windows(7).rposition(|w| w == b"</body>") {
+        Some(at) => [&page[..at], revision.as_bytes(), &page[at..]].concat(),
+        None => [page.as_slice(), revision.as_bytes()].concat(),
+    }
+}
+
 /// Increments and returns the attempt counter of a flaky id.
 fn attempt(shared: &Shared, key: String) -> u32 {
     let mut faults = shared.faults.lock();
@@ -723,8 +753,10 @@ async fn route(
         let mut resp = if matches {
             shared.not_modified.fetch_add(1, Ordering::Relaxed);
             respond(StatusCode::NOT_MODIFIED, HTML, Bytes::new())
-        } else {
+        } else if version == 0 {
             html(site.render_page(i, scheme, host))
+        } else {
+            html(revised_page(shared, i, version, scheme, host))
         };
         if let Ok(v) = HeaderValue::from_str(&etag) {
             resp.headers_mut().insert(header::ETAG, v);

@@ -116,6 +116,15 @@ fn blocks(distance: u32) -> Vec<Block> {
     out
 }
 
+/// The value of each block of `h` for `distance` (what a shared index
+/// keys its tables by).
+pub fn block_values(distance: u32, h: u64) -> Vec<u64> {
+    blocks(distance.min(MAX_DISTANCE))
+        .iter()
+        .map(|b| (h >> b.shift) & b.mask)
+        .collect()
+}
+
 /// Hash map keys that are already well mixed (block values of a SimHash,
 /// content hash prefixes).
 type Fast<K, V> = HashMap<K, V, trawl_core::Prehashed>;

@@ -183,6 +183,10 @@ async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, job: Job) -> anyhow
     };
     let dyn_frontier: Arc<dyn Frontier> = frontier.clone();
     let (engine, sinks) = job.engine(&plan, stats, checkpoint.as_deref()).await?;
+    // Every worker checks its pages against every worker's.
+    let engine = engine.with_content_index(Arc::new(
+        frontier.content_index(plan.frontier.near_distance),
+    ));
     let code = terminal::run(engine, dyn_frontier, sinks, &job, board).await;
     let _ = stop_tx.send(());
     let _ = reporter.await;

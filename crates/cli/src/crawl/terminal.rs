@@ -167,7 +167,8 @@ pub const EXIT_NOTHING_FETCHED: u8 = 1;
 /// `None` when some page arrived, when nothing was left to do (a finished
 /// crawl resumed), or when the crawl was stopped early.
 fn nothing_fetched(s: &trawl_core::stats::StatsSnapshot) -> Option<String> {
-    if s.pages_ok > 0 || s.interrupted || s.output_closed {
+    // A recrawl's 304s are pages fetched (and found unchanged).
+    if s.pages_ok + s.unchanged > 0 || s.interrupted || s.output_closed {
         return None;
     }
     if s.robots_denied > 0 && s.robots_denied >= s.pages {

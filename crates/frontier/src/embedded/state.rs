@@ -624,6 +624,51 @@ mod tests {
         Request::seed(Url::parse(s).unwrap())
     }
 
+    /// The duplicate index outlives the process: after a reopen, a page
+    /// with the body or text of one indexed before is found.
+    #[tokio::test]
+    async fn duplicate_index_survives_reopen() {
+        use trawl_traps::{ContentIndex, Digest, Verdict};
+        let dir = tempfile::tempdir().unwrap();
+        let first = Digest::new(Some(&"ab".repeat(32)), Some(0xf0f0));
+        let other = Digest::new(Some(&"cd".repeat(32)), Some(!0xf0f0));
+        {
+            let f = DiskFrontier::open(dir.path(), 2).unwrap();
+            let index = f.content_index(3).unwrap();
+            assert_eq!(
+                index.check("http://a/1", first).await.unwrap(),
+                Verdict::Original
+            );
+            assert_eq!(
+                index.check("http://a/2", other).await.unwrap(),
+                Verdict::Original
+            );
+            // Not indexed twice.
+            assert_eq!(
+                index.check("http://a/1", first).await.unwrap(),
+                Verdict::Original
+            );
+            assert_eq!(index.len(), 2);
+        }
+        let f = DiskFrontier::open(dir.path(), 2).unwrap();
+        let index = f.content_index(3).unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(
+            index.check("http://a/3", first).await.unwrap(),
+            Verdict::Duplicate {
+                of: "http://a/1".into()
+            }
+        );
+        let near = Digest::new(Some(&"ef".repeat(32)), Some(!0xf0f0 ^ 0b101));
+        assert_eq!(
+            index.check("http://a/4", near).await.unwrap(),
+            Verdict::NearDuplicate {
+                of: "http://a/2".into(),
+                distance: 2
+            }
+        );
+    }
+
     #[tokio::test]
     async fn survives_reopen_with_unacked_leases_requeued() {
         let dir = tempfile::tempdir().unwrap();

@@ -28,6 +28,7 @@
 //! | `hostleases` | HASH | host → leases still fetching, counted against `host_limit` (absent = 0) |
 //! | `hostheld` | HASH | host → outstanding leases, fetching or [`fetched`](Frontier::fetched) (absent = 0) |
 //! | `active` | SET | hosts with queued or leased requests |
+//! | `dup:content`, `dup:sim:*` | HASH, SETs | the duplicate index (see `dupes.rs`) |
 //! | `queued` | STRING | number of queued requests (sum of the queue lengths) |
 //! | `leaseseq` | STRING | last lease id handed out (`INCR`) |
 //! | `leases` | ZSET | lease id → expiry time |
@@ -70,7 +71,10 @@
 //! - All workers of one crawl must use the same `host_limit`; each lease
 //!   checks the limit it was given.
 
+mod dupes;
 mod scripts;
+
+pub use dupes::RedisIndex;
 mod status;
 mod wakeup;
 
@@ -257,6 +261,12 @@ impl RedisFrontier {
 
     pub fn key_prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The crawl's duplicate index, shared by its workers (see
+    /// `dupes.rs`).
+    pub fn content_index(&self, distance: u32) -> dupes::RedisIndex {
+        dupes::RedisIndex::new(self.con.clone(), self.prefix.clone(), distance)
     }
 
     fn err(&self, op: &str, e: RedisError) -> FrontierError {
