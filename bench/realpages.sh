@@ -10,6 +10,7 @@
 #   bash bench/realpages.sh          # COPIES=19 CONC=64 RUNS=1 CRAWLERS=trawl,wget2
 #   CRAWLERS=trawl,wget2,scrapy RUNS=3 bash bench/realpages.sh   # Scrapy stops at SCRAPY_PAGES (3000)
 #   TRAWL_BIN=/path/to/an/older/trawl bash bench/realpages.sh    # before/after
+#   CRAWLERS=trawl,trawl-nodup RUNS=5 bash bench/realpages.sh    # cost of SimHash + duplicate index + traps
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=bench/docsite.sh
@@ -54,7 +55,7 @@ print(f"{name} {pages} {requests} {float(wall):.2f} {pages / float(wall):.0f} {c
 PY
 }
 
-printf '%-7s %7s %8s %7s %8s %7s %9s %7s\n' crawler pages requests wall_s pages/s cpu_s cpu/1k_s rss_mb
+printf '%-11s %7s %8s %7s %8s %7s %9s %7s\n' crawler pages requests wall_s pages/s cpu_s cpu/1k_s rss_mb
 for _ in $(seq "$RUNS"); do
   for crawler in ${CRAWLERS//,/ }; do
     case "$crawler" in
@@ -62,6 +63,12 @@ for _ in $(seq "$RUNS"); do
         rm -f "$WORK/trawl.jsonl"
         run trawl "$BIN" crawl "$DOCSITE_URL" -q --ignore-robots --concurrency "$CONC" --per-host "$CONC" \
           --max-pages 10000000 --exclude "$SKIP_RE" -o "$WORK/trawl.jsonl" ;;
+      trawl-nodup)
+        # The cost of SimHash, the duplicate index and trap detection:
+        # the same crawl without them.
+        rm -f "$WORK/trawl.jsonl"
+        run trawl-nodup "$BIN" crawl "$DOCSITE_URL" -q --ignore-robots --concurrency "$CONC" --per-host "$CONC" \
+          --max-pages 10000000 --exclude "$SKIP_RE" --duplicates off --no-traps -o "$WORK/trawl.jsonl" ;;
       wget2)
         rm -rf "$WORK/wget2"
         run wget2 wget2 -r -l inf --max-threads="$CONC" --delete-after -q -e robots=off \
@@ -73,7 +80,7 @@ for _ in $(seq "$RUNS"); do
           -s CLOSESPIDER_PAGECOUNT="$SCRAPY_PAGES" -O "$WORK/scrapy.jsonl:jsonlines" ;;
     esac
   done
-done | awk '{printf "%-7s %7s %8s %7s %8s %7s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8}'
+done | awk '{printf "%-11s %7s %8s %7s %8s %7s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8}'
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -85,4 +92,9 @@ if t and w:
     print(f"\nmedian pages/s: trawl {t:.0f}, wget2 {w:.0f}: {t / w:.2f}x (target >= 1.2x)")
     print(f"median CPU per 1,000 pages: trawl {med('trawl', 6):.3f} s, wget2 {med('wget2', 6):.3f} s; "
           f"peak RSS: trawl {med('trawl', 7):.0f} MB, wget2 {med('wget2', 7):.0f} MB")
+n = med("trawl-nodup", 4)
+if t and n:
+    print(f"\nmedian pages/s: trawl {t:.0f}, without SimHash/duplicates/traps {n:.0f}: cost {100 * (n - t) / n:.1f} % "
+          f"(target < 5 %); CPU per 1,000 pages {med('trawl', 6):.3f} s vs {med('trawl-nodup', 6):.3f} s; "
+          f"RSS {med('trawl', 7):.0f} vs {med('trawl-nodup', 7):.0f} MB")
 PY

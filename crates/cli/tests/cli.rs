@@ -449,8 +449,25 @@ async fn recrawl_uses_conditional_get_and_counts_unchanged_pages() {
             .unwrap();
         assert_eq!(item["status"], 200, "{path} changed");
         assert_eq!(item["etag"], format!("\"p{i}-v1\""));
+        assert_ne!(
+            item["change"], "unchanged",
+            "{path} has a revision line now"
+        );
     }
+    // Unchanged: every 304, and the pages without validators whose body is
+    // the same as before.
+    assert!(
+        items
+            .iter()
+            .filter(|i| i["status"] == 304)
+            .all(|i| i["change"] == "unchanged")
+    );
+    let same = items.iter().filter(|i| i["change"] == "unchanged").count();
+    assert!(
+        same > unchanged,
+        "the root page has no ETag and did not change"
+    );
     let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
-    assert_eq!(stats["unchanged"], unchanged as u64);
+    assert_eq!(stats["unchanged"], same as u64);
     site.shutdown().await;
 }

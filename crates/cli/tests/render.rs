@@ -42,7 +42,13 @@ fn auto_renders_only_the_pages_that_need_it() {
     const PAGES: usize = 40;
     let (_root, nginx) = served(|r| write_mixed_site(r, PAGES, 5, 2, TEXT).unwrap());
     let seed = format!("{}mixed/0.html", nginx.url());
-    let (code, stderr, stats, items) = crawl(&seed, &["--render", "auto", "--render-tabs", "2"]);
+    // Every page of this site is one paragraph, rotated, linking to the
+    // next pages: what a trap looks like to the detector (which would stop
+    // after 33 pages), so it is off here.
+    let (code, stderr, stats, items) = crawl(
+        &seed,
+        &["--render", "auto", "--render-tabs", "2", "--no-traps"],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(items.len(), PAGES, "every page reached: {stderr}");
     let log = nginx.access_log();

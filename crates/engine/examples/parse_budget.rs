@@ -105,6 +105,7 @@ fn main() {
         pipeline: None,
         render_dir: PathBuf::from("."),
         near_distance: 3,
+        simhash: true,
     };
     let count = pages.len();
     let input_bytes: usize = pages.iter().map(|(_, b)| b.len()).sum();

@@ -78,8 +78,9 @@ pub enum DuplicatePolicy {
     SkipLinks,
     /// Neither.
     Skip,
-    /// No duplicate index at all (saves its memory, ~100 bytes a page);
-    /// trap detection then sees no duplicates either.
+    /// No SimHash and no duplicate index at all (saves their CPU and the
+    /// index's memory, ~100 bytes a page); trap detection then sees no
+    /// duplicates either, and revisits tell only unchanged from changed.
     Off,
 }
 

@@ -173,6 +173,7 @@ impl Engine {
             pipeline: self.pipeline.clone(),
             render_dir: cfg.render_dir.clone(),
             near_distance: cfg.duplicates.near_distance,
+            simhash: cfg.duplicates.policy != crate::DuplicatePolicy::Off,
         });
         let workers = stages::parse_pool(parse_threads, parse_ctx, parse_rx, route_tx);
         let error_sinks = std::mem::take(&mut *self.error_sinks.lock());

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use trawl_core::{CrawlStats, Item, Lease, PageRecord, Request, Scope};
 use trawl_core::{Response, Spider};
-use trawl_extract::{charset, content_hash, extract_page, is_html, page_simhash};
+use trawl_extract::{charset, content_hash, extract_page_with, is_html, page_simhash};
 use trawl_fetch::FetchOutcome;
 use trawl_traps::Change;
 
@@ -64,6 +64,8 @@ pub struct ParseContext {
     /// Bits within which a revisited page's text counts as a
     /// near-duplicate change.
     pub near_distance: u32,
+    /// Compute each page's SimHash (off with `duplicates = "off"`).
+    pub simhash: bool,
 }
 
 /// Run the item pipeline over a page's items: invalid items become error
@@ -204,7 +206,7 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     }
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
-        let info = extract_page(&outcome.final_url, &text);
+        let info = extract_page_with(&outcome.final_url, &text, ctx.simhash);
         if let Some(f) = &mut facts {
             f.simhash = info.simhash;
         }
@@ -304,7 +306,10 @@ fn parse_with_spider(
     let out = spider.parse(&response);
     // The page's text fingerprint, for the duplicate index and traps.
     parsed.facts = Some(PageFacts {
-        simhash: page_simhash(&outcome.final_url, &text),
+        simhash: ctx
+            .simhash
+            .then(|| page_simhash(&outcome.final_url, &text))
+            .flatten(),
         ..PageFacts::default()
     });
     let follow = ctx

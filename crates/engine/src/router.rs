@@ -96,10 +96,21 @@ impl Router {
         }
         let judged = traps.enabled() && facts.is_some();
         let page_pattern = judged.then(|| pattern_of(&request.url));
+        // Only a duplicate of a page of its own kind speaks of its pattern.
+        let (same_key, same_family) = match (&page_pattern, verdict.of()) {
+            (Some(p), Some(of)) => match trawl_core::Url::parse(of) {
+                Ok(of) => {
+                    let o = pattern_of(&of);
+                    (o.key == p.key, o.family == p.family)
+                }
+                Err(_) => (false, false),
+            },
+            _ => (false, false),
+        };
         let (new_links, own_new_links) = match &page_pattern {
             // A duplicate's links are told apart: those in its own
             // directory are what makes a template a trap.
-            Some(p) if duplicate && !children.is_empty() => {
+            Some(p) if same_family && !children.is_empty() => {
                 let (own, other): (Vec<Request>, Vec<Request>) = children
                     .into_iter()
                     .partition(|c| pattern_of(&c.url).directory == p.directory);
@@ -110,7 +121,8 @@ impl Router {
         };
         if let Some(p) = &page_pattern {
             let outcome = PageOutcome {
-                duplicate,
+                duplicate: same_key,
+                family_duplicate: same_family,
                 new_links,
                 own_new_links,
             };

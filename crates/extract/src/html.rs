@@ -44,7 +44,8 @@ struct Raw<'a> {
     base: Option<&'a str>,
     hrefs: Vec<&'a str>,
     nofollow: bool,
-    text: crate::simhash::SimHasher,
+    /// The text's SimHash, when asked for.
+    text: Option<crate::simhash::SimHasher>,
 }
 
 impl<'a> Visitor<'a> for Raw<'a> {
@@ -110,7 +111,9 @@ impl<'a> Visitor<'a> for Raw<'a> {
     }
 
     fn text(&mut self, text: &'a str) {
-        self.text.feed(text);
+        if let Some(hasher) = &mut self.text {
+            hasher.feed(text);
+        }
     }
 }
 
@@ -120,8 +123,18 @@ impl<'a> Visitor<'a> for Raw<'a> {
 /// way the HTML tokenizer reads it, and nothing but the wanted tags'
 /// attributes is looked at.
 pub fn extract_page(url: &Url, html: &str) -> PageInfo {
+    extract_page_with(url, html, true)
+}
+
+/// [`extract_page`], with the text's SimHash only if `simhash` (a crawl
+/// without a duplicate index has no use for it).
+pub fn extract_page_with(url: &Url, html: &str, simhash: bool) -> PageInfo {
     let mut raw = Raw::default();
-    ignore_query_values(url, &mut raw.text);
+    if simhash {
+        let mut hasher = crate::simhash::SimHasher::new();
+        ignore_query_values(url, &mut hasher);
+        raw.text = Some(hasher);
+    }
     crate::scan::scan(html, &mut raw);
     let base = raw
         .base
@@ -143,7 +156,7 @@ pub fn extract_page(url: &Url, html: &str) -> PageInfo {
         base,
         hrefs,
         nofollow: raw.nofollow,
-        simhash: raw.text.finish(),
+        simhash: raw.text.and_then(crate::simhash::SimHasher::finish),
     }
 }
 

@@ -31,7 +31,7 @@ pub mod simhash;
 pub mod structured;
 pub mod xpath;
 
-pub use html::{PageInfo, extract_page, page_simhash};
+pub use html::{PageInfo, extract_page, extract_page_with, page_simhash};
 
 /// blake3 of a body, as lowercase hex.
 pub fn content_hash(body: &[u8]) -> String {

@@ -6,10 +6,16 @@
 //! however often it occurs (a page of tables full of numbers would else be
 //! nothing but its `0 0 0` shingle); a 64-kilobit filter drops the
 //! repeats, and the rare distinct shingle it mistakes for a repeat.
-//! Words are ASCII-lowercased; a word holding a digit counts as one and
-//! the same word, so a calendar's days, a listing's page numbers or a
-//! session id in the text do not make otherwise identical pages differ;
-//! `&…;` character references are skipped. Text the scanner reports as
+//! Words are ASCII-lowercased and `&…;` character references skipped.
+//!
+//! Numbers: in a text with a few numbers (a calendar's date, a listing's
+//! page number, a count), every word holding a digit counts as one and the
+//! same word, so pages of one template filled with other numbers come out
+//! the same. In a text with many different numbers (`NUMBERS_ARE_CONTENT`
+//! or more: tables, scores, a list of links labelled by number) the
+//! numbers are what the page says, and count as written. Both versions of
+//! the shingles that hold a number are counted as the text goes by; the
+//! count decides at the end which one is used. Text the scanner reports as
 //! boilerplate (`<nav>`, `<aside>`, `<footer>`) is never fed.
 //!
 //! Words that echo the page's own query values ([`SimHasher::ignore_words`]:
@@ -27,6 +33,58 @@ const PLANES: usize = 16;
 const MAX_FEATURES: u32 = (1 << PLANES) - 1;
 /// Bits of the filter of features already counted.
 const SEEN_BITS: usize = 1 << 16;
+/// From this many different words holding a digit on, numbers count as
+/// written.
+const NUMBERS_ARE_CONTENT: usize = 8;
+
+/// The three feature counters: shingles without a number, and those with
+/// one, with numbers as one word or as written.
+const COMMON: usize = 0;
+const NUMBERS_AS_ONE: usize = 1;
+const NUMBERS_AS_WRITTEN: usize = 2;
+
+/// Per-bit counts of features, as bit planes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counter {
+    planes: [u64; PLANES],
+    features: u32,
+}
+
+impl Counter {
+    /// A ripple-carry add of `h`'s bits into the planes.
+    fn count(&mut self, h: u64) {
+        if self.features >= MAX_FEATURES {
+            return;
+        }
+        self.features += 1;
+        let mut carry = h;
+        for plane in &mut self.planes {
+            let sum = *plane ^ carry;
+            carry &= *plane;
+            *plane = sum;
+            if carry == 0 {
+                break;
+            }
+        }
+    }
+
+    /// How many features have bit `bit`.
+    fn bit_count(&self, bit: u32) -> u64 {
+        self.planes
+            .iter()
+            .enumerate()
+            .fold(0u64, |acc, (p, plane)| acc | (((plane >> bit) & 1) << p))
+    }
+}
+
+/// One word of the shingle window: as one word for numbers, as written,
+/// and whether it holds a digit.
+#[derive(Debug, Clone, Copy, Default)]
+struct Word {
+    one: u64,
+    written: u64,
+    number: bool,
+}
 
 /// Byte classes for tokenizing.
 const SEPARATOR: u8 = 0;
@@ -55,12 +113,13 @@ const NUMBER_WORD: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Builds one page's SimHash from its text, fed in pieces.
 #[derive(Debug, Clone)]
 pub struct SimHasher {
-    planes: [u64; PLANES],
-    features: u32,
-    /// The last two words' hashes (shingle window) and how many words
-    /// were seen in all (shingles start at the third).
-    previous: [u64; 2],
+    counters: [Counter; 3],
+    /// The last two words (shingle window), how many words were seen in
+    /// all (shingles start at the third), and how many held a digit.
+    previous: [Word; 2],
     words: u32,
+    /// Different words holding a digit (up to `NUMBERS_ARE_CONTENT`).
+    numbers: Vec<u64>,
     /// A word cut by the end of a piece continues in the next one only
     /// if no markup came between; pieces are separate words.
     word: u64,
@@ -75,10 +134,10 @@ pub struct SimHasher {
 impl Default for SimHasher {
     fn default() -> Self {
         SimHasher {
-            planes: [0; PLANES],
-            features: 0,
-            previous: [0; 2],
+            counters: [Counter::default(); 3],
+            previous: [Word::default(); 2],
             words: 0,
+            numbers: Vec::new(),
             word: FNV_OFFSET,
             word_len: 0,
             word_has_digit: false,
@@ -159,51 +218,58 @@ impl SimHasher {
         if self.word_len == 0 {
             return;
         }
-        let word = if self.word_has_digit {
-            NUMBER_WORD
-        } else {
-            self.word
+        let number = self.word_has_digit;
+        let word = Word {
+            one: if number { NUMBER_WORD } else { self.word },
+            written: self.word,
+            number,
         };
         self.word = FNV_OFFSET;
         self.word_len = 0;
         self.word_has_digit = false;
-        if !self.ignored.is_empty() && self.ignored.contains(&word) {
+        if !self.ignored.is_empty() && self.ignored.contains(&word.written) {
             return;
         }
         self.words += 1;
+        if number
+            && self.numbers.len() < NUMBERS_ARE_CONTENT
+            && !self.numbers.contains(&word.written)
+        {
+            self.numbers.push(word.written);
+        }
         if self.words >= 3 {
             let [w1, w2] = self.previous;
-            self.add(mix(w1.rotate_left(2) ^ w2.rotate_left(1) ^ word));
+            self.shingle(&[w1, w2, word]);
         }
         self.previous = [self.previous[1], word];
     }
 
+    /// Count a shingle of up to three words.
+    fn shingle(&mut self, words: &[Word]) {
+        let hash = |w: &dyn Fn(&Word) -> u64| {
+            mix(words
+                .iter()
+                .rev()
+                .enumerate()
+                .fold(0u64, |h, (i, word)| h ^ w(word).rotate_left(i as u32)))
+        };
+        if words.iter().any(|w| w.number) {
+            self.add(NUMBERS_AS_ONE, hash(&|w| w.one));
+            self.add(NUMBERS_AS_WRITTEN, hash(&|w| w.written));
+        } else {
+            self.add(COMMON, hash(&|w| w.one));
+        }
+    }
+
     /// Count one feature's bits, unless it was counted before.
-    fn add(&mut self, h: u64) {
+    fn add(&mut self, counter: usize, h: u64) {
         let bit = (h >> 48) as usize % SEEN_BITS;
         let (word, mask) = (bit / 64, 1u64 << (bit % 64));
         if self.seen[word] & mask != 0 {
             return;
         }
         self.seen[word] |= mask;
-        self.count(h);
-    }
-
-    /// A ripple-carry add of `h`'s bits into the planes.
-    fn count(&mut self, h: u64) {
-        if self.features >= MAX_FEATURES {
-            return;
-        }
-        self.features += 1;
-        let mut carry = h;
-        for plane in &mut self.planes {
-            let sum = *plane ^ carry;
-            carry &= *plane;
-            *plane = sum;
-            if carry == 0 {
-                break;
-            }
-        }
+        self.counters[counter].count(h);
     }
 
     /// The fingerprint: bit i is set when more than half of the features
@@ -214,18 +280,20 @@ impl SimHasher {
             return None;
         }
         if self.words < 3 {
-            let [w1, w2] = self.previous;
-            self.add(mix(w1.rotate_left(1) ^ w2));
+            let window = self.previous;
+            self.shingle(&window[2 - self.words as usize..]);
         }
-        let n = u64::from(self.features);
+        let numbers_are_content = self.numbers.len() >= NUMBERS_ARE_CONTENT;
+        let common = &self.counters[COMMON];
+        let numbered = &self.counters[if numbers_are_content {
+            NUMBERS_AS_WRITTEN
+        } else {
+            NUMBERS_AS_ONE
+        }];
+        let n = u64::from(common.features) + u64::from(numbered.features);
         let mut fingerprint = 0u64;
         for bit in 0..64 {
-            let count = self
-                .planes
-                .iter()
-                .enumerate()
-                .fold(0u64, |acc, (p, plane)| acc | (((plane >> bit) & 1) << p));
-            if count * 2 > n {
+            if (common.bit_count(bit) + numbered.bit_count(bit)) * 2 > n {
                 fingerprint |= 1 << bit;
             }
         }
@@ -282,7 +350,7 @@ mod tests {
             // Past the cap the planes stop counting; so does naive.
             let counted = &features[..n.min(MAX_FEATURES as usize)];
             for f in &features {
-                h.count(*f);
+                h.counters[COMMON].count(*f);
             }
             h.words = 3;
             assert_eq!(h.finish(), Some(naive(counted)), "{n} features");
@@ -316,6 +384,27 @@ mod tests {
         };
         assert!(distance(a, b) <= 12, "one word of 34: {}", distance(a, b));
         assert!(distance(a, c) > 16, "unrelated: {}", distance(a, c));
+    }
+
+    #[test]
+    fn numbers_count_as_written_where_they_are_the_content() {
+        // Pages labelled by number, linking to others by number: the
+        // numbers are what differs, and they count.
+        let page = |i: u32| {
+            let links: String = (i + 1..i + 13).map(|j| format!("Page {j} ")).collect();
+            format!("Page {i} Section {i} of the test documentation: a paragraph. {links}")
+        };
+        let (Some(a), Some(b)) = (simhash(&page(17)), simhash(&page(90))) else {
+            panic!("texts have words");
+        };
+        assert!(distance(a, b) > 10, "{}", distance(a, b));
+        // A template with a date in it: the date does not count.
+        let day = |d: &str| {
+            simhash(&format!(
+                "Events for {d}: nothing scheduled. Previous day, next day, back to the calendar and the home page."
+            ))
+        };
+        assert_eq!(day("2026-01-05"), day("2029-07-30"));
     }
 
     #[test]

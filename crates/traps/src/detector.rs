@@ -2,9 +2,11 @@
 //! the new links they found, and the verdict that a pattern is a trap.
 //!
 //! A trap is a template that keeps producing pages the crawl already has
-//! (duplicates or near-duplicates) while each of them links to new URLs of
-//! the same template: a calendar's next day, the next page of an endless
-//! listing, the same page under a new session id. A pattern is judged
+//! (duplicates or near-duplicates of pages *of the same pattern*) while
+//! each of them links to new URLs of the same template: a calendar's next
+//! day, the next page of an endless listing, the same page under a new
+//! session id. A page that duplicates a page of another pattern (a mirror
+//! host, a printable version) says nothing about its own pattern. A pattern is judged
 //! every `window` pages; it is trapped when, within that window, at least
 //! `duplicate_rate` of its pages were duplicates and the links those
 //! duplicates added to the frontier were mostly (`own_links`) in the
@@ -72,8 +74,12 @@ struct Counts {
 /// What one fetched page showed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PageOutcome {
-    /// A duplicate or near-duplicate of an earlier page.
+    /// A duplicate or near-duplicate of an earlier page of the same
+    /// pattern (key: query keys included).
     pub duplicate: bool,
+    /// A duplicate or near-duplicate of an earlier page of the same
+    /// family (query keys dropped).
+    pub family_duplicate: bool,
     /// Links the page added to the frontier (not seen before).
     pub new_links: u64,
     /// Of them, in the page's own directory.
@@ -114,13 +120,16 @@ impl TrapDetector {
         if !self.cfg.enabled {
             return trapped;
         }
-        let family = family_key(pattern);
-        for name in [Some(pattern.key.as_str()), family.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            if self.observe_one(name, outcome) {
-                trapped.push(name.to_string());
+        if self.observe_one(&pattern.key, outcome) {
+            trapped.push(pattern.key.clone());
+        }
+        if let Some(family) = family_key(pattern) {
+            let outcome = PageOutcome {
+                duplicate: outcome.family_duplicate,
+                ..outcome
+            };
+            if self.observe_one(&family, outcome) {
+                trapped.push(family);
             }
         }
         trapped
@@ -245,6 +254,7 @@ mod tests {
     fn dup(new: u64, own: u64) -> PageOutcome {
         PageOutcome {
             duplicate: true,
+            family_duplicate: true,
             new_links: new,
             own_new_links: own,
         }
@@ -278,6 +288,7 @@ mod tests {
         for id in 0..20_000 {
             let outcome = PageOutcome {
                 duplicate: id % 10 == 0,
+                family_duplicate: id % 10 == 0,
                 new_links: 3,
                 own_new_links: 3,
             };
@@ -308,9 +319,9 @@ mod tests {
         for page in 1..200 {
             let outcome = if page <= 20 {
                 PageOutcome {
-                    duplicate: false,
                     new_links: 1,
                     own_new_links: 1,
+                    ..PageOutcome::default()
                 }
             } else {
                 dup(1, 1)

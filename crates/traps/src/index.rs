@@ -65,6 +65,14 @@ impl Verdict {
     pub fn is_duplicate(&self) -> bool {
         !matches!(self, Verdict::Original)
     }
+
+    /// The page this one repeats.
+    pub fn of(&self) -> Option<&str> {
+        match self {
+            Verdict::Original => None,
+            Verdict::Duplicate { of } | Verdict::NearDuplicate { of, .. } => Some(of),
+        }
+    }
 }
 
 /// Why a shared index could not answer.
