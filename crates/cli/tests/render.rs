@@ -316,16 +316,7 @@ fn warc_keeps_the_raw_response_and_the_rendered_page() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("warc"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
-        .collect();
-    let v = json_of(
-        std::process::Command::new("python3")
-            .args(["-c", WARC_KINDS])
-            .args(&files),
-    );
+    let v = common::warcio(&dir.path().join("warc"), WARC_KINDS);
     let raw = v["response_body"].as_str().unwrap();
     assert!(raw.contains("<div id=\"root\"></div>"), "{raw}");
     assert!(!raw.contains("h1 class"), "{raw}");

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -147,24 +147,7 @@ print(json.dumps(out))
 "#;
 
 fn read_warc(dir: &Path) -> Value {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no WARC files in {}", dir.display());
-    let out = Command::new("python3")
-        .args(["-c", WARC_READ])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "warcio failed (run scripts/test.sh, which installs it):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::warcio(dir, WARC_READ)
 }
 
 fn by_url(items: &[Value]) -> BTreeMap<String, Value> {

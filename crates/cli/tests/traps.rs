@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{crawl_with_stats, trawl};
@@ -217,26 +216,6 @@ for path in sys.argv[1:]:
 print(json.dumps(out))
 "#;
 
-fn read_warc(dir: &Path) -> serde_json::Value {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
-        .collect();
-    files.sort();
-    let out = Command::new("python3")
-        .args(["-c", WARC_REVISITS])
-        .args(&files)
-        .output()
-        .expect("python3 with warcio (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -361,7 +340,7 @@ async fn recrawls_classify_changes_and_revisit_what_is_due() {
     assert_eq!(stats["changed"], 1);
     // Unchanged pages are WARC revisits: 304s by the server, the rest by
     // their identical payload.
-    let archived = read_warc(&warc);
+    let archived = common::warcio(&warc, WARC_REVISITS);
     let revisits = archived["revisits"].as_array().unwrap();
     assert_eq!(revisits.len(), unchanged.len());
     for r in revisits {

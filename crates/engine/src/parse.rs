@@ -247,14 +247,19 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
 
 /// What a revisit found, counted; none for a first visit.
 fn classify(ctx: &ParseContext, req: &Request, facts: &PageFacts) -> Option<Change> {
-    let previous = req.previous.as_deref()?;
-    let change = Change::classify(
-        previous,
-        facts.status,
-        facts.content_hash.as_deref(),
-        facts.simhash,
-        ctx.near_distance,
-    );
+    let change = match req.previous.as_deref() {
+        Some(previous) => Change::classify(
+            previous,
+            facts.status,
+            facts.content_hash.as_deref(),
+            facts.simhash,
+            ctx.near_distance,
+        ),
+        // A 304 answers a conditional request (validators kept by an
+        // older state, without hashes): unchanged.
+        None if facts.status == Some(304) => Change::Unchanged,
+        None => return None,
+    };
     CrawlStats::inc(match change {
         Change::Unchanged => &ctx.stats.unchanged,
         Change::NearDuplicateChange => &ctx.stats.near_duplicate_changes,

@@ -478,18 +478,7 @@ mod tests {
     /// when present) and on generated tag soup.
     #[test]
     fn scanner_agrees_with_lol_html() {
-        let mut files = Vec::new();
-        for dir in [
-            "/usr/share/doc/python3.11/html",
-            "/usr/share/doc/postgresql-doc-15/html",
-        ] {
-            collect_html(std::path::Path::new(dir), &mut files);
-        }
-        assert!(
-            files.len() >= 500,
-            "real pages needed: apt-get install python3.11-doc ({} found)",
-            files.len()
-        );
+        let files = real_pages();
         let url = Url::parse("http://docs.example/a/b/page.html").unwrap();
         let mut links = 0;
         for path in &files {
@@ -600,14 +589,7 @@ mod tests {
     /// the index would call a real page a near-duplicate of another.
     #[test]
     fn simhash_of_real_pages() {
-        let mut files = Vec::new();
-        for dir in [
-            "/usr/share/doc/python3.11/html",
-            "/usr/share/doc/postgresql-doc-15/html",
-        ] {
-            collect_html(std::path::Path::new(dir), &mut files);
-        }
-        assert!(files.len() >= 500, "real pages needed: python3.11-doc");
+        let files = real_pages();
         let url = Url::parse("http://docs.example/page.html").unwrap();
         let mut pages: Vec<(u64, u64, &std::path::Path)> = Vec::new();
         for path in &files {
@@ -642,6 +624,23 @@ mod tests {
             self.0
                 .extend(text.split_whitespace().flat_map(|w| [w, " "]));
         }
+    }
+
+    /// The HTML pages of python3.11-doc (required) and postgresql-doc-15.
+    fn real_pages() -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for dir in [
+            "/usr/share/doc/python3.11/html",
+            "/usr/share/doc/postgresql-doc-15/html",
+        ] {
+            collect_html(std::path::Path::new(dir), &mut files);
+        }
+        assert!(
+            files.len() >= 500,
+            "real pages needed: apt-get install python3.11-doc ({} found)",
+            files.len()
+        );
+        files
     }
 
     fn collect_html(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

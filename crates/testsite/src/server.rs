@@ -217,8 +217,6 @@ impl TestSite {
         self.shared.stats.reset();
     }
 
-    /// Forgets the attempt counters of `/flaky/{id}` and `/flaky429/{id}`,
-    /// so they fail again (not touched by [`TestSite::reset_stats`]).
     /// Change page `/p/{i}`'s content version: its ETag changes, so a
     /// conditional recrawl gets it again with a 200, and its body ends with
     /// "Revision N." (from the first touch on, so between two touched
@@ -239,6 +237,8 @@ impl TestSite {
         self.shared.not_modified.load(Ordering::Relaxed)
     }
 
+    /// Forgets the attempt counters of `/flaky/{id}` and `/flaky429/{id}`,
+    /// so they fail again (not touched by [`TestSite::reset_stats`]).
     pub fn reset_faults(&self) {
         self.shared.faults.lock().clear();
     }

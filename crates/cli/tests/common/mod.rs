@@ -131,3 +131,26 @@ pub fn assert_every_page_once(
         "every page"
     );
 }
+
+/// Run a warcio `script` (Python, printing JSON) over the `.warc.gz` files
+/// of `dir`, in name order, and parse what it prints.
+pub fn warcio(dir: &Path, script: &str) -> serde_json::Value {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no WARC files in {}", dir.display());
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "warcio failed (run scripts/test.sh, which installs it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
