@@ -11,13 +11,16 @@
 //! what this visit found (for `--recrawl` and `--due`), marks WARC
 //! revisits, and hands the items with their lease to the sink stage.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Visit};
-use trawl_traps::{Change, ContentIndex, Digest, PageOutcome, TrapDetector, Verdict, pattern_of};
+use trawl_traps::{
+    Change, ContentIndex, Digest, PageOutcome, TrapDetector, UrlPattern, Verdict, pattern_of,
+};
 
 use crate::config::{DuplicateConfig, DuplicatePolicy};
 use crate::parse::{PageFacts, Parsed};
@@ -111,9 +114,15 @@ impl Router {
             // A duplicate's links are told apart: those in its own
             // directory are what makes a template a trap.
             Some(p) if same_family && !children.is_empty() => {
-                let (own, other): (Vec<Request>, Vec<Request>) = children
-                    .into_iter()
-                    .partition(|c| pattern_of(&c.url).directory == p.directory);
+                let flags = in_own_directory(p, &children);
+                let (mut own, mut other) = (Vec::new(), Vec::new());
+                for (child, is_own) in children.into_iter().zip(flags) {
+                    if is_own {
+                        own.push(child);
+                    } else {
+                        other.push(child);
+                    }
+                }
                 let own_new = self.push(own).await;
                 (own_new + self.push(other).await, own_new)
             }
@@ -219,6 +228,24 @@ impl Router {
             tracing::warn!(%error, "Frontier could not remember the visit.");
         }
     }
+}
+
+/// Whether each link is in the page's own directory pattern: one URL
+/// generalised per distinct directory among the links (a page links into
+/// a few), not one per link.
+fn in_own_directory(page: &UrlPattern, children: &[Request]) -> Vec<bool> {
+    let mut known: HashMap<(&str, Option<u16>, &str), bool> = HashMap::new();
+    children
+        .iter()
+        .map(|c| {
+            let path = c.url.path();
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            let key = (c.url.host_str().unwrap_or(""), c.url.port(), dir);
+            *known
+                .entry(key)
+                .or_insert_with(|| pattern_of(&c.url).directory == page.directory)
+        })
+        .collect()
 }
 
 /// Say in the page record what the page duplicates.

@@ -115,6 +115,10 @@ impl<'a> Visitor<'a> for Raw<'a> {
             hasher.feed(text);
         }
     }
+
+    fn wants_text(&self) -> bool {
+        self.text.as_ref().is_some_and(|h| h.wants_text())
+    }
 }
 
 /// Extract links and metadata from a decoded HTML page fetched from `url`.
@@ -178,6 +182,9 @@ pub fn page_simhash(url: &Url, html: &str) -> Option<u64> {
         fn title_text(&mut self, _: &'a str) {}
         fn text(&mut self, text: &'a str) {
             self.0.feed(text);
+        }
+        fn wants_text(&self) -> bool {
+            self.0.wants_text()
         }
     }
     let mut text = Text(crate::simhash::SimHasher::new());
@@ -623,6 +630,9 @@ mod tests {
         fn text(&mut self, text: &'a str) {
             self.0
                 .extend(text.split_whitespace().flat_map(|w| [w, " "]));
+        }
+        fn wants_text(&self) -> bool {
+            true
         }
     }
 

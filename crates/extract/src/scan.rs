@@ -55,8 +55,12 @@ pub trait Visitor<'a> {
     fn title_text(&mut self, text: &'a str);
     /// A run of text between markup (not entity-decoded), outside raw
     /// text elements, the title and boilerplate (`<nav>`, `<aside>`,
-    /// `<footer>`).
+    /// `<footer>`), while [`Visitor::wants_text`] says so.
     fn text(&mut self, _text: &'a str) {}
+    /// Whether [`Visitor::text`] is still wanted (asked before each run).
+    fn wants_text(&self) -> bool {
+        false
+    }
 }
 
 fn eq(a: &[u8], b: &[u8]) -> bool {
@@ -156,7 +160,7 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
     let mut attributes = Attributes::default();
     while let Some(found) = memchr::memchr(b'<', &bytes[at..]) {
         let lt = at + found;
-        if lt > at && boilerplate == 0 {
+        if lt > at && boilerplate == 0 && visitor.wants_text() {
             visitor.text(&html[at..lt]);
         }
         let Some(&next) = bytes.get(lt + 1) else {
@@ -221,7 +225,7 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
                     Kind::Foreign => foreign += usize::from(!self_closing),
                     Kind::Boilerplate => boilerplate += usize::from(!self_closing),
                     Kind::Plaintext => {
-                        if boilerplate == 0 {
+                        if boilerplate == 0 && visitor.wants_text() {
                             visitor.text(&html[at..]);
                         }
                         return;
@@ -239,7 +243,7 @@ pub fn scan<'a>(html: &'a str, visitor: &mut impl Visitor<'a>) {
             _ => at = lt + 1,
         }
     }
-    if at < bytes.len() && boilerplate == 0 {
+    if at < bytes.len() && boilerplate == 0 && visitor.wants_text() {
         visitor.text(&html[at..]);
     }
 }

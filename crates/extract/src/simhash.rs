@@ -31,8 +31,15 @@
 const PLANES: usize = 16;
 /// Features beyond this many are ignored (a page of ~500 KB of text).
 const MAX_FEATURES: u32 = (1 << PLANES) - 1;
-/// Bits of the filter of features already counted.
-const SEEN_BITS: usize = 1 << 16;
+/// Bytes of visible text fingerprinted, at most: a template page fits
+/// whole, a long page is known by its beginning (its header, title and
+/// first paragraphs, where two real pages differ). It bounds the cost: a
+/// documentation page holds 20-30 KB of text, and hashing all of it cost
+/// a third of the crawl's CPU.
+const MAX_TEXT: usize = 2048;
+/// Bits of the filter of features already counted (about one feature per
+/// six bytes of text: ~700 features, 4 % of them mistaken for repeats).
+const SEEN_BITS: usize = 1 << 14;
 /// From this many different words holding a digit on, numbers count as
 /// written.
 const NUMBERS_ARE_CONTENT: usize = 8;
@@ -120,15 +127,12 @@ pub struct SimHasher {
     words: u32,
     /// Different words holding a digit (up to `NUMBERS_ARE_CONTENT`).
     numbers: Vec<u64>,
-    /// A word cut by the end of a piece continues in the next one only
-    /// if no markup came between; pieces are separate words.
-    word: u64,
-    word_len: u32,
-    word_has_digit: bool,
     /// Features counted so far (a bit per hash value modulo its size).
     seen: Box<[u64]>,
     /// Hashes of words to skip.
     ignored: Vec<u64>,
+    /// Text bytes fed so far (up to `MAX_TEXT`).
+    fed: usize,
 }
 
 impl Default for SimHasher {
@@ -138,11 +142,9 @@ impl Default for SimHasher {
             previous: [Word::default(); 2],
             words: 0,
             numbers: Vec::new(),
-            word: FNV_OFFSET,
-            word_len: 0,
-            word_has_digit: false,
             seen: vec![0; SEEN_BITS / 64].into_boxed_slice(),
             ignored: Vec::new(),
+            fed: 0,
         }
     }
 }
@@ -158,6 +160,39 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The next word of `bytes` from `at`: its hash (ASCII lower-cased:
+/// `| 0x20` leaves digits as they are), whether it holds a digit, and
+/// where to go on. `&…;` character references are skipped.
+fn next_word(bytes: &[u8], mut at: usize) -> Option<(u64, bool, usize)> {
+    loop {
+        let &b = bytes.get(at)?;
+        if CLASS[b as usize] != SEPARATOR {
+            break;
+        }
+        at += 1;
+        if b == b'&' {
+            if bytes.get(at) == Some(&b'#') {
+                at += 1;
+            }
+            while bytes.get(at).is_some_and(u8::is_ascii_alphanumeric) {
+                at += 1;
+            }
+        }
+    }
+    let mut h = FNV_OFFSET;
+    let mut digit = false;
+    for &b in &bytes[at..] {
+        let class = CLASS[b as usize];
+        if class == SEPARATOR {
+            break;
+        }
+        digit |= class == DIGIT;
+        h = (h ^ u64::from(b | 0x20)).wrapping_mul(FNV_PRIME);
+        at += 1;
+    }
+    Some((h, digit, at))
+}
+
 impl SimHasher {
     pub fn new() -> Self {
         Self::default()
@@ -166,67 +201,40 @@ impl SimHasher {
     /// Skip the words of `text` (those without digits, which all count as
     /// one word anyway) wherever they occur in the page.
     pub fn ignore_words(&mut self, text: &str) {
-        for word in
-            text.split(|c: char| CLASS[(c as u32).min(255) as usize] == SEPARATOR && c.is_ascii())
-        {
-            if word.is_empty() || word.bytes().any(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            let h = word.bytes().fold(FNV_OFFSET, |h, b| {
-                (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME)
-            });
-            if !self.ignored.contains(&h) && self.ignored.len() < 64 {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some((h, digit, next)) = next_word(bytes, i) {
+            i = next;
+            if !digit && !self.ignored.contains(&h) && self.ignored.len() < 64 {
                 self.ignored.push(h);
             }
         }
     }
 
-    /// Feed one piece of visible text (entities not decoded).
-    pub fn feed(&mut self, text: &str) {
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            match CLASS[b as usize] {
-                SEPARATOR => {
-                    self.end_word();
-                    if b == b'&' {
-                        // A character reference: skip its name or number.
-                        i += 1;
-                        if bytes.get(i) == Some(&b'#') {
-                            i += 1;
-                        }
-                        while bytes.get(i).is_some_and(|c| c.is_ascii_alphanumeric()) {
-                            i += 1;
-                        }
-                        continue;
-                    }
-                }
-                class => {
-                    self.word =
-                        (self.word ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME);
-                    self.word_len += 1;
-                    self.word_has_digit |= class == DIGIT;
-                }
-            }
-            i += 1;
-        }
-        self.end_word();
+    /// Whether more text would still be fingerprinted.
+    pub fn wants_text(&self) -> bool {
+        self.fed < MAX_TEXT
     }
 
-    fn end_word(&mut self) {
-        if self.word_len == 0 {
-            return;
+    /// Feed one piece of visible text (entities not decoded). Pieces are
+    /// separate words.
+    pub fn feed(&mut self, text: &str) {
+        let room = MAX_TEXT.saturating_sub(self.fed);
+        let bytes = &text.as_bytes()[..text.len().min(room)];
+        self.fed += bytes.len();
+        let mut i = 0;
+        while let Some((h, digit, next)) = next_word(bytes, i) {
+            i = next;
+            self.word(h, digit);
         }
-        let number = self.word_has_digit;
+    }
+
+    fn word(&mut self, written: u64, number: bool) {
         let word = Word {
-            one: if number { NUMBER_WORD } else { self.word },
-            written: self.word,
+            one: if number { NUMBER_WORD } else { written },
+            written,
             number,
         };
-        self.word = FNV_OFFSET;
-        self.word_len = 0;
-        self.word_has_digit = false;
         if !self.ignored.is_empty() && self.ignored.contains(&word.written) {
             return;
         }
