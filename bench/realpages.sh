@@ -63,6 +63,10 @@ for _ in $(seq "$RUNS"); do
         rm -f "$WORK/trawl.jsonl"
         run trawl "$BIN" crawl "$DOCSITE_URL" -q --ignore-robots --concurrency "$CONC" --per-host "$CONC" \
           --max-pages 10000000 --exclude "$SKIP_RE" -o "$WORK/trawl.jsonl" ;;
+      trawl-notraps)
+        rm -f "$WORK/trawl.jsonl"
+        run trawl-notraps "$BIN" crawl "$DOCSITE_URL" -q --ignore-robots --concurrency "$CONC" --per-host "$CONC" \
+          --max-pages 10000000 --exclude "$SKIP_RE" --no-traps -o "$WORK/trawl.jsonl" ;;
       trawl-nodup)
         # The cost of SimHash, the duplicate index and trap detection:
         # the same crawl without them.

@@ -11,13 +11,12 @@
 //! what this visit found (for `--recrawl` and `--due`), marks WARC
 //! revisits, and hands the items with their lease to the sink stage.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Visit};
+use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Url, Visit};
 use trawl_traps::{
     Change, ContentIndex, Digest, PageOutcome, TrapDetector, UrlPattern, Verdict, pattern_of,
 };
@@ -101,7 +100,7 @@ impl Router {
         let page_pattern = judged.then(|| pattern_of(&request.url));
         // Only a duplicate of a page of its own kind speaks of its pattern.
         let (same_key, same_family) = match (&page_pattern, verdict.of()) {
-            (Some(p), Some(of)) => match trawl_core::Url::parse(of) {
+            (Some(p), Some(of)) => match Url::parse(of) {
                 Ok(of) => {
                     let o = pattern_of(&of);
                     (o.key == p.key, o.family == p.family)
@@ -114,7 +113,7 @@ impl Router {
             // A duplicate's links are told apart: those in its own
             // directory are what makes a template a trap.
             Some(p) if same_family && !children.is_empty() => {
-                let flags = in_own_directory(p, &children);
+                let flags = in_own_directory(&request.url, p, &children);
                 let (mut own, mut other) = (Vec::new(), Vec::new());
                 for (child, is_own) in children.into_iter().zip(flags) {
                     if is_own {
@@ -233,17 +232,27 @@ impl Router {
 /// Whether each link is in the page's own directory pattern: one URL
 /// generalised per distinct directory among the links (a page links into
 /// a few), not one per link.
-fn in_own_directory(page: &UrlPattern, children: &[Request]) -> Vec<bool> {
-    let mut known: HashMap<(&str, Option<u16>, &str), bool> = HashMap::new();
+fn in_own_directory(page_url: &Url, page: &UrlPattern, children: &[Request]) -> Vec<bool> {
+    fn raw_directory(url: &Url) -> (&str, Option<u16>, &str) {
+        let path = url.path();
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        (url.host_str().unwrap_or(""), url.port(), dir)
+    }
+    // The page's own directory as written is its own without asking;
+    // a page links into a few directories, so a list beats a map.
+    let mut known = vec![(raw_directory(page_url), true)];
     children
         .iter()
         .map(|c| {
-            let path = c.url.path();
-            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-            let key = (c.url.host_str().unwrap_or(""), c.url.port(), dir);
-            *known
-                .entry(key)
-                .or_insert_with(|| pattern_of(&c.url).directory == page.directory)
+            let key = raw_directory(&c.url);
+            match known.iter().find(|(k, _)| *k == key) {
+                Some(&(_, own)) => own,
+                None => {
+                    let own = pattern_of(&c.url).directory == page.directory;
+                    known.push((key, own));
+                    own
+                }
+            }
         })
         .collect()
 }

@@ -36,7 +36,7 @@ const MAX_FEATURES: u32 = (1 << PLANES) - 1;
 /// first paragraphs, where two real pages differ). It bounds the cost: a
 /// documentation page holds 20-30 KB of text, and hashing all of it cost
 /// a third of the crawl's CPU.
-const MAX_TEXT: usize = 2048;
+const MAX_TEXT: usize = 3072;
 /// Bits of the filter of features already counted (about one feature per
 /// six bytes of text: ~700 features, 4 % of them mistaken for repeats).
 const SEEN_BITS: usize = 1 << 14;
@@ -75,9 +75,11 @@ impl Counter {
         }
     }
 
-    /// How many features have bit `bit`.
+    /// How many features have bit `bit` (only the planes a count of
+    /// `features` can reach).
     fn bit_count(&self, bit: u32) -> u64 {
-        self.planes
+        let used = (u32::BITS - self.features.leading_zeros()) as usize;
+        self.planes[..used.min(PLANES)]
             .iter()
             .enumerate()
             .fold(0u64, |acc, (p, plane)| acc | (((plane >> bit) & 1) << p))
@@ -179,7 +181,7 @@ fn next_word(bytes: &[u8], mut at: usize) -> Option<(u64, bool, usize)> {
             }
         }
     }
-    let mut h = FNV_OFFSET;
+    let start = at;
     let mut digit = false;
     for &b in &bytes[at..] {
         let class = CLASS[b as usize];
@@ -187,10 +189,30 @@ fn next_word(bytes: &[u8], mut at: usize) -> Option<(u64, bool, usize)> {
             break;
         }
         digit |= class == DIGIT;
-        h = (h ^ u64::from(b | 0x20)).wrapping_mul(FNV_PRIME);
         at += 1;
     }
-    Some((h, digit, at))
+    Some((hash_word(&bytes[start..at]), digit, at))
+}
+
+/// A word's hash, eight bytes at a time (one multiply per eight bytes,
+/// not one per byte); `| 0x20` lower-cases ASCII letters and leaves
+/// digits as they are.
+fn hash_word(word: &[u8]) -> u64 {
+    const LOWER: u64 = 0x2020_2020_2020_2020;
+    let mut h = FNV_OFFSET ^ word.len() as u64;
+    let mut chunks = word.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        h = (h ^ (u64::from_le_bytes(b) | LOWER)).wrapping_mul(FNV_PRIME);
+        h ^= h >> 29;
+    }
+    let rest = chunks
+        .remainder()
+        .iter()
+        .enumerate()
+        .fold(0u64, |v, (i, &b)| v | u64::from(b | 0x20) << (8 * i));
+    (h ^ rest).wrapping_mul(FNV_PRIME)
 }
 
 impl SimHasher {

@@ -147,7 +147,13 @@ impl TrapDetector {
             }
         }
         let cfg = &self.cfg;
-        let c = self.patterns.entry(name.to_string()).or_default();
+        // The key is allocated only for a pattern met the second time.
+        if !self.patterns.contains_key(name) {
+            self.patterns.insert(name.to_string(), Counts::default());
+        }
+        let Some(c) = self.patterns.get_mut(name) else {
+            return false;
+        };
         c.pages += 1;
         c.new_links += outcome.new_links;
         c.window_pages += 1;

@@ -36,22 +36,26 @@ pub fn pattern_of(url: &Url) -> UrlPattern {
     let mut family = String::with_capacity(url.as_str().len());
     family.push_str(url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
-        family.push(':');
-        family.push_str(&port.to_string());
+        use std::fmt::Write as _;
+        let _ = write!(family, ":{port}");
     }
-    let mut seen: Vec<String> = Vec::new();
+    // Where each segment kept stands in `family`, to spot repeats without
+    // a string per segment (this runs for every page).
+    let mut kept: Vec<(usize, usize)> = Vec::new();
     let path = url.path();
     let trailing = path.ends_with('/') && path.len() > 1;
     for segment in path.split('/').filter(|s| !s.is_empty()) {
-        let general = generalise(segment);
-        if seen.contains(&general) {
+        let start = family.len();
+        family.push('/');
+        generalise_into(segment, &mut family);
+        let general = &family[start + 1..];
+        if kept.iter().any(|&(s, e)| &family[s..e] == general) {
+            family.truncate(start);
             if !family.ends_with("/…") {
                 family.push_str("/…");
             }
         } else {
-            family.push('/');
-            family.push_str(&general);
-            seen.push(general);
+            kept.push((start + 1, family.len()));
         }
     }
     if trailing || path == "/" || path.is_empty() {
@@ -88,8 +92,7 @@ pub fn pattern_of(url: &Url) -> UrlPattern {
 
 /// One path segment with its ids and numbers replaced, run by run of
 /// letters and digits (`(S(x1y2z3w4v5u6))` is `(S({id}))`).
-fn generalise(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
+fn generalise_into(segment: &str, out: &mut String) {
     let mut rest = segment;
     while !rest.is_empty() {
         let run = rest
@@ -101,10 +104,9 @@ fn generalise(segment: &str) -> String {
             rest = &rest[c.len_utf8()..];
             continue;
         }
-        generalise_run(&rest[..run], &mut out);
+        generalise_run(&rest[..run], out);
         rest = &rest[run..];
     }
-    out
 }
 
 /// One run of ASCII letters and digits.
