@@ -145,12 +145,10 @@ impl TrapDetector {
             {
                 return false;
             }
-        }
-        let cfg = &self.cfg;
-        // The key is allocated only for a pattern met the second time.
-        if !self.patterns.contains_key(name) {
+            // The key is allocated only for a pattern met the second time.
             self.patterns.insert(name.to_string(), Counts::default());
         }
+        let cfg = &self.cfg;
         let Some(c) = self.patterns.get_mut(name) else {
             return false;
         };
