@@ -65,6 +65,21 @@ pub trait Frontier: Send + Sync {
     /// returns how many were newly queued.
     async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError>;
 
+    /// Offer requests as `push` does; returns how many were newly queued
+    /// in all, and how many of the first `split` of them. (The trap
+    /// detector counts a page's new links in its own directory this way.)
+    /// The default pushes the two parts one after the other.
+    async fn push_split(
+        &self,
+        mut requests: Vec<Request>,
+        split: usize,
+    ) -> Result<(usize, usize), FrontierError> {
+        let rest = requests.split_off(split.min(requests.len()));
+        let first = self.push(requests).await?;
+        let rest = self.push(rest).await?;
+        Ok((first + rest, first))
+    }
+
     /// Lease up to `max` requests, round-robin over hosts, never exceeding the
     /// per-host limit of leases still fetching (see `fetched`) and skipping
     /// hosts that are backing off.

@@ -206,7 +206,17 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
     }
     if ok && is_html(outcome.content_type.as_deref(), &outcome.body) {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
-        let info = extract_page_with(&outcome.final_url, &text, ctx.simhash);
+        let key = ctx
+            .simhash
+            .then(|| same_text_key(&outcome, record.content_hash.as_deref()))
+            .flatten();
+        let known = key.and_then(known_simhash);
+        let mut info = extract_page_with(&outcome.final_url, &text, ctx.simhash && known.is_none());
+        match (known, key) {
+            (Some(simhash), _) => info.simhash = simhash,
+            (None, Some(key)) => remember_simhash(key, info.simhash),
+            (None, None) => {}
+        }
         if let Some(f) = &mut facts {
             f.simhash = info.simhash;
         }
@@ -243,6 +253,43 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
         exchange,
         facts,
     }
+}
+
+/// SimHashes this parse thread computed lately, by body: the same body
+/// under another URL (a mirror, a copy, the identical pages of a trap) is
+/// not fingerprinted again. Cleared when it holds this many.
+const KNOWN_SIMHASHES: usize = 1 << 16;
+
+thread_local! {
+    static SIMHASHES: std::cell::RefCell<std::collections::HashMap<u128, Option<u64>, trawl_core::Prehashed>> =
+        std::cell::RefCell::new(std::collections::HashMap::default());
+}
+
+/// What a page's SimHash depends on, as one key: its body (the content
+/// hash) and the charset the body was decoded with (the content type).
+/// None for a URL with a query: the fingerprint leaves the query's values
+/// out, so the same body can fingerprint differently under another query.
+fn same_text_key(outcome: &FetchOutcome, content_hash: Option<&str>) -> Option<u128> {
+    if outcome.final_url.query().is_some() {
+        return None;
+    }
+    let body = u128::from_str_radix(content_hash?.get(..32)?, 16).ok()?;
+    let content_type = outcome.content_type.as_deref().unwrap_or("");
+    Some(body ^ u128::from_le_bytes(trawl_core::fingerprint(content_type)))
+}
+
+fn known_simhash(key: u128) -> Option<Option<u64>> {
+    SIMHASHES.with(|known| known.borrow().get(&key).copied())
+}
+
+fn remember_simhash(key: u128, simhash: Option<u64>) {
+    SIMHASHES.with(|known| {
+        let mut known = known.borrow_mut();
+        if known.len() >= KNOWN_SIMHASHES {
+            known.clear();
+        }
+        known.insert(key, simhash);
+    });
 }
 
 /// What a revisit found, counted; none for a first visit.

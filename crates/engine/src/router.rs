@@ -17,9 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Url, Visit};
-use trawl_traps::{
-    Change, ContentIndex, Digest, PageOutcome, TrapDetector, UrlPattern, Verdict, pattern_of,
-};
+use trawl_traps::{Change, ContentIndex, Digest, PageOutcome, TrapDetector, UrlPattern, Verdict};
 
 use crate::config::{DuplicateConfig, DuplicatePolicy};
 use crate::parse::{PageFacts, Parsed};
@@ -44,9 +42,10 @@ impl Router {
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut traps = TrapDetector::new(self.cfg.traps.clone());
+            let mut patterns = Patterns::default();
             let mut pages = 0u64;
             while let Ok(parsed) = route_rx.recv().await {
-                let done = self.route(&mut traps, parsed).await;
+                let done = self.route(&mut traps, &mut patterns, parsed).await;
                 CrawlStats::inc(&self.stats.pages);
                 pages += 1;
                 if traps.trapped() > 0 && pages.is_multiple_of(REPORT_EVERY) {
@@ -62,7 +61,12 @@ impl Router {
         })
     }
 
-    async fn route(&self, traps: &mut TrapDetector, parsed: Parsed) -> crate::sink_stage::Done {
+    async fn route(
+        &self,
+        traps: &mut TrapDetector,
+        patterns: &mut Patterns,
+        parsed: Parsed,
+    ) -> crate::sink_stage::Done {
         let Parsed {
             lease,
             mut items,
@@ -97,37 +101,35 @@ impl Router {
             CrawlStats::add(&self.stats.trap_blocked, (before - children.len()) as u64);
         }
         let judged = traps.enabled() && facts.is_some();
-        let page_pattern = judged.then(|| pattern_of(&request.url));
+        let Patterns { page, of, link } = patterns;
+        if judged {
+            page.set(&request.url);
+        }
+        let page_pattern = judged.then_some(&*page);
         // Only a duplicate of a page of its own kind speaks of its pattern.
-        let (same_key, same_family) = match (&page_pattern, verdict.of()) {
-            (Some(p), Some(of)) => match Url::parse(of) {
-                Ok(of) => {
-                    let o = pattern_of(&of);
-                    (o.key == p.key, o.family == p.family)
-                }
-                Err(_) => (false, false),
-            },
+        let (same_key, same_family) = match (page_pattern, verdict.of()) {
+            (Some(p), Some(url)) if of.set_str(url) => {
+                (of.key() == p.key(), of.family() == p.family())
+            }
             _ => (false, false),
         };
-        let (new_links, own_new_links) = match &page_pattern {
+        let (new_links, own_new_links) = match page_pattern {
             // A duplicate's links are told apart: those in its own
             // directory are what makes a template a trap.
             Some(p) if same_family && !children.is_empty() => {
-                let flags = in_own_directory(&request.url, p, &children);
-                let (mut own, mut other) = (Vec::new(), Vec::new());
-                for (child, is_own) in children.into_iter().zip(flags) {
-                    if is_own {
-                        own.push(child);
-                    } else {
-                        other.push(child);
-                    }
-                }
-                let own_new = self.push(own).await;
-                (own_new + self.push(other).await, own_new)
+                // Own links first, then the others, in one push.
+                let flags = in_own_directory(&request.url, p, link, &children);
+                let mut flags = flags.into_iter();
+                let (mut ordered, other): (Vec<Request>, Vec<Request>) = children
+                    .into_iter()
+                    .partition(|_| flags.next().unwrap_or(false));
+                let own = ordered.len();
+                ordered.extend(other);
+                self.push_split(ordered, own).await
             }
             _ => (self.push(children).await, 0),
         };
-        if let Some(p) = &page_pattern {
+        if let Some(p) = page_pattern {
             let outcome = PageOutcome {
                 duplicate: same_key,
                 family_duplicate: same_family,
@@ -173,22 +175,29 @@ impl Router {
         verdict
     }
 
-    /// Offer links to the frontier; returns how many were new. Never drops
-    /// links: while the frontier's storage is unreachable (Redis
-    /// restarting), waits and retries.
+    /// Offer links to the frontier; returns how many were new.
     async fn push(&self, children: Vec<Request>) -> u64 {
+        self.push_split(children, 0).await.0
+    }
+
+    /// Offer links to the frontier; returns how many were new, and how
+    /// many of the first `split`. Never drops links: while the frontier's
+    /// storage is unreachable (Redis restarting), waits and retries.
+    async fn push_split(&self, children: Vec<Request>, split: usize) -> (u64, u64) {
         let offered = children.len();
         if offered == 0 {
-            return 0;
+            return (0, 0);
         }
-        match crate::retry::persist("push", || self.frontier.push(children.clone())).await {
-            Ok(added) => {
+        match crate::retry::persist("push", || self.frontier.push_split(children.clone(), split))
+            .await
+        {
+            Ok((added, first)) => {
                 CrawlStats::add(&self.stats.duplicates, (offered - added) as u64);
-                added as u64
+                (added as u64, first as u64)
             }
             Err(error) => {
                 tracing::error!(%error, "Frontier push failed; links dropped.");
-                0
+                (0, 0)
             }
         }
     }
@@ -232,7 +241,12 @@ impl Router {
 /// Whether each link is in the page's own directory pattern: one URL
 /// generalised per distinct directory among the links (a page links into
 /// a few), not one per link.
-fn in_own_directory(page_url: &Url, page: &UrlPattern, children: &[Request]) -> Vec<bool> {
+fn in_own_directory(
+    page_url: &Url,
+    page: &UrlPattern,
+    link: &mut UrlPattern,
+    children: &[Request],
+) -> Vec<bool> {
     fn raw_directory(url: &Url) -> (&str, Option<u16>, &str) {
         let path = url.path();
         let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
@@ -248,13 +262,26 @@ fn in_own_directory(page_url: &Url, page: &UrlPattern, children: &[Request]) -> 
             match known.iter().find(|(k, _)| *k == key) {
                 Some(&(_, own)) => own,
                 None => {
-                    let own = pattern_of(&c.url).directory == page.directory;
+                    link.set(&c.url);
+                    let own = link.directory() == page.directory();
                     known.push((key, own));
                     own
                 }
             }
         })
         .collect()
+}
+
+/// The router's URL patterns, kept from page to page so that
+/// generalising a URL reuses their strings.
+#[derive(Default)]
+pub(crate) struct Patterns {
+    /// The page's own.
+    page: UrlPattern,
+    /// The page it duplicates.
+    of: UrlPattern,
+    /// One of its links.
+    link: UrlPattern,
 }
 
 /// Say in the page record what the page duplicates.

@@ -99,17 +99,26 @@ impl MemoryFrontier {
 #[async_trait::async_trait]
 impl Frontier for MemoryFrontier {
     async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError> {
+        self.push_split(requests, 0).await.map(|(added, _)| added)
+    }
+
+    async fn push_split(
+        &self,
+        requests: Vec<Request>,
+        split: usize,
+    ) -> Result<(usize, usize), FrontierError> {
         let now = Instant::now();
-        let mut added = 0;
+        let (mut added, mut added_first) = (0, 0);
         {
             // Hash outside the lock.
             let keyed: Vec<([u8; 16], Request)> =
                 requests.into_iter().map(|r| (r.fingerprint(), r)).collect();
             let mut inner = self.inner.lock();
-            for (fp, req) in keyed {
+            for (i, (fp, req)) in keyed.into_iter().enumerate() {
                 if !inner.seen.insert(fp) {
                     continue;
                 }
+                added_first += usize::from(i < split);
                 let host = req.host_key();
                 inner.next_seq += 1;
                 let queued = Queued {
@@ -126,7 +135,7 @@ impl Frontier for MemoryFrontier {
         if added > 0 {
             self.notify.notify_waiters();
         }
-        Ok(added)
+        Ok((added, added_first))
     }
 
     async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError> {
@@ -258,6 +267,62 @@ mod tests {
 
     fn req(s: &str) -> Request {
         Request::seed(Url::parse(s).unwrap())
+    }
+
+    #[tokio::test]
+    async fn push_split_counts_the_first_part_apart() {
+        let f = MemoryFrontier::new(2);
+        f.push(vec![req("http://a/1"), req("http://a/4")])
+            .await
+            .unwrap();
+        let links = || {
+            [
+                "http://a/1",
+                "http://a/2",
+                "http://a/2",
+                "http://a/3",
+                "http://a/4",
+                "http://a/5",
+            ]
+            .map(req)
+            .to_vec()
+        };
+        // New among the first three: /2 (once); among all: /2, /3, /5.
+        assert_eq!(f.push_split(links(), 3).await.unwrap(), (3, 1));
+        assert_eq!(f.push_split(links(), 3).await.unwrap(), (0, 0));
+        // The trait's default (two pushes) says the same.
+        struct TwoPushes(MemoryFrontier);
+        #[async_trait::async_trait]
+        impl Frontier for TwoPushes {
+            async fn push(&self, requests: Vec<Request>) -> Result<usize, FrontierError> {
+                self.0.push(requests).await
+            }
+            async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError> {
+                self.0.lease(max).await
+            }
+            async fn ack(&self, lease: &Lease) -> Result<(), FrontierError> {
+                self.0.ack(lease).await
+            }
+            async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
+                self.0.release(lease).await
+            }
+            async fn defer_host(&self, host: &str, delay: Duration) -> Result<(), FrontierError> {
+                self.0.defer_host(host, delay).await
+            }
+            async fn wait_ready(&self, timeout: Duration) {
+                self.0.wait_ready(timeout).await
+            }
+            async fn stats(&self) -> Result<trawl_core::FrontierStats, FrontierError> {
+                self.0.stats().await
+            }
+        }
+        let g = TwoPushes(MemoryFrontier::new(2));
+        g.push(vec![req("http://a/1"), req("http://a/4")])
+            .await
+            .unwrap();
+        assert_eq!(g.push_split(links(), 3).await.unwrap(), (3, 1));
+        assert_eq!(g.push_split(links(), 0).await.unwrap(), (0, 0));
+        assert_eq!(f.push_split(Vec::new(), 5).await.unwrap(), (0, 0));
     }
 
     #[tokio::test]

@@ -28,7 +28,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use trawl_core::{TrapReport, Url};
 
-use crate::pattern::{UrlPattern, pattern_of};
+use crate::pattern::UrlPattern;
 
 /// When a pattern is a trap.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +97,9 @@ pub struct TrapDetector {
     /// Patterns met once so far, by hash.
     singles: HashSet<u64>,
     trapped: usize,
+    /// Reused for the links checked against trapped patterns.
+    link: UrlPattern,
+    family: String,
 }
 
 impl TrapDetector {
@@ -106,6 +109,8 @@ impl TrapDetector {
             patterns: HashMap::new(),
             singles: HashSet::new(),
             trapped: 0,
+            link: UrlPattern::default(),
+            family: String::new(),
         }
     }
 
@@ -120,10 +125,11 @@ impl TrapDetector {
         if !self.cfg.enabled {
             return trapped;
         }
-        if self.observe_one(&pattern.key, outcome) {
-            trapped.push(pattern.key.clone());
+        if self.observe_one(pattern.key(), outcome) {
+            trapped.push(pattern.key().to_string());
         }
-        if let Some(family) = family_key(pattern) {
+        if pattern.has_query() {
+            let family = family_key(pattern);
             let outcome = PageOutcome {
                 duplicate: outcome.family_duplicate,
                 ..outcome
@@ -194,24 +200,34 @@ impl TrapDetector {
         if !self.cfg.enabled || self.trapped == 0 {
             return false;
         }
-        let family = family_key(pattern);
-        for name in [Some(pattern.key.as_str()), family.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(c) = self.patterns.get_mut(name)
-                && c.trapped
-            {
-                c.blocked += 1;
-                return true;
+        fn block(patterns: &mut HashMap<String, Counts>, name: &str) -> bool {
+            match patterns.get_mut(name) {
+                Some(c) if c.trapped => {
+                    c.blocked += 1;
+                    true
+                }
+                _ => false,
             }
         }
-        false
+        if block(&mut self.patterns, pattern.key()) {
+            return true;
+        }
+        if !pattern.has_query() {
+            return false;
+        }
+        self.family.clear();
+        self.family.push_str(pattern.family());
+        self.family.push_str(FAMILY_MARK);
+        block(&mut self.patterns, &self.family)
     }
 
     /// Whether a link to `url` should not be followed; counts it.
     pub fn blocks_url(&mut self, url: &Url) -> bool {
-        self.blocks(&pattern_of(url))
+        let mut link = std::mem::take(&mut self.link);
+        link.set(url);
+        let blocked = self.blocks(&link);
+        self.link = link;
+        blocked
     }
 
     /// Every trapped pattern with its counts.
@@ -241,10 +257,13 @@ impl TrapDetector {
 /// One hasher for the singles (a fixed random key per process).
 static SINGLES: std::sync::LazyLock<RandomState> = std::sync::LazyLock::new(RandomState::new);
 
-/// The family as a pattern of its own (`family?…`), when it differs from
-/// the key (the URL has a query).
-fn family_key(pattern: &UrlPattern) -> Option<String> {
-    (pattern.family != pattern.key).then(|| format!("{}?…", pattern.family))
+/// What a family's name ends with, to tell it from a key.
+const FAMILY_MARK: &str = "?…";
+
+/// The family as a pattern of its own (`family?…`), for a pattern whose
+/// key has a query.
+fn family_key(pattern: &UrlPattern) -> String {
+    format!("{}{FAMILY_MARK}", pattern.family())
 }
 
 #[cfg(test)]
@@ -252,7 +271,7 @@ mod tests {
     use super::*;
 
     fn pat(u: &str) -> UrlPattern {
-        pattern_of(&Url::parse(u).unwrap())
+        crate::pattern_of(&Url::parse(u).unwrap())
     }
 
     fn dup(new: u64, own: u64) -> PageOutcome {

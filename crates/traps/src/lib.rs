@@ -19,5 +19,5 @@ pub mod revisit;
 
 pub use detector::{PageOutcome, TrapConfig, TrapDetector};
 pub use index::{ContentIndex, Digest, IndexError, MemoryIndex, SimIndex, Verdict};
-pub use pattern::{UrlPattern, pattern_of};
+pub use pattern::{UrlPattern, pattern_of, pattern_of_str};
 pub use revisit::{Change, RevisitPolicy, is_due};

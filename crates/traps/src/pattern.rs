@@ -20,74 +20,134 @@
 
 use trawl_core::Url;
 
-/// The pattern of one URL at three widths.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The pattern of one URL at three widths, in one string: the key, of
+/// which the family and the directory are prefixes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct UrlPattern {
-    /// Host, generalised path and sorted query keys.
-    pub key: String,
-    /// Host and generalised path.
-    pub family: String,
-    /// The family up to (and with) its last `/`.
-    pub directory: String,
+    text: String,
+    family_len: usize,
+    directory_len: usize,
 }
+
+impl UrlPattern {
+    /// Host, generalised path and sorted query keys.
+    pub fn key(&self) -> &str {
+        &self.text
+    }
+
+    /// Host and generalised path.
+    pub fn family(&self) -> &str {
+        &self.text[..self.family_len]
+    }
+
+    /// The family up to (and with) its last `/`.
+    pub fn directory(&self) -> &str {
+        &self.text[..self.directory_len]
+    }
+
+    /// Whether the key has query keys (so the family differs from it).
+    pub fn has_query(&self) -> bool {
+        self.family_len != self.text.len()
+    }
+
+    /// Make this the pattern of `url` (its string is reused).
+    pub fn set(&mut self, url: &Url) {
+        self.build(
+            url.host_str().unwrap_or(""),
+            url.port(),
+            url.path(),
+            url.query(),
+        );
+    }
+
+    /// Make this the pattern of `url` written out in full (as a crawl's
+    /// URLs are: scheme, `//`, host, path), without parsing it into a
+    /// [`Url`]; false when it is not written so.
+    pub fn set_str(&mut self, url: &str) -> bool {
+        let Some(scheme_end) = url.find("://") else {
+            return false;
+        };
+        let rest = &url[scheme_end + 3..];
+        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        // The host as written (with its port, if not the default one).
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (path, query) = match rest[end..].split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (&rest[end..], None),
+        };
+        self.build(host, None, path, query);
+        true
+    }
+
+    fn build(&mut self, host: &str, port: Option<u16>, path: &str, query: Option<&str>) {
+        let text = &mut self.text;
+        text.clear();
+        text.push_str(host);
+        if let Some(port) = port {
+            use std::fmt::Write as _;
+            let _ = write!(text, ":{port}");
+        }
+        // Repeats are spotted among the segments written so far (this
+        // runs for every page: no allocation but the string's).
+        let path_start = text.len();
+        let trailing = path.ends_with('/') && path.len() > 1;
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            let start = text.len();
+            text.push('/');
+            generalise_into(segment, text);
+            let (before, general) = (&text[path_start..start], &text[start + 1..]);
+            if before
+                .split('/')
+                .any(|kept| kept == general && kept != FOLDED)
+            {
+                text.truncate(start);
+                if !text.ends_with(FOLDED) {
+                    text.push('/');
+                    text.push_str(FOLDED);
+                }
+            }
+        }
+        if trailing || path == "/" || path.is_empty() {
+            text.push('/');
+        }
+        self.family_len = text.len();
+        self.directory_len = text.rfind('/').map_or(text.len(), |i| i + 1);
+        if let Some(query) = query {
+            let mut keys: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            text.push('?');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    text.push('&');
+                }
+                text.push_str(k);
+                text.push_str("=*");
+            }
+        }
+    }
+}
+
+/// What repeated segments fold into.
+const FOLDED: &str = "…";
 
 /// The pattern of `url`.
 pub fn pattern_of(url: &Url) -> UrlPattern {
-    let mut family = String::with_capacity(url.as_str().len());
-    family.push_str(url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        use std::fmt::Write as _;
-        let _ = write!(family, ":{port}");
-    }
-    // Where each segment kept stands in `family`, to spot repeats without
-    // a string per segment (this runs for every page).
-    let mut kept: Vec<(usize, usize)> = Vec::new();
-    let path = url.path();
-    let trailing = path.ends_with('/') && path.len() > 1;
-    for segment in path.split('/').filter(|s| !s.is_empty()) {
-        let start = family.len();
-        family.push('/');
-        generalise_into(segment, &mut family);
-        let general = &family[start + 1..];
-        if kept.iter().any(|&(s, e)| &family[s..e] == general) {
-            family.truncate(start);
-            if !family.ends_with("/…") {
-                family.push_str("/…");
-            }
-        } else {
-            kept.push((start + 1, family.len()));
-        }
-    }
-    if trailing || path == "/" || path.is_empty() {
-        family.push('/');
-    }
-    let directory = match family.rfind('/') {
-        Some(i) => family[..=i].to_string(),
-        None => family.clone(),
-    };
-    let mut key = family.clone();
-    if let Some(query) = url.query() {
-        let mut keys: Vec<&str> = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        key.push('?');
-        for (i, k) in keys.iter().enumerate() {
-            if i > 0 {
-                key.push('&');
-            }
-            key.push_str(k);
-            key.push_str("=*");
-        }
-    }
-    UrlPattern {
-        key,
-        family,
-        directory,
-    }
+    let mut p = UrlPattern::default();
+    p.set(url);
+    p
+}
+
+/// The pattern of a URL written out in full, without parsing it.
+pub fn pattern_of_str(url: &str) -> Option<UrlPattern> {
+    let mut p = UrlPattern::default();
+    p.set_str(url).then_some(p)
 }
 
 /// One path segment with its ids and numbers replaced, run by run of
@@ -137,7 +197,11 @@ mod tests {
     use super::*;
 
     fn key(u: &str) -> String {
-        pattern_of(&Url::parse(u).unwrap()).key
+        let parsed = pattern_of(&Url::parse(u).unwrap());
+        // The written-out URL gives the same pattern unparsed.
+        let url = Url::parse(u).unwrap();
+        assert_eq!(pattern_of_str(url.as_str()).as_ref(), Some(&parsed), "{u}");
+        parsed.key().to_string()
     }
 
     #[test]
@@ -206,9 +270,22 @@ mod tests {
     #[test]
     fn family_and_directory() {
         let p = pattern_of(&Url::parse("http://e.com/s/0a1b2c3d4e5f6a7b/home?x=1").unwrap());
-        assert_eq!(p.family, "e.com/s/{hex}/home");
-        assert_eq!(p.directory, "e.com/s/{hex}/");
+        assert_eq!(p.family(), "e.com/s/{hex}/home");
+        assert_eq!(p.directory(), "e.com/s/{hex}/");
+        assert!(p.has_query());
         let p = pattern_of(&Url::parse("http://e.com/calendar?d=3").unwrap());
-        assert_eq!(p.directory, "e.com/");
+        assert_eq!(p.directory(), "e.com/");
+        let p = pattern_of(&Url::parse("http://u:p@[::1]:81/a/b#f").unwrap());
+        assert_eq!((p.key(), p.directory()), ("[::1]:81/a/b", "[::1]:81/a/"));
+        assert!(!p.has_query());
+        assert_eq!(pattern_of_str("http://u:p@[::1]:81/a/b#f"), Some(p));
+        assert_eq!(pattern_of_str("mailto:x@e.com"), None);
+        // A reused pattern holds nothing of the last URL.
+        let mut p = pattern_of(&Url::parse("http://e.com/a/b/c?x=1&y=2").unwrap());
+        p.set(&Url::parse("http://f.com/").unwrap());
+        assert_eq!(
+            (p.key(), p.family(), p.directory()),
+            ("f.com/", "f.com/", "f.com/")
+        );
     }
 }
