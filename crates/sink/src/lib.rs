@@ -8,6 +8,8 @@
 //! - [`csv`]: CSV with a fixed header, optionally gzipped and rotated.
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
 //! - [`memory`]: items kept in memory (tests, in-process use).
+//! - [`nats`]: messages on a NATS JetStream subject (publisher acks,
+//!   deduplicated by message id).
 //! - [`postgres`]: rows in a PostgreSQL table (COPY, upsert on a key).
 //! - [`postgres_tables`]: PostgreSQL, one table per item type.
 //! - [`rotating`]: the file layer of CSV and JSONL (batches of records,
@@ -20,6 +22,7 @@
 pub mod csv;
 pub mod jsonl;
 pub mod memory;
+pub mod nats;
 pub mod open;
 pub mod postgres;
 pub mod postgres_tables;

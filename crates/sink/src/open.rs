@@ -202,6 +202,15 @@ pub async fn open(
                 .context("opening the PostgreSQL sink")?;
             Box::new(sink)
         }
+        SinkSpec::Nats {
+            url,
+            subject,
+            stream,
+        } => Box::new(
+            crate::nats::NatsSink::connect(url, subject, stream)
+                .await
+                .context("opening the NATS sink")?,
+        ),
     })
 }
 

@@ -27,11 +27,17 @@
 //! type = "postgres"
 //! url = "postgres://postgres@127.0.0.1:5432/test"
 //! key = "url"
+//!
+//! [[sinks]]
+//! type = "nats"
+//! url = "nats://127.0.0.1:4222"
+//! subject = "trawl.items"
+//! stream = "TRAWL_ITEMS"
 //! ```
 //!
 //! On the command line the same thing is `TYPE:TARGET[,key=value…]`, a bare
 //! `key` meaning `key=true`; a `postgres://` or `postgresql://` URL needs no
-//! type:
+//! type, nor does a `nats://HOST:PORT/SUBJECT` URL:
 //!
 //! ```text
 //! --sink jsonl:items.jsonl
@@ -39,6 +45,7 @@
 //! --sink csv:items.csv.gz,gzip,rotate_rows=100000
 //! --sink warc:archive,rotate_bytes=1000000000
 //! --sink postgres://postgres@127.0.0.1/test,table=products,key=sku
+//! --sink nats://127.0.0.1:4222/trawl.items,stream=TRAWL_ITEMS
 //! ```
 
 use std::path::PathBuf;
@@ -103,6 +110,15 @@ pub enum SinkSpec {
         #[serde(default)]
         mode: PgMode,
     },
+    /// NATS JetStream: each item a message on `subject`, stored by
+    /// `stream` (created if missing, with a ten-minute duplicate window).
+    Nats {
+        /// The server (`nats://host:port`).
+        url: String,
+        subject: String,
+        #[serde(default = "default_stream")]
+        stream: String,
+    },
 }
 
 /// How the PostgreSQL sink writes a batch.
@@ -122,6 +138,9 @@ fn yes() -> bool {
 }
 fn default_pool() -> usize {
     4
+}
+fn default_stream() -> String {
+    crate::nats::DEFAULT_STREAM.to_string()
 }
 
 /// A `--sink` argument that cannot be used.
@@ -154,12 +173,14 @@ impl SinkSpec {
         let (kind, target) = if head.starts_with("postgres://") || head.starts_with("postgresql://")
         {
             ("postgres".to_string(), head.clone())
+        } else if head.starts_with("nats://") {
+            ("nats".to_string(), head.clone())
         } else {
             match head.split_once(':') {
                 Some((k, t)) if !t.is_empty() => (k.to_ascii_lowercase(), t.to_string()),
                 _ => {
                     return Err(fail(
-                        "expected TYPE:TARGET (jsonl:FILE, csv:FILE, warc:DIR, postgres://URL)"
+                        "expected TYPE:TARGET (jsonl:FILE, csv:FILE, warc:DIR, postgres://URL, nats://HOST:PORT/SUBJECT)"
                             .into(),
                     ));
                 }
@@ -174,13 +195,27 @@ impl SinkSpec {
                 table.insert("type".into(), "postgres".into());
                 "url"
             }
+            "nats" => {
+                let server_end = target
+                    .strip_prefix("nats://")
+                    .and_then(|rest| rest.find('/'))
+                    .map(|i| i + "nats://".len());
+                let Some(end) = server_end.filter(|&end| end + 1 < target.len()) else {
+                    return Err(fail("expected nats://HOST:PORT/SUBJECT".into()));
+                };
+                table.insert("subject".into(), target[end + 1..].into());
+                table.insert("url".into(), target[..end].into());
+                ""
+            }
             other => {
                 return Err(fail(format!(
-                    "unknown sink type {other:?} (expected jsonl, csv, warc or postgres)"
+                    "unknown sink type {other:?} (expected jsonl, csv, warc, postgres or nats)"
                 )));
             }
         };
-        table.insert(target_key.into(), target.into());
+        if !target_key.is_empty() {
+            table.insert(target_key.into(), target.into());
+        }
         for opt in parts {
             let (k, v) = match opt.split_once('=') {
                 Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
@@ -220,7 +255,7 @@ impl SinkSpec {
         match self {
             SinkSpec::Jsonl { path, .. } | SinkSpec::Csv { path, .. } => Some(path),
             SinkSpec::Warc { dir, .. } => Some(dir),
-            SinkSpec::Postgres { .. } => None,
+            SinkSpec::Postgres { .. } | SinkSpec::Nats { .. } => None,
         }
     }
 }
@@ -315,6 +350,29 @@ mod tests {
                 assert_eq!(pool, 4);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nats_specs() {
+        assert_eq!(
+            SinkSpec::parse_cli("nats://127.0.0.1:4222/trawl.items,stream=PAGES").unwrap(),
+            SinkSpec::Nats {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: "trawl.items".into(),
+                stream: "PAGES".into(),
+            }
+        );
+        match SinkSpec::parse_cli("nats://h:1/s").unwrap() {
+            SinkSpec::Nats { stream, .. } => assert_eq!(stream, "TRAWL_ITEMS"),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["nats://h:1", "nats://h:1/", "nats:"] {
+            let e = SinkSpec::parse_cli(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("nats://HOST:PORT/SUBJECT") || e.contains("TYPE:TARGET"),
+                "{bad}: {e}"
+            );
         }
     }
 
