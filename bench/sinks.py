@@ -26,6 +26,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,9 @@ CONC = int(os.environ.get("CONC", "64"))
 REPEAT = max(1, int(os.environ.get("REPEAT", "3")))
 SITE_PID = int(os.environ.get("SITE_PID", "0") or 0)
 RESULTS_DIR = Path(os.environ.get("RESULTS_DIR", BENCH / "out"))
+NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+# Only these configurations (comma-separated keys), e.g. ONLY=jsonl,nats.
+ONLY = [k for k in os.environ.get("ONLY", "").split(",") if k]
 TIME = "/usr/bin/time"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -247,6 +251,51 @@ def pg_sink(prefix: str, extra: str = "") -> str:
     return f"{PG_URL},table_prefix={prefix}{extra}"
 
 
+def nats_request(subject: str, payload: bytes = b"") -> dict:
+    """One JetStream API request over NATS's text protocol (no client
+    library): subscribe to an inbox, publish with it as the reply subject,
+    read the one reply."""
+    host, port = NATS_URL.removeprefix("nats://").rsplit(":", 1)
+    inbox = f"_INBOX.bench.{os.getpid()}.{time.time_ns()}"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        f = sock.makefile("rb")
+        f.readline()  # INFO
+        sock.sendall(
+            b'CONNECT {"verbose":false,"pedantic":false}\r\n'
+            + f"SUB {inbox} 1\r\nPUB {subject} {inbox} {len(payload)}\r\n".encode()
+            + payload
+            + b"\r\n"
+        )
+        while True:
+            line = f.readline()
+            if not line or line.startswith(b"-ERR"):
+                raise RuntimeError(f"NATS {subject}: {line!r}")
+            if line.startswith(b"PING"):
+                sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG"):
+                size = int(line.split()[-1])
+                return json.loads(f.read(size + 2)[:-2])
+
+
+# The stream of the NATS run under way (a new one per run).
+NATS_STREAM = ""
+
+
+def nats_sink(d: Path) -> list[str]:
+    global NATS_STREAM
+    NATS_STREAM = f"BENCH_{os.getpid()}_{time.time_ns()}"
+    return ["--sink", f"{NATS_URL}/bench.items.{NATS_STREAM},stream={NATS_STREAM}"]
+
+
+def check_nats(what: str) -> None:
+    """The stream holds every product once; then it is deleted."""
+    info = nats_request(f"$JS.API.STREAM.INFO.{NATS_STREAM}")
+    stored = info.get("state", {}).get("messages")
+    if stored != PRODUCTS:
+        fail(f"{what}: the stream {NATS_STREAM} holds {stored} messages, expected {PRODUCTS}")
+    nats_request(f"$JS.API.STREAM.DELETE.{NATS_STREAM}")
+
+
 CONFIGS = [
     Config("jsonl", "JSONL (`-o`)", lambda d: ["-o", f"{d}/items.jsonl"], ["jsonl"]),
     Config("csv", "CSV", lambda d: ["--sink", f"csv:{d}/items.csv"], ["csv"]),
@@ -259,6 +308,7 @@ CONFIGS = [
         ["postgres"],
         "bench_copy_",
     ),
+    Config("nats", "NATS JetStream (publisher acks)", nats_sink, ["nats"]),
     Config(
         "all",
         "all: JSONL + CSV + WARC + PostgreSQL COPY",
@@ -279,7 +329,7 @@ CONFIGS = [
         "bench_rows_",
     ),
 ]
-TABLE_KEYS = ["jsonl", "csv", "csv-gzip", "warc", "pg-copy", "all"]
+TABLE_KEYS = ["jsonl", "csv", "csv-gzip", "warc", "pg-copy", "nats", "all"]
 
 
 def check_urls(what: str, urls: list[str]) -> None:
@@ -477,6 +527,8 @@ def run_trawl(cfg: Config, rep: int, spider: Path) -> Run:
         check_warc(d / "warc")
     if cfg.pg_prefix:
         check_pg(cfg.pg_prefix)
+    if cfg.key == "nats":
+        check_nats(what)
     for k in cfg.kinds:
         if k == "jsonl" and not (d / "items.jsonl").exists():
             fail(f"{what}: no items.jsonl")
@@ -703,6 +755,8 @@ def main() -> int:
         # another job) spreads over every configuration.
         for rep in range(1, REPEAT + 1):
             for cfg in CONFIGS:
+                if ONLY and cfg.key not in ONLY:
+                    continue
                 runs.setdefault(cfg.key, []).append(run_trawl(cfg, rep, spider))
             if (TMP / "ceiling" / "items.jsonl").exists():
                 for key in ("copy", "rows"):

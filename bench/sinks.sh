@@ -8,6 +8,7 @@
 #
 #   bash bench/sinks.sh                     # defaults: 20000 products, conc 64
 #   PRODUCTS=2000 REPEAT=1 bash bench/sinks.sh   # quick run
+#   ONLY=jsonl,nats bash bench/sinks.sh          # some configurations only
 #
 # Needs a PostgreSQL that PG_URL reaches without a password (the tables
 # bench_copy_*, bench_rows_*, bench_all_* and bench_ceiling_* in it are

@@ -208,7 +208,13 @@ fn parse_page(ctx: &ParseContext, fetched: Fetched) -> Parsed {
         let text = charset::decode(outcome.content_type.as_deref(), &outcome.body);
         let key = ctx
             .simhash
-            .then(|| same_text_key(&outcome, record.content_hash.as_deref()))
+            .then(|| {
+                same_text_key(
+                    &outcome.final_url,
+                    outcome.content_type.as_deref(),
+                    record.content_hash.as_deref(),
+                )
+            })
             .flatten();
         let known = key.and_then(known_simhash);
         let mut info = extract_page_with(&outcome.final_url, &text, ctx.simhash && known.is_none());
@@ -269,12 +275,16 @@ thread_local! {
 /// hash) and the charset the body was decoded with (the content type).
 /// None for a URL with a query: the fingerprint leaves the query's values
 /// out, so the same body can fingerprint differently under another query.
-fn same_text_key(outcome: &FetchOutcome, content_hash: Option<&str>) -> Option<u128> {
-    if outcome.final_url.query().is_some() {
+fn same_text_key(
+    url: &trawl_core::Url,
+    content_type: Option<&str>,
+    content_hash: Option<&str>,
+) -> Option<u128> {
+    if url.query().is_some() {
         return None;
     }
     let body = u128::from_str_radix(content_hash?.get(..32)?, 16).ok()?;
-    let content_type = outcome.content_type.as_deref().unwrap_or("");
+    let content_type = content_type.unwrap_or("");
     Some(body ^ u128::from_le_bytes(trawl_core::fingerprint(content_type)))
 }
 
@@ -378,4 +388,40 @@ fn parse_with_spider(
     parsed.items = out.items;
     parsed.errors = out.errors;
     parsed
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use trawl_core::Url;
+
+    #[test]
+    fn one_fingerprint_per_body_and_charset_never_under_a_query() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let body = content_hash(b"<p>the same page</p>");
+        let html = Some("text/html");
+        let key = |u: &str, ct: Option<&str>, h: Option<&str>| same_text_key(&url(u), ct, h);
+        let a = key("http://a/x", html, Some(&body));
+        assert!(a.is_some());
+        // A copy elsewhere: the same key.
+        assert_eq!(a, key("http://b/copy/x", html, Some(&body)));
+        // Another charset, another body, no body: not the same.
+        assert_ne!(
+            a,
+            key("http://a/x", Some("text/html; charset=koi8-r"), Some(&body))
+        );
+        let other = content_hash(b"<p>another page</p>");
+        assert_ne!(a, key("http://a/x", html, Some(&other)));
+        assert_eq!(key("http://a/x", html, None), None);
+        // Query values are left out of the fingerprint: never shared.
+        assert_eq!(key("http://a/x?color=red", html, Some(&body)), None);
+        // The cache gives back what it was given, per thread.
+        let k = a.unwrap();
+        assert_eq!(known_simhash(k), None);
+        remember_simhash(k, Some(42));
+        assert_eq!(known_simhash(k), Some(Some(42)));
+        let elsewhere = std::thread::spawn(move || known_simhash(k)).join().unwrap();
+        assert_eq!(elsewhere, None);
+    }
 }
