@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{line_count, trawl, wait_until};
+use common::{line_count, read_jsonl, trawl, wait_until};
 use trawl_testsite::postgres::TempPostgres;
 use trawl_testsite::tmpfs::Tmpfs;
 use trawl_testsite::{SiteConfig, TestSite};
@@ -196,18 +196,6 @@ fn lines_with(path: &Path, needles: &[&str]) -> usize {
         .lines()
         .filter(|l| needles.iter().all(|n| l.contains(n)))
         .count()
-}
-
-fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "{} ends with half a line",
-        path.display()
-    );
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
-        .collect()
 }
 
 /// (url, sku) of every item, asserting no URL appears twice.

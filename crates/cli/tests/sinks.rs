@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{line_count, trawl};
+use common::{line_count, read_jsonl, trawl};
 use serde_json::Value;
 use trawl_testsite::{SiteConfig, TestSite};
 
@@ -30,14 +30,6 @@ fn spider_file(base: &str, extra: &str) -> String {
         .replace("output = \"shop-items.jsonl\"\n", "")
         .replace("errors = \"shop-errors.jsonl\"\n", "");
     format!("{example}\n{extra}")
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn psql(sql: &str) -> String {

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use async_nats::jetstream;
-use common::trawl;
+use common::{read_jsonl, trawl};
 use serde_json::Value;
 use trawl_testsite::{SiteConfig, TestSite};
 
@@ -80,12 +80,7 @@ async fn a_crawl_into_nats_stores_every_page_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let jsonl: Vec<Value> = std::fs::read_to_string(dir.path().join("items.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let from_file = by_url(jsonl);
+    let from_file = by_url(read_jsonl(&dir.path().join("items.jsonl")));
     let from_stream = by_url(read_stream(&stream).await);
     // The site's pages reachable from its start page (most of its 300).
     assert!(from_file.len() > 200, "{} pages", from_file.len());

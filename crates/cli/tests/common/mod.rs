@@ -106,6 +106,20 @@ pub async fn read_job_items(addr: &str, id: &str, after: usize) -> Vec<serde_jso
         .collect()
 }
 
+/// The items of a JSON Lines file (none if it is missing), checking that
+/// it ends at a line boundary.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{} ends with half a line",
+        path.display()
+    );
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSONL line {l:?}: {e}")))
+        .collect()
+}
+
 /// Every page of `truth` (paths) is among `items` (by `final_url`), and no
 /// page is there twice.
 pub fn assert_every_page_once(
