@@ -3,7 +3,10 @@
 //!
 //! One Lua script per page looks the page up and indexes it when it is an
 //! original, atomically (two workers fetching near-duplicates at the same
-//! moment cannot both call theirs the original):
+//! moment cannot both call theirs the original). In a sharded crawl each
+//! shard keeps the index of its own sites' pages (a site's pages, and the
+//! copies of `www.` and bare domains, meet in one shard; the same text on
+//! two unrelated sites in different shards is not found):
 //!
 //! | key (after `trawl:{NAME}:`) | type | contents |
 //! |---|---|---|
@@ -17,8 +20,9 @@
 //! hash entry per original page, about 400 bytes with a 60-byte URL.
 
 use ::redis::Script;
-use ::redis::aio::ConnectionManager;
 use trawl_traps::{ContentIndex, Digest, IndexError, Verdict};
+
+use super::shard::Con;
 
 const CHECK: &str = r#"
 local P = KEYS[1]
@@ -76,28 +80,41 @@ return {'original', '', 0}
 
 /// See the module documentation.
 pub struct RedisIndex {
-    con: ConnectionManager,
-    prefix: String,
+    /// Per shard: its connection and key prefix.
+    shards: Vec<(Con, String)>,
     distance: u32,
     script: Script,
 }
 
 impl RedisIndex {
-    pub(crate) fn new(con: ConnectionManager, prefix: String, distance: u32) -> RedisIndex {
+    pub(super) fn new(shards: Vec<(Con, String)>, distance: u32) -> RedisIndex {
         RedisIndex {
-            con,
-            prefix,
+            shards,
             distance: distance.min(trawl_traps::index::MAX_DISTANCE),
             script: Script::new(CHECK),
         }
+    }
+
+    /// The shard of a page: its site's (see `topology.rs`).
+    fn shard(&self, url: &str) -> &(Con, String) {
+        let n = self.shards.len();
+        let k = if n == 1 {
+            0
+        } else {
+            url::Url::parse(url)
+                .map(|u| super::topology::shard_of(&trawl_core::canon::host_key(&u), n))
+                .unwrap_or(0)
+        };
+        &self.shards[k]
     }
 }
 
 #[async_trait::async_trait]
 impl ContentIndex for RedisIndex {
     async fn check(&self, url: &str, digest: Digest) -> Result<Verdict, IndexError> {
+        let (con, prefix) = self.shard(url);
         let mut inv = self.script.prepare_invoke();
-        inv.key(&self.prefix)
+        inv.key(prefix)
             .arg(url)
             .arg(
                 digest
@@ -121,7 +138,7 @@ impl ContentIndex for RedisIndex {
             }
         }
         let (kind, of, distance): (String, String, u32) = inv
-            .invoke_async(&mut self.con.clone())
+            .invoke_async(&mut con.clone())
             .await
             .map_err(|e| IndexError::Storage(format!("redis: {e}")))?;
         Ok(match kind.as_str() {

@@ -7,10 +7,19 @@
 //! (falling back to EVAL + SCRIPT LOAD after a server restart emptied the
 //! script cache).
 //!
-//! Calling convention: `KEYS[1]` is the crawl's key prefix `trawl:{NAME}:`;
-//! every key a script touches is `KEYS[1] .. suffix`, so all of them share
-//! the prefix's hash tag and therefore its Redis Cluster slot. `ARGV[1]` is
-//! the per-host lease limit; the script's own arguments start at `ARGV[2]`.
+//! Calling convention: `KEYS[1]` is the shard's key prefix (`trawl:{NAME}:`,
+//! or `trawl:{NAME/k}:` for shard k of a sharded crawl); every key a script
+//! touches is `KEYS[1] .. suffix`, so all of them share the prefix's hash
+//! tag and therefore its Redis Cluster slot. `ARGV[1]` is the per-host lease
+//! limit; `ARGV[2]` lists the leases whose fetch ended since the last call
+//! (comma-separated ids, usually empty): every script marks them fetched
+//! first, so the `fetched` notice of a page rides on the next call instead
+//! of costing one of its own. The script's own arguments start at `ARGV[3]`.
+//!
+//! A lease record (`lease` hash, by lease id) is one string:
+//! `<f><start>\t<worker>\t<host>\t<request JSON>`, `f` being `0` while the
+//! lease is fetching and `1` once fetched (JSON text has no raw tab, nor do
+//! hosts and worker ids).
 //!
 //! Times are microseconds since the epoch by the Redis server's `TIME`, so
 //! workers with skewed clocks agree. Lua numbers are doubles: integers up to
@@ -40,6 +49,7 @@ local K_LEASES = P .. 'leases'
 local K_LEASE = P .. 'lease'
 local K_COUNTERS = P .. 'counters'
 local K_WORKERS = P .. 'workers'
+local K_PUSHED = P .. 'pushed'
 local CHANNEL = P .. 'wakeup'
 local WOKE = false
 
@@ -88,14 +98,38 @@ local function end_lease(d)
   if c <= 0 then redis.call('HDEL', K_HELD, d.h) end
 end
 
--- Forget lease `id`; returns its record (h = host, w = worker, r = request
--- JSON, t = start, f = 1 once fetched) or nil when it is not outstanding.
+-- A lease record: h = host, w = worker, r = request JSON, t = start,
+-- f = true once fetched.
+local function decode(v)
+  local a = string.find(v, '\t', 2, true)
+  local b = string.find(v, '\t', a + 1, true)
+  local c = string.find(v, '\t', b + 1, true)
+  return { f = string.byte(v, 1) == 49, t = string.sub(v, 2, a - 1),
+    w = string.sub(v, a + 1, b - 1), h = string.sub(v, b + 1, c - 1),
+    r = string.sub(v, c + 1) }
+end
+
+-- Forget lease `id`; returns its record or nil when it is not outstanding.
 local function take_lease(id)
   local v = redis.call('HGET', K_LEASE, id)
   redis.call('ZREM', K_LEASES, id)
   if not v then return nil end
   redis.call('HDEL', K_LEASE, id)
-  return cjson.decode(v)
+  return decode(v)
+end
+
+-- Lease `id`'s fetch is over: its host slot is free while the lease stays
+-- outstanding. Idempotent; false when the lease is not outstanding.
+local function mark_fetched(id)
+  local v = redis.call('HGET', K_LEASE, id)
+  if not v then return false end
+  if string.byte(v, 1) == 48 then
+    redis.call('HSET', K_LEASE, id, '1' .. string.sub(v, 2))
+    local d = decode(v)
+    free_slot(d.h)
+    refresh(d.h)
+  end
+  return true
 end
 
 -- Leases whose expiry has passed go back to the head of their host queue.
@@ -124,15 +158,20 @@ end
 local function wake()
   if WOKE then redis.call('PUBLISH', CHANNEL, '1') end
 end
+
+for id in string.gmatch(ARGV[2], '%d+') do mark_fetched(id) end
 "#;
 
-/// ARGV[2..]: triples of fingerprint, host, request JSON. Returns how many
-/// were new.
+/// ARGV[3] `split`, ARGV[4..]: triples of fingerprint, host, request JSON.
+/// Returns `{new, new among the first split}`.
 const PUSH: &str = r#"
 local added = 0
+local first = 0
+local split = tonumber(ARGV[3])
 local touched = {}
-for i = 2, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   if redis.call('SADD', K_SEEN, ARGV[i]) == 1 then
+    if (i - 4) / 3 < split then first = first + 1 end
     local host = ARGV[i + 1]
     redis.call('RPUSH', qkey(host), ARGV[i + 2])
     added = added + 1
@@ -144,24 +183,26 @@ for i = 2, #ARGV, 3 do
 end
 if added > 0 then
   redis.call('INCRBY', K_QUEUED, added)
+  redis.call('INCRBY', K_PUSHED, added)
   for host in pairs(touched) do refresh(host) end
 end
 wake()
-return added
+return { added, first }
 "#;
 
-/// ARGV[2] max, ARGV[3] host delay (µs), ARGV[4] lease timeout (µs),
-/// ARGV[5] worker id. Returns `{id, host, request JSON}` triples.
+/// ARGV[3] max, ARGV[4] host delay (µs), ARGV[5] lease timeout (µs),
+/// ARGV[6] worker id. Returns `{id, host, request JSON}` triples.
 ///
 /// Due hosts are taken oldest next-allowed time first (least recently
 /// leased first), one request per host per round; with no host delay a host
 /// may serve several rounds of one call, up to the limit.
 const LEASE: &str = r#"
 reclaim()
-local max = tonumber(ARGV[2])
-local delay = tonumber(ARGV[3])
-local ttl = tonumber(ARGV[4])
-local worker = ARGV[5]
+local max = tonumber(ARGV[3])
+local delay = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local worker = ARGV[6]
+local start = string.format('%.0f', NOW)
 local out = {}
 local hosts = redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOW, 'LIMIT', 0, max)
 while #out < max and #hosts > 0 do
@@ -179,8 +220,8 @@ while #out < max and #hosts > 0 do
         redis.call('DECR', K_QUEUED)
         redis.call('HSET', K_NEXT, host, NOW + delay)
         redis.call('ZADD', K_LEASES, NOW + ttl, id)
-        redis.call('HSET', K_LEASE, id, cjson.encode({
-          h = host, w = worker, r = req, t = string.format('%.0f', NOW) }))
+        redis.call('HSET', K_LEASE, id,
+          '0' .. start .. '\t' .. worker .. '\t' .. host .. '\t' .. req)
         out[#out + 1] = { id, host, req }
         if delay <= 0 then again[#again + 1] = host end
       end
@@ -193,9 +234,9 @@ wake()
 return out
 "#;
 
-/// ARGV[2] lease id. Returns 1, or 0 when the lease is not outstanding.
+/// ARGV[3] lease id. Returns 1, or 0 when the lease is not outstanding.
 const ACK: &str = r#"
-local d = take_lease(ARGV[2])
+local d = take_lease(ARGV[3])
 if not d then return 0 end
 end_lease(d)
 refresh(d.h)
@@ -204,9 +245,9 @@ wake()
 return 1
 "#;
 
-/// ARGV[2] lease id. Returns 1, or 0 when the lease is not outstanding.
+/// ARGV[3] lease id. Returns 1, or 0 when the lease is not outstanding.
 const RELEASE: &str = r#"
-local d = take_lease(ARGV[2])
+local d = take_lease(ARGV[3])
 if not d then return 0 end
 redis.call('LPUSH', qkey(d.h), d.r)
 redis.call('INCR', K_QUEUED)
@@ -216,29 +257,20 @@ wake()
 return 1
 "#;
 
-/// ARGV[2] lease id: its fetch is over, so its host slot is free while the
-/// lease stays outstanding. Idempotent. Returns 0 when not outstanding.
-const FETCHED: &str = r#"
-local v = redis.call('HGET', K_LEASE, ARGV[2])
-if not v then return 0 end
-local d = cjson.decode(v)
-if not d.f then
-  d.f = 1
-  redis.call('HSET', K_LEASE, ARGV[2], cjson.encode(d))
-  free_slot(d.h)
-  refresh(d.h)
-end
+/// Only the prelude's work: marks the leases of ARGV[2] fetched (sent when
+/// no other call carried them within a few milliseconds).
+const FLUSH: &str = r#"
 wake()
 return 1
 "#;
 
-/// ARGV[2] worker id, ARGV[3] `1` to store ARGV[4] as the worker's
-/// checkpoint, ARGV[5..] lease ids. Acks every outstanding one and returns
+/// ARGV[3] worker id, ARGV[4] `1` to store ARGV[5] as the worker's
+/// checkpoint, ARGV[6..] lease ids. Acks every outstanding one and returns
 /// the ids that were not outstanding.
 const ACK_BATCH: &str = r#"
 local unknown = {}
 local touched = {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local d = take_lease(ARGV[i])
   if d then
     end_lease(d)
@@ -248,16 +280,16 @@ for i = 5, #ARGV do
   end
 end
 for host in pairs(touched) do refresh(host) end
-if ARGV[3] == '1' then redis.call('HSET', wkey(ARGV[2]), 'checkpoint', ARGV[4]) end
+if ARGV[4] == '1' then redis.call('HSET', wkey(ARGV[3]), 'checkpoint', ARGV[5]) end
 if finished() then WOKE = true end
 wake()
 return unknown
 "#;
 
-/// ARGV[2] host, ARGV[3] delay (µs): next-allowed = max(current, now + delay).
+/// ARGV[3] host, ARGV[4] delay (µs): next-allowed = max(current, now + delay).
 const DEFER: &str = r#"
-local host = ARGV[2]
-local untl = NOW + tonumber(ARGV[3])
+local host = ARGV[3]
+local untl = NOW + tonumber(ARGV[4])
 local cur = tonumber(redis.call('HGET', K_NEXT, host) or 0)
 if untl > cur then
   redis.call('HSET', K_NEXT, host, untl)
@@ -268,14 +300,14 @@ end
 return 1
 "#;
 
-/// ARGV[2] worker id, ARGV[3] lease timeout (µs), ARGV[4..] the lease ids
+/// ARGV[3] worker id, ARGV[4] lease timeout (µs), ARGV[5..] the lease ids
 /// the worker holds. Extends those that are still outstanding, marks the
 /// worker alive, and returns the ids that are gone (reclaimed).
 const HEARTBEAT: &str = r#"
-local worker = ARGV[2]
-local ttl = tonumber(ARGV[3])
+local worker = ARGV[3]
+local ttl = tonumber(ARGV[4])
 local gone = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if redis.call('ZSCORE', K_LEASES, ARGV[i]) then
     redis.call('ZADD', K_LEASES, 'XX', NOW + ttl, ARGV[i])
   else
@@ -288,12 +320,14 @@ redis.call('HSET', wkey(worker), 'seen', NOW)
 return gone
 "#;
 
-/// Reclaims expired leases; returns 1 when nothing is queued or leased.
+/// Reclaims expired leases; returns `{1 when nothing is queued or leased,
+/// leases ever handed out, requests ever queued}`: the two counters let a
+/// sharded crawl see that no shard changed between two passes.
 const IS_FINISHED: &str = r#"
 reclaim()
 wake()
-if finished() then return 1 end
-return 0
+return { finished() and 1 or 0, tonumber(redis.call('GET', K_SEQ) or 0),
+  tonumber(redis.call('GET', K_PUSHED) or 0) }
 "#;
 
 /// `{queued, leased, seen, hosts}` in one consistent snapshot.
@@ -316,21 +350,25 @@ end
 return best
 "#;
 
-/// ARGV[2] liveness window (µs). Returns `{scalars, workers}`: see
-/// `RedisFrontier::status` for the order.
+/// ARGV[3] liveness window (µs). Returns `{scalars, workers, leases}`:
+/// see `RedisFrontier::status` for the order of the scalars; `workers` are
+/// the live workers registered under this prefix, `leases` the
+/// `{worker, count}` of the leases outstanding here.
 const STATUS: &str = r#"
-local since = NOW - tonumber(ARGV[2])
+local since = NOW - tonumber(ARGV[3])
 local counters = redis.call('HMGET', K_COUNTERS, 'pages', 'errors', 'reclaimed')
 local per = {}
 for _, v in ipairs(redis.call('HVALS', K_LEASE)) do
-  local d = cjson.decode(v)
-  per[d.w] = (per[d.w] or 0) + 1
+  local w = decode(v).w
+  per[w] = (per[w] or 0) + 1
 end
+local leases = {}
+for w, n in pairs(per) do leases[#leases + 1] = { w, n } end
 local workers = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, since, '+inf')) do
   local h = redis.call('HMGET', wkey(id), 'started', 'seen', 'pages', 'errors')
   workers[#workers + 1] = { id, tonumber(h[1] or 0), tonumber(h[2] or 0),
-    tonumber(h[3] or 0), tonumber(h[4] or 0), per[id] or 0 }
+    tonumber(h[3] or 0), tonumber(h[4] or 0) }
 end
 local scalars = {
   NOW,
@@ -346,7 +384,7 @@ local scalars = {
   tonumber(counters[2] or 0),
   redis.call('ZCOUNT', K_WORKERS, '-inf', '(' .. string.format('%.0f', since)),
 }
-return { scalars, workers }
+return { scalars, workers, leases }
 "#;
 
 /// The compiled (hashed) scripts of one frontier.
@@ -355,7 +393,7 @@ pub(super) struct Scripts {
     pub lease: Script,
     pub ack: Script,
     pub ack_batch: Script,
-    pub fetched: Script,
+    pub flush: Script,
     pub release: Script,
     pub defer: Script,
     pub heartbeat: Script,
@@ -376,7 +414,7 @@ impl Scripts {
             lease: script(LEASE),
             ack: script(ACK),
             ack_batch: script(ACK_BATCH),
-            fetched: script(FETCHED),
+            flush: script(FLUSH),
             release: script(RELEASE),
             defer: script(DEFER),
             heartbeat: script(HEARTBEAT),

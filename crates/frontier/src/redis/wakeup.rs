@@ -1,5 +1,7 @@
 //! The wake-up listener of a [`RedisFrontier`](super::RedisFrontier): a
-//! dedicated pub/sub connection subscribed to the crawl's `wakeup` channel,
+//! dedicated pub/sub connection subscribed to the shards' `wakeup` channels
+//! (one per Redis instance; one for a whole cluster, whose nodes pass every
+//! message on),
 //! so idle workers sleep in `wait_ready` instead of polling Redis.
 //!
 //! Scripts publish on the channel when a host enters the ready set (new
@@ -40,24 +42,34 @@ impl Wakeup {
     }
 }
 
-/// Open a dedicated connection and subscribe it to `channel`.
-pub(super) async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream, String> {
-    let attempt = async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok::<_, ::redis::RedisError>(pubsub.into_on_message())
-    };
-    match tokio::time::timeout(SUBSCRIBE_TIMEOUT, attempt).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {SUBSCRIBE_TIMEOUT:?}")),
+/// Open a dedicated connection (to the first of `clients` that answers)
+/// and subscribe it to `channels`.
+pub(super) async fn subscribe(
+    clients: &[Client],
+    channels: &[String],
+) -> Result<PubSubStream, String> {
+    let mut last = String::from("no server to subscribe on");
+    for client in clients {
+        let attempt = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            for channel in channels {
+                pubsub.subscribe(channel).await?;
+            }
+            Ok::<_, ::redis::RedisError>(pubsub.into_on_message())
+        };
+        match tokio::time::timeout(SUBSCRIBE_TIMEOUT, attempt).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no answer within {SUBSCRIBE_TIMEOUT:?}"),
+        }
     }
+    Err(last)
 }
 
 /// Run the listener on `first` (already subscribed) until aborted.
 pub(super) fn spawn(
-    client: Client,
-    channel: String,
+    clients: Vec<Client>,
+    channels: Vec<String>,
     first: PubSubStream,
     wakeup: Arc<Wakeup>,
 ) -> JoinHandle<()> {
@@ -69,17 +81,20 @@ pub(super) fn spawn(
                 while messages.next().await.is_some() {
                     wakeup.bump();
                 }
-                tracing::debug!(%channel, "Frontier wake-up subscription lost; resubscribing.");
+                tracing::debug!(
+                    ?channels,
+                    "Frontier wake-up subscription lost; resubscribing."
+                );
             }
             tokio::time::sleep(backoff).await;
-            match subscribe(&client, &channel).await {
+            match subscribe(&clients, &channels).await {
                 Ok(messages) => {
                     backoff = MIN_BACKOFF;
                     stream = Some(messages);
                     wakeup.bump();
                 }
                 Err(error) => {
-                    tracing::debug!(%channel, %error, "Frontier wake-up resubscribe failed.");
+                    tracing::debug!(?channels, %error, "Frontier wake-up resubscribe failed.");
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }

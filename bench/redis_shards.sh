@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Redis cost of a distributed crawl, and how it spreads over shards.
+#
+# HOSTS copies of the test site (one per port, so HOSTS politeness hosts)
+# are crawled by WORKERS `trawl worker` processes through
+#   single    one redis-server (one shard)
+#   clusterN  a Redis Cluster of 3 masters on this box, the crawl in N shards
+# Before each run the servers' command statistics are reset; after it the
+# script prints pages/s, the Redis CPU per page (all servers, from
+# /proc/PID/stat), Redis calls per page (INFO commandstats), and the
+# crawl's Redis capacity: pages / CPU seconds of the busiest server, the
+# pages/s at which that server's one core would be saturated.
+#
+#   bash bench/redis_shards.sh     # MODES="single cluster1 cluster2 cluster3"
+#   HOSTS=24 PAGES=1000 WORKERS=2 CONC=64 PER_HOST=8 SKIP_BUILD=1 VERBOSE=1
+# Loopback only.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODES="${MODES:-single cluster1 cluster2 cluster3}"
+HOSTS="${HOSTS:-24}" PAGES="${PAGES:-1000}" FANOUT="${FANOUT:-15}"
+WORKERS="${WORKERS:-2}" CONC="${CONC:-64}" PER_HOST="${PER_HOST:-8}"
+BIN="${BIN:-$ROOT/target/release}"
+OUT="$(mktemp -d)"
+command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --quiet -p trawl -p trawl-testsite)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$OUT"; }
+trap cleanup EXIT
+
+# The sites.
+SEEDS=()
+for i in $(seq 1 "$HOSTS"); do
+  port="$(free_port)"
+  "$BIN/trawl-testsite" --addr "127.0.0.1:$port" --pages "$PAGES" --fanout "$FANOUT" --page-bytes 5000 --no-log >/dev/null &
+  PIDS+=($!)
+  SEEDS+=("http://127.0.0.1:$port/")
+done
+TRUTH="$("$BIN/trawl-testsite" --pages "$PAGES" --fanout "$FANOUT" --page-bytes 5000 --print-ground-truth | wc -l)"
+TRUTH=$((TRUTH * HOSTS))
+
+wait_redis() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "redis :$1 did not start" >&2; exit 1; }
+start_redis() { # port [cluster]
+  local extra=()
+  [ "${2:-}" = cluster ] && extra=(--cluster-enabled yes --cluster-config-file "$OUT/nodes-$1.conf" --cluster-node-timeout 5000)
+  redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$OUT" "${extra[@]}" >/dev/null &
+  PIDS+=($!)
+  wait_redis "$1"
+}
+
+# One plain server and one 3-master cluster, both kept for every run.
+SINGLE="$(free_port)"; start_redis "$SINGLE"
+CPORTS=()
+if [[ "$MODES" == *cluster* ]]; then
+  for _ in 1 2 3; do p="$(free_port)"; start_redis "$p" cluster; CPORTS+=("$p"); done
+  yes yes | redis-cli --cluster create "${CPORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 >/dev/null
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "${CPORTS[0]}" cluster info | tr -d '\r' | grep -c 'cluster_state:ok')" = 1 ] && break; sleep 0.1
+  done
+fi
+
+cpu_of_port() { # utime+stime ticks of the server on this port
+  local pid; pid="$(redis-cli -p "$1" info server | tr -d '\r' | awk -F: '/^process_id/{print $2}')"
+  awk '{print $14+$15}' "/proc/$pid/stat"
+}
+
+echo "site: $HOSTS hosts x $PAGES pages ($TRUTH reachable), fanout $FANOUT; $WORKERS workers x $CONC connections, $PER_HOST per host; $(nproc) cores"
+echo
+echo "| frontier | pages | wall s | pages/s | Redis CPU µs/page | Redis calls/page | busiest server µs/page | Redis capacity pages/s |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for mode in $MODES; do
+  case "$mode" in
+    single) ports=("$SINGLE"); url="redis://127.0.0.1:$SINGLE" ;;
+    cluster*) ports=("${CPORTS[@]}"); url="redis-cluster://127.0.0.1:${CPORTS[0]}?shards=${mode#cluster}" ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+  esac
+  crawl="shards-$mode-$$"
+  declare -A before=()
+  for p in "${ports[@]}"; do redis-cli -p "$p" config resetstat >/dev/null; before[$p]="$(cpu_of_port "$p")"; done
+  start=$(date +%s.%N)
+  pids=()
+  "$BIN/trawl" crawl "${SEEDS[@]}" --redis "$url" --crawl "$crawl" --fresh \
+      -q -c "$CONC" --per-host "$PER_HOST" -o "$OUT/w0.jsonl" 2>"$OUT/w0.err" & pids+=($!)
+  for i in $(seq 1 $((WORKERS - 1))); do
+    "$BIN/trawl" worker --redis "$url" --crawl "$crawl" \
+        -q -c "$CONC" --per-host "$PER_HOST" -o "$OUT/w$i.jsonl" 2>"$OUT/w$i.err" & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || { echo "worker failed:" >&2; cat "$OUT"/w*.err >&2; exit 1; }; done
+  end=$(date +%s.%N)
+  cpus=(); calls=0; stats=""
+  for p in "${ports[@]}"; do
+    cpus+=($(( $(cpu_of_port "$p") - ${before[$p]} )))
+    c="$(redis-cli -p "$p" info commandstats | tr -d '\r' | awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}')"
+    calls=$((calls + c))
+    [ -n "${VERBOSE:-}" ] && stats+="$(redis-cli -p "$p" info commandstats | tr -d '\r' | grep '^cmdstat_' | sed "s/^/  :$p /")"$'\n'
+  done
+  pages=$(cat "$OUT"/w*.jsonl | wc -l)
+  python3 - "$mode" "$pages" "$start" "$end" "$calls" "$TRUTH" "${cpus[@]}" <<'PY'
+import sys, os
+mode, pages, s, e, calls, truth, *cpus = sys.argv[1:]
+pages = int(pages); wall = float(e) - float(s); hz = os.sysconf("SC_CLK_TCK")
+cpus = [int(c) / hz for c in cpus]
+total = sum(cpus); busiest = max(cpus)
+print(f"| {mode} | {pages} | {wall:.2f} | {pages/wall:,.0f} | {total/pages*1e6:.1f} | {int(calls)/pages:.2f} "
+      f"| {busiest/pages*1e6:.1f} | {pages/busiest if busiest else float('inf'):,.0f} |")
+if pages != int(truth): print(f"WARNING: {pages} items, ground truth {truth}")
+PY
+  [ -n "${VERBOSE:-}" ] && printf '%s' "$stats"
+  for p in "${ports[@]}"; do
+    redis-cli -p "$p" --scan --pattern "trawl:{$crawl*" | xargs -r -n 500 redis-cli -p "$p" unlink >/dev/null 2>&1 || true
+  done
+  rm -f "$OUT"/w*.jsonl
+done
