@@ -228,7 +228,8 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
-    /// Redis URL of the crawl.
+    /// Redis URL of the crawl (as given to `trawl crawl --redis`: one URL,
+    /// a list, or `redis-cluster://…`).
     #[arg(long, required = true)]
     pub redis: String,
     /// Crawl name.
@@ -547,7 +548,10 @@ pub struct SettingsFlags {
     #[arg(long)]
     pub state: Option<PathBuf>,
     /// Share the crawl through this Redis (`redis://host:port`): any number
-    /// of `trawl worker` processes on any machines join it.
+    /// of `trawl worker` processes on any machines join it. Several
+    /// instances (`redis://a:6379,redis://b:6379`) or a Redis Cluster
+    /// (`redis-cluster://host:port[,host:port][?shards=N]`) shard the
+    /// crawl's hosts over them.
     #[arg(long)]
     pub redis: Option<String>,
     /// Name of the distributed crawl (its keys are `trawl:{NAME}:*`).

@@ -5,153 +5,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
 use trawl_core::{Frontier, FrontierError, Lease, Request, Url};
 use trawl_frontier::{RedisFrontier, RedisFrontierConfig};
 
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
-
-/// A private `redis-server`, killed on drop.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-    aof: bool,
-    dir: TempDir,
-}
-
-impl RedisServer {
-    /// Without persistence.
-    fn start() -> Self {
-        Self::start_with(false)
-    }
-
-    /// With an append-only file fsynced on every write, so `restart` keeps
-    /// the data.
-    fn start_persistent() -> Self {
-        Self::start_with(true)
-    }
-
-    fn start_with(aof: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut last = String::new();
-        for _ in 0..10 {
-            let port = free_port();
-            match spawn_server(port, aof, dir.path()) {
-                Ok(child) => {
-                    return RedisServer {
-                        child: Some(child),
-                        port,
-                        aof,
-                        dir,
-                    };
-                }
-                Err(e) => last = e,
-            }
-        }
-        panic!("could not start redis-server: {last}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Kill (SIGKILL) and start again on the same port and directory.
-    fn restart(&mut self) {
-        self.kill();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match spawn_server(self.port, self.aof, self.dir.path()) {
-                Ok(child) => {
-                    self.child = Some(child);
-                    return;
-                }
-                Err(e) if Instant::now() > deadline => panic!("restart failed: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Start a server and wait (with a deadline) until it answers PING.
-fn spawn_server(port: u16, aof: bool, dir: &Path) -> Result<Child, String> {
-    let mut cmd = Command::new(REDIS_SERVER);
-    cmd.args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-    ]);
-    if aof {
-        cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-    } else {
-        cmd.args(["--appendonly", "no"]);
-    }
-    cmd.arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server on port {port} exited: {status}"));
-        }
-        if ping(port) {
-            return Ok(child);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("redis-server on port {port} never answered PING"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
-}
+mod common;
+use common::{RedisServer, eventually};
 
 fn config(server: &RedisServer, crawl: &str, worker: &str) -> RedisFrontierConfig {
     RedisFrontierConfig {
@@ -177,22 +39,6 @@ fn urls(n: usize, hosts: usize) -> Vec<Request> {
     (0..n)
         .map(|i| req(&format!("http://h{}.test/page/{i}", i % hosts)))
         .collect()
-}
-
-/// Poll `check` until it yields a value or `within` passes.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {

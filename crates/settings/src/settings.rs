@@ -282,7 +282,9 @@ pub struct Settings {
     /// directory; the same command resumes after a crash or stop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<PathBuf>,
-    /// Share the crawl through this Redis (`redis://host:port`).
+    /// Share the crawl through this Redis (`redis://host:port`), several
+    /// (`redis://a:6379,redis://b:6379`) or a Redis Cluster
+    /// (`redis-cluster://host:port[?shards=N]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<String>,
     /// Name of the distributed crawl (its keys are `trawl:{NAME}:*`).

@@ -32,6 +32,23 @@ pub async fn run(args: &StatusArgs) -> anyhow::Result<u8> {
         "  pages done {} | errors {} | expired leases {} | reclaimed {}",
         st.pages, st.errors, st.expired_leases, st.reclaimed
     );
+    if st.shards.len() > 1 {
+        println!("  shards: {}", st.shards.len());
+        for (k, shard) in st.shards.iter().enumerate() {
+            match &shard.error {
+                Some(error) => println!("    {k} {}  unreachable: {error}", shard.prefix),
+                None => println!(
+                    "    {k} {}  queued {} | leased {} | seen {} | hosts {} | reclaimed {}",
+                    shard.prefix,
+                    shard.frontier.queued,
+                    shard.frontier.leased,
+                    shard.frontier.seen,
+                    shard.frontier.hosts,
+                    shard.reclaimed
+                ),
+            }
+        }
+    }
     // `trawl status` processes register like workers; leave them out.
     let workers: Vec<_> = st
         .workers

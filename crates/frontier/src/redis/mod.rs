@@ -144,6 +144,8 @@ const RECONNECT_RETRIES: usize = 2;
 const PUSH_CHUNK: usize = 1000;
 /// Durations are capped here (≈ 30 years) so µs stay exact in Lua doubles.
 const MAX_MICROS: u128 = 1 << 50;
+/// A push with `wait=R` waits at most this long for the replicas.
+const REPLICA_WAIT: Duration = Duration::from_millis(1000);
 /// `fetched` notices wait at most this long for a call to ride on.
 const FETCHED_LINGER: Duration = Duration::from_millis(5);
 /// URLs a worker remembers having offered (16 bytes each; forgotten all
@@ -467,6 +469,33 @@ async fn shard_tags(
     }
 }
 
+/// Every instance of a sharded crawl records its place (`k/N`, key
+/// `trawl:{NAME}:instance`): a worker listing the instances in another
+/// order would read and write hosts in the wrong shards.
+async fn check_instance_order(cons: &[Con], home_prefix: &str, crawl: &str) -> Result<(), String> {
+    let key = format!("{home_prefix}instance");
+    let n = cons.len();
+    for (i, con) in cons.iter().enumerate() {
+        let place = format!("{i}/{n}");
+        let set: Option<String> = ::redis::cmd("SET")
+            .arg(&key)
+            .arg(&place)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut con.clone())
+            .await
+            .map_err(|e| format!("instance {i} of crawl {crawl}: {e}"))?;
+        if let Some(was) = set.filter(|was| *was != place) {
+            return Err(format!(
+                "the instance listed {}th holds shard {was} of crawl {crawl}: \
+                 give every worker the same --redis list, in the same order",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl RedisFrontier {
     /// Connect, subscribe to the shards' wake-up channels, and register this
     /// worker (one heartbeat). Fails if Redis is unreachable.
@@ -493,6 +522,11 @@ impl RedisFrontier {
         let tags = shard_tags(&topology, &connected.home, &home_prefix, &cfg.crawl)
             .await
             .map_err(fail)?;
+        if connected.cons.len() > 1 {
+            check_instance_order(&connected.cons, &home_prefix, &cfg.crawl)
+                .await
+                .map_err(fail)?;
+        }
         let shards: Vec<Shard> = tags
             .iter()
             .enumerate()
@@ -1010,6 +1044,25 @@ impl RedisFrontier {
         Ok(out)
     }
 
+    /// Wait until `replicas` replicas of the shard's master have every
+    /// write sent to it so far (`WAIT`). A replica that is down only
+    /// delays the push by `REPLICA_WAIT` and is logged: the crawl goes on
+    /// without the guarantee rather than stopping.
+    async fn wait_for_replicas(&self, shard: &Shard, replicas: usize) {
+        let mut cmd = ::redis::cmd("WAIT");
+        cmd.arg(replicas).arg(REPLICA_WAIT.as_millis() as u64);
+        match shard.con.on_node_of::<i64>(&shard.prefix, cmd).await {
+            Ok(n) if n >= replicas as i64 => {}
+            Ok(n) => tracing::warn!(
+                shard = shard.index,
+                replicas = n,
+                wanted = replicas,
+                "Pushed links reached fewer replicas than asked."
+            ),
+            Err(error) => tracing::warn!(shard = shard.index, %error, "WAIT for replicas failed."),
+        }
+    }
+
     /// Push one shard's requests (the first `split` of them counted apart),
     /// in chunks. Returns (new, new among the first `split`).
     async fn push_to(
@@ -1038,6 +1091,12 @@ impl RedisFrontier {
                 .map_err(|e| self.shard_err(shard, "push", e))?;
             added += n;
             first += f;
+            if let Topology::Cluster { wait, .. } = self.topology
+                && wait > 0
+                && n > 0
+            {
+                self.wait_for_replicas(shard, wait).await;
+            }
             let mut offered = self.offered.lock();
             if offered.len() + chunk.len() > OFFERED_CAPACITY {
                 offered.clear();

@@ -8,10 +8,13 @@
 //!   (or `redis://a:6379,b:6379`) — shard k on the k-th instance, keys
 //!   `trawl:{NAME/k}:…`; every worker must list the instances in the same
 //!   order (checked against the crawl's shard map);
-//! - a Redis Cluster: `redis-cluster://host:port[,host:port…][?shards=N]` —
-//!   N shards (default: one per master), each its own hash tag, chosen when
-//!   the crawl is created so that consecutive shards start on different
-//!   masters.
+//! - a Redis Cluster: `redis-cluster://host:port[,host:port…][?shards=N][&wait=R]`
+//!   — N shards (default: one per master), each its own hash tag, chosen
+//!   when the crawl is created so that consecutive shards start on
+//!   different masters. With `wait=R` every push waits (`WAIT`) until R
+//!   replicas have it before the page's lease can be acknowledged, so a
+//!   master's failover loses no discovered URL (only leases and acks,
+//!   whose pages are then fetched again).
 //!
 //! A request's shard is the jump consistent hash (Lamping & Veach) of its
 //! site: the registrable domain of a host name (so `www.example.com` and
@@ -38,6 +41,8 @@ pub enum Topology {
         seeds: Vec<String>,
         /// Shards of a new crawl (default: one per master).
         shards: Option<usize>,
+        /// Replicas each push waits for (0: none).
+        wait: usize,
     },
 }
 
@@ -67,13 +72,22 @@ impl Topology {
                 None => (rest, None),
             };
             let mut shards = None;
+            let mut wait = 0;
             for pair in query.into_iter().flat_map(|q| q.split('&')) {
                 match pair.split_once('=') {
                     Some(("shards", n)) => match n.parse::<usize>() {
                         Ok(n) if (1..=MAX_SHARDS).contains(&n) => shards = Some(n),
                         _ => return Err(bad(format!("shards must be 1 to {MAX_SHARDS}"))),
                     },
-                    _ => return Err(bad(format!("unknown option {pair:?} (known: shards=N)"))),
+                    Some(("wait", n)) => match n.parse::<usize>() {
+                        Ok(n) if n <= 16 => wait = n,
+                        _ => return Err(bad("wait must be 0 to 16 replicas".to_string())),
+                    },
+                    _ => {
+                        return Err(bad(format!(
+                            "unknown option {pair:?} (known: shards=N, wait=R)"
+                        )));
+                    }
                 }
             }
             let seeds = nodes
@@ -93,7 +107,11 @@ impl Topology {
             if seeds.is_empty() {
                 return Err(bad("no cluster node given".to_string()));
             }
-            return Ok(Topology::Cluster { seeds, shards });
+            return Ok(Topology::Cluster {
+                seeds,
+                shards,
+                wait,
+            });
         }
         let urls = spec
             .split(',')
@@ -191,17 +209,19 @@ mod tests {
     #[test]
     fn cluster_seeds_and_shards() {
         assert_eq!(
-            Topology::parse("redis-cluster://a:7000,b:7001?shards=6").unwrap(),
+            Topology::parse("redis-cluster://a:7000,b:7001?shards=6&wait=1").unwrap(),
             Topology::Cluster {
                 seeds: vec!["redis://a:7000".into(), "redis://b:7001".into()],
-                shards: Some(6)
+                shards: Some(6),
+                wait: 1
             }
         );
         assert_eq!(
             Topology::parse("redis-cluster://a:7000").unwrap(),
             Topology::Cluster {
                 seeds: vec!["redis://a:7000".into()],
-                shards: None
+                shards: None,
+                wait: 0
             }
         );
         for bad in [
@@ -209,6 +229,7 @@ mod tests {
             "redis-cluster://a:1?shards=0",
             "redis-cluster://a:1?shards=x",
             "redis-cluster://a:1?replicas=2",
+            "redis-cluster://a:1?wait=x",
             "redis-cluster://redis://a:1",
         ] {
             let e = Topology::parse(bad).unwrap_err().to_string();
