@@ -564,6 +564,10 @@ pub struct SettingsFlags {
     /// A lease not renewed for this long returns to the queue (dead worker).
     #[arg(long, value_parser = duration::parse)]
     pub lease_timeout: Option<Duration>,
+    /// The seen-set of a new distributed crawl: exact (default) or
+    /// bloom:EXPECTED[:ERROR], e.g. bloom:500M:0.001.
+    #[arg(long, value_name = "SET")]
+    pub seen_set: Option<String>,
     /// What happens to duplicate and near-duplicate pages: keep,
     /// skip-items, skip-links, skip or off.
     #[arg(long, value_name = "POLICY")]

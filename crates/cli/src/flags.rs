@@ -198,6 +198,7 @@ impl SettingsFlags {
         opt!(crawl, |s: &String| toml::Value::String(s.clone()));
         opt!(worker_id, |s: &String| toml::Value::String(s.clone()));
         opt!(lease_timeout, |d: &std::time::Duration| text(*d));
+        opt!(seen_set, |s: &String| toml::Value::String(s.clone()));
         Ok(layer.checked()?)
     }
 }

@@ -604,3 +604,111 @@ async fn every_worker_shows_in_any_workers_dashboard() {
     assert_exact(&outs2, &site);
     site.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_sharded_over_three_redis_instances_is_exact() {
+    let mut sites = Vec::new();
+    for _ in 0..3 {
+        let site = TestSite::start(SiteConfig {
+            pages: 300,
+            fanout: 8,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        sites.push(site);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let servers: Vec<Redis> = (0..3)
+        .map(|i| {
+            let d = dir.path().join(format!("redis{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            Redis::start(&d, None)
+        })
+        .collect();
+    let url = servers.iter().map(Redis::url).collect::<Vec<_>>().join(",");
+    let seeds: Vec<String> = sites.iter().map(|s| format!("{}/", s.base_url())).collect();
+    let outs: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("w{i}.jsonl")))
+        .collect();
+    let (url2, outs2) = (url.clone(), outs.clone());
+    let status = tokio::task::spawn_blocking(move || {
+        let common = |cmd: &mut Command, id: &str, out: &Path| {
+            cmd.args(["--redis", &url2, "--crawl", "sharded", "--worker-id", id])
+                .args(["-q", "--per-host", "4", "--concurrency", "8"])
+                .args(["--lease-timeout", "2s", "-o"])
+                .arg(out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        };
+        let mut w0 = trawl();
+        w0.arg("crawl").args(&seeds).arg("--fresh");
+        common(&mut w0, "w0", &outs2[0]);
+        let mut w1 = trawl();
+        w1.arg("worker");
+        common(&mut w1, "w1", &outs2[1]);
+        let mut all = [w0.spawn().unwrap(), w1.spawn().unwrap()];
+        wait_all(&mut all, Duration::from_secs(90));
+        let status = trawl()
+            .args(["status", "--redis", &url2, "--crawl", "sharded"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&status.stdout).to_string()
+    })
+    .await
+    .unwrap();
+    assert!(status.contains("queued 0 | leased 0"), "{status}");
+    assert!(status.contains("shards: 3"), "{status}");
+    // Every page of every site once, across both workers.
+    let mut got = Vec::new();
+    for p in &outs {
+        for v in common::read_jsonl(p) {
+            let u = trawl_core::Url::parse(v["url"].as_str().unwrap()).unwrap();
+            got.push(format!("{}{}", u.port().unwrap_or(80), u.path()));
+        }
+    }
+    let n = got.len();
+    let got: BTreeSet<String> = got.into_iter().collect();
+    assert_eq!(got.len(), n, "a page was written twice");
+    let mut truth = BTreeSet::new();
+    for site in &sites {
+        let port = trawl_core::Url::parse(&site.base_url())
+            .unwrap()
+            .port()
+            .unwrap();
+        truth.extend(
+            site.site()
+                .ground_truth()
+                .into_iter()
+                .map(|p| format!("{port}{p}")),
+        );
+    }
+    assert_eq!(got, truth);
+    // Each site's URLs are in its shard's instance, and only shards that
+    // have a site hold any.
+    let expected: BTreeSet<usize> = sites
+        .iter()
+        .map(|s| {
+            let u = trawl_core::Url::parse(&s.base_url()).unwrap();
+            let host_key = trawl_core::canon::host_key(&u);
+            trawl_frontier::redis::topology::shard_of(&host_key, 3)
+        })
+        .collect();
+    let holding: BTreeSet<usize> = servers
+        .iter()
+        .enumerate()
+        .filter(|(k, s)| {
+            let out = Command::new("redis-cli")
+                .args(["-p", &s.port.to_string(), "--scan", "--pattern"])
+                .arg(format!("trawl:{{sharded/{k}}}:seen"))
+                .output()
+                .unwrap();
+            !out.stdout.is_empty()
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(holding, expected);
+    for site in sites {
+        site.shutdown().await;
+    }
+}

@@ -24,6 +24,8 @@ pub enum FrontierKind {
         /// `None`: hostname-pid-random.
         worker_id: Option<String>,
         lease_timeout: Duration,
+        /// The seen-set of a crawl this process creates.
+        seen: crate::redis::SeenSet,
     },
 }
 
@@ -184,6 +186,7 @@ impl FrontierSpec {
             crawl,
             worker_id,
             lease_timeout,
+            seen,
         } = &self.kind
         else {
             return Err(OpenError::NotLocal("not a Redis frontier"));
@@ -195,6 +198,7 @@ impl FrontierSpec {
         cfg.host_limit = self.host_limit;
         cfg.host_delay = self.host_delay;
         cfg.lease_timeout = *lease_timeout;
+        cfg.seen = *seen;
         let frontier = RedisFrontier::connect(cfg)
             .await
             .map_err(|source| OpenError::Redis {

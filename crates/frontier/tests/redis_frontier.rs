@@ -23,6 +23,7 @@ fn config(server: &RedisServer, crawl: &str, worker: &str) -> RedisFrontierConfi
         host_limit: 2,
         host_delay: Duration::ZERO,
         lease_timeout: Duration::from_secs(30),
+        seen: Default::default(),
     }
 }
 

@@ -23,6 +23,7 @@ fn config(url: String, crawl: &str, worker: &str) -> RedisFrontierConfig {
         host_limit: 2,
         host_delay: Duration::ZERO,
         lease_timeout: Duration::from_secs(30),
+        seen: Default::default(),
     }
 }
 
@@ -289,4 +290,69 @@ async fn a_cluster_master_failover_loses_no_discovered_url() {
         assert!(!leased.contains(&l.request.url.to_string()));
     }
     assert!(a.is_finished().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bloom_seen_set_holds_its_error_rate_and_never_forgets() {
+    use trawl_frontier::redis::SeenSet;
+    let servers: Vec<RedisServer> = (0..2).map(|_| RedisServer::start()).collect();
+    let url = servers
+        .iter()
+        .map(|s| s.url())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut cfg = config(url.clone(), "bloom", "a");
+    cfg.seen = SeenSet::Bloom {
+        expected: 20_000,
+        error: 0.01,
+    };
+    let a = RedisFrontier::connect(cfg).await.unwrap();
+    let size = a.bloom_size().expect("a Bloom filter");
+    assert_eq!(size.k, 7);
+    // A worker that asks for nothing follows the crawl's choice.
+    let b = RedisFrontier::connect(config(url, "bloom", "b"))
+        .await
+        .unwrap();
+    assert_eq!(b.bloom_size(), Some(size));
+
+    let first = urls(20_000, 200);
+    let mut added = 0;
+    for chunk in first.chunks(2_000) {
+        added += a.push(chunk.to_vec()).await.unwrap();
+    }
+    // While filling, false positives are rarer than at the full load.
+    assert!(
+        (19_900..=20_000).contains(&added),
+        "{added} of 20000 taken as new"
+    );
+    assert_eq!(a.stats().await.unwrap().seen, added as u64);
+    // No false negatives: another worker offering them all adds none.
+    assert_eq!(b.push(first.clone()).await.unwrap(), 0);
+    // At the load it was sized for, about 1 % of new URLs look seen (a
+    // thousand probes raise the load by only 5 %).
+    let fresh: Vec<Request> = (0..1_000)
+        .map(|i| Request::seed(Url::parse(&format!("http://fresh{}.test/{i}", i % 100)).unwrap()))
+        .collect();
+    let mut new = 0;
+    for chunk in fresh.chunks(100) {
+        new += b.push(chunk.to_vec()).await.unwrap();
+    }
+    let rate = (1_000 - new) as f64 / 1_000.0;
+    assert!((0.004..0.025).contains(&rate), "false-positive rate {rate}");
+    // No exact set was kept; each shard's filter is m bits.
+    for (server, prefix) in servers.iter().zip(a.shard_prefixes()) {
+        assert_eq!(
+            redis_cli(server.port, &["exists", &format!("{prefix}seen")]).trim(),
+            "0"
+        );
+        let len: u64 = redis_cli(server.port, &["strlen", &format!("{prefix}bloom")])
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            len > 0 && len <= size.m / 8 + 1,
+            "{len} bytes for {} bits",
+            size.m
+        );
+    }
 }

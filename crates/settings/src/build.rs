@@ -250,6 +250,7 @@ impl Effective {
                 crawl: s.crawl.clone(),
                 worker_id: s.worker_id.clone(),
                 lease_timeout: s.lease_timeout,
+                seen: s.seen_set.parse().map_err(|e: String| err("seen_set", e))?,
             },
             (None, None) => FrontierKind::Memory,
         };

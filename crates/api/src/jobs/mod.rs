@@ -457,6 +457,7 @@ impl Jobs {
                         crawl: remote::crawl_name(&id),
                         worker_id: None,
                         lease_timeout,
+                        seen: Default::default(),
                     };
                     let redis_error = |e: String| ApiError::new(503, "redis_unavailable", e);
                     let frontier = plan

@@ -283,6 +283,7 @@ async fn work_on(
                 crawl: crawl_name(&id),
                 worker_id: None,
                 lease_timeout: Duration::from_secs(30),
+                seen: Default::default(),
             },
             host_limit: 1,
             host_delay: Duration::ZERO,
@@ -309,6 +310,7 @@ async fn work_on(
             crawl: crawl_name(&id),
             worker_id: None,
             lease_timeout,
+            seen: Default::default(),
         };
         let frontier = plan
             .frontier

@@ -107,12 +107,14 @@
 
 mod dupes;
 mod scripts;
+pub mod seen;
 mod shard;
 mod status;
 pub mod topology;
 mod wakeup;
 
 pub use dupes::RedisIndex;
+pub use seen::SeenSet;
 pub use status::{CrawlStatus, ShardStatus, WorkerStatus};
 pub use topology::Topology;
 
@@ -171,6 +173,9 @@ pub struct RedisFrontierConfig {
     /// An unacknowledged lease returns to the queue this long after it was
     /// handed out or last extended by a heartbeat.
     pub lease_timeout: Duration,
+    /// The seen-set of a crawl this process creates (a crawl that exists
+    /// keeps its own).
+    pub seen: SeenSet,
 }
 
 impl RedisFrontierConfig {
@@ -184,6 +189,7 @@ impl RedisFrontierConfig {
             host_limit: 2,
             host_delay: Duration::ZERO,
             lease_timeout: Duration::from_secs(60),
+            seen: SeenSet::Exact,
         }
     }
 }
@@ -220,6 +226,8 @@ pub struct RedisFrontier {
     scripts: Arc<Scripts>,
     /// Lease ids this process holds (extended by heartbeats).
     held: Mutex<HashSet<u64>>,
+    /// The crawl's Bloom filter size per shard; `None`: exact set.
+    bloom: Mutex<Option<seen::BloomSize>>,
     /// Fingerprints of URLs this process offered with a push that
     /// succeeded: in the seen-set for good, so never sent again.
     offered: Mutex<HashSet<u128>>,
@@ -496,6 +504,36 @@ async fn check_instance_order(cons: &[Con], home_prefix: &str, crawl: &str) -> R
     Ok(())
 }
 
+/// The crawl's seen-set: as stored, or (a new crawl) `wanted`, stored.
+async fn resolve_seen(
+    home: &Con,
+    home_prefix: &str,
+    wanted: &SeenSet,
+    shards: usize,
+    overwrite: bool,
+) -> Result<Option<seen::BloomSize>, String> {
+    let key = format!("{home_prefix}seenset");
+    let size = wanted.bloom_size(shards)?;
+    let stored = size.map_or_else(|| "exact".to_string(), |b| b.stored());
+    let mut set = ::redis::cmd("SET");
+    set.arg(&key).arg(&stored);
+    if !overwrite {
+        set.arg("NX").arg("GET");
+    }
+    let was: Option<String> = set
+        .query_async(&mut home.clone())
+        .await
+        .map_err(|e| format!("seen-set mode {key}: {e}"))?;
+    match was {
+        None => Ok(size),
+        Some(v) if v == "exact" => Ok(None),
+        Some(v) => match seen::BloomSize::from_stored(&v) {
+            Some(b) => Ok(Some(b)),
+            None => Err(format!("unreadable seen-set mode {v:?} in {key}")),
+        },
+    }
+}
+
 impl RedisFrontier {
     /// Connect, subscribe to the shards' wake-up channels, and register this
     /// worker (one heartbeat). Fails if Redis is unreachable.
@@ -564,6 +602,15 @@ impl RedisFrontier {
                 .map_err(|e| storage(format!("redis subscribe {channels:?}: {e}")))?;
             tasks.push(wakeup::spawn(clients, channels, first, wakeup.clone()));
         }
+        let bloom = resolve_seen(
+            &connected.home,
+            &home_prefix,
+            &cfg.seen,
+            shards.len(),
+            false,
+        )
+        .await
+        .map_err(fail)?;
         let shards = Arc::new(shards);
         let scripts = Arc::new(Scripts::new());
         tasks.push(spawn_fetched_flusher(
@@ -579,6 +626,7 @@ impl RedisFrontier {
             shards,
             scripts,
             held: Mutex::new(HashSet::new()),
+            bloom: Mutex::new(bloom),
             offered: Mutex::new(HashSet::new()),
             wakeup,
             looked_at: AtomicU64::new(0),
@@ -614,6 +662,11 @@ impl RedisFrontier {
     /// The key prefix of every shard, in shard order.
     pub fn shard_prefixes(&self) -> Vec<String> {
         self.shards.iter().map(|s| s.prefix.clone()).collect()
+    }
+
+    /// The crawl's Bloom filter size per shard (`None`: an exact set).
+    pub fn bloom_size(&self) -> Option<seen::BloomSize> {
+        *self.bloom.lock()
     }
 
     /// The shard a host key belongs to.
@@ -726,6 +779,16 @@ impl RedisFrontier {
             .query_async::<()>(&mut self.home.clone())
             .await
             .map_err(|e| self.err("reset shard map", e))?;
+        let bloom = resolve_seen(
+            &self.home,
+            &self.home_prefix,
+            &self.cfg.seen,
+            self.shards.len(),
+            true,
+        )
+        .await
+        .map_err(storage)?;
+        *self.bloom.lock() = bloom;
         self.held.lock().clear();
         self.offered.lock().clear();
         Ok(())
@@ -1073,17 +1136,26 @@ impl RedisFrontier {
     ) -> Result<(usize, usize), FrontierError> {
         let (mut added, mut first) = (0, 0);
         let mut offset = 0;
+        let bloom = *self.bloom.lock();
+        let mode = bloom
+            .map(|b| format!("{} {}", b.m, b.k))
+            .unwrap_or_default();
         for chunk in requests.chunks(PUSH_CHUNK) {
             let chunk_split = split.saturating_sub(offset).min(chunk.len());
             offset += chunk.len();
             let mut inv = self.invocation(shard, &self.scripts.push, true);
-            inv.arg(chunk_split);
+            inv.arg(chunk_split).arg(&mode);
             for (fingerprint, req) in chunk {
                 let json = serde_json::to_string(req)
                     .map_err(|e| storage(format!("serialize request {}: {e}", req.url)))?;
-                inv.arg(&fingerprint.to_le_bytes()[..])
-                    .arg(req.host_key())
-                    .arg(json);
+                match bloom {
+                    None => inv.arg(&fingerprint.to_le_bytes()[..]),
+                    Some(b) => {
+                        let (x, y) = b.probe(*fingerprint);
+                        inv.arg(format!("{x} {y}"))
+                    }
+                };
+                inv.arg(req.host_key()).arg(json);
             }
             let (n, f): (usize, usize) = inv
                 .invoke_async(&mut shard.con.clone())

@@ -150,6 +150,13 @@ local function reclaim()
   return n
 end
 
+-- URLs ever queued: the exact set's size, or (Bloom) the push counter.
+local function seen_count()
+  local n = redis.call('SCARD', K_SEEN)
+  if n == 0 then n = tonumber(redis.call('GET', K_PUSHED) or 0) end
+  return n
+end
+
 local function finished()
   return tonumber(redis.call('GET', K_QUEUED) or 0) <= 0
     and redis.call('ZCARD', K_LEASES) == 0
@@ -162,16 +169,46 @@ end
 for id in string.gmatch(ARGV[2], '%d+') do mark_fetched(id) end
 "#;
 
-/// ARGV[3] `split`, ARGV[4..]: triples of fingerprint, host, request JSON.
-/// Returns `{new, new among the first split}`.
+/// ARGV[3] `split`, ARGV[4] the seen-set: `''` for the exact set, or
+/// `'M K'` for a Bloom filter of M bits and K bits per URL; ARGV[5..]:
+/// triples of fingerprint (Bloom: `'A B'`, the bits being A + i·B mod M),
+/// host, request JSON. Returns `{new, new among the first split}`.
 const PUSH: &str = r#"
 local added = 0
 local first = 0
 local split = tonumber(ARGV[3])
 local touched = {}
-for i = 4, #ARGV, 3 do
-  if redis.call('SADD', K_SEEN, ARGV[i]) == 1 then
-    if (i - 4) / 3 < split then first = first + 1 end
+local M, K
+if ARGV[4] ~= '' then
+  local sp = string.find(ARGV[4], ' ', 1, true)
+  M = tonumber(string.sub(ARGV[4], 1, sp - 1))
+  K = tonumber(string.sub(ARGV[4], sp + 1))
+end
+local K_BLOOM = P .. 'bloom'
+-- Whether the URL was not seen before (and is now).
+local function is_new(entry)
+  if not M then return redis.call('SADD', K_SEEN, entry) == 1 end
+  local sp = string.find(entry, ' ', 1, true)
+  local a = tonumber(string.sub(entry, 1, sp - 1))
+  local b = tonumber(string.sub(entry, sp + 1))
+  local get, set = {}, {}
+  for i = 0, K - 1 do
+    local bit = string.format('%.0f', (a + i * b) % M)
+    get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = bit
+    set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = bit; set[#set + 1] = 1
+  end
+  local bits = redis.call('BITFIELD', K_BLOOM, unpack(get))
+  for _, v in ipairs(bits) do
+    if v == 0 then
+      redis.call('BITFIELD', K_BLOOM, unpack(set))
+      return true
+    end
+  end
+  return false
+end
+for i = 5, #ARGV, 3 do
+  if is_new(ARGV[i]) then
+    if (i - 5) / 3 < split then first = first + 1 end
     local host = ARGV[i + 1]
     redis.call('RPUSH', qkey(host), ARGV[i + 2])
     added = added + 1
@@ -333,7 +370,7 @@ return { finished() and 1 or 0, tonumber(redis.call('GET', K_SEQ) or 0),
 /// `{queued, leased, seen, hosts}` in one consistent snapshot.
 const STATS: &str = r#"
 return { tonumber(redis.call('GET', K_QUEUED) or 0), redis.call('ZCARD', K_LEASES),
-  redis.call('SCARD', K_SEEN), redis.call('SCARD', K_ACTIVE) }
+  seen_count(), redis.call('SCARD', K_ACTIVE) }
 "#;
 
 /// Microseconds until a ready host becomes due or a lease expires, whichever
@@ -374,7 +411,7 @@ local scalars = {
   NOW,
   tonumber(redis.call('GET', K_QUEUED) or 0),
   redis.call('ZCARD', K_LEASES),
-  redis.call('SCARD', K_SEEN),
+  seen_count(),
   redis.call('SCARD', K_ACTIVE),
   redis.call('ZCARD', K_READY),
   redis.call('SCARD', K_FULL),
