@@ -20,9 +20,10 @@
 //! atomically. The crawl's own keys (spec, workers, page counters,
 //! checkpoints, the shard map) are under `trawl:{NAME}:` (the home prefix;
 //! for one shard, the shard's own). A request lives in the shard of its
-//! site; its lease id carries the shard (`id % shards`). Leasing goes
-//! round the shards from a rotating start, skipping for a moment a shard
-//! whose last call failed, so one unreachable shard slows nobody; a push
+//! site; its lease id carries the shard (`id % shards`). Leasing asks all
+//! shards at once for an even share (from a rotating start), then tops up
+//! from those that had more, skipping for a moment a shard whose last call
+//! failed, so one unreachable shard slows nobody; a push
 //! goes to each child's shard; an ack whose shard is away is retried with
 //! the next ack there (if the worker dies first, the lease expires and the
 //! page is fetched again: at least once). Termination needs every shard
@@ -1273,35 +1274,70 @@ impl Frontier for RedisFrontier {
             Ordering::SeqCst,
         );
         let n = self.shards.len();
+        if n == 1 {
+            let shard = &self.shards[0];
+            let leases = self.lease_from(shard, max).await?;
+            shard.answered();
+            return Ok(leases);
+        }
+        // All shards that answer at once, `max` split evenly from a
+        // rotating start; then shards that filled their share top up what
+        // the others lacked, one after the other.
         let start = self.next_shard.fetch_add(1, Ordering::Relaxed) % n;
-        let mut out = Vec::new();
+        let order: Vec<&Shard> = (0..n)
+            .map(|i| &self.shards[(start + i) % n])
+            .filter(|s| !s.resting())
+            .collect();
+        if order.is_empty() {
+            return Err(storage(format!(
+                "redis lease (crawl {}): no shard answers",
+                self.cfg.crawl
+            )));
+        }
+        let shares: Vec<usize> = (0..order.len())
+            .map(|i| max / order.len() + usize::from(i < max % order.len()))
+            .collect();
+        let calls =
+            order
+                .iter()
+                .zip(&shares)
+                .filter(|(_, share)| **share > 0)
+                .map(|(shard, &share)| async move {
+                    (*shard, share, self.lease_from(shard, share).await)
+                });
+        let mut out = Vec::with_capacity(max);
+        let mut full = Vec::new();
         let mut failure = None;
-        let mut tried = 0;
-        for i in 0..n {
-            let shard = &self.shards[(start + i) % n];
-            if out.len() >= max {
-                break;
-            }
-            if n > 1 && shard.resting() {
-                continue;
-            }
-            tried += 1;
-            match self.lease_from(shard, max - out.len()).await {
+        for (shard, share, result) in join_all(calls).await {
+            match result {
                 Ok(leases) => {
                     shard.answered();
+                    if leases.len() == share {
+                        full.push(shard);
+                    }
                     out.extend(leases);
                 }
                 Err(e) => {
                     shard.failed();
-                    if n > 1 {
-                        tracing::warn!(error = %e, "A frontier shard is unreachable; leasing from the others.");
-                    }
+                    tracing::warn!(error = %e, "A frontier shard is unreachable; leasing from the others.");
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        for shard in full {
+            if out.len() >= max {
+                break;
+            }
+            match self.lease_from(shard, max - out.len()).await {
+                Ok(leases) => out.extend(leases),
+                Err(e) => {
+                    shard.failed();
                     failure.get_or_insert(e);
                 }
             }
         }
         match failure {
-            Some(e) if out.is_empty() && (tried == n || n == 1) => Err(e),
+            Some(e) if out.is_empty() && order.len() == n => Err(e),
             _ => Ok(out),
         }
     }
