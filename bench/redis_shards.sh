@@ -13,6 +13,9 @@
 #
 #   bash bench/redis_shards.sh     # MODES="single cluster1 cluster2 cluster3"
 #   HOSTS=24 PAGES=1000 WORKERS=2 CONC=64 PER_HOST=8 SKIP_BUILD=1 VERBOSE=1
+# Then, on its own server, what one URL costs in Redis memory and CPU with
+# the exact seen-set and with Bloom filters (examples/redis_footprint.rs;
+# FOOTPRINT_URLS=200000, FOOTPRINT=0 to skip).
 # Loopback only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +25,8 @@ WORKERS="${WORKERS:-2}" CONC="${CONC:-64}" PER_HOST="${PER_HOST:-8}"
 BIN="${BIN:-$ROOT/target/release}"
 OUT="$(mktemp -d)"
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
-[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --quiet -p trawl -p trawl-testsite)
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --quiet -p trawl -p trawl-testsite \
+  && cargo build --release --quiet -p trawl-frontier --example redis_footprint)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PIDS=()
@@ -112,3 +116,16 @@ PY
   done
   rm -f "$OUT"/w*.jsonl
 done
+
+if [ "${FOOTPRINT:-1}" != 0 ]; then
+  N="${FOOTPRINT_URLS:-200000}"
+  echo
+  echo "Per URL ($N URLs over 1,000 hosts, each on a fresh redis-server):"
+  echo
+  echo "| seen-set | URLs | taken as new | bytes/URL queued | bytes/URL done | push CPU µs/URL | lease+fetched+ack CPU µs/URL |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for seen in exact "bloom:$N:0.01" "bloom:$N:0.001"; do
+    port="$(free_port)"; start_redis "$port"
+    "$BIN/examples/redis_footprint" "$N" "redis://127.0.0.1:$port" "$seen"
+  done
+fi

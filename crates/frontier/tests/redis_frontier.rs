@@ -395,12 +395,17 @@ async fn reset_deletes_only_this_crawls_keys() {
 
     frontiers[0].reset().await.unwrap();
     let after = keys(con.clone()).await;
-    // Only the crawl's shard map is written again.
-    let left: Vec<&String> = after
+    // Only the crawl's shard map and seen-set mode are written again.
+    let mut left: Vec<&String> = after
         .iter()
         .filter(|k| k.starts_with("trawl:{a*}:"))
         .collect();
-    assert_eq!(left, ["trawl:{a*}:shards"], "{after:?}");
+    left.sort();
+    assert_eq!(
+        left,
+        ["trawl:{a*}:seenset", "trawl:{a*}:shards"],
+        "{after:?}"
+    );
     assert_eq!(count(&after, "trawl:{a}:"), before_a);
     assert_eq!(count(&after, "trawl:{ab}:"), before_ab);
     assert!(after.contains(&"unrelated:key".to_string()));
@@ -477,6 +482,10 @@ async fn status_lists_live_workers_and_counters() {
     let l = a.lease(1).await.unwrap();
     a.record_done(3, 1).await.unwrap();
     b.record_done(2, 0).await.unwrap();
+    // Totals, not increments: a report repeated (a retry after a timeout
+    // that Redis still ran) or arriving late changes nothing.
+    a.record_done(3, 1).await.unwrap();
+    b.record_done(1, 0).await.unwrap();
     a.heartbeat().await.unwrap();
     let s = b.status().await.unwrap();
     assert_eq!((s.pages, s.errors), (5, 1));

@@ -166,7 +166,7 @@ async fn work(frontier: Arc<RedisFrontier>, seeds: Vec<Url>, job: Job) -> anyhow
                 };
                 let now = (stats.pages.load(Relaxed), stats.errors.load(Relaxed));
                 if now != last {
-                    match frontier.record_done(now.0 - last.0, now.1 - last.1).await {
+                    match frontier.record_done(now.0, now.1).await {
                         Ok(()) => last = now,
                         Err(error) => tracing::warn!(%error, "Progress report failed."),
                     }

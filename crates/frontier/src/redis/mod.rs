@@ -237,6 +237,8 @@ pub struct RedisFrontier {
     looked_at: AtomicU64,
     /// The shard the next lease call starts at.
     next_shard: AtomicUsize,
+    /// Names this process's totals in [`RedisFrontier::record_done`].
+    token: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -268,6 +270,28 @@ fn storage(msg: String) -> FrontierError {
     FrontierError::Storage(msg)
 }
 
+/// Socket options that notice a silent network: unacknowledged data for
+/// 5 s, or an idle connection whose keepalive probes go unanswered for
+/// ~11 s, closes the connection, so the next call reconnects instead of
+/// waiting on a connection the network dropped (a blackhole, a NAT that
+/// forgot it) until TCP itself gives up after many minutes.
+fn tcp_settings() -> ::redis::io::tcp::TcpSettings {
+    ::redis::io::tcp::TcpSettings::default()
+        .set_keepalive(
+            socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(5))
+                .with_interval(Duration::from_secs(2))
+                .with_retries(3),
+        )
+        .set_user_timeout(Duration::from_secs(5))
+}
+
+/// A client for `url` with [`tcp_settings`].
+fn client(url: &str) -> Result<Client, RedisError> {
+    use ::redis::IntoConnectionInfo;
+    Client::open(url.into_connection_info()?.set_tcp_settings(tcp_settings()))
+}
+
 /// The servers of a topology, connected.
 struct Connected {
     home: Con,
@@ -283,7 +307,7 @@ async fn connect_topology(topology: &Topology) -> Result<Connected, String> {
             let mut cons = Vec::with_capacity(urls.len());
             let mut pubsub = Vec::with_capacity(urls.len());
             for url in urls {
-                let client = Client::open(url.as_str()).map_err(|e| format!("{url}: {e}"))?;
+                let client = client(url).map_err(|e| format!("{url}: {e}"))?;
                 let manager_cfg = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -302,19 +326,20 @@ async fn connect_topology(topology: &Topology) -> Result<Connected, String> {
             })
         }
         Topology::Cluster { seeds, .. } => {
-            let client = ClusterClient::builder(seeds.iter().map(String::as_str))
+            let cluster = ClusterClient::builder(seeds.iter().map(String::as_str))
                 .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(RESPONSE_TIMEOUT)
                 .retries(RECONNECT_RETRIES as u32 + 3)
+                .tcp_settings(tcp_settings())
                 .build()
                 .map_err(|e| format!("cluster {seeds:?}: {e}"))?;
-            let con = client
+            let con = cluster
                 .get_async_connection()
                 .await
                 .map_err(|e| format!("connect cluster {seeds:?}: {e}"))?;
             let pubsub = seeds
                 .iter()
-                .map(|s| Client::open(s.as_str()).map_err(|e| format!("{s}: {e}")))
+                .map(|s| client(s).map_err(|e| format!("{s}: {e}")))
                 .collect::<Result<Vec<_>, _>>()?;
             let con = Con::Cluster(con);
             Ok(Connected {
@@ -521,10 +546,15 @@ async fn resolve_seen(
     if !overwrite {
         set.arg("NX").arg("GET");
     }
-    let was: Option<String> = set
+    let reply: ::redis::Value = set
         .query_async(&mut home.clone())
         .await
         .map_err(|e| format!("seen-set mode {key}: {e}"))?;
+    if overwrite {
+        return Ok(size);
+    }
+    let was: Option<String> =
+        ::redis::from_redis_value(reply).map_err(|e| format!("seen-set mode {key}: {e}"))?;
     match was {
         None => Ok(size),
         Some(v) if v == "exact" => Ok(None),
@@ -632,6 +662,7 @@ impl RedisFrontier {
             wakeup,
             looked_at: AtomicU64::new(0),
             next_shard: AtomicUsize::new(0),
+            token: default_worker_id(),
             tasks,
         };
         frontier.heartbeat().await?;
@@ -894,26 +925,21 @@ impl RedisFrontier {
             .map_err(|e| self.err("set spec", e))
     }
 
-    /// Add to the crawl's and this worker's page and error counters.
+    /// Report the pages and errors this process has done in all (not
+    /// since the last report): the crawl's and this worker's counters
+    /// grow by the difference to its last report that got through, so a
+    /// report retried after a timeout (which Redis may still have run) is
+    /// never counted twice.
     pub async fn record_done(&self, pages: u64, errors: u64) -> Result<(), FrontierError> {
-        let counters = format!("{}counters", self.home_prefix);
-        let worker = format!("{}worker:{}", self.home_prefix, self.cfg.worker_id);
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        for key in [&counters, &worker] {
-            pipe.cmd("HINCRBY")
-                .arg(key)
-                .arg("pages")
-                .arg(pages)
-                .ignore();
-            pipe.cmd("HINCRBY")
-                .arg(key)
-                .arg("errors")
-                .arg(errors)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut self.home.clone())
+        let mut inv = self.scripts.record.prepare_invoke();
+        inv.key(&self.home_prefix)
+            .arg(&self.cfg.worker_id)
+            .arg(&self.token)
+            .arg(pages)
+            .arg(errors);
+        inv.invoke_async::<i64>(&mut self.home.clone())
             .await
+            .map(drop)
             .map_err(|e| self.err("record_done", e))
     }
 

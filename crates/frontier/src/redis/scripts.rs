@@ -424,6 +424,31 @@ local scalars = {
 return { scalars, workers, leases }
 "#;
 
+/// KEYS[1] the crawl's home prefix; ARGV[1] worker id, ARGV[2] this
+/// process's token, ARGV[3] pages and ARGV[4] errors it has done in all.
+/// Adds the difference to the last totals this process reported to the
+/// worker's and the crawl's counters, so a report that timed out and
+/// still ran, or arrives late, is not counted twice. Without the prelude.
+const RECORD: &str = r#"
+local w = KEYS[1] .. 'worker:' .. ARGV[1]
+local field = 'run:' .. ARGV[2]
+local pages, errors = tonumber(ARGV[3]), tonumber(ARGV[4])
+local prev = redis.call('HGET', w, field)
+local dp, de = pages, errors
+if prev then
+  local sp = string.find(prev, ' ', 1, true)
+  dp = pages - tonumber(string.sub(prev, 1, sp - 1))
+  de = errors - tonumber(string.sub(prev, sp + 1))
+end
+if dp < 0 or de < 0 or (dp == 0 and de == 0) then return 0 end
+redis.call('HSET', w, field, ARGV[3] .. ' ' .. ARGV[4])
+for _, key in ipairs({ w, KEYS[1] .. 'counters' }) do
+  redis.call('HINCRBY', key, 'pages', dp)
+  redis.call('HINCRBY', key, 'errors', de)
+end
+return 1
+"#;
+
 /// The compiled (hashed) scripts of one frontier.
 pub(super) struct Scripts {
     pub push: Script,
@@ -438,6 +463,7 @@ pub(super) struct Scripts {
     pub stats: Script,
     pub next_due: Script,
     pub status: Script,
+    pub record: Script,
 }
 
 fn script(body: &str) -> Script {
@@ -459,6 +485,7 @@ impl Scripts {
             stats: script(STATS),
             next_due: script(NEXT_DUE),
             status: script(STATUS),
+            record: Script::new(RECORD),
         }
     }
 }
