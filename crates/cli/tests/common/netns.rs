@@ -16,7 +16,8 @@
 //! namespace or leaves the machine. Names carry the test process's pid and
 //! a counter, so tests (and test binaries) may run at once; everything is
 //! deleted on drop, panics included (processes still running in a host's
-//! namespace are killed first, by pid).
+//! namespace are killed first, by pid), and the first network of a process
+//! deletes what killed test processes left.
 //!
 //! [`Host::cut`] turns the host's bridge port to `disabled`: the bridge
 //! drops every frame from and to the host while both ends of the veth keep
@@ -33,6 +34,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -67,9 +69,55 @@ pub struct Network {
     hosts: AtomicUsize,
 }
 
+/// The pid in a name this module gave (`tn<pid hex>-…`, `trawl-tn<pid hex>-…`).
+fn owner(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix("trawl-")
+        .unwrap_or(name)
+        .strip_prefix("tn")?;
+    u32::from_str_radix(rest.split('-').next()?, 16).ok()
+}
+
+/// Delete what test processes that are gone (killed, so no drop ran) left:
+/// their namespaces, with whatever still runs in them, and their bridges.
+fn sweep() {
+    let dead =
+        |name: &str| owner(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+    let list = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for ns in list(&["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+    {
+        if ns.starts_with("trawl-tn") && dead(ns) {
+            for pid in list(&["netns", "pids", ns]).split_whitespace() {
+                quietly("kill", &["-KILL", pid]);
+            }
+            quietly("ip", &["netns", "del", ns]);
+        }
+    }
+    for line in list(&["-o", "link", "show", "type", "bridge"]).lines() {
+        if let Some(br) = line
+            .split(": ")
+            .nth(1)
+            .filter(|b| b.starts_with("tn") && dead(b))
+        {
+            quietly("ip", &["link", "del", br]);
+        }
+    }
+}
+
 impl Network {
     pub fn new() -> Network {
         let n = NETWORKS.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            sweep();
+        }
         let id = format!("tn{:x}-{n}", std::process::id());
         let bridge = format!("{id}br");
         let network = Network {
