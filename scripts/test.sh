@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up what the test suite needs on a fresh Debian machine, then run it:
 # formatting, lints, and every unit and integration test (real sockets,
-# real processes; nothing leaves 127.0.0.0/8).
+# real processes; nothing leaves 127.0.0.0/8 or the network namespaces the
+# multi-host tests make, which need root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,9 @@ need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v kill >/dev/null || need+=(procps)
 command -v redis-server >/dev/null || need+=(redis-server)
+# The multi-host tests (crates/cli/tests/multihost.rs) put Redis, the test
+# site and each worker in a network namespace of its own: ip, bridge.
+{ command -v ip >/dev/null && command -v bridge >/dev/null; } || need+=(iproute2)
 # PostgreSQL: the server (sink tests; a private one is started with initdb
 # for the restart tests) and psql (tests read tables back with it).
 command -v psql >/dev/null || need+=(postgresql-client)
