@@ -195,9 +195,13 @@ impl<'h> Redis<'h> {
             let [id, record] = pair else {
                 panic!("odd HGETALL reply: {text}")
             };
-            let d: serde_json::Value = serde_json::from_str(record).unwrap();
-            if d["w"] == worker {
-                let r: serde_json::Value = serde_json::from_str(d["r"].as_str().unwrap()).unwrap();
+            // `<fetched flag><start>\t<worker>\t<host>\t<request JSON>`
+            let fields: Vec<&str> = record.splitn(4, '\t').collect();
+            let [_, w, _, request] = fields[..] else {
+                panic!("unreadable lease record {record:?}")
+            };
+            if w == worker {
+                let r: serde_json::Value = serde_json::from_str(request).unwrap();
                 out.insert(id.to_string(), path_of(r["url"].as_str().unwrap()));
             }
         }
