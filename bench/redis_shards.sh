@@ -29,6 +29,17 @@ command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y
   && cargo build --release --quiet -p trawl-frontier --example redis_footprint)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A cluster node's bus port is its port + 10000, so it must be <= 55535.
+cluster_port() { python3 -c '
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 10000)) if p <= 55535 else None
+    except OSError:
+        continue
+    if p <= 55535: print(p); break'; }
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$OUT"; }
 trap cleanup EXIT
@@ -57,7 +68,7 @@ start_redis() { # port [cluster]
 SINGLE="$(free_port)"; start_redis "$SINGLE"
 CPORTS=()
 if [[ "$MODES" == *cluster* ]]; then
-  for _ in 1 2 3; do p="$(free_port)"; start_redis "$p" cluster; CPORTS+=("$p"); done
+  for _ in 1 2 3; do p="$(cluster_port)"; start_redis "$p" cluster; CPORTS+=("$p"); done
   yes yes | redis-cli --cluster create "${CPORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 >/dev/null
   for _ in $(seq 100); do
     [ "$(redis-cli -p "${CPORTS[0]}" cluster info | tr -d '\r' | grep -c 'cluster_state:ok')" = 1 ] && break; sleep 0.1
@@ -83,6 +94,8 @@ for mode in $MODES; do
   declare -A before=()
   for p in "${ports[@]}"; do redis-cli -p "$p" config resetstat >/dev/null; before[$p]="$(cpu_of_port "$p")"; done
   start=$(date +%s.%N)
+  # MONITOR=FILE: two seconds of the first server's commands, from 3 s in.
+  [ -n "${MONITOR:-}" ] && (sleep 3; timeout 2 redis-cli -p "${ports[0]}" monitor > "$MONITOR.$mode") &
   pids=()
   "$BIN/trawl" crawl "${SEEDS[@]}" --redis "$url" --crawl "$crawl" --fresh \
       -q -c "$CONC" --per-host "$PER_HOST" -o "$OUT/w0.jsonl" 2>"$OUT/w0.err" & pids+=($!)

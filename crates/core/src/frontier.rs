@@ -85,6 +85,14 @@ pub trait Frontier: Send + Sync {
     /// hosts that are backing off.
     async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError>;
 
+    /// How many leases a `lease` call is worth asking for: a frontier
+    /// whose calls cost a network round trip asks schedulers to wait a
+    /// moment (a few milliseconds) for that many free fetch slots instead
+    /// of leasing one at a time as slots free up. 1: lease at once.
+    fn lease_batch(&self) -> usize {
+        1
+    }
+
     /// The lease's fetch is over (its response is in hand): the host's
     /// fetch slot is free for the next lease, while the lease itself stays
     /// outstanding until `ack`. Keeps politeness about requests in flight,

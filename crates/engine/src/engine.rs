@@ -19,6 +19,9 @@ use crate::parse::{Fetched, ParseContext, Parsed};
 use crate::shutdown::Shutdown;
 use crate::stages;
 
+/// How long the scheduler waits for a lease batch's worth of free slots.
+const LEASE_LINGER: Duration = Duration::from_millis(2);
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("no valid http(s) seed URL")]
@@ -260,6 +263,7 @@ impl Engine {
         let cfg = &self.cfg;
         let stats = &self.stats;
         let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let batch = ctx.frontier.lease_batch().min(cfg.concurrency / 4).max(1);
         let mut tasks = JoinSet::new();
         let mut started: u64 = 0;
         let mut per_host: HashMap<String, u64> = HashMap::new();
@@ -298,6 +302,19 @@ impl Engine {
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = shutdown.wait() => break,
             };
+            // A frontier whose lease costs a round trip gets a batch: wait
+            // a moment for more fetches to end rather than lease one at a
+            // time as each slot frees up.
+            if slots.available_permits() + 1 < batch {
+                let until = tokio::time::Instant::now() + LEASE_LINGER;
+                let mut more = Vec::new();
+                while more.len() + 1 + slots.available_permits() < batch {
+                    match tokio::time::timeout_at(until, slots.clone().acquire_owned()).await {
+                        Ok(Ok(p)) => more.push(p),
+                        _ => break,
+                    }
+                }
+            }
             let mut want = (slots.available_permits() + 1).min(512);
             if let Some(max) = cfg.max_pages {
                 want = want.min((max - started) as usize);

@@ -26,6 +26,10 @@ impl Frontier for JobFrontier {
         self.inner.lease(max).await
     }
 
+    fn lease_batch(&self) -> usize {
+        self.inner.lease_batch()
+    }
+
     async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {
         self.inner.fetched(lease).await
     }

@@ -106,6 +106,7 @@
 //! - All workers of one crawl must use the same `host_limit`; each lease
 //!   checks the limit it was given.
 
+mod batch;
 mod dupes;
 mod scripts;
 pub mod seen;
@@ -147,6 +148,8 @@ const RECONNECT_RETRIES: usize = 2;
 const PUSH_CHUNK: usize = 1000;
 /// Durations are capped here (≈ 30 years) so µs stay exact in Lua doubles.
 const MAX_MICROS: u128 = 1 << 50;
+/// Leases worth one lease call (see [`Frontier::lease_batch`]).
+const LEASE_BATCH: usize = 16;
 /// A push with `wait=R` waits at most this long for the replicas.
 const REPLICA_WAIT: Duration = Duration::from_millis(1000);
 /// `fetched` notices wait at most this long for a call to ride on.
@@ -225,6 +228,8 @@ pub struct RedisFrontier {
     home: Con,
     shards: Arc<Vec<Shard>>,
     scripts: Arc<Scripts>,
+    /// Per shard: the pushes of many pages in one script call.
+    pushers: Vec<batch::Batcher<PushBatch, (usize, usize)>>,
     /// Lease ids this process holds (extended by heartbeats).
     held: Mutex<HashSet<u64>>,
     /// The crawl's Bloom filter size per shard; `None`: exact set.
@@ -644,6 +649,13 @@ impl RedisFrontier {
         .map_err(fail)?;
         let shards = Arc::new(shards);
         let scripts = Arc::new(Scripts::new());
+        let wait = match &topology {
+            Topology::Cluster { wait, .. } => *wait,
+            Topology::Instances(_) => 0,
+        };
+        let pushers = (0..shards.len())
+            .map(|k| spawn_pusher(shards.clone(), k, scripts.clone(), cfg.host_limit, wait))
+            .collect();
         tasks.push(spawn_fetched_flusher(
             shards.clone(),
             scripts.clone(),
@@ -656,6 +668,7 @@ impl RedisFrontier {
             home: connected.home,
             shards,
             scripts,
+            pushers,
             held: Mutex::new(HashSet::new()),
             bloom: Mutex::new(bloom),
             offered: Mutex::new(HashSet::new()),
@@ -1134,75 +1147,135 @@ impl RedisFrontier {
         Ok(out)
     }
 
-    /// Wait until `replicas` replicas of the shard's master have every
-    /// write sent to it so far (`WAIT`). A replica that is down only
-    /// delays the push by `REPLICA_WAIT` and is logged: the crawl goes on
-    /// without the guarantee rather than stopping.
-    async fn wait_for_replicas(&self, shard: &Shard, replicas: usize) {
-        let mut cmd = ::redis::cmd("WAIT");
-        cmd.arg(replicas).arg(REPLICA_WAIT.as_millis() as u64);
-        match shard.con.on_node_of::<i64>(&shard.prefix, cmd).await {
-            Ok(n) if n >= replicas as i64 => {}
-            Ok(n) => tracing::warn!(
-                shard = shard.index,
-                replicas = n,
-                wanted = replicas,
-                "Pushed links reached fewer replicas than asked."
-            ),
-            Err(error) => tracing::warn!(shard = shard.index, %error, "WAIT for replicas failed."),
-        }
-    }
-
-    /// Push one shard's requests (the first `split` of them counted apart),
-    /// in chunks. Returns (new, new among the first `split`).
+    /// Push one shard's requests (the first `split` of them counted apart)
+    /// through the shard's pusher. Returns (new, new among the first
+    /// `split`).
     async fn push_to(
         &self,
         shard: &Shard,
         requests: &[(u128, &Request)],
         split: usize,
     ) -> Result<(usize, usize), FrontierError> {
-        let (mut added, mut first) = (0, 0);
-        let mut offset = 0;
         let bloom = *self.bloom.lock();
         let mode = bloom
             .map(|b| format!("{} {}", b.m, b.k))
             .unwrap_or_default();
+        let mut calls = Vec::new();
+        let mut offset = 0;
         for chunk in requests.chunks(PUSH_CHUNK) {
             let chunk_split = split.saturating_sub(offset).min(chunk.len());
             offset += chunk.len();
-            let mut inv = self.invocation(shard, &self.scripts.push, true);
-            inv.arg(chunk_split).arg(&mode);
+            let mut args = Vec::with_capacity(chunk.len() * 3);
             for (fingerprint, req) in chunk {
-                let json = serde_json::to_string(req)
+                let json = serde_json::to_vec(req)
                     .map_err(|e| storage(format!("serialize request {}: {e}", req.url)))?;
-                match bloom {
-                    None => inv.arg(&fingerprint.to_le_bytes()[..]),
+                args.push(match bloom {
+                    None => fingerprint.to_le_bytes().to_vec(),
                     Some(b) => {
                         let (x, y) = b.probe(*fingerprint);
-                        inv.arg(format!("{x} {y}"))
+                        format!("{x} {y}").into_bytes()
                     }
-                };
-                inv.arg(req.host_key()).arg(json);
+                });
+                args.push(req.host_key().into_bytes());
+                args.push(json);
             }
-            let (n, f): (usize, usize) = inv
-                .invoke_async(&mut shard.con.clone())
-                .await
-                .map_err(|e| self.shard_err(shard, "push", e))?;
+            calls.push(self.pushers[shard.index].call(PushBatch {
+                args,
+                split: chunk_split,
+                mode: mode.clone(),
+            }));
+        }
+        let (mut added, mut first) = (0, 0);
+        for result in join_all(calls).await {
+            let (n, f) = result.map_err(|e| {
+                storage(format!(
+                    "redis push (crawl {}, shard {}): {e}",
+                    self.cfg.crawl, shard.index
+                ))
+            })?;
             added += n;
             first += f;
-            if let Topology::Cluster { wait, .. } = self.topology
-                && wait > 0
-                && n > 0
-            {
-                self.wait_for_replicas(shard, wait).await;
-            }
-            let mut offered = self.offered.lock();
-            if offered.len() + chunk.len() > OFFERED_CAPACITY {
-                offered.clear();
-            }
-            offered.extend(chunk.iter().map(|(fp, _)| *fp));
         }
+        let mut offered = self.offered.lock();
+        if offered.len() + requests.len() > OFFERED_CAPACITY {
+            offered.clear();
+        }
+        offered.extend(requests.iter().map(|(fp, _)| *fp));
         Ok((added, first))
+    }
+}
+
+/// One page's push to one shard: the script's triples (seen-set entry,
+/// host, request JSON) and how many of the first count apart.
+struct PushBatch {
+    args: Vec<Vec<u8>>,
+    split: usize,
+    /// The seen-set argument (`''` or `'M K'`).
+    mode: String,
+}
+
+/// The pusher of shard `index`: runs the pushes waiting for it as one
+/// `PUSH` call (then `WAIT`s for `wait` replicas if anything was queued).
+fn spawn_pusher(
+    shards: Arc<Vec<Shard>>,
+    index: usize,
+    scripts: Arc<Scripts>,
+    limit: usize,
+    wait: usize,
+) -> batch::Batcher<PushBatch, (usize, usize)> {
+    batch::Batcher::new(
+        PUSH_CHUNK,
+        |b: &PushBatch| b.args.len() / 3,
+        move |pushes: Vec<PushBatch>| {
+            let (shards, scripts) = (shards.clone(), scripts.clone());
+            async move {
+                let shard = &shards[index];
+                let mut inv = scripts.push.prepare_invoke();
+                inv.key(&shard.prefix)
+                    .arg(limit)
+                    .arg(shard.take_fetched())
+                    .arg(pushes.first().map_or("", |p| p.mode.as_str()))
+                    .arg(pushes.len());
+                for p in &pushes {
+                    inv.arg(p.args.len() / 3).arg(p.split);
+                }
+                for p in &pushes {
+                    for a in &p.args {
+                        inv.arg(&a[..]);
+                    }
+                }
+                let counts: Vec<usize> = inv
+                    .invoke_async(&mut shard.con.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if wait > 0 && counts.iter().step_by(2).any(|&n| n > 0) {
+                    wait_for_replicas(shard, wait).await;
+                }
+                Ok(counts
+                    .chunks(2)
+                    .map(|c| (c[0], c.get(1).copied().unwrap_or(0)))
+                    .collect())
+            }
+        },
+    )
+}
+
+/// Wait until `replicas` replicas of the shard's master have every write
+/// sent to it so far (`WAIT`). A replica that is down only delays the
+/// push by `REPLICA_WAIT` and is logged: the crawl goes on without the
+/// guarantee rather than stopping.
+async fn wait_for_replicas(shard: &Shard, replicas: usize) {
+    let mut cmd = ::redis::cmd("WAIT");
+    cmd.arg(replicas).arg(REPLICA_WAIT.as_millis() as u64);
+    match shard.con.on_node_of::<i64>(&shard.prefix, cmd).await {
+        Ok(n) if n >= replicas as i64 => {}
+        Ok(n) => tracing::warn!(
+            shard = shard.index,
+            replicas = n,
+            wanted = replicas,
+            "Pushed links reached fewer replicas than asked."
+        ),
+        Err(error) => tracing::warn!(shard = shard.index, %error, "WAIT for replicas failed."),
     }
 }
 
@@ -1366,6 +1439,11 @@ impl Frontier for RedisFrontier {
             Some(e) if out.is_empty() && order.len() == n => Err(e),
             _ => Ok(out),
         }
+    }
+
+    /// Every lease call is a script run on each shard.
+    fn lease_batch(&self) -> usize {
+        LEASE_BATCH
     }
 
     async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {

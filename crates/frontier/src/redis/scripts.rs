@@ -169,20 +169,18 @@ end
 for id in string.gmatch(ARGV[2], '%d+') do mark_fetched(id) end
 "#;
 
-/// ARGV[3] `split`, ARGV[4] the seen-set: `''` for the exact set, or
-/// `'M K'` for a Bloom filter of M bits and K bits per URL; ARGV[5..]:
-/// triples of fingerprint (Bloom: `'A B'`, the bits being A + i·B mod M),
-/// host, request JSON. Returns `{new, new among the first split}`.
+/// The pushes of several pages at once. ARGV[3] the seen-set: `''` for the
+/// exact set, or `'M K'` for a Bloom filter of M bits and K bits per URL;
+/// ARGV[4] the number of pushes G; then G pairs (requests, split); then
+/// every push's requests as triples of fingerprint (Bloom: `'A B'`, the
+/// bits being A + i·B mod M), host, request JSON. Returns, per push, how
+/// many were new and how many of its first `split`.
 const PUSH: &str = r#"
-local added = 0
-local first = 0
-local split = tonumber(ARGV[3])
-local touched = {}
 local M, K
-if ARGV[4] ~= '' then
-  local sp = string.find(ARGV[4], ' ', 1, true)
-  M = tonumber(string.sub(ARGV[4], 1, sp - 1))
-  K = tonumber(string.sub(ARGV[4], sp + 1))
+if ARGV[3] ~= '' then
+  local sp = string.find(ARGV[3], ' ', 1, true)
+  M = tonumber(string.sub(ARGV[3], 1, sp - 1))
+  K = tonumber(string.sub(ARGV[3], sp + 1))
 end
 local K_BLOOM = P .. 'bloom'
 -- Whether the URL was not seen before (and is now).
@@ -206,25 +204,39 @@ local function is_new(entry)
   end
   return false
 end
-for i = 5, #ARGV, 3 do
-  if is_new(ARGV[i]) then
-    if (i - 5) / 3 < split then first = first + 1 end
-    local host = ARGV[i + 1]
-    redis.call('RPUSH', qkey(host), ARGV[i + 2])
-    added = added + 1
-    if not touched[host] then
-      touched[host] = true
-      redis.call('SADD', K_ACTIVE, host)
+local groups = tonumber(ARGV[4])
+local out = {}
+local total = 0
+local touched = {}
+local i = 5 + 2 * groups
+for g = 0, groups - 1 do
+  local count = tonumber(ARGV[5 + 2 * g])
+  local split = tonumber(ARGV[6 + 2 * g])
+  local added, first = 0, 0
+  for j = 0, count - 1 do
+    if is_new(ARGV[i]) then
+      if j < split then first = first + 1 end
+      local host = ARGV[i + 1]
+      redis.call('RPUSH', qkey(host), ARGV[i + 2])
+      added = added + 1
+      if not touched[host] then
+        touched[host] = true
+        redis.call('SADD', K_ACTIVE, host)
+      end
     end
+    i = i + 3
   end
+  out[#out + 1] = added
+  out[#out + 1] = first
+  total = total + added
 end
-if added > 0 then
-  redis.call('INCRBY', K_QUEUED, added)
-  redis.call('INCRBY', K_PUSHED, added)
+if total > 0 then
+  redis.call('INCRBY', K_QUEUED, total)
+  redis.call('INCRBY', K_PUSHED, total)
   for host in pairs(touched) do refresh(host) end
 end
 wake()
-return { added, first }
+return out
 "#;
 
 /// ARGV[3] max, ARGV[4] host delay (µs), ARGV[5] lease timeout (µs),

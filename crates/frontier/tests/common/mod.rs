@@ -48,7 +48,13 @@ impl RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let mut last = String::new();
         for _ in 0..10 {
-            let port = free_port();
+            // A cluster node's bus port is its port + 10000.
+            let port = loop {
+                let p = free_port();
+                if !cluster || p <= 55535 {
+                    break p;
+                }
+            };
             match spawn_server(port, aof, cluster, dir.path()) {
                 Ok(child) => {
                     return RedisServer {
