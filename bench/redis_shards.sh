@@ -13,6 +13,8 @@
 #
 #   bash bench/redis_shards.sh     # MODES="single cluster1 cluster2 cluster3"
 #   HOSTS=24 PAGES=1000 WORKERS=2 CONC=64 PER_HOST=8 SKIP_BUILD=1 VERBOSE=1
+#   EXTRA="--duplicates off"   (more trawl flags; that one leaves out the
+#   duplicate index, one script per page, to see the frontier alone)
 # Then, on its own server, what one URL costs in Redis memory and CPU with
 # the exact seen-set and with Bloom filters (examples/redis_footprint.rs;
 # FOOTPRINT_URLS=200000, FOOTPRINT=0 to skip).
@@ -94,14 +96,17 @@ for mode in $MODES; do
   declare -A before=()
   for p in "${ports[@]}"; do redis-cli -p "$p" config resetstat >/dev/null; before[$p]="$(cpu_of_port "$p")"; done
   start=$(date +%s.%N)
+  # SLOWLOG=FILE: every command's time on the first server (JSON lines).
+  [ -n "${SLOWLOG:-}" ] && redis-cli -p "${ports[0]}" config set slowlog-log-slower-than 0 >/dev/null \
+    && redis-cli -p "${ports[0]}" config set slowlog-max-len 1000000 >/dev/null && redis-cli -p "${ports[0]}" slowlog reset >/dev/null
   # MONITOR=FILE: two seconds of the first server's commands, from 3 s in.
   [ -n "${MONITOR:-}" ] && (sleep 3; timeout 2 redis-cli -p "${ports[0]}" monitor > "$MONITOR.$mode") &
   pids=()
   "$BIN/trawl" crawl "${SEEDS[@]}" --redis "$url" --crawl "$crawl" --fresh \
-      -q -c "$CONC" --per-host "$PER_HOST" -o "$OUT/w0.jsonl" 2>"$OUT/w0.err" & pids+=($!)
+      -q -c "$CONC" --per-host "$PER_HOST" ${EXTRA:-} -o "$OUT/w0.jsonl" 2>"$OUT/w0.err" & pids+=($!)
   for i in $(seq 1 $((WORKERS - 1))); do
     "$BIN/trawl" worker --redis "$url" --crawl "$crawl" \
-        -q -c "$CONC" --per-host "$PER_HOST" -o "$OUT/w$i.jsonl" 2>"$OUT/w$i.err" & pids+=($!)
+        -q -c "$CONC" --per-host "$PER_HOST" ${EXTRA:-} -o "$OUT/w$i.jsonl" 2>"$OUT/w$i.err" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || { echo "worker failed:" >&2; cat "$OUT"/w*.err >&2; exit 1; }; done
   end=$(date +%s.%N)
@@ -113,6 +118,16 @@ for mode in $MODES; do
     [ -n "${VERBOSE:-}" ] && stats+="$(redis-cli -p "$p" info commandstats | tr -d '\r' | grep '^cmdstat_' | sed "s/^/  :$p /")"$'\n'
   done
   pages=$(cat "$OUT"/w*.jsonl | wc -l)
+  if [ -n "${SLOWLOG:-}" ]; then
+    python3 - "${ports[0]}" "$SLOWLOG.$mode" <<'PY'
+import sys, json, redis
+r = redis.Redis(port=int(sys.argv[1]))
+with open(sys.argv[2], "w") as f:
+    for e in r.slowlog_get(1000000):
+        f.write(json.dumps({"us": e["duration"], "cmd": e["command"].decode("latin-1")[:200]}) + "\n")
+r.config_set("slowlog-log-slower-than", 10000)
+PY
+  fi
   python3 - "$mode" "$pages" "$start" "$end" "$calls" "$TRUTH" "${cpus[@]}" <<'PY'
 import sys, os
 mode, pages, s, e, calls, truth, *cpus = sys.argv[1:]

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Url, Visit};
@@ -25,6 +26,9 @@ use crate::parse::{PageFacts, Parsed};
 /// Refresh the trap reports in the stats every this many pages (and on
 /// each new trap).
 const REPORT_EVERY: u64 = 256;
+/// Pages whose duplicate verdict may be asked before the page in hand is
+/// routed.
+const VERDICTS_AHEAD: usize = 32;
 
 /// What the router needs besides its queues.
 pub(crate) struct Router {
@@ -44,8 +48,18 @@ impl Router {
             let mut traps = TrapDetector::new(self.cfg.traps.clone());
             let mut patterns = Patterns::default();
             let mut pages = 0u64;
-            while let Ok(parsed) = route_rx.recv().await {
-                let done = self.route(&mut traps, &mut patterns, parsed).await;
+            // Verdicts of the next pages are asked while this one is
+            // routed (in order), so a shared index answers many in one
+            // round trip.
+            let verdicts = route_rx
+                .map(|parsed| async {
+                    let verdict = self.verdict_of(&parsed).await;
+                    (parsed, verdict)
+                })
+                .buffered(VERDICTS_AHEAD);
+            tokio::pin!(verdicts);
+            while let Some((parsed, verdict)) = verdicts.next().await {
+                let done = self.route(&mut traps, &mut patterns, parsed, verdict).await;
                 CrawlStats::inc(&self.stats.pages);
                 pages += 1;
                 if traps.trapped() > 0 && pages.is_multiple_of(REPORT_EVERY) {
@@ -61,11 +75,20 @@ impl Router {
         })
     }
 
+    /// The index's verdict on a parsed page (an original without one).
+    async fn verdict_of(&self, parsed: &Parsed) -> Verdict {
+        match &parsed.facts {
+            Some(f) => self.duplicate_verdict(&parsed.lease.request, f).await,
+            None => Verdict::Original,
+        }
+    }
+
     async fn route(
         &self,
         traps: &mut TrapDetector,
         patterns: &mut Patterns,
         parsed: Parsed,
+        verdict: Verdict,
     ) -> crate::sink_stage::Done {
         let Parsed {
             lease,
@@ -76,10 +99,6 @@ impl Router {
             facts,
         } = parsed;
         let request = &lease.request;
-        let verdict = match &facts {
-            Some(f) => self.duplicate_verdict(request, f).await,
-            None => Verdict::Original,
-        };
         let duplicate = verdict.is_duplicate();
         if let Some(first) = items.first_mut() {
             annotate(first, &verdict);

@@ -85,17 +85,39 @@ local function refresh(host)
   end
 end
 
--- A lease of `host` stopped fetching: its slot is free.
-local function free_slot(host)
-  local c = redis.call('HINCRBY', K_HOSTLEASES, host, -1)
+-- `n` leases of `host` stopped fetching: their slots are free. Returns
+-- whether the host was at the limit (so `refresh` must move it to ready).
+local function free_slots(host, n)
+  local c = redis.call('HINCRBY', K_HOSTLEASES, host, -n)
   if c <= 0 then redis.call('HDEL', K_HOSTLEASES, host) end
+  return c < LIMIT and c + n >= LIMIT
 end
 
--- Lease record `d` ended (ack, release, expiry); the caller refreshes d.h.
+-- `n` leases of `host` ended; `unfetched` of them were still fetching.
+-- Returns whether the host's place may have changed (it was at the limit,
+-- or holds no lease any more and may be idle): then refresh it.
+local function end_leases(host, n, unfetched)
+  local moved = unfetched > 0 and free_slots(host, unfetched)
+  local c = redis.call('HINCRBY', K_HELD, host, -n)
+  if c <= 0 then
+    redis.call('HDEL', K_HELD, host)
+    moved = true
+  end
+  return moved
+end
+
+-- Lease record `d` ended (ack, release, expiry). Returns whether the
+-- caller must refresh d.h.
 local function end_lease(d)
-  if not d.f then free_slot(d.h) end
-  local c = redis.call('HINCRBY', K_HELD, d.h, -1)
-  if c <= 0 then redis.call('HDEL', K_HELD, d.h) end
+  return end_leases(d.h, 1, d.f and 0 or 1)
+end
+
+-- New work was queued for `host`: it belongs in ready (or full) unless it
+-- is there already.
+local function after_push(host)
+  if redis.call('ZSCORE', K_READY, host) then return end
+  if redis.call('SISMEMBER', K_FULL, host) == 1 then return end
+  refresh(host)
 end
 
 -- A lease record: h = host, w = worker, r = request JSON, t = start,
@@ -126,8 +148,7 @@ local function mark_fetched(id)
   if string.byte(v, 1) == 48 then
     redis.call('HSET', K_LEASE, id, '1' .. string.sub(v, 2))
     local d = decode(v)
-    free_slot(d.h)
-    refresh(d.h)
+    if free_slots(d.h, 1) then refresh(d.h) end
   end
   return true
 end
@@ -207,7 +228,7 @@ end
 local groups = tonumber(ARGV[4])
 local out = {}
 local total = 0
-local touched = {}
+local queues = {}
 local i = 5 + 2 * groups
 for g = 0, groups - 1 do
   local count = tonumber(ARGV[5 + 2 * g])
@@ -217,12 +238,13 @@ for g = 0, groups - 1 do
     if is_new(ARGV[i]) then
       if j < split then first = first + 1 end
       local host = ARGV[i + 1]
-      redis.call('RPUSH', qkey(host), ARGV[i + 2])
-      added = added + 1
-      if not touched[host] then
-        touched[host] = true
-        redis.call('SADD', K_ACTIVE, host)
+      local q = queues[host]
+      if not q then
+        q = {}
+        queues[host] = q
       end
+      q[#q + 1] = ARGV[i + 2]
+      added = added + 1
     end
     i = i + 3
   end
@@ -233,7 +255,11 @@ end
 if total > 0 then
   redis.call('INCRBY', K_QUEUED, total)
   redis.call('INCRBY', K_PUSHED, total)
-  for host in pairs(touched) do refresh(host) end
+  for host, q in pairs(queues) do
+    redis.call('RPUSH', qkey(host), unpack(q))
+    redis.call('SADD', K_ACTIVE, host)
+    after_push(host)
+  end
 end
 wake()
 return out
@@ -243,8 +269,10 @@ return out
 /// ARGV[6] worker id. Returns `{id, host, request JSON}` triples.
 ///
 /// Due hosts are taken oldest next-allowed time first (least recently
-/// leased first), one request per host per round; with no host delay a host
-/// may serve several rounds of one call, up to the limit.
+/// leased first); `max` is shared out one per host per round, as far as
+/// each host's free slots go (one per host with a host delay); each host's
+/// share is popped at once, and the leases are recorded with one command
+/// per kind.
 const LEASE: &str = r#"
 reclaim()
 local max = tonumber(ARGV[3])
@@ -254,30 +282,61 @@ local worker = ARGV[6]
 local start = string.format('%.0f', NOW)
 local out = {}
 local hosts = redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOW, 'LIMIT', 0, max)
-while #out < max and #hosts > 0 do
-  local again = {}
-  for _, host in ipairs(hosts) do
-    if #out >= max then break end
-    local c = tonumber(redis.call('HGET', K_HOSTLEASES, host) or 0)
-    local nxt = tonumber(redis.call('HGET', K_NEXT, host) or 0)
-    if c < LIMIT and nxt <= NOW then
-      local req = redis.call('LPOP', qkey(host))
-      if req then
-        local id = redis.call('INCR', K_SEQ)
-        redis.call('HINCRBY', K_HOSTLEASES, host, 1)
-        redis.call('HINCRBY', K_HELD, host, 1)
-        redis.call('DECR', K_QUEUED)
-        redis.call('HSET', K_NEXT, host, NOW + delay)
-        redis.call('ZADD', K_LEASES, NOW + ttl, id)
-        redis.call('HSET', K_LEASE, id,
-          '0' .. start .. '\t' .. worker .. '\t' .. host .. '\t' .. req)
-        out[#out + 1] = { id, host, req }
-        if delay <= 0 then again[#again + 1] = host end
+if #hosts > 0 then
+  local counts = redis.call('HMGET', K_HOSTLEASES, unpack(hosts))
+  local room, share = {}, {}
+  for h = 1, #hosts do
+    counts[h] = tonumber(counts[h] or 0)
+    room[h] = LIMIT - counts[h]
+    if delay > 0 and room[h] > 1 then room[h] = 1 end
+    share[h] = 0
+  end
+  local left, more = max, true
+  while left > 0 and more do
+    more = false
+    for h = 1, #hosts do
+      if left > 0 and share[h] < room[h] then
+        share[h] = share[h] + 1
+        left = left - 1
+        more = true
       end
     end
-    refresh(host)
   end
-  hosts = again
+  local leased = {}
+  for h, host in ipairs(hosts) do
+    if share[h] > 0 then
+      local got = redis.call('LPOP', qkey(host), share[h]) or {}
+      local n = #got
+      if n > 0 then
+        redis.call('HINCRBY', K_HOSTLEASES, host, n)
+        redis.call('HINCRBY', K_HELD, host, n)
+        for _, req in ipairs(got) do leased[#leased + 1] = { host, req } end
+        if delay > 0 then redis.call('HSET', K_NEXT, host, NOW + delay) end
+      end
+      if n < share[h] or counts[h] + n >= LIMIT then
+        refresh(host)
+      elseif delay > 0 then
+        redis.call('ZADD', K_READY, NOW + delay, host)
+      end
+    elseif room[h] <= 0 then
+      refresh(host)
+    end
+  end
+  if #leased > 0 then
+    local last = redis.call('INCRBY', K_SEQ, #leased)
+    redis.call('DECRBY', K_QUEUED, #leased)
+    local z, records = {}, {}
+    for j, l in ipairs(leased) do
+      local id = last - #leased + j
+      z[#z + 1] = NOW + ttl
+      z[#z + 1] = id
+      records[#records + 1] = id
+      records[#records + 1] = '0' .. start .. '\t' .. worker .. '\t' .. l[1] .. '\t' .. l[2]
+      out[#out + 1] = { id, l[1], l[2] }
+    end
+    redis.call('ZADD', K_LEASES, unpack(z))
+    redis.call('HSET', K_LEASE, unpack(records))
+  end
 end
 wake()
 return out
@@ -287,8 +346,7 @@ return out
 const ACK: &str = r#"
 local d = take_lease(ARGV[3])
 if not d then return 0 end
-end_lease(d)
-refresh(d.h)
+if end_lease(d) then refresh(d.h) end
 if finished() then WOKE = true end
 wake()
 return 1
@@ -318,17 +376,27 @@ return 1
 /// the ids that were not outstanding.
 const ACK_BATCH: &str = r#"
 local unknown = {}
-local touched = {}
-for i = 6, #ARGV do
-  local d = take_lease(ARGV[i])
-  if d then
-    end_lease(d)
-    touched[d.h] = true
-  else
-    unknown[#unknown + 1] = tonumber(ARGV[i])
+local ids = {}
+for i = 6, #ARGV do ids[#ids + 1] = ARGV[i] end
+if #ids > 0 then
+  local records = redis.call('HMGET', K_LEASE, unpack(ids))
+  redis.call('ZREM', K_LEASES, unpack(ids))
+  local gone, ended, unfetched = {}, {}, {}
+  for i, v in ipairs(records) do
+    if v then
+      gone[#gone + 1] = ids[i]
+      local d = decode(v)
+      ended[d.h] = (ended[d.h] or 0) + 1
+      if not d.f then unfetched[d.h] = (unfetched[d.h] or 0) + 1 end
+    else
+      unknown[#unknown + 1] = tonumber(ids[i])
+    end
+  end
+  if #gone > 0 then redis.call('HDEL', K_LEASE, unpack(gone)) end
+  for host, n in pairs(ended) do
+    if end_leases(host, n, unfetched[host] or 0) then refresh(host) end
   end
 end
-for host in pairs(touched) do refresh(host) end
 if ARGV[4] == '1' then redis.call('HSET', wkey(ARGV[3]), 'checkpoint', ARGV[5]) end
 if finished() then WOKE = true end
 wake()
