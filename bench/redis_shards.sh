@@ -71,7 +71,7 @@ SINGLE="$(free_port)"; start_redis "$SINGLE"
 CPORTS=()
 if [[ "$MODES" == *cluster* ]]; then
   for _ in 1 2 3; do p="$(cluster_port)"; start_redis "$p" cluster; CPORTS+=("$p"); done
-  yes yes | redis-cli --cluster create "${CPORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 >/dev/null
+  redis-cli --cluster create "${CPORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >/dev/null
   for _ in $(seq 100); do
     [ "$(redis-cli -p "${CPORTS[0]}" cluster info | tr -d '\r' | grep -c 'cluster_state:ok')" = 1 ] && break; sleep 0.1
   done

@@ -20,10 +20,10 @@
 //! atomically. The crawl's own keys (spec, workers, page counters,
 //! checkpoints, the shard map) are under `trawl:{NAME}:` (the home prefix;
 //! for one shard, the shard's own). A request lives in the shard of its
-//! site; its lease id carries the shard (`id % shards`). Leasing asks all
-//! shards at once for an even share (from a rotating start), then tops up
-//! from those that had more, skipping for a moment a shard whose last call
-//! failed, so one unreachable shard slows nobody; a push
+//! site; its lease id carries the shard (`id % shards`). Leasing goes
+//! round the shards from a rotating start until it has enough (a busy
+//! crawl's lease is one call), skipping for a moment a shard whose last
+//! call failed, so one unreachable shard slows nobody; a push
 //! goes to each child's shard; an ack whose shard is away is retried with
 //! the next ack there (if the worker dies first, the lease expires and the
 //! page is fetched again: at least once). Termination needs every shard
@@ -1379,41 +1379,25 @@ impl Frontier for RedisFrontier {
             shard.answered();
             return Ok(leases);
         }
-        // All shards that answer at once, `max` split evenly from a
-        // rotating start; then shards that filled their share top up what
-        // the others lacked, one after the other.
+        // From a rotating start, one shard after the other until `max` is
+        // reached: a busy crawl fills a call from its first shard, so a
+        // lease stays one script call; every shard gets its turn first.
         let start = self.next_shard.fetch_add(1, Ordering::Relaxed) % n;
-        let order: Vec<&Shard> = (0..n)
-            .map(|i| &self.shards[(start + i) % n])
-            .filter(|s| !s.resting())
-            .collect();
-        if order.is_empty() {
-            return Err(storage(format!(
-                "redis lease (crawl {}): no shard answers",
-                self.cfg.crawl
-            )));
-        }
-        let shares: Vec<usize> = (0..order.len())
-            .map(|i| max / order.len() + usize::from(i < max % order.len()))
-            .collect();
-        let calls =
-            order
-                .iter()
-                .zip(&shares)
-                .filter(|(_, share)| **share > 0)
-                .map(|(shard, &share)| async move {
-                    (*shard, share, self.lease_from(shard, share).await)
-                });
         let mut out = Vec::with_capacity(max);
-        let mut full = Vec::new();
         let mut failure = None;
-        for (shard, share, result) in join_all(calls).await {
-            match result {
+        let mut tried = 0;
+        for i in 0..n {
+            if out.len() >= max {
+                break;
+            }
+            let shard = &self.shards[(start + i) % n];
+            if shard.resting() {
+                continue;
+            }
+            tried += 1;
+            match self.lease_from(shard, max - out.len()).await {
                 Ok(leases) => {
                     shard.answered();
-                    if leases.len() == share {
-                        full.push(shard);
-                    }
                     out.extend(leases);
                 }
                 Err(e) => {
@@ -1423,20 +1407,12 @@ impl Frontier for RedisFrontier {
                 }
             }
         }
-        for shard in full {
-            if out.len() >= max {
-                break;
-            }
-            match self.lease_from(shard, max - out.len()).await {
-                Ok(leases) => out.extend(leases),
-                Err(e) => {
-                    shard.failed();
-                    failure.get_or_insert(e);
-                }
-            }
-        }
         match failure {
-            Some(e) if out.is_empty() && order.len() == n => Err(e),
+            Some(e) if out.is_empty() && tried == n => Err(e),
+            _ if tried == 0 => Err(storage(format!(
+                "redis lease (crawl {}): no shard answers",
+                self.cfg.crawl
+            ))),
             _ => Ok(out),
         }
     }
