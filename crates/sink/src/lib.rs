@@ -8,6 +8,8 @@
 //! - [`csv`]: CSV with a fixed header, optionally gzipped and rotated.
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
 //! - [`memory`]: items kept in memory (tests, in-process use).
+//! - [`message_id`]: the id of an item's message (NATS, AMQP): a hash of
+//!   the item without its fetch time.
 //! - [`nats`]: messages on a NATS JetStream subject (publisher acks,
 //!   deduplicated by message id).
 //! - [`postgres`]: rows in a PostgreSQL table (COPY, upsert on a key).
@@ -22,6 +24,7 @@
 pub mod csv;
 pub mod jsonl;
 pub mod memory;
+pub mod message_id;
 pub mod nats;
 pub mod open;
 pub mod postgres;
