@@ -5,6 +5,9 @@
 //! can take the lock first and never leave half a line behind.
 //!
 //! # Layout
+//! - [`amqp`]: persistent messages in a durable AMQP 0-9-1 (RabbitMQ)
+//!   queue (publisher confirms, a stable `message_id` per item; at least
+//!   once, consumers deduplicate).
 //! - [`csv`]: CSV with a fixed header, optionally gzipped and rotated.
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
 //! - [`memory`]: items kept in memory (tests, in-process use).
@@ -21,6 +24,7 @@
 //! - [`warc`]: WARC 1.1 writer (gzip member per record, rotation) for HTTP
 //!   exchanges and extracted items.
 
+pub mod amqp;
 pub mod csv;
 pub mod jsonl;
 pub mod memory;
