@@ -430,7 +430,10 @@ impl Sink for AmqpSink {
         let open = match self.open.take() {
             Some(open) if open.usable() => open,
             broken => {
+                // After a failed batch there is none; one that is there but
+                // not usable was lost between batches.
                 if let Some(open) = broken {
+                    tracing::warn!(sink = %self.name, "the connection was lost: connecting again");
                     open.close().await;
                 }
                 let open = self.open_channel().await?;
