@@ -8,9 +8,11 @@
 //! is put in publisher-confirm mode.
 //!
 //! A batch is published whole (persistent messages, `application/json`,
-//! `mandatory`), then every confirmation is awaited: `write_batch` returns
-//! only when the broker has confirmed every message (for a durable queue,
-//! once the message is on disk), and the engine acknowledges the batch's
+//! `mandatory`; every message's frames queued in item order without a wait
+//! for the socket in between), then every confirmation is awaited:
+//! `write_batch` returns only when the broker has confirmed every message
+//! (RabbitMQ confirms a persistent message to a durable queue once it has
+//! written it to disk), and the engine acknowledges the batch's
 //! leases only after that. A negative confirmation, a message returned as
 //! unroutable (an exchange without a binding for the routing key, a queue
 //! deleted under the crawl), a closed channel or connection, or no
@@ -38,6 +40,9 @@
 //! confirms and returns only to a channel callback, where delivery tags
 //! would have to be matched by hand.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use lapin::options::{
@@ -183,6 +188,12 @@ fn route(queue: &str, exchange: &str, routing_key: Option<&str>) -> Result<Route
         exchange: short(exchange, "exchange")?,
         routing_key: short(routing_key, "routing_key")?,
     })
+}
+
+/// A publish whose frames are queued: written already, or being written.
+enum Sent<F> {
+    Done(lapin::Result<lapin::PublisherConfirm>),
+    Writing(Pin<Box<F>>),
 }
 
 /// A connection and its channel, in confirm mode.
@@ -353,30 +364,43 @@ impl AmqpSink {
             mandatory: true,
             immediate: false,
         };
-        let mut confirms = Vec::with_capacity(items.len());
+        let mut messages = Vec::with_capacity(items.len());
         let mut bytes = 0;
         for item in items {
             let payload =
                 serde_json::to_vec(&item.0).map_err(|e| SinkError::Encode(e.to_string()))?;
-            let id = message_id(item);
+            bytes += payload.len() as u64;
+            messages.push((message_id(item), payload));
+        }
+        let mut confirms = Vec::with_capacity(items.len());
+        for (id, payload) in &messages {
             let properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
                 .with_message_id(id.as_str().into());
-            let confirm = channel
-                .basic_publish(
-                    exchange.clone(),
-                    routing_key.clone(),
-                    options,
-                    &payload,
-                    properties,
-                )
-                .await
-                .map_err(|e| self.fail("publishing", &e))?;
-            bytes += payload.len() as u64;
-            confirms.push((id, confirm));
+            // Polled once at once: that queues the message's frames (in
+            // item order) without waiting for the socket write; the writes
+            // are awaited with the confirmations.
+            let mut publish = Box::pin(channel.basic_publish(
+                exchange.clone(),
+                routing_key.clone(),
+                options,
+                payload,
+                properties,
+            ));
+            let first = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
+            let sent = match first {
+                Poll::Ready(result) => Sent::Done(result),
+                Poll::Pending => Sent::Writing(publish),
+            };
+            confirms.push((id, sent));
         }
-        for (id, confirm) in confirms {
+        for (id, sent) in confirms {
+            let confirm = match sent {
+                Sent::Done(result) => result,
+                Sent::Writing(publish) => publish.await,
+            }
+            .map_err(|e| self.fail("publishing", &e))?;
             let confirmation = confirm
                 .await
                 .map_err(|e| self.fail("awaiting a confirmation", &e))?;
