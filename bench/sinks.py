@@ -3,7 +3,8 @@
 
 Called by bench/sinks.sh, which builds the binaries, starts the test site
 and exports BASE, SITE_PID, TMP, TRAWL, PG_URL, PRODUCTS, CONC, REPEAT and
-RESULTS_DIR. Standard library only (PostgreSQL through the psql client).
+RESULTS_DIR. Standard library only (PostgreSQL through the psql client, an
+AMQP queue read back by the amqp_consume example that sinks.sh builds).
 
 Per configuration and repeat: the tables of that configuration are dropped,
 `sync` runs (so one run's dirty pages are not written back during the
@@ -12,7 +13,8 @@ next), then `trawl run` runs under /usr/bin/time -v. Items/s = items written
 checked: exit 0, every sink wrote PRODUCTS items with no failed or
 dead-lettered batch, no error records, and the outputs themselves hold
 PRODUCTS distinct products (JSONL lines, CSV rows, WARC metadata records,
-PostgreSQL rows). Any failure is printed as it happens and at the end, and
+PostgreSQL rows, NATS stream messages, AMQP queue messages and their
+message ids). Any failure is printed as it happens and at the end, and
 the exit status is 1.
 """
 
@@ -46,6 +48,9 @@ REPEAT = max(1, int(os.environ.get("REPEAT", "3")))
 SITE_PID = int(os.environ.get("SITE_PID", "0") or 0)
 RESULTS_DIR = Path(os.environ.get("RESULTS_DIR", BENCH / "out"))
 NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+# Reads a queue back (built by sinks.sh next to trawl).
+AMQP_CONSUME = TRAWL.parent / "examples" / "amqp_consume"
 # Only these configurations (comma-separated keys), e.g. ONLY=jsonl,nats.
 ONLY = [k for k in os.environ.get("ONLY", "").split(",") if k]
 TIME = "/usr/bin/time"
@@ -296,6 +301,45 @@ def check_nats(what: str) -> None:
     nats_request(f"$JS.API.STREAM.DELETE.{NATS_STREAM}")
 
 
+# The queue of the AMQP run under way (a new one per run).
+AMQP_QUEUE = ""
+
+
+def amqp_sink(d: Path) -> list[str]:
+    global AMQP_QUEUE
+    AMQP_QUEUE = f"bench_{os.getpid()}_{time.time_ns()}"
+    return ["--sink", f"{AMQP_URL},queue={AMQP_QUEUE}"]
+
+
+def check_amqp(what: str, d: Path) -> None:
+    """The queue holds every product once (read back through a consumer
+    with acknowledgements by examples/amqp_consume, which also counts the
+    message ids); then the drained queue is deleted."""
+    out = d / "amqp-read.jsonl"
+    with open(out, "wb") as f:
+        p = subprocess.run(
+            [str(AMQP_CONSUME), AMQP_URL, AMQP_QUEUE, "--delete"],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            text=False,
+        )
+    err = p.stderr.decode(errors="replace").strip()
+    if p.returncode != 0:
+        fail(f"{what}: reading the queue {AMQP_QUEUE} back failed: {err[-500:]}")
+        return
+    m = re.search(r"(\d+) messages, (\d+) distinct ids\s*$", err)
+    if not m:
+        fail(f"{what}: amqp_consume printed no counts: {err[-300:]}")
+        return
+    messages, distinct = int(m.group(1)), int(m.group(2))
+    if messages != PRODUCTS or distinct != PRODUCTS:
+        fail(f"{what}: the queue {AMQP_QUEUE} held {messages} messages, {distinct} distinct ids; expected {PRODUCTS} each")
+    with open(out) as f:
+        urls = [json.loads(line)["url"] for line in f if line.strip()]
+    check_urls(f"the queue {AMQP_QUEUE}", urls)
+    out.unlink()
+
+
 CONFIGS = [
     Config("jsonl", "JSONL (`-o`)", lambda d: ["-o", f"{d}/items.jsonl"], ["jsonl"]),
     Config("csv", "CSV", lambda d: ["--sink", f"csv:{d}/items.csv"], ["csv"]),
@@ -309,6 +353,7 @@ CONFIGS = [
         "bench_copy_",
     ),
     Config("nats", "NATS JetStream (publisher acks)", nats_sink, ["nats"]),
+    Config("amqp", "AMQP RabbitMQ (publisher confirms)", amqp_sink, ["amqp"]),
     Config(
         "all",
         "all: JSONL + CSV + WARC + PostgreSQL COPY",
@@ -329,7 +374,7 @@ CONFIGS = [
         "bench_rows_",
     ),
 ]
-TABLE_KEYS = ["jsonl", "csv", "csv-gzip", "warc", "pg-copy", "nats", "all"]
+TABLE_KEYS = ["jsonl", "csv", "csv-gzip", "warc", "pg-copy", "nats", "amqp", "all"]
 
 
 def check_urls(what: str, urls: list[str]) -> None:
@@ -529,6 +574,8 @@ def run_trawl(cfg: Config, rep: int, spider: Path) -> Run:
         check_pg(cfg.pg_prefix)
     if cfg.key == "nats":
         check_nats(what)
+    if cfg.key == "amqp":
+        check_amqp(what, d)
     for k in cfg.kinds:
         if k == "jsonl" and not (d / "items.jsonl").exists():
             fail(f"{what}: no items.jsonl")

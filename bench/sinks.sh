@@ -8,11 +8,14 @@
 #
 #   bash bench/sinks.sh                     # defaults: 20000 products, conc 64
 #   PRODUCTS=2000 REPEAT=1 bash bench/sinks.sh   # quick run
-#   ONLY=jsonl,nats bash bench/sinks.sh          # some configurations only
+#   ONLY=jsonl,nats,amqp bash bench/sinks.sh     # some configurations only
 #
 # Needs a PostgreSQL that PG_URL reaches without a password (the tables
 # bench_copy_*, bench_rows_*, bench_all_* and bench_ceiling_* in it are
-# dropped before each run and at the end).
+# dropped before each run and at the end). The nats row needs NATS
+# JetStream at NATS_URL (nats://127.0.0.1:4222), the amqp row RabbitMQ at
+# AMQP_URL (amqp://guest:guest@127.0.0.1:5672/%2f); each run's stream or
+# queue is checked to hold every product once, then deleted.
 #
 # Knobs: PRODUCTS (20000), CONC (64; --concurrency and --per-host),
 # REPEAT (3: every configuration runs REPEAT times, interleaved; the table
@@ -94,6 +97,8 @@ fi
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     echo "building trawl and trawl-testsite (release)"
     (cd "$ROOT" && cargo build --release --quiet -p trawl -p trawl-testsite)
+    # Reads the amqp row's queue back.
+    (cd "$ROOT" && cargo build --release --quiet -p trawl-sink --example amqp_consume)
 fi
 
 # --- test site --------------------------------------------------------------

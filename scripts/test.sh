@@ -49,6 +49,9 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
 fi
 # The Redis tests start their own redis-server on free ports.
+# The NATS and AMQP sink tests use the NATS JetStream server (127.0.0.1:4222)
+# and RabbitMQ (127.0.0.1:5672, guest/guest) that CI's machines run already;
+# their Rust clients need no system package (no TLS library).
 
 # The WARC writer tests (crates/sink/src/warc) read archives back with warcio.
 python3 -c 'import warcio' 2>/dev/null || python3 -m pip install -q warcio || python3 -m pip install -q --break-system-packages warcio

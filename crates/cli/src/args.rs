@@ -334,7 +334,9 @@ pub struct SettingsFlags {
     /// Another output, as TYPE:TARGET[,option…] (repeatable):
     /// `jsonl:FILE`, `csv:FILE[,gzip][,rotate_rows=N][,rotate_bytes=N]`,
     /// `warc:DIR[,rotate_bytes=N][,items=false]`,
-    /// `postgres://USER@HOST/DB[,table=T][,key=FIELD][,mode=rows]`.
+    /// `postgres://USER@HOST/DB[,table=T][,key=FIELD][,mode=rows]`,
+    /// `nats://HOST:PORT/SUBJECT[,stream=NAME]`,
+    /// `amqp://USER:PASS@HOST:PORT/VHOST[,queue=Q][,exchange=X][,routing_key=K]`.
     /// With --sink, `-o` left at stdout writes nothing.
     #[arg(long, value_name = "SPEC", value_parser = check_sink)]
     pub sink: Vec<String>,

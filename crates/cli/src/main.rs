@@ -30,11 +30,13 @@ fn main() -> std::process::ExitCode {
         args::Command::Demo(d) => d.run.quiet,
         _ => false,
     };
+    // lapin (the AMQP sink's client) logs every error it also returns, which
+    // the sink reports with its name and address: once is enough.
     let filter = match cli.verbose {
-        0 if quiet => "error,rustls_platform_verifier=off",
-        0 => "warn,rustls_platform_verifier=off",
-        1 => "info,rustls_platform_verifier=off",
-        _ => "debug,hyper=info,reqwest=info,h2=info,rustls=info",
+        0 if quiet => "error,rustls_platform_verifier=off,lapin=off",
+        0 => "warn,rustls_platform_verifier=off,lapin=off",
+        1 => "info,rustls_platform_verifier=off,lapin=off",
+        _ => "debug,hyper=info,reqwest=info,h2=info,rustls=info,lapin=info",
     };
     logs::init(filter, cli.log_format);
     // Every line names its crawl and worker; commands that know better

@@ -5,9 +5,14 @@
 //! can take the lock first and never leave half a line behind.
 //!
 //! # Layout
+//! - [`amqp`]: persistent messages in a durable AMQP 0-9-1 (RabbitMQ)
+//!   queue (publisher confirms, a stable `message_id` per item; at least
+//!   once, consumers deduplicate).
 //! - [`csv`]: CSV with a fixed header, optionally gzipped and rotated.
 //! - [`jsonl`]: one JSON object per line, to a file or stdout.
 //! - [`memory`]: items kept in memory (tests, in-process use).
+//! - [`message_id`]: the id of an item's message (NATS, AMQP): a hash of
+//!   the item without its fetch time.
 //! - [`nats`]: messages on a NATS JetStream subject (publisher acks,
 //!   deduplicated by message id).
 //! - [`postgres`]: rows in a PostgreSQL table (COPY, upsert on a key).
@@ -19,9 +24,11 @@
 //! - [`warc`]: WARC 1.1 writer (gzip member per record, rotation) for HTTP
 //!   exchanges and extracted items.
 
+pub mod amqp;
 pub mod csv;
 pub mod jsonl;
 pub mod memory;
+pub mod message_id;
 pub mod nats;
 pub mod open;
 pub mod postgres;

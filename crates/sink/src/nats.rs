@@ -9,25 +9,23 @@
 //!
 //! Exactly once: each message carries a `Nats-Msg-Id`, the XXH3-128 of
 //! the item without the fields that change when the same page is fetched
-//! again (`timestamp`, `fetch_ms`), and JetStream drops a message whose id
-//! it stored within the stream's duplicate window. A retried batch, and a
-//! page crawled again after a crash and resume (its lease was never
-//! acknowledged), publish nothing twice within the window (ten minutes for
-//! a stream trawl creates).
+//! again (`timestamp`, `fetch_ms`; see [`crate::message_id`]), and
+//! JetStream drops a message whose id it stored within the stream's
+//! duplicate window. A retried batch, and a page crawled again after a
+//! crash and resume (its lease was never acknowledged), publish nothing
+//! twice within the window (ten minutes for a stream trawl creates).
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use trawl_core::{Item, Sink, SinkError};
 
+use crate::message_id::message_id;
+
 /// The duplicate window of a stream the sink creates.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 /// The stream a sink without `stream =` publishes to.
 pub const DEFAULT_STREAM: &str = "TRAWL_ITEMS";
-
-/// Fields of a page record that differ between two fetches of the same
-/// page, left out of the message id.
-const VOLATILE: [&str; 2] = ["timestamp", "fetch_ms"];
 
 pub struct NatsSink {
     js: jetstream::Context,
@@ -139,17 +137,6 @@ pub async fn read_all(url: &str, stream: &str) -> Result<Vec<bytes::Bytes>, Sink
     }
 }
 
-/// The message id of an item: XXH3-128 of its JSON without the fields
-/// that change between two fetches of one page.
-pub fn message_id(item: &Item) -> String {
-    let mut stable = item.0.clone();
-    for field in VOLATILE {
-        stable.remove(field);
-    }
-    let json = serde_json::to_vec(&stable).unwrap_or_default();
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&json))
-}
-
 /// Whether a stream subject (with `*` and `>` wildcards) covers `subject`.
 fn subject_matches(pattern: &str, subject: &str) -> bool {
     let mut want = subject.split('.');
@@ -219,21 +206,5 @@ mod tests {
         assert!(!subject_matches("items", "items.pages"));
         assert!(!subject_matches("items.pages", "items"));
         assert!(!subject_matches("other", "items"));
-    }
-
-    #[test]
-    fn a_page_fetched_again_has_the_same_message_id() {
-        let item = |ts: &str, ms: u64, title: &str| {
-            let mut m = serde_json::Map::new();
-            m.insert("url".into(), "http://a/".into());
-            m.insert("timestamp".into(), ts.into());
-            m.insert("fetch_ms".into(), ms.into());
-            m.insert("title".into(), title.into());
-            Item(m)
-        };
-        let first = message_id(&item("2026-12-05T10:00:00Z", 3, "A"));
-        assert_eq!(first.len(), 32);
-        assert_eq!(first, message_id(&item("2026-12-05T11:00:00Z", 9, "A")));
-        assert_ne!(first, message_id(&item("2026-12-05T10:00:00Z", 3, "B")));
     }
 }

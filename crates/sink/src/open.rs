@@ -211,6 +211,16 @@ pub async fn open(
                 .await
                 .context("opening the NATS sink")?,
         ),
+        SinkSpec::Amqp {
+            url,
+            queue,
+            exchange,
+            routing_key,
+        } => Box::new(
+            crate::amqp::AmqpSink::connect(url, queue, exchange, routing_key.as_deref())
+                .await
+                .context("opening the AMQP sink")?,
+        ),
     })
 }
 

@@ -33,11 +33,18 @@
 //! url = "nats://127.0.0.1:4222"
 //! subject = "trawl.items"
 //! stream = "TRAWL_ITEMS"
+//!
+//! [[sinks]]
+//! type = "amqp"
+//! url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+//! queue = "trawl_items"
+//! exchange = "trawl"              # optional: "" (default) is the default exchange
+//! routing_key = "items"           # optional: default the queue's name
 //! ```
 //!
 //! On the command line the same thing is `TYPE:TARGET[,key=value…]`, a bare
 //! `key` meaning `key=true`; a `postgres://` or `postgresql://` URL needs no
-//! type, nor does a `nats://HOST:PORT/SUBJECT` URL:
+//! type, nor does a `nats://HOST:PORT/SUBJECT` or an `amqp://…` URL:
 //!
 //! ```text
 //! --sink jsonl:items.jsonl
@@ -46,7 +53,12 @@
 //! --sink warc:archive,rotate_bytes=1000000000
 //! --sink postgres://postgres@127.0.0.1/test,table=products,key=sku
 //! --sink nats://127.0.0.1:4222/trawl.items,stream=TRAWL_ITEMS
+//! --sink amqp://guest:guest@127.0.0.1:5672/%2f,queue=trawl_items
+//! --sink amqp://guest:guest@127.0.0.1:5672/%2f,queue=pages,exchange=trawl,routing_key=pages
 //! ```
+//!
+//! Commas separate options, so a comma in an AMQP password is written
+//! `%2C`.
 
 use std::path::PathBuf;
 
@@ -119,6 +131,21 @@ pub enum SinkSpec {
         #[serde(default = "default_stream")]
         stream: String,
     },
+    /// AMQP 0-9-1 (RabbitMQ): each item a persistent message in the
+    /// durable `queue` (declared if missing), published through `exchange`
+    /// (`""`: the default exchange; else declared `direct` and bound to the
+    /// queue with `routing_key`) with publisher confirms.
+    Amqp {
+        /// The broker (`amqp://USER:PASS@HOST:PORT/VHOST`; the vhost `%2f`
+        /// or empty is `/`).
+        url: String,
+        #[serde(default = "default_queue")]
+        queue: String,
+        #[serde(default)]
+        exchange: String,
+        /// Default: the queue's name.
+        routing_key: Option<String>,
+    },
 }
 
 /// How the PostgreSQL sink writes a batch.
@@ -142,6 +169,13 @@ fn default_pool() -> usize {
 fn default_stream() -> String {
     crate::nats::DEFAULT_STREAM.to_string()
 }
+fn default_queue() -> String {
+    crate::amqp::DEFAULT_QUEUE.to_string()
+}
+
+/// Options whose values are names, kept as strings even when they look like
+/// a number or a bool (`queue=2024`).
+const NAME_OPTIONS: [&str; 3] = ["queue", "exchange", "routing_key"];
 
 /// A `--sink` argument that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +199,7 @@ impl SinkSpec {
     /// Parse a command-line spec (see the module docs).
     pub fn parse_cli(text: &str) -> Result<SinkSpec, SpecError> {
         let fail = |message: String| SpecError {
-            spec: text.to_string(),
+            spec: without_password(text),
             message,
         };
         let mut parts = split_options(text).into_iter();
@@ -175,12 +209,14 @@ impl SinkSpec {
             ("postgres".to_string(), head.clone())
         } else if head.starts_with("nats://") {
             ("nats".to_string(), head.clone())
+        } else if head.starts_with("amqp://") || head.starts_with("amqps://") {
+            ("amqp".to_string(), head.clone())
         } else {
             match head.split_once(':') {
                 Some((k, t)) if !t.is_empty() => (k.to_ascii_lowercase(), t.to_string()),
                 _ => {
                     return Err(fail(
-                        "expected TYPE:TARGET (jsonl:FILE, csv:FILE, warc:DIR, postgres://URL, nats://HOST:PORT/SUBJECT)"
+                        "expected TYPE:TARGET (jsonl:FILE, csv:FILE, warc:DIR, postgres://URL, nats://HOST:PORT/SUBJECT, amqp://USER:PASS@HOST:PORT/VHOST)"
                             .into(),
                     ));
                 }
@@ -207,9 +243,10 @@ impl SinkSpec {
                 table.insert("url".into(), target[..end].into());
                 ""
             }
+            "amqp" => "url",
             other => {
                 return Err(fail(format!(
-                    "unknown sink type {other:?} (expected jsonl, csv, warc, postgres or nats)"
+                    "unknown sink type {other:?} (expected jsonl, csv, warc, postgres, nats or amqp)"
                 )));
             }
         };
@@ -221,7 +258,9 @@ impl SinkSpec {
                 Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
                 None => (opt.trim().to_string(), "true".to_string()),
             };
-            let value = if let Ok(n) = v.parse::<i64>() {
+            let value = if NAME_OPTIONS.contains(&k.as_str()) && kind == "amqp" {
+                toml::Value::String(v)
+            } else if let Ok(n) = v.parse::<i64>() {
                 toml::Value::Integer(n)
             } else if let Ok(b) = v.parse::<bool>() {
                 toml::Value::Boolean(b)
@@ -247,6 +286,16 @@ impl SinkSpec {
                 "standard output cannot be gzipped or rotated: write to a file".into(),
             ));
         }
+        if let SinkSpec::Amqp {
+            url,
+            queue,
+            exchange,
+            routing_key,
+        } = &spec
+        {
+            crate::amqp::Address::parse(url).map_err(fail)?;
+            crate::amqp::check_route(queue, exchange, routing_key.as_deref()).map_err(fail)?;
+        }
         Ok(spec)
     }
 
@@ -255,8 +304,26 @@ impl SinkSpec {
         match self {
             SinkSpec::Jsonl { path, .. } | SinkSpec::Csv { path, .. } => Some(path),
             SinkSpec::Warc { dir, .. } => Some(dir),
-            SinkSpec::Postgres { .. } | SinkSpec::Nats { .. } => None,
+            SinkSpec::Postgres { .. } | SinkSpec::Nats { .. } | SinkSpec::Amqp { .. } => None,
         }
+    }
+}
+
+/// `text` with the password of a `scheme://user:password@host` URL in it
+/// replaced by `***`: error messages repeat the spec.
+fn without_password(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_string();
+    };
+    let authority_end = text[start..]
+        .find(['/', ',', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    let Some(at) = text[start..authority_end].rfind('@').map(|i| start + i) else {
+        return text.to_string();
+    };
+    match text[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}***{}", &text[..colon + 1], &text[at..]),
+        None => text.to_string(),
     }
 }
 
@@ -377,6 +444,67 @@ mod tests {
     }
 
     #[test]
+    fn amqp_specs() {
+        assert_eq!(
+            SinkSpec::parse_cli("amqp://guest:guest@127.0.0.1:5672/%2f,queue=pages").unwrap(),
+            SinkSpec::Amqp {
+                url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+                queue: "pages".into(),
+                exchange: String::new(),
+                routing_key: None,
+            }
+        );
+        assert_eq!(
+            SinkSpec::parse_cli("amqp://h").unwrap(),
+            SinkSpec::Amqp {
+                url: "amqp://h".into(),
+                queue: "trawl_items".into(),
+                exchange: String::new(),
+                routing_key: None,
+            }
+        );
+        // Names that look like numbers or bools stay names.
+        assert_eq!(
+            SinkSpec::parse_cli("amqp://u:p@h:5673/crawls,queue=2024,exchange=true,routing_key=7")
+                .unwrap(),
+            SinkSpec::Amqp {
+                url: "amqp://u:p@h:5673/crawls".into(),
+                queue: "2024".into(),
+                exchange: "true".into(),
+                routing_key: Some("7".into()),
+            }
+        );
+        for (bad, want) in [
+            ("amqps://u:p@h/", "amqps:// (TLS) is not supported"),
+            ("amqp://h/a/b", "write it as %2f"),
+            ("amqp:///", "no host"),
+            ("amqp://h/,queue=", "queue= names no queue"),
+            ("amqp://h/,routing_key=k", "without exchange="),
+            ("amqp://h/,qeue=x", "qeue"),
+            ("amqp://h/?heartbeat=10", "query"),
+        ] {
+            let e = SinkSpec::parse_cli(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let long = format!("amqp://h/,exchange={}", "x".repeat(256));
+        let e = SinkSpec::parse_cli(&long).unwrap_err().to_string();
+        assert!(e.contains("exchange= is 256 bytes long"), "{e}");
+        // The spec is repeated in the message, its password not.
+        let e = SinkSpec::parse_cli("amqp://me:s3cret@h/a/b,queue=q")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--sink \"amqp://me:***@h/a/b,queue=q\""),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = SinkSpec::parse_cli("postgres://me:s3cret@h/db,mode=fast")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("me:***@h/db") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn bad_command_line_specs_say_why() {
         let e = SinkSpec::parse_cli("parquet:x").unwrap_err().to_string();
         assert!(e.contains("unknown sink type \"parquet\""), "{e}");
@@ -432,6 +560,24 @@ mod tests {
                 rotate_bytes: Some(2000),
             }]
         );
+        let f: F = toml::from_str(
+            "[[sinks]]\ntype = \"amqp\"\nurl = \"amqp://guest:guest@127.0.0.1:5672/%2f\"\nexchange = \"trawl\"\nrouting_key = \"pages\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.sinks,
+            [SinkSpec::Amqp {
+                url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+                queue: "trawl_items".into(),
+                exchange: "trawl".into(),
+                routing_key: Some("pages".into()),
+            }]
+        );
+        let e = toml::from_str::<F>("[[sinks]]\ntype = \"amqp\"\nqueue = \"q\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("url"), "{e}");
         let e = toml::from_str::<F>("[[sinks]]\ntype = \"jsonl\"\npath = \"a\"\nzip = true\n")
             .err()
             .unwrap()
