@@ -394,11 +394,11 @@ fn workers_on_separate_hosts_share_one_crawl() {
     let st = status(&redis_host, &redis);
     assert_eq!(st["frontier"]["queued"], 0, "{st}");
     assert_eq!(st["frontier"]["leased"], 0, "{st}");
-    let counted = st["pages"].as_u64().unwrap() + st["errors"].as_u64().unwrap();
+    // Every item is one page (error pages included).
     assert_eq!(
-        counted,
+        st["pages"].as_u64().unwrap(),
         items.len() as u64,
-        "pages and errors counted: {st}"
+        "pages counted: {st}"
     );
     let stats = site.stop();
     let clients: BTreeSet<String> = stats.by_client.keys().map(|ip| ip.to_string()).collect();
@@ -417,25 +417,18 @@ fn workers_on_separate_hosts_share_one_crawl() {
 /// Worker B goes on; A's leases expire and B fetches their pages; after
 /// the restore A comes back and the crawl ends. Every page is written, and
 /// a page is written twice only if A held its lease when the cut began.
+/// Worker A's host is cut off for 30 s mid-crawl: nothing is lost, only
+/// pages A held are written twice, A is back at work within 10 s of the
+/// restore (its dead Redis connection is closed by TCP_USER_TIMEOUT, not
+/// left in retransmission back-off), and the crawl's page counter stays
+/// exact (progress reports are totals, so one that timed out and still
+/// ran is not counted twice).
 #[test]
 fn a_worker_cut_off_from_redis_for_30s_loses_nothing() {
-    cut_off_for_30s(false);
+    cut_off_for_30s();
 }
 
-/// [`a_worker_cut_off_from_redis_for_30s_loses_nothing`], also asking
-/// that A be back at work soon after the restore and that the crawl's
-/// page counters stay exact. Fails today: A's Redis connection outlives
-/// the cut, stuck in TCP retransmission back-off, and the ConnectionManager
-/// does not replace a connection whose commands time out, so A reaches
-/// Redis again only when TCP retransmits (~20 s after a 30 s cut), and the
-/// timed-out progress reports, executed late, count A's pages twice.
-#[test]
-#[ignore = "trawl bug: a worker stays cut off from Redis ~20 s after its link returns (docs/distributed.md, Multi-host tests)"]
-fn a_worker_is_back_at_work_soon_after_its_link_returns() {
-    cut_off_for_30s(true);
-}
-
-fn cut_off_for_30s(strict: bool) {
+fn cut_off_for_30s() {
     const CUT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().unwrap();
     let net = Network::new();
@@ -540,9 +533,10 @@ fn cut_off_for_30s(strict: bool) {
         .iter()
         .filter(|i| !held_paths.contains(&path(i)))
         .count();
+    // Every item is a page (an error page too: `errors` counts a subset).
     let counted: u64 = ["a", "b"]
         .iter()
-        .map(|w| redis.counter_of(w, "pages") + redis.counter_of(w, "errors"))
+        .map(|w| redis.counter_of(w, "pages"))
         .sum();
     eprintln!(
         "cut of A: it held {} leases, {} pages written twice; A wrote {a_at_cut} items before \
@@ -555,14 +549,12 @@ fn cut_off_for_30s(strict: bool) {
         items_b.len(),
         items_a.len() + items_b.len(),
     );
-    if strict {
-        let back = back_after.expect("A reached Redis before it exited");
-        assert!(
-            back < Duration::from_secs(10),
-            "A reached Redis {back:?} after the restore"
-        );
-        assert!(fresh > 0, "A wrote nothing new after the restore");
-        let items = (items_a.len() + items_b.len()) as u64;
-        assert_eq!(counted, items, "pages and errors counted in Redis");
-    }
+    let back = back_after.expect("A reached Redis before it exited");
+    assert!(
+        back < Duration::from_secs(10),
+        "A reached Redis {back:?} after the restore"
+    );
+    assert!(fresh > 0, "A wrote nothing new after the restore");
+    let items = (items_a.len() + items_b.len()) as u64;
+    assert_eq!(counted, items, "pages counted in Redis");
 }
