@@ -7,7 +7,8 @@
 #   clusterN  a Redis Cluster of 3 masters on this box, the crawl in N shards
 # Before each run the servers' command statistics are reset; after it the
 # script prints pages/s, the Redis CPU per page (all servers, from
-# /proc/PID/stat), Redis calls per page (INFO commandstats), and the
+# /proc/PID/stat), script calls per page (EVALSHA in INFO commandstats;
+# every frontier and duplicate-index operation is one), and the
 # crawl's Redis capacity: pages / CPU seconds of the busiest server, the
 # pages/s at which that server's one core would be saturated.
 #
@@ -84,7 +85,7 @@ cpu_of_port() { # utime+stime ticks of the server on this port
 
 echo "site: $HOSTS hosts x $PAGES pages ($TRUTH reachable), fanout $FANOUT; $WORKERS workers x $CONC connections, $PER_HOST per host; $(nproc) cores"
 echo
-echo "| frontier | pages | wall s | pages/s | Redis CPU µs/page | Redis calls/page | busiest server µs/page | Redis capacity pages/s |"
+echo "| frontier | pages | wall s | pages/s | Redis CPU µs/page | scripts/page | busiest server µs/page | Redis capacity pages/s |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for mode in $MODES; do
   case "$mode" in
@@ -113,7 +114,7 @@ for mode in $MODES; do
   cpus=(); calls=0; stats=""
   for p in "${ports[@]}"; do
     cpus+=($(( $(cpu_of_port "$p") - ${before[$p]} )))
-    c="$(redis-cli -p "$p" info commandstats | tr -d '\r' | awk -F'[=,]' '/^cmdstat_/{n+=$2} END{print n+0}')"
+    c="$(redis-cli -p "$p" info commandstats | tr -d '\r' | awk -F'[=,]' '/^cmdstat_evalsha:/{n+=$2} END{print n+0}')"
     calls=$((calls + c))
     [ -n "${VERBOSE:-}" ] && stats+="$(redis-cli -p "$p" info commandstats | tr -d '\r' | grep '^cmdstat_' | sed "s/^/  :$p /")"$'\n'
   done
@@ -150,8 +151,8 @@ if [ "${FOOTPRINT:-1}" != 0 ]; then
   echo
   echo "Per URL ($N URLs over 1,000 hosts, each on a fresh redis-server):"
   echo
-  echo "| seen-set | URLs | taken as new | bytes/URL queued | bytes/URL done | push CPU µs/URL | lease+fetched+ack CPU µs/URL |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| seen-set | URLs | taken as new | bytes/URL queued | bytes/URL done | RDB bytes/URL queued | RDB bytes/URL done | push CPU µs/URL | lease+fetched+ack CPU µs/URL |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for seen in exact "bloom:$N:0.01" "bloom:$N:0.001"; do
     port="$(free_port)"; start_redis "$port"
     "$BIN/examples/redis_footprint" "$N" "redis://127.0.0.1:$port" "$seen"

@@ -8,7 +8,9 @@
 //! URLs look like documentation pages (`http://docs.hN.example.org/…/page-I.html`,
 //! ~60 bytes) over 1,000 hosts, each with its parent as referrer, as a
 //! crawl queues them. Memory is `used_memory` of the server (give it a
-//! server of its own); CPU is `used_cpu_user + used_cpu_sys`. The crawl
+//! server of its own); on disk, the growth of its RDB snapshot (`SAVE`; the
+//! server must run on this machine); CPU is `used_cpu_user +
+//! used_cpu_sys` (the SAVE's own CPU is in its child process). The crawl
 //! `footprint-<pid>` is deleted afterwards.
 
 use std::sync::Arc;
@@ -31,6 +33,34 @@ fn request(i: u64) -> Request {
     )
     .into();
     Request::child_of(Url::parse(&url).expect("generated URLs parse"), 2, parent)
+}
+
+/// Size in bytes of the server's RDB snapshot after a `SAVE` (the server
+/// must be on this machine: its `dir` is read from `CONFIG GET`).
+async fn rdb_bytes(url: &str) -> f64 {
+    let client = redis::Client::open(url).expect("a redis:// URL");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = redis::cmd("SAVE")
+        .query_async(&mut con)
+        .await
+        .expect("SAVE");
+    let dir: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dir")
+        .query_async(&mut con)
+        .await
+        .expect("CONFIG GET dir");
+    let file: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dbfilename")
+        .query_async(&mut con)
+        .await
+        .expect("CONFIG GET dbfilename");
+    let path = std::path::Path::new(&dir[1]).join(&file[1]);
+    std::fs::metadata(path).map_or(0.0, |m| m.len() as f64)
 }
 
 /// (used_memory bytes, CPU seconds) of the server.
@@ -72,6 +102,7 @@ async fn main() {
     cfg.host_limit = 1_000_000;
     let frontier = RedisFrontier::connect(cfg).await.expect("connect to Redis");
     frontier.reset().await.expect("a fresh crawl");
+    let rdb0 = rdb_bytes(url).await;
     let (mem0, cpu0) = server_figures(url).await;
 
     let batch = 1000u64;
@@ -82,7 +113,10 @@ async fn main() {
         added += frontier.push(reqs).await.expect("push");
         start += batch;
     }
-    let (mem1, cpu1) = server_figures(url).await;
+    let (mem1, pushed_cpu) = server_figures(url).await;
+    // SAVE runs in the server's own process: leave its CPU out.
+    let rdb1 = rdb_bytes(url).await;
+    let cpu1 = server_figures(url).await.1;
     loop {
         let leases = frontier.lease(batch as usize).await.expect("lease");
         if leases.is_empty() {
@@ -94,12 +128,15 @@ async fn main() {
         frontier.ack_batch(&leases, None).await.expect("ack");
     }
     let (mem2, cpu2) = server_figures(url).await;
+    let rdb2 = rdb_bytes(url).await;
     let n = urls as f64;
     println!(
-        "| {seen} | {urls} | {added} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {seen} | {urls} | {added} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
         (mem1 - mem0) / n,
         (mem2 - mem0) / n,
-        (cpu1 - cpu0) / n * 1e6,
+        (rdb1 - rdb0) / n,
+        (rdb2 - rdb0) / n,
+        (pushed_cpu - cpu0) / n * 1e6,
         (cpu2 - cpu1) / n * 1e6,
     );
     frontier.reset().await.expect("delete the crawl");

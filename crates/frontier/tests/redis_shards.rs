@@ -13,7 +13,7 @@ use trawl_core::{Frontier, Lease, Request, Url};
 use trawl_frontier::{RedisFrontier, RedisFrontierConfig};
 
 mod common;
-use common::{RedisCluster, RedisServer, eventually, redis_cli};
+use common::{RedisCluster, RedisServer, delay_proxy, eventually, redis_cli};
 
 fn config(url: String, crawl: &str, worker: &str) -> RedisFrontierConfig {
     RedisFrontierConfig {
@@ -355,4 +355,51 @@ async fn a_bloom_seen_set_holds_its_error_rate_and_never_forgets() {
             size.m
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_shard_delays_only_its_own_hosts() {
+    let servers: Vec<RedisServer> = (0..3).map(|_| RedisServer::start()).collect();
+    // Shard 1 answers 60 ms late (30 ms each way).
+    let slow = delay_proxy(servers[1].port, Duration::from_millis(30)).await;
+    let url = [
+        servers[0].url(),
+        format!("redis://127.0.0.1:{slow}/"),
+        servers[2].url(),
+    ]
+    .join(",");
+    let a = Arc::new(
+        RedisFrontier::connect(config(url.clone(), "slow", "a"))
+            .await
+            .unwrap(),
+    );
+    let b = Arc::new(
+        RedisFrontier::connect(config(url, "slow", "b"))
+            .await
+            .unwrap(),
+    );
+    let all = urls(600, 60);
+    let t = Instant::now();
+    a.push(all.clone()).await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(60),
+        "the proxy did not delay"
+    );
+
+    let leased = drain(&[a.clone(), b.clone()], 2).await;
+    assert_eq!(leased.len(), 600, "every URL leased exactly once");
+    assert_eq!(leased.iter().collect::<HashSet<_>>().len(), 600);
+    // The fast shards' URLs were not held back behind the slow one: all
+    // of them were leased before the slow shard's last.
+    let shard_of = |u: &String| {
+        let host = Url::parse(u).unwrap().host_str().unwrap().to_string();
+        a.shard_of_host(&host)
+    };
+    let last_slow = leased.iter().rposition(|u| shard_of(u) == 1).unwrap();
+    let last_fast = leased.iter().rposition(|u| shard_of(u) != 1).unwrap();
+    assert!(
+        last_fast < last_slow,
+        "fast shards finished at {last_fast}, the slow one at {last_slow} of 600"
+    );
+    assert!(a.is_finished().await.unwrap());
 }
