@@ -27,6 +27,15 @@ fn config(url: String, crawl: &str, worker: &str) -> RedisFrontierConfig {
     }
 }
 
+/// Workers `a` and `b` of `crawl`.
+async fn two_workers(url: &str, crawl: &str) -> (Arc<RedisFrontier>, Arc<RedisFrontier>) {
+    let connect = |id: &str| RedisFrontier::connect(config(url.to_string(), crawl, id));
+    (
+        Arc::new(connect("a").await.unwrap()),
+        Arc::new(connect("b").await.unwrap()),
+    )
+}
+
 /// `n` URLs over `hosts` hosts (names under different registrable
 /// domains, so they spread over shards).
 fn urls(n: usize, hosts: usize) -> Vec<Request> {
@@ -104,16 +113,7 @@ async fn three_instances_share_out_hosts_and_lease_every_url_once() {
         .map(|s| s.url())
         .collect::<Vec<_>>()
         .join(",");
-    let a = Arc::new(
-        RedisFrontier::connect(config(url.clone(), "spread", "a"))
-            .await
-            .unwrap(),
-    );
-    let b = Arc::new(
-        RedisFrontier::connect(config(url.clone(), "spread", "b"))
-            .await
-            .unwrap(),
-    );
+    let (a, b) = two_workers(&url, "spread").await;
     let all = urls(600, 30);
     assert_eq!(a.push(all.clone()).await.unwrap(), 600);
     // The other worker's offer of the same URLs finds them seen.
@@ -232,16 +232,7 @@ async fn leasing_goes_on_while_one_shard_is_down() {
 async fn a_cluster_master_failover_loses_no_discovered_url() {
     let mut cluster = RedisCluster::start(3, 1);
     let url = cluster.url(Some(3)) + "&wait=1";
-    let a = Arc::new(
-        RedisFrontier::connect(config(url.clone(), "fail", "a"))
-            .await
-            .unwrap(),
-    );
-    let b = Arc::new(
-        RedisFrontier::connect(config(url.clone(), "fail", "b"))
-            .await
-            .unwrap(),
-    );
+    let (a, b) = two_workers(&url, "fail").await;
     // Three shards, each starting on its own master.
     let prefixes = a.shard_prefixes();
     let masters: HashSet<u16> = prefixes
@@ -368,16 +359,7 @@ async fn a_slow_shard_delays_only_its_own_hosts() {
         servers[2].url(),
     ]
     .join(",");
-    let a = Arc::new(
-        RedisFrontier::connect(config(url.clone(), "slow", "a"))
-            .await
-            .unwrap(),
-    );
-    let b = Arc::new(
-        RedisFrontier::connect(config(url, "slow", "b"))
-            .await
-            .unwrap(),
-    );
+    let (a, b) = two_workers(&url, "slow").await;
     let all = urls(600, 60);
     let t = Instant::now();
     a.push(all.clone()).await.unwrap();

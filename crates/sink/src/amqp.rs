@@ -511,19 +511,14 @@ pub struct Received {
 /// consumer with manual acknowledgements (each message acknowledged once
 /// read: the queue is drained). Duplicates are kept: see [`dedupe`].
 pub async fn read_all(url: &str, queue: &str) -> Result<Vec<Received>, SinkError> {
-    let address = Address::parse(url).map_err(|e| SinkError::Other(format!("amqp: {e}")))?;
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        SinkError::Other(format!("amqp:{}/{queue}: {what}: {e}", address.shown))
-    };
-    let queue_name =
-        ShortString::try_new(queue).map_err(|e| fail("the queue name", &e.to_string()))?;
-    let conn = connect_plain(&address)
-        .await
-        .map_err(|e| fail("connecting", &e))?;
-    let channel = conn
-        .create_channel()
-        .await
-        .map_err(|e| fail("opening a channel", &e))?;
+    let Opened {
+        name,
+        queue_name,
+        conn,
+        channel,
+    } = open_queue(url, queue).await?;
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| SinkError::Other(format!("{name}: {what}: {e}"));
     let ready = channel
         .queue_declare(
             queue_name.clone(),
@@ -609,19 +604,14 @@ pub fn dedupe(messages: Vec<Received>) -> (Vec<Received>, usize) {
 /// Delete `queue` (`if_empty`: only when it holds no ready message);
 /// the number of messages it held.
 pub async fn delete_queue(url: &str, queue: &str, if_empty: bool) -> Result<u32, SinkError> {
-    let address = Address::parse(url).map_err(|e| SinkError::Other(format!("amqp: {e}")))?;
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        SinkError::Other(format!("amqp:{}/{queue}: {what}: {e}", address.shown))
-    };
-    let queue_name =
-        ShortString::try_new(queue).map_err(|e| fail("the queue name", &e.to_string()))?;
-    let conn = connect_plain(&address)
-        .await
-        .map_err(|e| fail("connecting", &e))?;
-    let channel = conn
-        .create_channel()
-        .await
-        .map_err(|e| fail("opening a channel", &e))?;
+    let Opened {
+        name,
+        queue_name,
+        conn,
+        channel,
+    } = open_queue(url, queue).await?;
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| SinkError::Other(format!("{name}: {what}: {e}"));
     let held = channel
         .queue_delete(
             queue_name,
@@ -634,6 +624,37 @@ pub async fn delete_queue(url: &str, queue: &str, if_empty: bool) -> Result<u32,
         .map_err(|e| fail("deleting the queue", &e))?;
     let _ = conn.close(200, "trawl: deleted".into()).await;
     Ok(held)
+}
+
+/// A connection and channel for reading or deleting `queue` at `url`,
+/// and the name errors give them (no password).
+struct Opened {
+    name: String,
+    queue_name: ShortString,
+    conn: Connection,
+    channel: Channel,
+}
+
+async fn open_queue(url: &str, queue: &str) -> Result<Opened, SinkError> {
+    let address = Address::parse(url).map_err(|e| SinkError::Other(format!("amqp: {e}")))?;
+    let name = format!("amqp:{}/{queue}", address.shown);
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| SinkError::Other(format!("{name}: {what}: {e}"));
+    let queue_name =
+        ShortString::try_new(queue).map_err(|e| fail("the queue name", &e.to_string()))?;
+    let conn = connect_plain(&address)
+        .await
+        .map_err(|e| fail("connecting", &e))?;
+    let channel = conn
+        .create_channel()
+        .await
+        .map_err(|e| fail("opening a channel", &e))?;
+    Ok(Opened {
+        name,
+        queue_name,
+        conn,
+        channel,
+    })
 }
 
 async fn connect_plain(address: &Address) -> Result<Connection, String> {
