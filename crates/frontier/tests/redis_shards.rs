@@ -165,6 +165,12 @@ async fn three_instances_share_out_hosts_and_lease_every_url_once() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("same --redis list"), "{err}");
+
+    // Deleting the crawl leaves nothing of it on any instance.
+    a.delete().await.unwrap();
+    for server in &servers {
+        assert_eq!(keys_on(server.port, "trawl:*"), Vec::<String>::new());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

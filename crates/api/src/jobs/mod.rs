@@ -567,7 +567,7 @@ impl Jobs {
                 over.store(true, Ordering::SeqCst);
                 let _ = consumer.await;
                 if !stopping {
-                    let _ = frontier.reset().await;
+                    let _ = frontier.delete().await;
                     let _ = redis::AsyncCommands::del::<_, ()>(
                         &mut con,
                         remote::stream_key(&running.id),

@@ -775,14 +775,49 @@ impl RedisFrontier {
     }
 
     /// Delete every key of this crawl (and only this crawl), for `--fresh`,
-    /// then write its shard map again. Uses `SCAN` with the escaped prefix
-    /// pattern, never `KEYS` or `FLUSHDB`. Do not run it while other
-    /// workers use the crawl.
+    /// then write its shard map and seen-set mode again (this process's).
+    /// Do not run it while other workers use the crawl.
     pub async fn reset(&self) -> Result<(), FrontierError> {
+        self.delete().await?;
+        ::redis::cmd("SET")
+            .arg(format!("{}shards", self.home_prefix))
+            .arg(
+                self.shards
+                    .iter()
+                    .map(|s| tag_of(&s.prefix))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+            .query_async::<()>(&mut self.home.clone())
+            .await
+            .map_err(|e| self.err("reset shard map", e))?;
+        let bloom = resolve_seen(
+            &self.home,
+            &self.home_prefix,
+            &self.cfg.seen,
+            self.shards.len(),
+            true,
+        )
+        .await
+        .map_err(storage)?;
+        *self.bloom.lock() = bloom;
+        Ok(())
+    }
+
+    /// Delete every key of this crawl (and only this crawl), the shard map
+    /// too: the crawl is gone. Uses `SCAN` with the escaped prefix pattern,
+    /// never `KEYS` or `FLUSHDB`. Do not run it while other workers use
+    /// the crawl.
+    pub async fn delete(&self) -> Result<(), FrontierError> {
         let mut prefixes: Vec<(&Con, &str)> = vec![(&self.home, &self.home_prefix)];
-        for s in self.shards.iter() {
+        let instances = matches!(self.topology, Topology::Instances(_));
+        for (k, s) in self.shards.iter().enumerate() {
             if s.prefix != self.home_prefix {
                 prefixes.push((&s.con, &s.prefix));
+            }
+            // Each instance also holds its place (`instance`) at home.
+            if instances && k > 0 {
+                prefixes.push((&s.con, &self.home_prefix));
             }
         }
         for (con, prefix) in prefixes {
@@ -812,28 +847,6 @@ impl RedisFrontier {
                 cursor = next;
             }
         }
-        ::redis::cmd("SET")
-            .arg(format!("{}shards", self.home_prefix))
-            .arg(
-                self.shards
-                    .iter()
-                    .map(|s| tag_of(&s.prefix))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
-            .query_async::<()>(&mut self.home.clone())
-            .await
-            .map_err(|e| self.err("reset shard map", e))?;
-        let bloom = resolve_seen(
-            &self.home,
-            &self.home_prefix,
-            &self.cfg.seen,
-            self.shards.len(),
-            true,
-        )
-        .await
-        .map_err(storage)?;
-        *self.bloom.lock() = bloom;
         self.held.lock().clear();
         self.offered.lock().clear();
         Ok(())
