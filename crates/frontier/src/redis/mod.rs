@@ -526,7 +526,7 @@ async fn check_instance_order(cons: &[Con], home_prefix: &str, crawl: &str) -> R
             .map_err(|e| format!("instance {i} of crawl {crawl}: {e}"))?;
         if let Some(was) = set.filter(|was| *was != place) {
             return Err(format!(
-                "the instance listed {}th holds shard {was} of crawl {crawl}: \
+                "instance {} of the --redis list holds shard {was} of crawl {crawl}: \
                  give every worker the same --redis list, in the same order",
                 i + 1
             ));
