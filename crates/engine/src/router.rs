@@ -27,8 +27,8 @@ use crate::parse::{PageFacts, Parsed};
 /// each new trap).
 const REPORT_EVERY: u64 = 256;
 /// Pages whose duplicate verdict may be asked before the page in hand is
-/// routed.
-const VERDICTS_AHEAD: usize = 32;
+/// routed (the router holds that many more pages: a bounded queue).
+const VERDICTS_AHEAD: usize = 16;
 
 /// What the router needs besides its queues.
 pub(crate) struct Router {

@@ -519,11 +519,12 @@ async fn a_stalled_sink_stops_fetching_instead_of_buffering() {
     let total = site.site().ground_truth().len() as u64;
     // What the bounded stages can hold: the batch in the stalled sink (8
     // pages), its queue (one batch), the batch the dispatcher waits to hand
-    // over, the item queue (2 × 8), one item in the router's hand, the route
-    // and parse queues (4 × 2 workers each), one response per parse worker,
-    // 16 fetch tasks holding a response, and robots.txt.
+    // over, the item queue (2 × 8), the page in the router's hand and the
+    // 16 whose duplicate verdicts it asks ahead, the route and parse
+    // queues (4 × 2 workers each), one response per parse worker, 16 fetch
+    // tasks holding a response, and robots.txt.
     assert!(
-        last <= 8 + 8 + 8 + 2 * 8 + 1 + 8 + 8 + 2 + 16 + 1,
+        last <= 8 + 8 + 8 + 2 * 8 + 1 + 16 + 8 + 8 + 2 + 16 + 1,
         "{last} requests with the sink stalled"
     );
     assert!(last < total);
