@@ -37,6 +37,18 @@ fn by_url(items: Vec<Value>) -> BTreeMap<String, Value> {
     map
 }
 
+/// `pid_ms`: a name no other run uses (streams, subjects, queues).
+fn unique_id() -> String {
+    format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    )
+}
+
 #[tokio::test]
 async fn a_crawl_into_nats_stores_every_page_once() {
     let site = TestSite::start(SiteConfig {
@@ -46,14 +58,7 @@ async fn a_crawl_into_nats_stores_every_page_once() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let id = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
+    let id = unique_id();
     let stream = format!("TRAWL_CLI_{id}");
     let subject = format!("trawl.cli.{id}");
     let out = {
@@ -128,14 +133,7 @@ async fn a_crawl_into_amqp_queues_every_page_once() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let queue = format!(
-        "trawl_cli_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
+    let queue = format!("trawl_cli_{}", unique_id());
     let out = {
         let (d, url, sink) = (
             dir.path().to_path_buf(),
