@@ -37,6 +37,36 @@ fn by_url(items: Vec<Value>) -> BTreeMap<String, Value> {
     map
 }
 
+/// `trawl crawl URL -o DIR/items.jsonl --sink SINK --batch-size 32`
+/// (`stats`: and `--stats-json DIR/stats.json`), run to its end.
+async fn crawl_into(
+    url: String,
+    sink: String,
+    dir: &std::path::Path,
+    stats: bool,
+) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = trawl();
+        cmd.arg("crawl")
+            .arg(url)
+            .arg("-q")
+            .arg("-o")
+            .arg(dir.join("items.jsonl"));
+        if stats {
+            cmd.arg("--stats-json").arg(dir.join("stats.json"));
+        }
+        cmd.arg("--sink")
+            .arg(sink)
+            .arg("--batch-size")
+            .arg("32")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 /// `pid_ms`: a name no other run uses (streams, subjects, queues).
 fn unique_id() -> String {
     format!(
@@ -61,29 +91,13 @@ async fn a_crawl_into_nats_stores_every_page_once() {
     let id = unique_id();
     let stream = format!("TRAWL_CLI_{id}");
     let subject = format!("trawl.cli.{id}");
-    let out = {
-        let (d, url, sink) = (
-            dir.path().to_path_buf(),
-            site.base_url(),
-            format!("{NATS}/{subject},stream={stream}"),
-        );
-        tokio::task::spawn_blocking(move || {
-            trawl()
-                .arg("crawl")
-                .arg(url)
-                .arg("-q")
-                .arg("-o")
-                .arg(d.join("items.jsonl"))
-                .arg("--sink")
-                .arg(sink)
-                .arg("--batch-size")
-                .arg("32")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
+    let out = crawl_into(
+        site.base_url(),
+        format!("{NATS}/{subject},stream={stream}"),
+        dir.path(),
+        false,
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -134,31 +148,13 @@ async fn a_crawl_into_amqp_queues_every_page_once() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let queue = format!("trawl_cli_{}", unique_id());
-    let out = {
-        let (d, url, sink) = (
-            dir.path().to_path_buf(),
-            site.base_url(),
-            format!("{AMQP},queue={queue}"),
-        );
-        tokio::task::spawn_blocking(move || {
-            trawl()
-                .arg("crawl")
-                .arg(url)
-                .arg("-q")
-                .arg("-o")
-                .arg(d.join("items.jsonl"))
-                .arg("--stats-json")
-                .arg(d.join("stats.json"))
-                .arg("--sink")
-                .arg(sink)
-                .arg("--batch-size")
-                .arg("32")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
+    let out = crawl_into(
+        site.base_url(),
+        format!("{AMQP},queue={queue}"),
+        dir.path(),
+        true,
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
