@@ -93,6 +93,15 @@ pub trait Frontier: Send + Sync {
         1
     }
 
+    /// How many pages' pushes a router may have in flight at once: a
+    /// frontier whose pushes cost a round trip gathers the pushes of
+    /// several pages into one call, so the router goes on routing while
+    /// they are out (their leases are acknowledged only after their
+    /// pushes). 1: each push is finished before the next page is routed.
+    fn pushes_ahead(&self) -> usize {
+        1
+    }
+
     /// The lease's fetch is over (its response is in hand): the host's
     /// fetch slot is free for the next lease, while the lease itself stays
     /// outstanding until `ack`. Keeps politeness about requests in flight,

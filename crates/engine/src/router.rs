@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use trawl_core::{CrawlStats, Frontier, Item, Request, Revisit, RevisitProfile, Url, Visit};
@@ -29,6 +30,23 @@ const REPORT_EVERY: u64 = 256;
 /// Pages whose duplicate verdict may be asked before the page in hand is
 /// routed (the router holds that many more pages: a bounded queue).
 const VERDICTS_AHEAD: usize = 16;
+
+/// A routed page on its way to the sink stage, waiting for its push.
+struct Routed {
+    lease: trawl_core::Lease,
+    items: Vec<Item>,
+    errors: Vec<Item>,
+    exchange: Option<trawl_core::Exchange>,
+    facts: Option<PageFacts>,
+    /// When the trap detector judges the page: whether it duplicates a
+    /// page of its own pattern, and of its own family.
+    judged: Option<(bool, bool)>,
+}
+
+/// A page whose push is out: it, its pattern, and the push's counts.
+type PushOut<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Routed, Option<UrlPattern>, (u64, u64))> + Send + 'a>,
+>;
 
 /// What the router needs besides its queues.
 pub(crate) struct Router {
@@ -45,7 +63,8 @@ impl Router {
         item_tx: mpsc::Sender<crate::sink_stage::Done>,
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut traps = TrapDetector::new(self.cfg.traps.clone());
+            let this = &self;
+            let mut traps = TrapDetector::new(this.cfg.traps.clone());
             let mut patterns = Patterns::default();
             let mut pages = 0u64;
             // Verdicts of the next pages are asked while this one is
@@ -53,17 +72,48 @@ impl Router {
             // round trip.
             let verdicts = route_rx
                 .map(|parsed| async {
-                    let verdict = self.verdict_of(&parsed).await;
+                    let verdict = this.verdict_of(&parsed).await;
                     (parsed, verdict)
                 })
                 .buffered(VERDICTS_AHEAD);
             tokio::pin!(verdicts);
-            while let Some((parsed, verdict)) = verdicts.next().await {
-                let done = self.route(&mut traps, &mut patterns, parsed, verdict).await;
-                CrawlStats::inc(&self.stats.pages);
+            // Pages whose push is out, finished in order; a remote
+            // frontier gathers their pushes into one call.
+            let ahead = this.frontier.pushes_ahead().max(1);
+            let mut pushing: FuturesOrdered<PushOut<'_>> = FuturesOrdered::new();
+            let mut input_done = false;
+            loop {
+                let done = tokio::select! {
+                    biased;
+                    Some((routed, pattern, pushed)) = pushing.next(), if !pushing.is_empty() => {
+                        this.finish(&mut traps, routed, pattern.as_ref(), pushed).await
+                    }
+                    next = verdicts.next(), if !input_done && pushing.len() < ahead => {
+                        let Some((parsed, verdict)) = next else {
+                            input_done = true;
+                            continue;
+                        };
+                        let (routed, children, split) =
+                            this.route(&mut traps, &mut patterns, parsed, verdict);
+                        if ahead == 1 {
+                            let pushed = this.push_split(children, split).await;
+                            let pattern = routed.judged.map(|_| &patterns.page);
+                            this.finish(&mut traps, routed, pattern, pushed).await
+                        } else {
+                            let pattern: Option<UrlPattern> =
+                                routed.judged.map(|_| patterns.page.clone());
+                            pushing.push_back(Box::pin(async move {
+                                (routed, pattern, this.push_split(children, split).await)
+                            }));
+                            continue;
+                        }
+                    }
+                    else => break,
+                };
+                CrawlStats::inc(&this.stats.pages);
                 pages += 1;
                 if traps.trapped() > 0 && pages.is_multiple_of(REPORT_EVERY) {
-                    *self.stats.traps.lock() = traps.reports();
+                    *this.stats.traps.lock() = traps.reports();
                 }
                 // The sink stage acknowledges the lease once the item is
                 // written.
@@ -71,7 +121,7 @@ impl Router {
                     tracing::error!("Sink stage stopped; item dropped.");
                 }
             }
-            *self.stats.traps.lock() = traps.reports();
+            *this.stats.traps.lock() = traps.reports();
         })
     }
 
@@ -83,13 +133,16 @@ impl Router {
         }
     }
 
-    async fn route(
+    /// Everything about a page up to its push: returns the page, the
+    /// links to push and how many of them (the first) are in its own
+    /// directory.
+    fn route(
         &self,
         traps: &mut TrapDetector,
         patterns: &mut Patterns,
         parsed: Parsed,
         verdict: Verdict,
-    ) -> crate::sink_stage::Done {
+    ) -> (Routed, Vec<Request>, usize) {
         let Parsed {
             lease,
             mut items,
@@ -124,31 +177,58 @@ impl Router {
         if judged {
             page.set(&request.url);
         }
-        let page_pattern = judged.then_some(&*page);
         // Only a duplicate of a page of its own kind speaks of its pattern.
-        let (same_key, same_family) = match (page_pattern, verdict.of()) {
-            (Some(p), Some(url)) if of.set_str(url) => {
-                (of.key() == p.key(), of.family() == p.family())
+        let (same_key, same_family) = match (judged, verdict.of()) {
+            (true, Some(url)) if of.set_str(url) => {
+                (of.key() == page.key(), of.family() == page.family())
             }
             _ => (false, false),
         };
-        let (new_links, own_new_links) = match page_pattern {
+        let (children, split) = if judged && same_family && !children.is_empty() {
             // A duplicate's links are told apart: those in its own
-            // directory are what makes a template a trap.
-            Some(p) if same_family && !children.is_empty() => {
-                // Own links first, then the others, in one push.
-                let flags = in_own_directory(&request.url, p, link, &children);
-                let mut flags = flags.into_iter();
-                let (mut ordered, other): (Vec<Request>, Vec<Request>) = children
-                    .into_iter()
-                    .partition(|_| flags.next().unwrap_or(false));
-                let own = ordered.len();
-                ordered.extend(other);
-                self.push_split(ordered, own).await
-            }
-            _ => (self.push(children).await, 0),
+            // directory are what makes a template a trap. Own links
+            // first, then the others, in one push.
+            let flags = in_own_directory(&request.url, page, link, &children);
+            let mut flags = flags.into_iter();
+            let (mut ordered, other): (Vec<Request>, Vec<Request>) = children
+                .into_iter()
+                .partition(|_| flags.next().unwrap_or(false));
+            let own = ordered.len();
+            ordered.extend(other);
+            (ordered, own)
+        } else {
+            (children, 0)
         };
-        if let Some(p) = page_pattern {
+        let routed = Routed {
+            lease,
+            items,
+            errors,
+            exchange,
+            facts,
+            judged: judged.then_some((same_key, same_family)),
+        };
+        (routed, children, split)
+    }
+
+    /// The rest once the page's push is back (`pushed`: links new, and
+    /// new in its own directory): the trap detector's judgement, the
+    /// visit remembered, the page for the sink stage.
+    async fn finish(
+        &self,
+        traps: &mut TrapDetector,
+        routed: Routed,
+        pattern: Option<&UrlPattern>,
+        (new_links, own_new_links): (u64, u64),
+    ) -> crate::sink_stage::Done {
+        let Routed {
+            lease,
+            items,
+            errors,
+            exchange,
+            facts,
+            judged,
+        } = routed;
+        if let (Some(p), Some((same_key, same_family))) = (pattern, judged) {
             let outcome = PageOutcome {
                 duplicate: same_key,
                 family_duplicate: same_family,
@@ -160,7 +240,7 @@ impl Router {
             }
         }
         if let Some(f) = &facts {
-            self.remember(request, f).await;
+            self.remember(&lease.request, f).await;
         }
         crate::sink_stage::Done {
             items,
@@ -192,11 +272,6 @@ impl Router {
             Verdict::Original => {}
         }
         verdict
-    }
-
-    /// Offer links to the frontier; returns how many were new.
-    async fn push(&self, children: Vec<Request>) -> u64 {
-        self.push_split(children, 0).await.0
     }
 
     /// Offer links to the frontier; returns how many were new, and how

@@ -30,6 +30,10 @@ impl Frontier for JobFrontier {
         self.inner.lease_batch()
     }
 
+    fn pushes_ahead(&self) -> usize {
+        self.inner.pushes_ahead()
+    }
+
     async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {
         self.inner.fetched(lease).await
     }

@@ -144,6 +144,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reconnect attempts per failed call before it reports the error.
 const RECONNECT_RETRIES: usize = 2;
+/// Pages whose pushes a router may have in flight: they gather into one
+/// script call per shard.
+const PUSHES_AHEAD: usize = 16;
 /// Requests per `push` script call: bounds how long one call blocks Redis.
 const PUSH_CHUNK: usize = 1000;
 /// Durations are capped here (≈ 30 years) so µs stay exact in Lua doubles.
@@ -1433,6 +1436,11 @@ impl Frontier for RedisFrontier {
     /// Every lease call is a script run on each shard.
     fn lease_batch(&self) -> usize {
         LEASE_BATCH
+    }
+
+    /// Pushes of many pages share a script call (see `batch.rs`).
+    fn pushes_ahead(&self) -> usize {
+        PUSHES_AHEAD
     }
 
     async fn fetched(&self, lease: &Lease) -> Result<(), FrontierError> {

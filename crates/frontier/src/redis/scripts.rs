@@ -196,6 +196,12 @@ for id in string.gmatch(ARGV[2], '%d+') do mark_fetched(id) end
 /// every push's requests as triples of fingerprint (Bloom: `'A B'`, the
 /// bits being A + i·B mod M), host, request JSON. Returns, per push, how
 /// many were new and how many of its first `split`.
+///
+/// The seen-set is asked about every request of the call at once (one
+/// `SMISMEMBER`, or one `BITFIELD` reading every filter bit) and told
+/// about the new ones at once (one `SADD`, or one `BITFIELD` write): two
+/// Redis commands per call, however many requests it carries. A request
+/// whose fingerprint comes twice in one call is new only the first time.
 const PUSH: &str = r#"
 local M, K
 if ARGV[3] ~= '' then
@@ -204,39 +210,64 @@ if ARGV[3] ~= '' then
   K = tonumber(string.sub(ARGV[3], sp + 1))
 end
 local K_BLOOM = P .. 'bloom'
--- Whether the URL was not seen before (and is now).
-local function is_new(entry)
-  if not M then return redis.call('SADD', K_SEEN, entry) == 1 end
-  local sp = string.find(entry, ' ', 1, true)
-  local a = tonumber(string.sub(entry, 1, sp - 1))
-  local b = tonumber(string.sub(entry, sp + 1))
-  local get, set = {}, {}
-  for i = 0, K - 1 do
-    local bit = string.format('%.0f', (a + i * b) % M)
-    get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = bit
-    set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = bit; set[#set + 1] = 1
-  end
-  local bits = redis.call('BITFIELD', K_BLOOM, unpack(get))
-  for _, v in ipairs(bits) do
-    if v == 0 then
-      redis.call('BITFIELD', K_BLOOM, unpack(set))
-      return true
-    end
-  end
-  return false
-end
+local BLOOM_OPS = 1000
 local groups = tonumber(ARGV[4])
+local first_req = 5 + 2 * groups
+local entries = {}
+for i = first_req, #ARGV, 3 do entries[#entries + 1] = ARGV[i] end
+-- fresh[j]: entry j was not in the seen-set before this call.
+local fresh = {}
+if #entries > 0 then
+  if not M then
+    local known = redis.call('SMISMEMBER', K_SEEN, unpack(entries))
+    for j = 1, #entries do fresh[j] = known[j] == 0 end
+  else
+    local get, bits, got = {}, {}, {}
+    -- One BITFIELD_RO per BLOOM_OPS bits (Lua's unpack has a limit).
+    local function read()
+      if #get == 0 then return end
+      for _, v in ipairs(redis.call('BITFIELD_RO', K_BLOOM, unpack(get))) do got[#got + 1] = v end
+      get = {}
+    end
+    for j, entry in ipairs(entries) do
+      local sp = string.find(entry, ' ', 1, true)
+      local a = tonumber(string.sub(entry, 1, sp - 1))
+      local b = tonumber(string.sub(entry, sp + 1))
+      local mine = {}
+      for i = 0, K - 1 do
+        local bit = string.format('%.0f', (a + i * b) % M)
+        mine[#mine + 1] = bit
+        get[#get + 1] = 'GET'; get[#get + 1] = 'u1'; get[#get + 1] = bit
+      end
+      bits[j] = mine
+      if #get >= BLOOM_OPS * 3 then read() end
+    end
+    read()
+    for j = 1, #entries do
+      fresh[j] = false
+      for i = (j - 1) * K + 1, j * K do
+        if got[i] == 0 then fresh[j] = true break end
+      end
+    end
+    entries = bits
+  end
+end
 local out = {}
 local total = 0
 local queues = {}
-local i = 5 + 2 * groups
+local added_entries = {}
+local here = {}
+local i, j = first_req, 1
 for g = 0, groups - 1 do
   local count = tonumber(ARGV[5 + 2 * g])
   local split = tonumber(ARGV[6 + 2 * g])
   local added, first = 0, 0
-  for j = 0, count - 1 do
-    if is_new(ARGV[i]) then
-      if j < split then first = first + 1 end
+  for n = 0, count - 1 do
+    local fp = ARGV[i]
+    if fresh[j] and not here[fp] then
+      here[fp] = true
+      added_entries[#added_entries + 1] = entries[j]
+      if n < split then first = first + 1 end
       local host = ARGV[i + 1]
       local q = queues[host]
       if not q then
@@ -247,12 +278,28 @@ for g = 0, groups - 1 do
       added = added + 1
     end
     i = i + 3
+    j = j + 1
   end
   out[#out + 1] = added
   out[#out + 1] = first
   total = total + added
 end
 if total > 0 then
+  if not M then
+    redis.call('SADD', K_SEEN, unpack(added_entries))
+  else
+    local set = {}
+    for _, mine in ipairs(added_entries) do
+      for _, bit in ipairs(mine) do
+        set[#set + 1] = 'SET'; set[#set + 1] = 'u1'; set[#set + 1] = bit; set[#set + 1] = 1
+      end
+      if #set >= BLOOM_OPS * 4 then
+        redis.call('BITFIELD', K_BLOOM, unpack(set))
+        set = {}
+      end
+    end
+    if #set > 0 then redis.call('BITFIELD', K_BLOOM, unpack(set)) end
+  end
   redis.call('INCRBY', K_QUEUED, total)
   redis.call('INCRBY', K_PUSHED, total)
   for host, q in pairs(queues) do
