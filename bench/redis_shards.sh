@@ -16,6 +16,8 @@
 #   HOSTS=24 PAGES=1000 WORKERS=2 CONC=64 PER_HOST=8 SKIP_BUILD=1 VERBOSE=1
 #   EXTRA="--duplicates off"   (more trawl flags; that one leaves out the
 #   duplicate index, one script per page, to see the frontier alone)
+#   REPLAY=1   (then each server's share replayed on a core of its own:
+#   see the end of this script and bench/redis_replay.py)
 # Then, on its own server, what one URL costs in Redis memory and CPU with
 # the exact seen-set and with Bloom filters (examples/redis_footprint.rs;
 # FOOTPRINT_URLS=200000, FOOTPRINT=0 to skip).
@@ -83,16 +85,35 @@ cpu_of_port() { # utime+stime ticks of the server on this port
   awk '{print $14+$15}' "/proc/$pid/stat"
 }
 
+# One crawl of every site by WORKERS workers through the frontier at $1,
+# crawl name $2.
+crawl_once() {
+  local pids=() i p
+  "$BIN/trawl" crawl "${SEEDS[@]}" --redis "$1" --crawl "$2" --fresh \
+      -q -c "$CONC" --per-host "$PER_HOST" ${EXTRA:-} -o "$OUT/w0.jsonl" 2>"$OUT/w0.err" & pids+=($!)
+  for i in $(seq 1 $((WORKERS - 1))); do
+    "$BIN/trawl" worker --redis "$1" --crawl "$2" \
+        -q -c "$CONC" --per-host "$PER_HOST" ${EXTRA:-} -o "$OUT/w$i.jsonl" 2>"$OUT/w$i.err" & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || { echo "worker failed:" >&2; cat "$OUT"/w*.err >&2; exit 1; }; done
+}
+forget_crawl() { # port crawl
+  redis-cli -p "$1" --scan --pattern "trawl:{$2*" | xargs -r -n 500 redis-cli -p "$1" unlink >/dev/null 2>&1 || true
+}
+mode_servers() { # sets ports and url for a mode
+  case "$1" in
+    single) ports=("$SINGLE"); url="redis://127.0.0.1:$SINGLE" ;;
+    cluster*) ports=("${CPORTS[@]}"); url="redis-cluster://127.0.0.1:${CPORTS[0]}?shards=${1#cluster}" ;;
+    *) echo "unknown mode $1" >&2; exit 2 ;;
+  esac
+}
+
 echo "site: $HOSTS hosts x $PAGES pages ($TRUTH reachable), fanout $FANOUT; $WORKERS workers x $CONC connections, $PER_HOST per host; $(nproc) cores"
 echo
 echo "| frontier | pages | wall s | pages/s | Redis CPU µs/page | scripts/page | busiest server µs/page | Redis capacity pages/s |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for mode in $MODES; do
-  case "$mode" in
-    single) ports=("$SINGLE"); url="redis://127.0.0.1:$SINGLE" ;;
-    cluster*) ports=("${CPORTS[@]}"); url="redis-cluster://127.0.0.1:${CPORTS[0]}?shards=${mode#cluster}" ;;
-    *) echo "unknown mode $mode" >&2; exit 2 ;;
-  esac
+  mode_servers "$mode"
   crawl="shards-$mode-$$"
   declare -A before=()
   for p in "${ports[@]}"; do redis-cli -p "$p" config resetstat >/dev/null; before[$p]="$(cpu_of_port "$p")"; done
@@ -102,14 +123,7 @@ for mode in $MODES; do
     && redis-cli -p "${ports[0]}" config set slowlog-max-len 1000000 >/dev/null && redis-cli -p "${ports[0]}" slowlog reset >/dev/null
   # MONITOR=FILE: two seconds of the first server's commands, from 3 s in.
   [ -n "${MONITOR:-}" ] && (sleep 3; timeout 2 redis-cli -p "${ports[0]}" monitor > "$MONITOR.$mode") &
-  pids=()
-  "$BIN/trawl" crawl "${SEEDS[@]}" --redis "$url" --crawl "$crawl" --fresh \
-      -q -c "$CONC" --per-host "$PER_HOST" ${EXTRA:-} -o "$OUT/w0.jsonl" 2>"$OUT/w0.err" & pids+=($!)
-  for i in $(seq 1 $((WORKERS - 1))); do
-    "$BIN/trawl" worker --redis "$url" --crawl "$crawl" \
-        -q -c "$CONC" --per-host "$PER_HOST" ${EXTRA:-} -o "$OUT/w$i.jsonl" 2>"$OUT/w$i.err" & pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p" || { echo "worker failed:" >&2; cat "$OUT"/w*.err >&2; exit 1; }; done
+  crawl_once "$url" "$crawl"
   end=$(date +%s.%N)
   cpus=(); calls=0; stats=""
   for p in "${ports[@]}"; do
@@ -140,11 +154,44 @@ print(f"| {mode} | {pages} | {wall:.2f} | {pages/wall:,.0f} | {total/pages*1e6:.
 if pages != int(truth): print(f"WARNING: {pages} items, ground truth {truth}")
 PY
   [ -n "${VERBOSE:-}" ] && printf '%s' "$stats"
-  for p in "${ports[@]}"; do
-    redis-cli -p "$p" --scan --pattern "trawl:{$crawl*" | xargs -r -n 500 redis-cli -p "$p" unlink >/dev/null 2>&1 || true
-  done
+  for p in "${ports[@]}"; do forget_crawl "$p" "$crawl"; done
   rm -f "$OUT"/w*.jsonl
 done
+
+# REPLAY=1: each mode crawled once more with every server's commands
+# captured (MONITOR), and each capture replayed on a fresh redis-server
+# with core 1 to itself (bench/redis_replay.py): the Redis CPU per page a
+# shard costs when it is not sharing cores with the crawl, and the
+# capacity of the crawl's servers together if their sites were balanced.
+if [ -n "${REPLAY:-}" ]; then
+  command -v taskset >/dev/null || { echo "REPLAY needs taskset (util-linux)" >&2; exit 1; }
+  echo
+  echo "Replayed, one command at a time, each server on a core of its own:"
+  echo
+  echo "| frontier / server | its pages (leases) | scripts/page | Redis CPU µs/page | pages/s at saturation |"
+  echo "|---|---:|---:|---:|---:|"
+  for mode in $MODES; do
+    mode_servers "$mode"
+    crawl="replay-$mode-$$"
+    mons=()
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" monitor > "$OUT/monitor-$p" & mons+=($!)
+    done
+    crawl_once "$url" "$crawl"
+    sleep 0.5  # the monitors' last lines
+    for m in "${mons[@]}"; do kill "$m" 2>/dev/null || true; done
+    total=0
+    for p in "${ports[@]}"; do
+      row="$(taskset -c 0 python3 "$ROOT/bench/redis_replay.py" "$OUT/monitor-$p" "$mode :$p" 1)"
+      echo "$row"
+      total="$(echo "$row" | awk -F'|' -v t="$total" '{ gsub(/[ ,]/, "", $6); print t + ($6 == "-" ? 0 : $6) }')"
+      forget_crawl "$p" "$crawl"
+      rm -f "$OUT/monitor-$p"
+    done
+    printf '| **%s, all servers** | | | | **%s** |\n' "$mode" "$(printf "%'.0f" "$total")"
+    rm -f "$OUT"/w*.jsonl
+  done
+fi
 
 if [ "${FOOTPRINT:-1}" != 0 ]; then
   N="${FOOTPRINT_URLS:-200000}"

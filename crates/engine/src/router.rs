@@ -70,16 +70,16 @@ impl Router {
             // Verdicts of the next pages are asked while this one is
             // routed (in order), so a shared index answers many in one
             // round trip.
+            let ahead = this.frontier.pushes_ahead().max(1);
             let verdicts = route_rx
                 .map(|parsed| async {
                     let verdict = this.verdict_of(&parsed).await;
                     (parsed, verdict)
                 })
-                .buffered(VERDICTS_AHEAD);
+                .buffered(VERDICTS_AHEAD.max(ahead));
             tokio::pin!(verdicts);
             // Pages whose push is out, finished in order; a remote
             // frontier gathers their pushes into one call.
-            let ahead = this.frontier.pushes_ahead().max(1);
             let mut pushing: FuturesOrdered<PushOut<'_>> = FuturesOrdered::new();
             let mut input_done = false;
             loop {

@@ -6,14 +6,19 @@
 //! Redis spends most of its CPU starting scripts, not running them. Here a
 //! task per shard takes every request waiting (up to a weight), runs them
 //! in one call and answers each caller; while that call is out, new
-//! requests gather for the next. An idle worker's request goes at once
-//! (no timer, no added latency); under load the batches grow by
-//! themselves.
+//! requests gather for the next. Under load the batches grow by
+//! themselves. A batcher made with a linger also waits that long after
+//! the first request of a batch for more: for callers that keep many
+//! requests out at once (the router's look-ahead), so a shard that gets
+//! a small part of a worker's pages still gets them in few, larger calls
+//! (a call costs Redis a fixed few microseconds however small it is).
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 type Reply<A> = oneshot::Sender<Result<A, String>>;
 
@@ -32,8 +37,9 @@ impl<Q, A> Drop for Batcher<Q, A> {
 impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
     /// `run` gets the requests of one batch (their weights summing to at
     /// most `max_weight`, or a single heavier one) and answers them in
-    /// order, or fails them all.
-    pub fn new<F, Fut>(max_weight: usize, weight: fn(&Q) -> usize, run: F) -> Self
+    /// order, or fails them all. A batch waits up to `linger` after its
+    /// first request for more (zero: takes only what is waiting).
+    pub fn new<F, Fut>(max_weight: usize, linger: Duration, weight: fn(&Q) -> usize, run: F) -> Self
     where
         F: Fn(Vec<Q>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<A>, String>> + Send,
@@ -51,20 +57,25 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
                 };
                 let mut total = weight(&first.0);
                 let (mut requests, mut replies) = (vec![first.0], vec![first.1]);
+                let until = Instant::now() + linger;
                 while total < max_weight {
-                    match rx.try_recv() {
-                        Ok(item) => {
-                            let w = weight(&item.0);
-                            if total + w > max_weight {
-                                held = Some(item);
-                                break;
-                            }
-                            total += w;
-                            requests.push(item.0);
-                            replies.push(item.1);
-                        }
-                        Err(_) => break,
+                    let next = match rx.try_recv() {
+                        Ok(item) => Some(item),
+                        Err(_) if linger.is_zero() => None,
+                        Err(_) => tokio::time::timeout_at(until, rx.recv())
+                            .await
+                            .ok()
+                            .flatten(),
+                    };
+                    let Some(item) = next else { break };
+                    let w = weight(&item.0);
+                    if total + w > max_weight {
+                        held = Some(item);
+                        break;
                     }
+                    total += w;
+                    requests.push(item.0);
+                    replies.push(item.1);
                 }
                 let n = requests.len();
                 match run(requests).await {
@@ -114,6 +125,7 @@ mod tests {
         let seen = calls.clone();
         let batcher = Arc::new(Batcher::new(
             10,
+            Duration::ZERO,
             |q: &usize| *q,
             move |qs: Vec<usize>| {
                 seen.fetch_add(1, Ordering::SeqCst);
@@ -146,9 +158,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_a_linger_requests_soon_after_the_first_share_its_call() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let batcher = Arc::new(Batcher::new(
+            10,
+            Duration::from_millis(300),
+            |_: &usize| 1,
+            move |qs: Vec<usize>| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(qs.iter().map(|q| q + 1).collect()) }
+            },
+        ));
+        let first = tokio::spawn({
+            let b = batcher.clone();
+            async move { b.call(1).await }
+        });
+        // The first is alone in the queue; the second comes while the
+        // batch lingers, before any call was made.
+        tokio::task::yield_now().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        let second = batcher.call(2).await;
+        assert_eq!(first.await.unwrap(), Ok(2));
+        assert_eq!(second, Ok(3));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // A full batch does not wait out the linger.
+        let started = Instant::now();
+        let all: Vec<_> = (0..10)
+            .map(|i| {
+                let b = batcher.clone();
+                tokio::spawn(async move { b.call(i).await })
+            })
+            .collect();
+        for (i, r) in all.into_iter().enumerate() {
+            assert_eq!(r.await.unwrap(), Ok(i + 1));
+        }
+        assert!(started.elapsed() < Duration::from_millis(300));
+    }
+
+    #[tokio::test]
     async fn a_failed_call_fails_every_request_in_it() {
         let batcher = Batcher::new(
             10,
+            Duration::ZERO,
             |_: &u8| 1,
             |_: Vec<u8>| async { Err::<Vec<u8>, _>("redis away".to_string()) },
         );

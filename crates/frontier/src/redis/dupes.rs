@@ -169,6 +169,7 @@ impl RedisIndex {
                 let script = script.clone();
                 Batcher::new(
                     CHECK_BATCH,
+                    super::BATCH_LINGER,
                     |_: &Asked| 1,
                     move |pages: Vec<Asked>| {
                         let (mut con, script, prefix) =

@@ -146,7 +146,10 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const RECONNECT_RETRIES: usize = 2;
 /// Pages whose pushes a router may have in flight: they gather into one
 /// script call per shard.
-const PUSHES_AHEAD: usize = 16;
+const PUSHES_AHEAD: usize = 64;
+/// How long a push or duplicate-check call waits for more pages after
+/// its first (routers have many of each out at once; see `batch.rs`).
+const BATCH_LINGER: Duration = Duration::from_millis(1);
 /// Requests per `push` script call: bounds how long one call blocks Redis.
 const PUSH_CHUNK: usize = 1000;
 /// Durations are capped here (≈ 30 years) so µs stay exact in Lua doubles.
@@ -1241,6 +1244,7 @@ fn spawn_pusher(
 ) -> batch::Batcher<PushBatch, (usize, usize)> {
     batch::Batcher::new(
         PUSH_CHUNK,
+        BATCH_LINGER,
         |b: &PushBatch| b.args.len() / 3,
         move |pushes: Vec<PushBatch>| {
             let (shards, scripts) = (shards.clone(), scripts.clone());
