@@ -175,11 +175,13 @@ if [ -n "${REPLAY:-}" ]; then
     crawl="replay-$mode-$$"
     mons=()
     for p in "${ports[@]}"; do
-      redis-cli -p "$p" monitor > "$OUT/monitor-$p" & mons+=($!)
+      # Scripts flushed, so the workers load them again (into the capture).
+      redis-cli -p "$p" script flush >/dev/null
+      stdbuf -oL redis-cli -p "$p" monitor > "$OUT/monitor-$p" 2>/dev/null & mons+=($!)
     done
     crawl_once "$url" "$crawl"
-    sleep 0.5  # the monitors' last lines
-    for m in "${mons[@]}"; do kill "$m" 2>/dev/null || true; done
+    sleep 0.5  # the monitors' last lines (written a line at a time)
+    for m in "${mons[@]}"; do kill "$m" 2>/dev/null || true; wait "$m" 2>/dev/null || true; done
     total=0
     for p in "${ports[@]}"; do
       row="$(taskset -c 0 python3 "$ROOT/bench/redis_replay.py" "$OUT/monitor-$p" "$mode :$p" 1)"
@@ -188,7 +190,7 @@ if [ -n "${REPLAY:-}" ]; then
       forget_crawl "$p" "$crawl"
       rm -f "$OUT/monitor-$p"
     done
-    printf '| **%s, all servers** | | | | **%s** |\n' "$mode" "$(printf "%'.0f" "$total")"
+    printf '| **%s, all servers** | | | | **%s** |\n' "$mode" "$(python3 -c "print(f'{$total:,.0f}')")"
     rm -f "$OUT"/w*.jsonl
   done
 fi
