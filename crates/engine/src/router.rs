@@ -10,6 +10,13 @@
 //! own directory, which is what the detector judges), tells the frontier
 //! what this visit found (for `--recrawl` and `--due`), marks WARC
 //! revisits, and hands the items with their lease to the sink stage.
+//!
+//! Pages go through in order. With a frontier whose pushes cost a round
+//! trip (`Frontier::pushes_ahead` > 1, Redis), the pushes of the next
+//! pages are sent while earlier ones are out, so the frontier can gather
+//! them into one call; a page is finished (trap detector, sink stage)
+//! when its own push is back, so its lease is still acknowledged only
+//! after its links are in the frontier.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
