@@ -1281,21 +1281,48 @@ fn spawn_pusher(
 }
 
 /// Wait until `replicas` replicas of the shard's master have every write
-/// sent to it so far (`WAIT`). A replica that is down only delays the
-/// push by `REPLICA_WAIT` and is logged: the crawl goes on without the
-/// guarantee rather than stopping.
+/// sent to it so far (`WAIT`), or as many as are connected to it: a
+/// master without replicas (one that took over in a failover, until its
+/// old master comes back as its replica) cannot give the guarantee, and
+/// waiting for a replica that does not exist would cost every push
+/// `REPLICA_WAIT`. Such a shortfall, and a replica that does not answer
+/// in time, are logged: the crawl goes on without the guarantee rather
+/// than stopping.
 async fn wait_for_replicas(shard: &Shard, replicas: usize) {
+    let target = match shard.connected_replicas().await {
+        Some((connected, changed)) if connected < replicas => {
+            if changed {
+                tracing::warn!(
+                    shard = shard.index,
+                    connected,
+                    wanted = replicas,
+                    "The shard's master has fewer replicas than wait= asks; pushes wait for those it has."
+                );
+            }
+            connected
+        }
+        _ => replicas,
+    };
+    if target == 0 {
+        return;
+    }
     let mut cmd = ::redis::cmd("WAIT");
-    cmd.arg(replicas).arg(REPLICA_WAIT.as_millis() as u64);
+    cmd.arg(target).arg(REPLICA_WAIT.as_millis() as u64);
     match shard.con.on_node_of::<i64>(&shard.prefix, cmd).await {
-        Ok(n) if n >= replicas as i64 => {}
-        Ok(n) => tracing::warn!(
-            shard = shard.index,
-            replicas = n,
-            wanted = replicas,
-            "Pushed links reached fewer replicas than asked."
-        ),
-        Err(error) => tracing::warn!(shard = shard.index, %error, "WAIT for replicas failed."),
+        Ok(n) if n >= target as i64 => {}
+        Ok(n) => {
+            shard.recount_replicas();
+            tracing::warn!(
+                shard = shard.index,
+                replicas = n,
+                wanted = target,
+                "Pushed links reached fewer replicas than asked."
+            )
+        }
+        Err(error) => {
+            shard.recount_replicas();
+            tracing::warn!(shard = shard.index, %error, "WAIT for replicas failed.")
+        }
     }
 }
 

@@ -82,12 +82,52 @@ pub(super) struct Shard {
     down_until: Mutex<Option<Instant>>,
     /// The back-off of the last failure (doubles, up to `MAX_DOWN`).
     down_for: Mutex<Duration>,
+    /// Replicas connected to the shard's master, and when that was asked
+    /// (`wait=`: a push waits only for replicas that exist).
+    replicas: Mutex<Option<(Instant, usize)>>,
 }
 
+/// How long a count of the master's replicas is trusted.
+const REPLICAS_FRESH: Duration = Duration::from_secs(1);
 const MIN_DOWN: Duration = Duration::from_millis(250);
 const MAX_DOWN: Duration = Duration::from_secs(4);
 
 impl Shard {
+    /// Replicas connected to the shard's master now (`ROLE`, asked at most
+    /// every [`REPLICAS_FRESH`]), and whether that is a change from the
+    /// count asked before; `None` when the master cannot be asked.
+    pub async fn connected_replicas(&self) -> Option<(usize, bool)> {
+        let before = *self.replicas.lock();
+        if let Some((at, n)) = before
+            && at.elapsed() < REPLICAS_FRESH
+        {
+            return Some((n, false));
+        }
+        let role: Value = self
+            .con
+            .on_node_of(&self.prefix, ::redis::cmd("ROLE"))
+            .await
+            .ok()?;
+        // ["master", offset, [[ip, port, offset], ...]]
+        let n = match role {
+            Value::Array(parts) => match parts.get(2) {
+                Some(Value::Array(replicas)) => replicas.len(),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        *self.replicas.lock() = Some((Instant::now(), n));
+        Some((n, before.is_none_or(|(_, was)| was != n)))
+    }
+
+    /// Ask for the count of replicas again at the next push (a `WAIT`
+    /// fell short).
+    pub fn recount_replicas(&self) {
+        if let Some((at, _)) = self.replicas.lock().as_mut() {
+            *at -= REPLICAS_FRESH;
+        }
+    }
+
     pub fn new(index: usize, tag: &str, con: Con) -> Shard {
         Shard {
             index,
@@ -97,6 +137,7 @@ impl Shard {
             unacked: Mutex::new(Vec::new()),
             down_until: Mutex::new(None),
             down_for: Mutex::new(Duration::ZERO),
+            replicas: Mutex::new(None),
         }
     }
 
