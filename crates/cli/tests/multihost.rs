@@ -132,6 +132,19 @@ fn wait_success(procs: &mut [&mut Proc], deadline: Duration) {
     }
 }
 
+/// `redis-cli ARGS…` against the redis-server on `host`:`port`, run on
+/// that host; stdout.
+fn redis_cli(host: &Host, port: u16, args: &[&str]) -> String {
+    let out = host
+        .command("redis-cli")
+        .args(["-h", &host.addr.to_string()])
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A redis-server on `host` (no persistence), bound to the host's address.
 struct Redis<'h> {
     host: &'h Host,
@@ -163,15 +176,7 @@ impl<'h> Redis<'h> {
 
     /// `redis-cli ARGS…` against it, from its own host; stdout.
     fn cli(&self, args: &[&str]) -> String {
-        let out = self
-            .host
-            .command("redis-cli")
-            .args(["-h", &self.host.addr.to_string()])
-            .args(["-p", &REDIS_PORT.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(self.host, REDIS_PORT, args)
     }
 
     fn key(suffix: &str) -> String {
@@ -570,15 +575,7 @@ impl ClusterNode<'_> {
     /// `redis-cli ARGS…` against this node only (no redirects), from its
     /// own host; stdout.
     fn cli(&self, args: &[&str]) -> String {
-        let out = self
-            .host
-            .command("redis-cli")
-            .args(["-h", &self.host.addr.to_string()])
-            .args(["-p", &CLUSTER_PORT.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(self.host, CLUSTER_PORT, args)
     }
 
     fn addr(&self) -> String {
